@@ -1,0 +1,249 @@
+//! The handler as a service: [`AppState`] (built and validated from [`Settings`]), [`app`] (the router tests
+//! call), and [`serve`] (bind, serve, shut down gracefully: stop taking requests, finish those in flight, send
+//! every buffered row, then exit).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use azure_core::credentials::TokenCredential;
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::auth::{Secrets, Verifier};
+use crate::batcher::{BatchSettings, Batcher};
+use crate::config::{secrets_setting, Backend, Settings};
+use crate::error::AppError;
+use crate::ingest::{IngestionClient, RetryPolicy};
+use crate::mapping::Catalog;
+use crate::metrics::Metrics;
+use crate::replay::ReplayGuard;
+use crate::token::{credential_from_env, LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
+use crate::workspace::{RunningWorkspace, Workspace, WorkspaceConfig};
+
+pub struct AppState {
+    pub catalog: Catalog,
+    pub verifiers: HashMap<String, Verifier>,
+    pub batcher: Batcher,
+    pub metrics: Arc<Metrics>,
+    pub replay: ReplayGuard,
+    pub max_body_bytes: usize,
+    pub deadline: Duration,
+    pub backend: String,
+}
+
+/// Everything that is wrong with the configuration, found before serving.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Setting(#[from] crate::config::SettingError),
+    #[error(transparent)]
+    Mapping(#[from] crate::mapping::MappingError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Reads the mapping files a setting names.
+pub fn load_catalog(settings: &Settings) -> Result<Catalog, StartupError> {
+    let mut files = Vec::new();
+    for p in &settings.sources_files {
+        let text = std::fs::read_to_string(p).map_err(|e| {
+            crate::config::SettingError { setting: "WEBHOOK_SOURCES_FILE".into(), message: format!("{}: {e}", p.display()) }
+        })?;
+        files.push((p.display().to_string(), text));
+    }
+    Ok(Catalog::load(&files)?)
+}
+
+/// One verifier per source, from its `SOURCE_<NAME>_SECRETS`; a secrets setting that names no source is an error.
+pub fn build_verifiers(catalog: &Catalog, settings: &Settings) -> Result<HashMap<String, Verifier>, StartupError> {
+    let mut verifiers = HashMap::new();
+    let mut used = Vec::new();
+    for s in catalog.sources() {
+        let setting = secrets_setting(&s.name);
+        let secrets = match settings.source_secrets.get(&setting) {
+            Some(v) => Secrets::parse(v, &s.auth.mode)
+                .map_err(|m| crate::config::SettingError { setting: setting.clone(), message: m })?,
+            None => Secrets::default(),
+        };
+        if secrets.is_empty() {
+            if s.auth.open {
+                tracing::warn!(source = %s.name, "source is OPEN: it accepts unauthenticated webhooks (local trials only)");
+            } else {
+                tracing::info!(source = %s.name, setting = %setting, "source has no secret and refuses every request");
+            }
+        }
+        used.push(setting);
+        verifiers.insert(s.name.clone(), Verifier::new(s.auth.clone(), secrets));
+    }
+    if let Some(unused) = settings.source_secrets.keys().find(|k| !used.contains(k)) {
+        return Err(crate::config::SettingError { setting: unused.clone(), message: "names no configured source".into() }.into());
+    }
+    Ok(verifiers)
+}
+
+/// The pieces [`serve`] runs; separate so tests and the benchmark can build one around their own stand-ins.
+pub struct Bridge {
+    pub state: Arc<AppState>,
+    /// The embedded workspace, when no Azure endpoint is configured.
+    pub local: Option<RunningWorkspace>,
+}
+
+impl Bridge {
+    pub async fn build(settings: &Settings) -> Result<Bridge, StartupError> {
+        Self::build_inner(settings, None).await
+    }
+
+    /// As [`Bridge::build`], with the Azure backend's credential given rather than taken from the environment.
+    pub async fn build_with_credential(settings: &Settings, credential: Arc<dyn TokenCredential>) -> Result<Bridge, StartupError> {
+        Self::build_inner(settings, Some(credential)).await
+    }
+
+    async fn build_inner(settings: &Settings, credential: Option<Arc<dyn TokenCredential>>) -> Result<Bridge, StartupError> {
+        let catalog = load_catalog(settings)?;
+        let verifiers = build_verifiers(&catalog, settings)?;
+        let metrics = Arc::new(Metrics::default());
+        let (endpoint, dcr, tokens, local, backend) = match &settings.backend {
+            Backend::Azure { endpoint, dcr_immutable_id, scope } => {
+                let (cred, kind) = match credential {
+                    Some(c) => (c, "given"),
+                    None => credential_from_env().map_err(StartupError::Other)?,
+                };
+                tracing::info!(endpoint = %endpoint, credential = kind, "ingesting into Azure Monitor");
+                (endpoint.clone(), dcr_immutable_id.clone(), TokenSource::new(cred, scope.clone()), None, "azure".to_string())
+            }
+            Backend::Local => {
+                let mut config = WorkspaceConfig::new(catalog.tables());
+                config.data_dir = Some(settings.data_dir.clone());
+                let ws = Workspace::open(config).map_err(|e| {
+                    StartupError::Setting(crate::config::SettingError {
+                        setting: "SENTINEL_BRIDGE_DATA_DIR".into(),
+                        message: format!("{}: {e}", settings.data_dir.display()),
+                    })
+                })?;
+                let running = ws
+                    .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+                    .await
+                    .map_err(|e| StartupError::Other(format!("local workspace: {e}")))?;
+                let url = running.url();
+                tracing::info!(data_dir = %settings.data_dir.display(), url = %url,
+                    "no LOGS_INGESTION_ENDPOINT: using the local workspace");
+                let cred = Arc::new(LoopbackClientCredential::new(&url, "local", "sentinel-bridge", "local-workspace"));
+                (url, "dcr-local".to_string(), TokenSource::new(cred, MONITOR_SCOPE), Some(running), format!("local:{}", settings.data_dir.display()))
+            }
+        };
+        let client = IngestionClient::new(&endpoint, &dcr, Arc::new(tokens), RetryPolicy::default(), settings.max_call_bytes, metrics.clone());
+        let streams = catalog.tables().iter().map(|t| t.stream_name()).collect::<Vec<_>>();
+        let batcher = Batcher::new(
+            Arc::new(client),
+            streams,
+            BatchSettings { linger: settings.linger, max_in_flight: settings.max_in_flight },
+        );
+        for s in catalog.sources() {
+            metrics.source(&s.name);
+        }
+        let state = Arc::new(AppState {
+            catalog,
+            verifiers,
+            batcher,
+            metrics,
+            replay: ReplayGuard::new(Duration::from_secs(600)),
+            max_body_bytes: settings.max_body_bytes,
+            deadline: settings.deadline,
+            backend,
+        });
+        Ok(Bridge { state, local })
+    }
+
+    /// Sends what is buffered and stops the embedded workspace.
+    pub async fn shutdown(self) {
+        self.state.batcher.shutdown().await;
+        if let Some(l) = self.local {
+            l.stop().await;
+        }
+    }
+}
+
+/// The whole HTTP surface of the handler.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        // The Functions host polls `/` until it answers: answer at once, whatever the state.
+        .route("/", get(|| async { "ok" }))
+        .route("/api/health", get(health))
+        .route("/api/webhook/{source}", post(crate::webhook::receive))
+        .fallback(|req: Request| async move { AppError::NotFound(req.uri().path().chars().take(200).collect()) })
+        .layer(middleware::from_fn(invocation_span))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// One span per invocation, carrying the host's invocation id so logs join up with the Functions host's.
+async fn invocation_span(req: Request, next: Next) -> Response {
+    let invocation = req
+        .headers()
+        .get("x-azure-functions-invocationid")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(64).collect::<String>())
+        .unwrap_or_default();
+    let span = tracing::info_span!("invocation", invocation_id = %invocation, method = %req.method(), path = %req.uri().path());
+    next.run(req).instrument(span).await
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let sources: Vec<_> = state
+        .catalog
+        .sources()
+        .map(|s| {
+            let v = &state.verifiers[&s.name];
+            json!({
+                "name": s.name,
+                "auth": s.auth.mode.to_string(),
+                "accepting": v.accepts_requests(),
+                "tables": s.tables.iter().map(|t| t.schema.name.clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({"status": "ok", "backend": state.backend, "sources": sources, "counts": state.metrics.snapshot()}))
+}
+
+/// Binds `127.0.0.1:port` and serves until SIGTERM/SIGINT, then drains.
+pub async fn serve(settings: Settings, port: u16) -> Result<(), StartupError> {
+    let bridge = Bridge::build(&settings).await?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .map_err(|e| StartupError::Other(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    let addr = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?;
+    tracing::info!(%addr, "sentinel-bridge listening");
+    axum::serve(listener, app(bridge.state.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| StartupError::Other(e.to_string()))?;
+    tracing::info!("stopped taking requests; sending buffered rows");
+    bridge.shutdown().await;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

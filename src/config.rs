@@ -1,0 +1,186 @@
+//! Settings, read once at start-up from the environment (app settings under the Functions host) and checked
+//! before anything starts: a bad value stops start-up with an error naming the setting.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ingest::MAX_CALL_BYTES;
+use crate::token::MONITOR_SCOPE;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("setting {setting}: {message}")]
+pub struct SettingError {
+    pub setting: String,
+    pub message: String,
+}
+
+fn bad(setting: &str, message: impl Into<String>) -> SettingError {
+    SettingError { setting: setting.into(), message: message.into() }
+}
+
+/// Where rows go: Azure, or the embedded local workspace when no endpoint is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Azure { endpoint: String, dcr_immutable_id: String, scope: String },
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub port: Option<u16>,
+    pub backend: Backend,
+    pub data_dir: PathBuf,
+    pub sources_files: Vec<PathBuf>,
+    /// `SOURCE_<NAME>_SECRETS` values by the setting's name.
+    pub source_secrets: BTreeMap<String, String>,
+    pub max_body_bytes: usize,
+    pub deadline: Duration,
+    pub linger: Duration,
+    pub max_in_flight: usize,
+    pub max_call_bytes: usize,
+    pub log_format: LogFormat,
+    pub under_functions_host: bool,
+}
+
+/// The setting that holds a source's secrets: `SOURCE_<NAME>_SECRETS`, the name upper-cased with `-` as `_`.
+pub fn secrets_setting(source: &str) -> String {
+    format!("SOURCE_{}_SECRETS", source.to_ascii_uppercase().replace('-', "_"))
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, SettingError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings, SettingError> {
+        let vars: BTreeMap<String, String> = vars.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect();
+        let get = |k: &str| vars.get(k).map(|v| v.trim().to_string());
+        let number = |k: &str, default: u64, min: u64, max: u64| -> Result<u64, SettingError> {
+            match get(k) {
+                None => Ok(default),
+                Some(v) => {
+                    let n: u64 = v.parse().map_err(|_| bad(k, format!("'{v}' is not a whole number")))?;
+                    if n < min || n > max {
+                        return Err(bad(k, format!("{n} is outside {min}..={max}")));
+                    }
+                    Ok(n)
+                }
+            }
+        };
+        let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
+            None => None,
+            Some(p) => Some(p.parse::<u16>().map_err(|_| bad("FUNCTIONS_CUSTOMHANDLER_PORT", format!("'{p}' is not a port")))?),
+        };
+        let backend = match get("LOGS_INGESTION_ENDPOINT") {
+            None => {
+                if get("DCR_IMMUTABLE_ID").is_some() {
+                    return Err(bad("LOGS_INGESTION_ENDPOINT", "DCR_IMMUTABLE_ID is set but the endpoint is not"));
+                }
+                Backend::Local
+            }
+            Some(endpoint) => {
+                let url = reqwest::Url::parse(&endpoint).map_err(|e| bad("LOGS_INGESTION_ENDPOINT", format!("not a URL: {e}")))?;
+                let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+                if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+                    return Err(bad("LOGS_INGESTION_ENDPOINT", "must be https (http only on loopback, for stand-ins)"));
+                }
+                let dcr = get("DCR_IMMUTABLE_ID").ok_or_else(|| bad("DCR_IMMUTABLE_ID", "required with LOGS_INGESTION_ENDPOINT"))?;
+                if !dcr.starts_with("dcr-") || dcr.len() < 5 || !dcr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    return Err(bad("DCR_IMMUTABLE_ID", format!("'{dcr}' is not a DCR immutable id (dcr-…)")));
+                }
+                let scope = get("LOGS_INGESTION_SCOPE").unwrap_or_else(|| MONITOR_SCOPE.into());
+                if !scope.ends_with("/.default") {
+                    return Err(bad("LOGS_INGESTION_SCOPE", "must end in /.default"));
+                }
+                Backend::Azure { endpoint: endpoint.trim_end_matches('/').to_string(), dcr_immutable_id: dcr, scope }
+            }
+        };
+        let sources_files = get("WEBHOOK_SOURCES_FILE")
+            .map(|v| v.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect())
+            .unwrap_or_default();
+        let source_secrets = vars
+            .iter()
+            .filter(|(k, _)| k.starts_with("SOURCE_") && k.ends_with("_SECRETS"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let under_functions_host = port.is_some() || get("FUNCTIONS_WORKER_RUNTIME").is_some();
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None if under_functions_host => LogFormat::Json,
+            None => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => return Err(bad("LOG_FORMAT", format!("'{other}' is not json or pretty"))),
+        };
+        Ok(Settings {
+            port,
+            backend,
+            data_dir: PathBuf::from(get("SENTINEL_BRIDGE_DATA_DIR").unwrap_or_else(|| ".sentinel-bridge".into())),
+            sources_files,
+            source_secrets,
+            max_body_bytes: number("WEBHOOK_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576)? as usize,
+            // Functions answers an HTTP trigger within 230 s at most; vendors usually give up far sooner.
+            deadline: Duration::from_secs(number("INGEST_DEADLINE_SECS", 20, 1, 200)?),
+            linger: Duration::from_millis(number("BATCH_LINGER_MS", 50, 0, 5_000)?),
+            max_in_flight: number("INGEST_MAX_IN_FLIGHT", 4, 1, 64)? as usize,
+            max_call_bytes: number("INGEST_MAX_CALL_BYTES", MAX_CALL_BYTES as u64, 1024, MAX_CALL_BYTES as u64)? as usize,
+            log_format,
+            under_functions_host,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        Settings::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn defaults_to_the_local_workspace() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.backend, Backend::Local);
+        assert_eq!(s.max_body_bytes, 1_048_576);
+        assert_eq!(s.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("LOGS_INGESTION_ENDPOINT", "https://x.ingest.monitor.azure.com")], "DCR_IMMUTABLE_ID"),
+            (&[("LOGS_INGESTION_ENDPOINT", "http://example.com"), ("DCR_IMMUTABLE_ID", "dcr-1")], "LOGS_INGESTION_ENDPOINT"),
+            (&[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "abc")], "DCR_IMMUTABLE_ID"),
+            (&[("DCR_IMMUTABLE_ID", "dcr-1")], "LOGS_INGESTION_ENDPOINT"),
+            (&[("WEBHOOK_MAX_BODY_BYTES", "lots")], "WEBHOOK_MAX_BODY_BYTES"),
+            (&[("INGEST_DEADLINE_SECS", "900")], "INGEST_DEADLINE_SECS"),
+            (&[("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")], "FUNCTIONS_CUSTOMHANDLER_PORT"),
+            (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+        ];
+        for (vars, setting) in cases {
+            assert_eq!(from(vars).unwrap_err().setting, *setting, "{vars:?}");
+        }
+    }
+
+    #[test]
+    fn azure_backend_and_secrets() {
+        let s = from(&[
+            ("LOGS_INGESTION_ENDPOINT", "https://dce.westeurope-1.ingest.monitor.azure.com/"),
+            ("DCR_IMMUTABLE_ID", "dcr-0123abcd"),
+            ("SOURCE_NOXYS_SECRETS", "a,b"),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "40123"),
+        ])
+        .unwrap();
+        assert!(matches!(s.backend, Backend::Azure { ref endpoint, .. } if endpoint == "https://dce.westeurope-1.ingest.monitor.azure.com"));
+        assert_eq!(s.source_secrets["SOURCE_NOXYS_SECRETS"], "a,b");
+        assert_eq!((s.port, s.log_format), (Some(40123), LogFormat::Json));
+        assert_eq!(secrets_setting("my-vendor"), "SOURCE_MY_VENDOR_SECRETS");
+    }
+}

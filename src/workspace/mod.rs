@@ -1,0 +1,285 @@
+//! The local workspace: an embedded stand-in for Azure Monitor that speaks Azure's wire protocol, so the bridge
+//! runs offline with no Azure settings and every test drives the real clients over real HTTP.
+//!
+//! Served so far: the Logs Ingestion API ([`ingestion`]), the managed identity and Entra token endpoints
+//! ([`identity`]) and fault injection ([`faults`]); rows are kept durably by [`store`]. Inspection routes under
+//! `/_local/` let tests and people see what landed.
+
+pub mod faults;
+mod identity;
+mod ingestion;
+pub mod store;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+pub use faults::{Endpoint, FaultKind, FaultSpec, Faults};
+pub use identity::audience_of;
+use store::Store;
+
+use crate::schema::TableSchema;
+
+/// Azure's error body, `{"error":{"code","message"}}`, with the `x-ms-error-code` header.
+pub fn azure_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let mut r = (status, Json(json!({"error": {"code": code, "message": message}}))).into_response();
+    if let Ok(v) = HeaderValue::from_str(code) {
+        r.headers_mut().insert("x-ms-error-code", v);
+    }
+    r
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkspaceConfig {
+    /// Tables whose `Custom-<Table>` streams the DCR declares.
+    pub tables: Vec<Arc<TableSchema>>,
+    /// Where rows are kept; `None` keeps them in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// Accept only this DCR immutable id; `None` accepts any `dcr-…`.
+    pub dcr_immutable_id: Option<String>,
+    /// Require this `X-IDENTITY-HEADER`; `None` accepts any non-empty one.
+    pub identity_header: Option<String>,
+    /// Accept only this client id and secret; `None` accepts any.
+    pub client_credentials: Option<(String, String)>,
+    pub token_lifetime: Duration,
+}
+
+impl WorkspaceConfig {
+    pub fn new(tables: Vec<Arc<TableSchema>>) -> Self {
+        WorkspaceConfig {
+            tables,
+            data_dir: None,
+            dcr_immutable_id: None,
+            identity_header: None,
+            client_credentials: None,
+            token_lifetime: Duration::from_secs(3599),
+        }
+    }
+}
+
+/// One ingestion call as the workspace received it, for tests to assert on.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecordedCall {
+    pub stream: String,
+    pub dcr: String,
+    pub content_encoding: String,
+    pub request_id: Option<String>,
+    /// Bytes on the wire.
+    pub sent_bytes: usize,
+    /// Bytes of the JSON array once decompressed.
+    pub json_bytes: usize,
+    pub rows: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct WorkspaceStats {
+    pub rows: AtomicU64,
+    pub dropped_columns: AtomicU64,
+    pub dropped_connections: AtomicU64,
+}
+
+pub struct Workspace {
+    config: WorkspaceConfig,
+    streams: HashMap<String, Arc<TableSchema>>,
+    store: Store,
+    tokens: Mutex<HashMap<String, identity::Issued>>,
+    calls: Mutex<Vec<RecordedCall>>,
+    pub faults: Faults,
+    pub stats: WorkspaceStats,
+}
+
+impl Workspace {
+    pub fn open(config: WorkspaceConfig) -> std::io::Result<Arc<Workspace>> {
+        let store = match &config.data_dir {
+            Some(d) => Store::open(d)?,
+            None => Store::in_memory(),
+        };
+        let streams = config.tables.iter().map(|t| (t.stream_name(), t.clone())).collect();
+        Ok(Arc::new(Workspace {
+            config,
+            streams,
+            store,
+            tokens: Mutex::new(HashMap::new()),
+            calls: Mutex::new(Vec::new()),
+            faults: Faults::default(),
+            stats: WorkspaceStats::default(),
+        }))
+    }
+
+    fn table_for_stream(&self, stream: &str) -> Option<&Arc<TableSchema>> {
+        self.streams.get(stream)
+    }
+
+    fn record(&self, call: RecordedCall) {
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: a long-running workspace keeps the most recent calls only.
+        if calls.len() >= 10_000 {
+            calls.drain(..5_000);
+        }
+        calls.push(call);
+    }
+
+    /// Ingestion calls received so far (the most recent 10,000 at most).
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Rows of a table, in ingestion order.
+    pub fn rows(&self, table: &str) -> Vec<serde_json::Value> {
+        self.store.rows(table).iter().map(|r| serde_json::Value::Object((**r).clone())).collect()
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/", get(info))
+            .route("/dataCollectionRules/{dcr}/streams/{stream}", post(ingestion::ingest))
+            .route("/msi/token", get(identity::msi_token))
+            .route("/{tenant}/oauth2/v2.0/token", post(identity::oauth_token))
+            .route("/_local/tables/{table}", get(table_rows))
+            .route("/_local/calls", get(recorded_calls))
+            .route("/_faults", post(add_fault).delete(clear_faults))
+            // Bodies past the limit are answered by the handler with Azure's 413, so let them reach it.
+            .layer(axum::extract::DefaultBodyLimit::max(8 * crate::ingest::MAX_CALL_BYTES))
+            .with_state(self.clone())
+    }
+
+    /// Serves the workspace on `addr` until the returned handle is stopped or dropped.
+    pub async fn serve(self: &Arc<Self>, addr: SocketAddr) -> std::io::Result<RunningWorkspace> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let router = self.router();
+        let ws = self.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = stop_rx.changed() => break,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let router = router.clone();
+                let ws = ws.clone();
+                conns.spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let router = router.clone();
+                        let ws = ws.clone();
+                        async move { ws.handle_with_faults(router, req).await }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+                while conns.try_join_next().is_some() {}
+            }
+            conns.abort_all();
+        });
+        Ok(RunningWorkspace { addr: local, stop: stop_tx, task: Some(task), workspace: self.clone() })
+    }
+
+    async fn handle_with_faults(
+        &self,
+        router: Router,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<Response, std::io::Error> {
+        let path = req.uri().path();
+        let endpoint = if path.starts_with("/dataCollectionRules/") {
+            Some(Endpoint::Ingestion)
+        } else if path == "/msi/token" || path.ends_with("/oauth2/v2.0/token") {
+            Some(Endpoint::Token)
+        } else {
+            None
+        };
+        if let Some(fault) = endpoint.and_then(|e| self.faults.next(e)) {
+            match fault {
+                FaultKind::Drop => {
+                    self.stats.dropped_connections.fetch_add(1, Relaxed);
+                    // An error from the service makes hyper close the connection without an answer.
+                    return Err(std::io::Error::other("injected connection drop"));
+                }
+                FaultKind::Slow { millis } => tokio::time::sleep(Duration::from_millis(millis)).await,
+                FaultKind::Status { status, retry_after_secs } => {
+                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    let code = match status.as_u16() {
+                        413 => "ContentLengthLimitExceeded",
+                        429 => "TooManyRequests",
+                        503 => "ServiceUnavailable",
+                        _ => "InternalServerError",
+                    };
+                    let mut r = azure_error(status, code, "Injected fault.");
+                    if let Some(s) = retry_after_secs {
+                        r.headers_mut().insert("retry-after", HeaderValue::from(s));
+                    }
+                    return Ok(r);
+                }
+            }
+        }
+        Ok(router.oneshot(req.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {}))
+    }
+}
+
+/// A workspace being served; stops when [`RunningWorkspace::stop`] is called or it is dropped.
+pub struct RunningWorkspace {
+    pub addr: SocketAddr,
+    pub workspace: Arc<Workspace>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningWorkspace {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for RunningWorkspace {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn info(State(ws): State<Arc<Workspace>>) -> Json<serde_json::Value> {
+    let streams: Vec<_> = ws.streams.keys().cloned().collect();
+    Json(json!({"service": "sentinel-bridge local workspace", "streams": streams, "tables": ws.store.table_names()}))
+}
+
+async fn table_rows(State(ws): State<Arc<Workspace>>, Path(table): Path<String>) -> Json<Vec<serde_json::Value>> {
+    Json(ws.rows(&table))
+}
+
+async fn recorded_calls(State(ws): State<Arc<Workspace>>) -> Json<Vec<RecordedCall>> {
+    Json(ws.calls())
+}
+
+async fn add_fault(State(ws): State<Arc<Workspace>>, Json(spec): Json<FaultSpec>) -> StatusCode {
+    ws.faults.add(spec);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(ws): State<Arc<Workspace>>) -> StatusCode {
+    ws.faults.clear();
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,90 @@
+//! Shared test harness: a local workspace (the contract-enforcing stand-in for Azure) and the real handler
+//! serving on loopback, talking to each other over HTTP.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sentinel_bridge::app::{app, Bridge};
+use sentinel_bridge::config::Settings;
+use sentinel_bridge::mapping::Catalog;
+use sentinel_bridge::token::LoopbackClientCredential;
+use sentinel_bridge::workspace::{RunningWorkspace, Workspace, WorkspaceConfig};
+use serde_json::Value;
+
+pub const NOXYS_TOKEN: &str = "noxys-webhook-token-0123456789";
+pub const TRAPEYE_TOKEN: &str = "trapeye-webhook-token-0123456789";
+pub const APONO_TOKEN: &str = "apono-webhook-token-0123456789";
+pub const GENERIC_TOKEN: &str = "generic-webhook-token-0123456789";
+
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+pub async fn start_workspace(config: WorkspaceConfig) -> RunningWorkspace {
+    let ws = Workspace::open(config).unwrap();
+    ws.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap()
+}
+
+pub fn builtin_workspace_config() -> WorkspaceConfig {
+    WorkspaceConfig::new(Catalog::builtin().tables())
+}
+
+pub struct TestBridge {
+    pub ws: RunningWorkspace,
+    pub bridge: Bridge,
+    pub url: String,
+    pub http: reqwest::Client,
+}
+
+impl TestBridge {
+    /// The handler with the built-in sources' tokens, plus `extra` settings, in front of a fresh workspace.
+    pub async fn start(extra: &[(&str, &str)]) -> TestBridge {
+        Self::start_with(builtin_workspace_config(), extra).await
+    }
+
+    pub async fn start_with(config: WorkspaceConfig, extra: &[(&str, &str)]) -> TestBridge {
+        let ws = start_workspace(config).await;
+        let mut vars: Vec<(String, String)> = vec![
+            ("LOGS_INGESTION_ENDPOINT".into(), ws.url()),
+            ("DCR_IMMUTABLE_ID".into(), "dcr-test0001".into()),
+            ("SOURCE_NOXYS_SECRETS".into(), format!("previous-token-abcdefghij,{NOXYS_TOKEN}")),
+            ("SOURCE_TRAPEYE_SECRETS".into(), TRAPEYE_TOKEN.into()),
+            ("SOURCE_APONO_SECRETS".into(), APONO_TOKEN.into()),
+            ("SOURCE_GENERIC_SECRETS".into(), GENERIC_TOKEN.into()),
+            ("BATCH_LINGER_MS".into(), "5".into()),
+            ("INGEST_DEADLINE_SECS".into(), "10".into()),
+        ];
+        for (k, v) in extra {
+            vars.retain(|(key, _)| key != k);
+            vars.push((k.to_string(), v.to_string()));
+        }
+        let settings = Settings::from_vars(vars).unwrap();
+        let cred = Arc::new(LoopbackClientCredential::new(&ws.url(), "test-tenant", "test-client", "test-secret"));
+        let bridge = Bridge::build_with_credential(&settings, cred).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = app(bridge.state.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        TestBridge { ws, bridge, url, http: reqwest::Client::new() }
+    }
+
+    pub async fn post(&self, source: &str, token: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}/api/webhook/{source}", self.url))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub fn rows(&self, table: &str) -> Vec<Value> {
+        self.ws.workspace.rows(table)
+    }
+}

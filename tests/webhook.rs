@@ -1,0 +1,333 @@
+//! The webhook path end to end: real HTTP from a sender to the handler, and from the handler to the local
+//! workspace enforcing the Logs Ingestion contract.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use sentinel_bridge::auth::{hmac_sha256_hex, standard_webhooks_signature};
+use sentinel_bridge::workspace::{Endpoint, FaultKind, FaultSpec};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn noxys_sample_lands_as_a_gzipped_row() {
+    let t = TestBridge::start(&[]).await;
+    let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body, json!({"accepted": 1, "table": "NoxysEvents_CL"}));
+    let rows = t.rows("NoxysEvents_CL");
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r["TimeGenerated"], "2026-03-20T14:32:00Z");
+    assert_eq!(r["EventType"], "interaction.policy_violated");
+    assert_eq!(r["NoxysTenantId"], "tenant-123");
+    assert_eq!(r["InteractionId"], "int_abc123");
+    assert_eq!(r["PlatformId"], "chatgpt");
+    assert_eq!(r["RiskScore"], 0.95);
+    assert_eq!(r["Classifications"], json!([{"type": "EMAIL", "value": "alice@acme.fr", "score": 0.98}]));
+    assert_eq!(r["PolicyDecisions"], json!([{"policy_id": "pol_abc123", "policy_name": "Block PII on ChatGPT", "action": "block"}]));
+    assert_eq!(r["EventId"], "evt_abc123");
+    let calls = t.ws.workspace.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].stream, "Custom-NoxysEvents_CL");
+    assert_eq!(calls[0].dcr, "dcr-test0001");
+    assert_eq!(calls[0].content_encoding, "gzip");
+    assert!(calls[0].request_id.as_deref().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()));
+    // The previous token of a rotation still works.
+    let (status, _) = t.post("noxys", "previous-token-abcdefghij", fixture("noxys-policy-violated.json")).await;
+    assert_eq!(status, 202);
+}
+
+#[tokio::test]
+async fn trapeye_threats_and_interactions_go_to_their_tables() {
+    let t = TestBridge::start(&[]).await;
+    let threat: Value = serde_json::from_str(&fixture("trapeye-threat.json")).unwrap();
+    let interaction: Value = serde_json::from_str(&fixture("trapeye-interaction.json")).unwrap();
+    let (status, body) = t.post("trapeye", TRAPEYE_TOKEN, json!([threat, interaction, {"event_type": "heartbeat"}]).to_string()).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body, json!({"accepted": 2, "ignored": 1, "table": ["TrapEye_Threats_CL", "TrapEye_Interactions_CL"]}));
+    let th = &t.rows("TrapEye_Threats_CL")[0];
+    assert_eq!(th["TimeGenerated"], "2026-03-20T14:30:12Z");
+    assert_eq!(th["source_ip"], "203.0.113.45");
+    assert_eq!(th["reverse_lookup"], "scanner.example.net");
+    assert_eq!(th["threat_uuid"], "7f3c2a1e-9b4d-4e6f-8a2b-1c5d7e9f0a3b");
+    assert_eq!((th["Product"].as_str(), th["Vendor"].as_str()), (Some("TrapEye"), Some("TrapEye")));
+    assert_eq!(th["AdditionalData"], json!({"interaction_count": 12, "decoy": {"name": "fin-db-01", "type": "mssql"}}));
+    let it = &t.rows("TrapEye_Interactions_CL")[0];
+    assert_eq!(it["TimeGenerated"], "2026-03-20T14:31:02Z");
+    assert_eq!(it["AdditionalData"], json!({"protocol": "tds", "destination_port": 1433}));
+}
+
+#[tokio::test]
+async fn apono_sample_reads_the_templates_paths() {
+    let t = TestBridge::start(&[]).await;
+    let (status, body) = t.post("apono", APONO_TOKEN, fixture("apono-request-granted.json")).await;
+    assert_eq!(status, 202, "{body}");
+    let r = &t.rows("Apono_CL")[0];
+    assert_eq!(r["TimeGenerated"], "2026-03-20T15:04:05Z");
+    assert_eq!(r["event_type"], "RequestGranted");
+    assert_eq!(r["requester_id"], "usr-17");
+    assert_eq!(r["requester_name"], "Alice Martin");
+    assert_eq!(r["requester_email"], "alice@acme.fr");
+    assert_eq!(r["justification"], "Investigating INC-2231");
+    assert_eq!(r["resource_id"], "postgresql-database");
+    assert_eq!(r["resource_name"], "prod-postgres");
+    assert_eq!(r["permission"], "read-only");
+    // What the template does not name is kept, not lost.
+    assert_eq!(r["AdditionalData"]["data"]["id"], "req-4821");
+    assert_eq!(r["AdditionalData"]["data"]["access_groups"][0]["access_units"][0]["resource"]["id"], "res-prod-db");
+}
+
+#[tokio::test]
+async fn generic_keeps_each_event_whole() {
+    let t = TestBridge::start(&[]).await;
+    let (status, body) = t.post("generic", GENERIC_TOKEN, r#"[{"type":"x.y","n":1},{"other":[1,2]}]"#).await;
+    assert_eq!(status, 202, "{body}");
+    let rows = t.rows("Webhook_CL");
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0]["Source"].as_str(), rows[0]["EventType"].as_str()), (Some("generic"), Some("x.y")));
+    assert_eq!(rows[0]["Payload"], json!({"type": "x.y", "n": 1}));
+    assert_eq!(rows[1]["Payload"], json!({"other": [1, 2]}));
+    assert!(rows[1].get("EventType").is_none());
+}
+
+async fn expect_error(resp: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status().as_u16(), status);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    body
+}
+
+#[tokio::test]
+async fn every_refusal_is_json_with_the_right_status() {
+    let t = TestBridge::start(&[("WEBHOOK_MAX_BODY_BYTES", "4096")]).await;
+    let url = |s: &str| format!("{}/api/webhook/{s}", t.url);
+    let sample = fixture("noxys-policy-violated.json");
+
+    let r = t.http.post(url("noxys")).bearer_auth("wrong-token").body(sample.clone()).send().await.unwrap();
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    expect_error(r, 401, "Unauthorized").await;
+    let r = t.http.post(url("noxys")).body(sample.clone()).send().await.unwrap();
+    expect_error(r, 401, "Unauthorized").await;
+    let r = t.http.post(url("nope")).bearer_auth(NOXYS_TOKEN).body(sample.clone()).send().await.unwrap();
+    expect_error(r, 404, "UnknownSource").await;
+    let r = t.http.post(url("noxys")).bearer_auth(NOXYS_TOKEN).header("content-type", "application/json").body("{\"id\": ").send().await.unwrap();
+    let b = expect_error(r, 400, "InvalidJson").await;
+    assert!(b["error"]["message"].as_str().unwrap().contains("line 1"));
+    let r = t.http.post(url("noxys")).bearer_auth(NOXYS_TOKEN).header("content-type", "text/plain").body(sample.clone()).send().await.unwrap();
+    expect_error(r, 415, "UnsupportedMediaType").await;
+    let r = t.http.post(url("noxys")).bearer_auth(NOXYS_TOKEN).body("x".repeat(5000)).send().await.unwrap();
+    expect_error(r, 413, "BodyTooLarge").await;
+    // The same with no Content-Length (chunked): the limit holds while reading.
+    let chunks = futures::stream::iter((0..10).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1000])));
+    let r = t.http.post(url("noxys")).bearer_auth(NOXYS_TOKEN).body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
+    expect_error(r, 413, "BodyTooLarge").await;
+    let mistyped = r#"{"event_type":"interaction.high_risk","timestamp":"2026-03-20T14:32:00Z","data":{"risk_score":"very"}}"#;
+    let r = t.http.post(url("noxys")).bearer_auth(NOXYS_TOKEN).body(mistyped).send().await.unwrap();
+    let b = expect_error(r, 400, "InvalidEvent").await;
+    assert!(b["error"]["message"].as_str().unwrap().contains("data.risk_score"), "{b}");
+    let r = t.http.post(url("noxys")).bearer_auth(NOXYS_TOKEN).body("[1, 2]").send().await.unwrap();
+    expect_error(r, 400, "InvalidEvent").await;
+    let r = t.http.get(format!("{}/api/nothing", t.url)).send().await.unwrap();
+    expect_error(r, 404, "NotFound").await;
+    assert!(t.rows("NoxysEvents_CL").is_empty());
+
+    let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    let rejected = &health["counts"]["sources"]["noxys"]["rejected"];
+    assert_eq!(rejected["Unauthorized"], 2, "{health}");
+    assert_eq!(rejected["BodyTooLarge"], 2);
+    assert!(!health.to_string().contains(NOXYS_TOKEN), "health must not leak secrets");
+}
+
+#[tokio::test]
+async fn a_source_without_secrets_refuses_everything() {
+    let t = TestBridge::start(&[("SOURCE_APONO_SECRETS", "")]).await;
+    let (status, body) = t.post("apono", "anything-at-all-0123456", fixture("apono-request-granted.json")).await;
+    assert_eq!(status, 401);
+    assert!(body["error"]["message"].as_str().unwrap().contains("SOURCE_<NAME>_SECRETS"));
+}
+
+fn user_mapping(text: &str) -> String {
+    let path = std::env::temp_dir().join(format!("sb-mapping-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+const HMAC_SECRET: &str = "hmac-shared-secret-0123456789";
+
+#[tokio::test]
+async fn hmac_header_and_standard_webhooks_sources() {
+    let key = b"standard-webhooks-key-32-bytes!!";
+    let whsec = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key));
+    let file = user_mapping(
+        r#"
+[[source]]
+name = "signed"
+auth = { mode = "hmac-sha256", header = "X-Hub-Signature-256", prefix = "sha256=" }
+[[source.table]]
+name = "Signed_CL"
+time = "received"
+columns = [{ name = "Kind", type = "string", path = "kind" }]
+
+[[source]]
+name = "keyed"
+auth = { mode = "header", header = "X-Api-Key" }
+[[source.table]]
+name = "Keyed_CL"
+time = "received"
+columns = [{ name = "Kind", type = "string", path = "kind" }]
+
+[[source]]
+name = "stdhooks"
+auth = { mode = "standard-webhooks" }
+[[source.table]]
+name = "Std_CL"
+time = "received"
+columns = [{ name = "Kind", type = "string", path = "kind" }]
+"#,
+    );
+    let mut config = builtin_workspace_config();
+    let catalog = sentinel_bridge::mapping::Catalog::load(&[("f".into(), std::fs::read_to_string(&file).unwrap())]).unwrap();
+    config.tables = catalog.tables();
+    let t = TestBridge::start_with(
+        config,
+        &[
+            ("WEBHOOK_SOURCES_FILE", &file),
+            ("SOURCE_SIGNED_SECRETS", HMAC_SECRET),
+            ("SOURCE_KEYED_SECRETS", "api-key-value-0123456789"),
+            ("SOURCE_STDHOOKS_SECRETS", &whsec),
+        ],
+    )
+    .await;
+    let url = |s: &str| format!("{}/api/webhook/{s}", t.url);
+    let body = r#"{"kind":"a"}"#;
+
+    // HMAC of the raw body.
+    let sig = format!("sha256={}", hmac_sha256_hex(HMAC_SECRET.as_bytes(), body.as_bytes()));
+    let r = t.http.post(url("signed")).header("X-Hub-Signature-256", &sig).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let r = t.http.post(url("signed")).header("X-Hub-Signature-256", &sig).body(r#"{"kind":"b"}"#).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a tampered body fails");
+    let r = t.http.post(url("signed")).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // A secret in a named header.
+    let r = t.http.post(url("keyed")).header("x-api-key", "api-key-value-0123456789").body(body).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let r = t.http.post(url("keyed")).header("x-api-key", "api-key-value-012345678").body(body).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Standard Webhooks: valid, replayed, expired, tampered.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let send = |id: &'static str, ts: i64, payload: &'static str, signed_payload: &'static str| {
+        let sig = standard_webhooks_signature(key, id, ts, signed_payload.as_bytes());
+        t.http
+            .post(url("stdhooks"))
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .header("content-type", "application/json")
+            .body(payload)
+            .send()
+    };
+    let r = send("msg_1", now, body, body).await.unwrap();
+    assert_eq!(r.status(), 202);
+    let r = send("msg_1", now, body, body).await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 0, "duplicate": true}));
+    assert_eq!(t.rows("Std_CL").len(), 1, "a replayed message is not ingested twice");
+    let r = send("msg_2", now - 301, body, body).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = send("msg_3", now, r#"{"kind":"evil"}"#, body).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(t.rows("Signed_CL").len(), 1);
+    assert_eq!(t.rows("Keyed_CL").len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_calls() {
+    let t = TestBridge::start(&[("BATCH_LINGER_MS", "100")]).await;
+    let sample = fixture("noxys-policy-violated.json");
+    let posts = (0..40).map(|_| t.post("noxys", NOXYS_TOKEN, sample.clone()));
+    for (status, body) in futures::future::join_all(posts).await {
+        assert_eq!(status, 202, "{body}");
+    }
+    assert_eq!(t.rows("NoxysEvents_CL").len(), 40);
+    let calls = t.ws.workspace.calls();
+    assert!(calls.len() < 10, "40 concurrent requests took {} calls", calls.len());
+}
+
+#[tokio::test]
+async fn transient_faults_are_retried_and_the_sender_still_gets_202() {
+    let t = TestBridge::start(&[]).await;
+    let faults = &t.ws.workspace.faults;
+    faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Status { status: 429, retry_after_secs: Some(1) }, count: Some(1), for_millis: None });
+    faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Status { status: 500, retry_after_secs: None }, count: Some(2), for_millis: None });
+    faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Drop, count: Some(2), for_millis: None });
+    faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Slow { millis: 300 }, count: Some(1), for_millis: None });
+    let started = std::time::Instant::now();
+    let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "Retry-After was honoured");
+    assert_eq!(t.rows("NoxysEvents_CL").len(), 1, "retries never duplicate");
+    let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["counts"]["streams"]["Custom-NoxysEvents_CL"]["retries"], 5, "{health}");
+}
+
+#[tokio::test]
+async fn a_token_endpoint_outage_is_retried() {
+    let t = TestBridge::start(&[]).await;
+    t.ws.workspace.faults.add(FaultSpec { endpoint: Endpoint::Token, kind: FaultKind::Status { status: 503, retry_after_secs: None }, count: Some(2), for_millis: None });
+    let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(t.rows("NoxysEvents_CL").len(), 1);
+}
+
+#[tokio::test]
+async fn an_outage_past_the_deadline_is_a_503_with_retry_after() {
+    let t = TestBridge::start(&[("INGEST_DEADLINE_SECS", "1")]).await;
+    t.ws.workspace.faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Status { status: 503, retry_after_secs: None }, count: None, for_millis: Some(5_000) });
+    let r = t.http.post(format!("{}/api/webhook/noxys", t.url)).bearer_auth(NOXYS_TOKEN).body(fixture("noxys-policy-violated.json")).send().await.unwrap();
+    assert_eq!(r.headers()["retry-after"], "30");
+    let b = expect_error(r, 503, "IngestionUnavailable").await;
+    assert!(b["error"]["message"].as_str().unwrap().contains("503"), "{b}");
+    let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    assert!(health["counts"]["streams"]["Custom-NoxysEvents_CL"]["lastError"].as_str().unwrap().starts_with("Deadline"));
+}
+
+#[tokio::test]
+async fn a_413_splits_the_call_and_every_row_lands_once() {
+    let t = TestBridge::start(&[]).await;
+    t.ws.workspace.faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Status { status: 413, retry_after_secs: None }, count: Some(1), for_millis: None });
+    let events: Vec<Value> = (0..9)
+        .map(|i| json!({"id": format!("e{i}"), "event_type": "interaction.created", "timestamp": "2026-03-20T14:32:00Z"}))
+        .collect();
+    let (status, body) = t.post("noxys", NOXYS_TOKEN, Value::Array(events).to_string()).await;
+    assert_eq!(status, 202, "{body}");
+    let mut ids: Vec<String> = t.rows("NoxysEvents_CL").iter().map(|r| r["EventId"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    assert_eq!(ids, (0..9).map(|i| format!("e{i}")).collect::<Vec<_>>());
+    assert_eq!(t.ws.workspace.calls().len(), 2, "one refused call became two halves");
+}
+
+#[tokio::test]
+async fn a_record_too_large_for_any_call_is_refused_with_413() {
+    let t = TestBridge::start(&[("WEBHOOK_MAX_BODY_BYTES", "4194304")]).await;
+    let big = json!({"id": "big", "event_type": "interaction.created", "timestamp": "2026-03-20T14:32:00Z", "blob": "x".repeat(1_100_000)});
+    let r = t.http.post(format!("{}/api/webhook/noxys", t.url)).bearer_auth(NOXYS_TOKEN).body(big.to_string()).send().await.unwrap();
+    expect_error(r, 413, "RecordTooLarge").await;
+    assert!(t.ws.workspace.calls().is_empty());
+}
+
+#[tokio::test]
+async fn azure_refusing_our_identity_is_surfaced_with_its_code() {
+    // A token for the wrong audience: the workspace answers 403 InvalidAuthenticationTokenAudience, as Azure does.
+    let t = TestBridge::start(&[("LOGS_INGESTION_SCOPE", "https://management.azure.com/.default")]).await;
+    let r = t.http.post(format!("{}/api/webhook/noxys", t.url)).bearer_auth(NOXYS_TOKEN).body(fixture("noxys-policy-violated.json")).send().await.unwrap();
+    let b = expect_error(r, 503, "IngestionRejected").await;
+    assert!(b["error"]["message"].as_str().unwrap().contains("InvalidAuthenticationTokenAudience"), "{b}");
+    let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["counts"]["streams"]["Custom-NoxysEvents_CL"]["lastError"], "InvalidAuthenticationTokenAudience");
+}
