@@ -1,0 +1,149 @@
+//! The Logs Ingestion client on its own: the exact request it sends (against a capturing server), and a
+//! property test that splits and retries never lose or duplicate a row.
+
+mod common;
+
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use common::*;
+use proptest::prelude::*;
+use sentinel_bridge::ingest::{IngestError, IngestionClient, RetryPolicy};
+use sentinel_bridge::metrics::Metrics;
+use sentinel_bridge::schema::{Column, ColumnType, Row, TableSchema};
+use sentinel_bridge::token::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
+use sentinel_bridge::workspace::{Endpoint, FaultKind, FaultSpec, WorkspaceConfig};
+use serde_json::json;
+
+fn schema() -> TableSchema {
+    TableSchema {
+        name: "Probe_CL".into(),
+        columns: vec![
+            Column { name: "TimeGenerated".into(), kind: ColumnType::Datetime },
+            Column { name: "N".into(), kind: ColumnType::Long },
+            Column { name: "Pad".into(), kind: ColumnType::String },
+        ],
+    }
+}
+
+fn row(n: usize, pad: usize) -> Row {
+    let v = json!({"TimeGenerated": "2026-11-23T10:00:00Z", "N": n, "Pad": "p".repeat(pad)});
+    Row::new(&schema(), v.as_object().unwrap()).unwrap()
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<(String, String, HeaderMap, Vec<u8>)>>>);
+
+async fn capture(
+    State(c): State<Captured>,
+    Path((dcr, stream)): Path<(String, String)>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut raw).unwrap();
+    c.0.lock().unwrap().push((format!("{dcr}/{stream}"), q["api-version"].clone(), headers, raw));
+    StatusCode::NO_CONTENT
+}
+
+#[tokio::test]
+async fn sends_exactly_the_documented_request() {
+    let ws = start_workspace(WorkspaceConfig::new(vec![])).await; // only its token endpoint is used
+    let captured = Captured::default();
+    let app = Router::new().route("/dataCollectionRules/{dcr}/streams/{stream}", post(capture)).with_state(captured.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
+    let client = IngestionClient::new(&format!("{url}/"), "dcr-abc123", tokens, RetryPolicy::default(), 1_048_576, Arc::new(Metrics::default()));
+    let rows = vec![row(1, 0), row(2, 3)];
+    let out = client.upload("Custom-Probe_CL", &rows, Instant::now() + Duration::from_secs(5)).await;
+    assert!(out.is_ok());
+
+    let got = captured.0.lock().unwrap();
+    assert_eq!(got.len(), 1);
+    let (path, api, headers, body) = &got[0];
+    assert_eq!(path, "dcr-abc123/Custom-Probe_CL");
+    assert_eq!(api, "2023-01-01");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["content-encoding"], "gzip");
+    let auth = headers["authorization"].to_str().unwrap();
+    assert!(auth.starts_with("Bearer local."), "{auth}");
+    assert!(uuid::Uuid::parse_str(headers["x-ms-client-request-id"].to_str().unwrap()).is_ok());
+    assert_eq!(
+        std::str::from_utf8(body).unwrap(),
+        r#"[{"TimeGenerated":"2026-11-23T10:00:00Z","N":1,"Pad":""},{"TimeGenerated":"2026-11-23T10:00:00Z","N":2,"Pad":"ppp"}]"#
+    );
+}
+
+#[tokio::test]
+async fn permanent_errors_keep_azures_code() {
+    let mut cfg = WorkspaceConfig::new(vec![Arc::new(schema())]);
+    cfg.dcr_immutable_id = Some("dcr-right".into());
+    let ws = start_workspace(cfg).await;
+    let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
+    let client = IngestionClient::new(&ws.url(), "dcr-wrong", tokens, RetryPolicy::default(), 1_048_576, Arc::new(Metrics::default()));
+    let out = client.upload("Custom-Probe_CL", &[row(1, 0)], Instant::now() + Duration::from_secs(5)).await;
+    assert_eq!(out.failures.len(), 1);
+    assert!(matches!(&out.failures[0].1, IngestError::Rejected { status: 404, code, .. } if code == "NotFound"));
+}
+
+fn fault() -> impl Strategy<Value = FaultKind> {
+    prop_oneof![
+        Just(FaultKind::Status { status: 413, retry_after_secs: None }),
+        Just(FaultKind::Status { status: 500, retry_after_secs: None }),
+        Just(FaultKind::Status { status: 429, retry_after_secs: Some(0) }),
+        Just(FaultKind::Status { status: 503, retry_after_secs: None }),
+        Just(FaultKind::Drop),
+        Just(FaultKind::Slow { millis: 5 }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn splits_and_retries_never_lose_or_duplicate_a_row(
+        pads in prop::collection::vec(0usize..3000, 1..60),
+        limit in 4096usize..20_000,
+        faults in prop::collection::vec(fault(), 0..8),
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let ws = start_workspace(WorkspaceConfig::new(vec![Arc::new(schema())])).await;
+            for f in faults {
+                ws.workspace.faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: f, count: Some(1), for_millis: None });
+            }
+            let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
+            let policy = RetryPolicy { base: Duration::from_millis(2), max_backoff: Duration::from_millis(20), attempt_timeout: Duration::from_secs(5) };
+            let client = IngestionClient::new(&ws.url(), "dcr-prop", tokens, policy, limit, Arc::new(Metrics::default()));
+            let rows: Vec<Row> = pads.iter().enumerate().map(|(i, p)| row(i, *p)).collect();
+            let out = client.upload("Custom-Probe_CL", &rows, Instant::now() + Duration::from_secs(20)).await;
+            // Only rows too large for a call may fail, and they fail as TooLarge.
+            for (range, e) in &out.failures {
+                prop_assert!(matches!(e, IngestError::TooLarge { .. }), "{e}");
+                prop_assert_eq!(range.len(), 1);
+                prop_assert!(rows[range.start].len() + 2 > limit);
+            }
+            let mut landed: Vec<i64> = ws.workspace.rows("Probe_CL").iter().map(|r| r["N"].as_i64().unwrap()).collect();
+            landed.sort_unstable();
+            let expected: Vec<i64> = (0..rows.len())
+                .filter(|i| out.failures.iter().all(|(r, _)| !r.contains(i)))
+                .map(|i| i as i64)
+                .collect();
+            prop_assert_eq!(landed, expected);
+            for c in ws.workspace.calls() {
+                prop_assert!(c.json_bytes <= limit);
+            }
+            Ok(())
+        })?;
+    }
+}

@@ -1,0 +1,150 @@
+//! `sentinel-bridge serve` as the Functions host runs it: a child process on FUNCTIONS_CUSTOMHANDLER_PORT,
+//! taking its token from the App Service managed identity endpoint (the workspace's stand-in), stopping
+//! cleanly on SIGTERM with buffered rows sent, and refusing to start on a bad setting or mapping.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spawn_serve(envs: &[(&str, String)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentinel-bridge"));
+    cmd.arg("serve").env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).stdout(Stdio::null()).stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+async fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/")).await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "serve did not answer GET / in time");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(ok.success());
+}
+
+fn wait_exit(mut child: Child) -> (std::process::ExitStatus, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (status, err);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("process did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn serve_uses_the_managed_identity_and_drains_on_sigterm() {
+    let mut cfg = builtin_workspace_config();
+    cfg.identity_header = Some("identity-header-secret".into());
+    cfg.dcr_immutable_id = Some("dcr-0a1b2c".into());
+    let ws = start_workspace(cfg).await;
+    let port = free_port();
+    let child = spawn_serve(&[
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+        ("IDENTITY_ENDPOINT", format!("{}/msi/token", ws.url())),
+        ("IDENTITY_HEADER", "identity-header-secret".into()),
+        ("LOGS_INGESTION_ENDPOINT", ws.url()),
+        ("DCR_IMMUTABLE_ID", "dcr-0a1b2c".into()),
+        ("SOURCE_NOXYS_SECRETS", NOXYS_TOKEN.into()),
+        // A long linger: the request below is still waiting for its call when SIGTERM arrives.
+        ("BATCH_LINGER_MS", "1500".into()),
+    ]);
+    wait_ready(port).await;
+    let http = reqwest::Client::new();
+    let inflight = tokio::spawn({
+        let http = http.clone();
+        async move {
+            http.post(format!("http://127.0.0.1:{port}/api/webhook/noxys"))
+                .bearer_auth(NOXYS_TOKEN)
+                .header("x-azure-functions-invocationid", "3f2a0c1e-0000-0000-0000-000000000001")
+                .header("content-type", "application/json")
+                .body(fixture("noxys-policy-violated.json"))
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sigterm(&child);
+    let resp = inflight.await.unwrap();
+    assert_eq!(resp.status(), 202, "the in-flight request finishes: {:?}", resp.text().await);
+    let (status, stderr) = tokio::task::spawn_blocking(move || wait_exit(child)).await.unwrap();
+    assert!(status.success(), "exit {status}: {stderr}");
+    let rows = ws.workspace.rows("NoxysEvents_CL");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["RiskScore"], 0.95);
+}
+
+#[tokio::test]
+async fn a_bad_mapping_file_stops_start_up_naming_file_source_and_field() {
+    let path = std::env::temp_dir().join(format!("sb-bad-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, "[[source]]\nname = \"acme\"\nauth = {}\n[[source.table]]\nname = \"Acme_CL\"\ntime = \"received\"\ncolumns = [{ name = \"Score\", type = \"decimal\", path = \"score\" }]\n").unwrap();
+    let child = spawn_serve(&[("WEBHOOK_SOURCES_FILE", path.display().to_string()), ("FUNCTIONS_CUSTOMHANDLER_PORT", free_port().to_string())]);
+    let (status, stderr) = tokio::task::spawn_blocking(move || wait_exit(child)).await.unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains(&path.display().to_string()) && stderr.contains("'acme'") && stderr.contains("columns[0] (Score).type"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_start_up_naming_it() {
+    let child = spawn_serve(&[("LOGS_INGESTION_ENDPOINT", "https://dce.example.ingest.monitor.azure.com".into())]);
+    let (status, stderr) = tokio::task::spawn_blocking(move || wait_exit(child)).await.unwrap();
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("DCR_IMMUTABLE_ID"), "{stderr}");
+    let child = spawn_serve(&[("SOURCE_NOBODY_SECRETS", "whatever-0123456789abc".into()), ("SENTINEL_BRIDGE_DATA_DIR", std::env::temp_dir().join("sb-unused").display().to_string())]);
+    let (status, stderr) = tokio::task::spawn_blocking(move || wait_exit(child)).await.unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("SOURCE_NOBODY_SECRETS"), "{stderr}");
+}
+
+#[tokio::test]
+async fn with_no_azure_settings_rows_land_in_the_local_workspace_and_survive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("sb-local-{}", uuid::Uuid::new_v4()));
+    for round in 1..=2 {
+        let port = free_port();
+        let child = spawn_serve(&[
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+            ("SENTINEL_BRIDGE_DATA_DIR", dir.display().to_string()),
+            ("SOURCE_NOXYS_SECRETS", NOXYS_TOKEN.into()),
+        ]);
+        wait_ready(port).await;
+        let r = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/webhook/noxys"))
+            .bearer_auth(NOXYS_TOKEN)
+            .body(fixture("noxys-policy-violated.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        sigterm(&child);
+        let (status, stderr) = tokio::task::spawn_blocking(move || wait_exit(child)).await.unwrap();
+        assert!(status.success(), "{stderr}");
+        let text = std::fs::read_to_string(dir.join("tables/NoxysEvents_CL.jsonl")).unwrap();
+        assert_eq!(text.lines().count(), round, "rows from earlier runs are still there");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
