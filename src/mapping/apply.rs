@@ -142,6 +142,9 @@ fn first_present<'a, 'v>(paths: &'a [JsonPath], ev: &'v Value) -> Option<(&'a Js
 
 /// The event minus every field a column (or the time) reads; `None` when nothing is left.
 fn unmapped_rest(table: &TableMapping, ev: &Value) -> Option<Value> {
+    if !table.coverage.leaves_something(ev) {
+        return None;
+    }
     let mut rest = ev.clone();
     if let TimeSource::Path(p) = &table.time {
         p.remove(&mut rest);

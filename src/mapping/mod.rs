@@ -102,6 +102,49 @@ pub struct TableMapping {
     pub time: TimeSource,
     pub unmapped: Unmapped,
     pub columns: Vec<ColumnMapping>,
+    /// Every path the columns and the time read, as a tree, to tell cheaply whether an event has more.
+    pub coverage: Coverage,
+}
+
+/// A tree of the paths a table reads. Checking an event against it allocates nothing, so the common case
+/// (every field mapped) costs no copy of the event.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Coverage {
+    terminal: bool,
+    keys: std::collections::HashMap<String, Coverage>,
+    indices: std::collections::HashMap<usize, Coverage>,
+}
+
+impl Coverage {
+    fn add(&mut self, path: &JsonPath) {
+        let mut node = self;
+        for seg in path.segments() {
+            node = match seg {
+                path::Segment::Key(k) => node.keys.entry(k.clone()).or_default(),
+                path::Segment::Index(i) => node.indices.entry(*i).or_default(),
+            };
+        }
+        node.terminal = true;
+    }
+
+    /// Whether `v` holds a non-null value that no path reads.
+    pub fn leaves_something(&self, v: &Value) -> bool {
+        if self.terminal {
+            return false;
+        }
+        match v {
+            Value::Null => false,
+            Value::Object(m) => m.iter().any(|(k, c)| match self.keys.get(k) {
+                Some(n) => n.leaves_something(c),
+                None => !c.is_null(),
+            }),
+            Value::Array(a) => a.iter().enumerate().any(|(i, c)| match self.indices.get(&i) {
+                Some(n) => n.leaves_something(c),
+                None => !c.is_null(),
+            }),
+            _ => true,
+        }
+    }
 }
 
 impl TableMapping {
@@ -289,12 +332,22 @@ fn compile_table(
         return Err(fail(&f("columns"), "Azure allows at most 500 columns per table".into()));
     }
     let event_types = if t.event_types.is_empty() { None } else { Some(t.event_types.into_iter().collect()) };
+    let mut coverage = Coverage::default();
+    if let TimeSource::Path(p) = &time {
+        coverage.add(p);
+    }
+    for c in &columns {
+        if let ValueSource::Path(paths) = &c.source {
+            paths.iter().for_each(|p| coverage.add(p));
+        }
+    }
     Ok(TableMapping {
         schema: Arc::new(TableSchema { name: t.name, columns: schema_cols }),
         event_types,
         time,
         unmapped,
         columns,
+        coverage,
     })
 }
 

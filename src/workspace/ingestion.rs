@@ -133,10 +133,12 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
         tracing::warn!(stream, dropped, "dropped values of columns the stream does not declare (Azure drops them silently)");
     }
     let count = records.len();
-    ws.store.append(&table.name, records).map_err(|e| {
+    if ws.config.keep_rows {
+        ws.store.append(&table.name, records).map_err(|e| {
         tracing::error!(error = %e, "local workspace could not write");
-        azure_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "The local workspace could not store the records.")
-    })?;
+            azure_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "The local workspace could not store the records.")
+        })?;
+    }
     ws.stats.rows.fetch_add(count as u64, Relaxed);
     ws.record(RecordedCall {
         stream: stream.to_string(),

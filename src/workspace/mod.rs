@@ -56,6 +56,9 @@ pub struct WorkspaceConfig {
     /// Accept only this client id and secret; `None` accepts any.
     pub client_credentials: Option<(String, String)>,
     pub token_lifetime: Duration,
+    /// Keep accepted rows (the default). Off, rows are checked and counted but not kept: for benchmarks that
+    /// measure the bridge rather than the workspace's memory.
+    pub keep_rows: bool,
 }
 
 impl WorkspaceConfig {
@@ -67,6 +70,7 @@ impl WorkspaceConfig {
             identity_header: None,
             client_credentials: None,
             token_lifetime: Duration::from_secs(3599),
+            keep_rows: true,
         }
     }
 }
