@@ -45,7 +45,8 @@ fn every_setting_is_in_the_example_and_the_readme() {
     // Every `get("NAME")` / `number("NAME", …)` the settings read.
     let mut names = Vec::new();
     for part in config.split('"').skip(1).step_by(2) {
-        if part.len() > 3 && part.chars().all(|c| c.is_ascii_uppercase() || c == '_') && !names.contains(&part) {
+        let word = part.len() > 3 && !part.starts_with('_') && !part.ends_with('_');
+        if word && part.chars().all(|c| c.is_ascii_uppercase() || c == '_') && !names.contains(&part) {
             names.push(part);
         }
     }
