@@ -25,6 +25,7 @@ pub mod bench;
 pub mod config;
 pub mod error;
 pub mod ingest;
+pub mod kql;
 pub mod mapping;
 pub mod metrics;
 pub mod replay;

@@ -1,0 +1,76 @@
+//! A parser and evaluator for the subset of KQL (Kusto Query Language) the project ships and people use to
+//! inspect the local workspace. The subset is documented in the README; anything outside it is an error that
+//! names what is unsupported, never a silently different answer.
+//!
+//! Queries run over [`Frame`]s: typed columns and rows of [`Value`]s shared by reference, so filters and
+//! projections over large tables copy pointers, not data.
+
+mod ast;
+mod eval;
+mod exec;
+mod lexer;
+mod parser;
+pub mod value;
+
+use std::sync::Arc;
+
+pub use exec::{execute, Tables};
+pub use parser::parse;
+pub use value::{KType, Value};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KqlError {
+    #[error("syntax error at character {pos}: {message}")]
+    Syntax { pos: usize, message: String },
+    #[error("unsupported {what} (outside the KQL subset this workspace implements)")]
+    Unsupported { pos: usize, what: String },
+    #[error("{0}")]
+    Semantic(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub ktype: KType,
+}
+
+pub type Row = Arc<[Value]>;
+
+/// A table: its columns, and rows whose values line up with them.
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    pub columns: Vec<Column>,
+    pub rows: Vec<Row>,
+}
+
+impl Frame {
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The frame as the Query API's `{"name","columns","rows"}` table.
+    pub fn to_wire(&self, name: &str) -> serde_json::Value {
+        let columns: Vec<_> =
+            self.columns.iter().map(|c| serde_json::json!({"name": c.name, "type": c.ktype.name()})).collect();
+        let rows: Vec<serde_json::Value> = self
+            .rows
+            .iter()
+            .map(|r| serde_json::Value::Array(r.iter().zip(&self.columns).map(|(v, c)| v.to_wire(c.ktype)).collect()))
+            .collect();
+        serde_json::json!({"name": name, "columns": columns, "rows": rows})
+    }
+}
+
+/// Parses and runs a query in one step.
+pub fn run(query: &str, tables: &dyn Tables, now_ticks: i64) -> Result<Frame, KqlError> {
+    let q = parse(query)?;
+    execute(&q, tables, now_ticks)
+}
+
+/// The current time in ticks.
+pub fn now_ticks() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 100) as i64
+}
+
+#[cfg(test)]
+mod tests;
