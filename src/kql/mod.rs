@@ -18,6 +18,11 @@ pub use exec::{execute, Tables};
 pub use parser::parse;
 pub use value::{KType, Value};
 
+/// Converts a value to a column type as `tolong()`, `todatetime()`… do; null when it does not convert.
+pub fn eval_convert(v: &Value, t: KType) -> Value {
+    eval::convert(v, t)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KqlError {
     #[error("syntax error at character {pos}: {message}")]

@@ -13,6 +13,8 @@ use serde::Deserialize;
 pub enum Endpoint {
     Ingestion,
     Token,
+    Query,
+    Sentinel,
     Any,
 }
 

@@ -1,11 +1,12 @@
 //! The workspace's Logs Ingestion API, enforcing Azure's contract (contract §1): the path and api-version, a
 //! bearer token for `https://monitor.azure.com`, `Content-Type: application/json`, gzip or plain bodies of at
 //! most 1,048,576 bytes both as sent and decompressed (413 `ContentLengthLimitExceeded`), a JSON array of
-//! objects, streams that are declared, and 204 on success. Columns a stream does not declare are dropped as
+//! objects, declared streams only, and 204 on success. Columns a stream does not declare are dropped as
 //! Azure drops them, but counted and logged. Values of the wrong type for their column are refused with a 400
 //! (stricter than Azure, which quietly stores null): for our own writers that is always a bug worth failing on.
+//! A stream's transformation (`transformKql`) runs on the records, with `source` bound to them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -17,8 +18,11 @@ use axum::response::{IntoResponse, Response};
 use flate2::read::GzDecoder;
 use serde_json::Value;
 
+use super::store::Record;
+use super::tables::{accepts, StreamDecl};
 use super::{azure_error, RecordedCall, Workspace};
 use crate::ingest::{API_VERSION, MAX_CALL_BYTES};
+use crate::kql::{self, Frame};
 use crate::schema::format_datetime;
 
 #[derive(serde::Deserialize)]
@@ -34,9 +38,12 @@ pub(super) async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match ingest_inner(&ws, &dcr, &stream, q, &headers, &body) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => r,
+    // Decompressing, checking and fsyncing a 1 MiB call is blocking work: keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || ingest_inner(&ws, &dcr, &stream, q, &headers, &body)).await;
+    match result {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(r)) => r,
+        Err(_) => azure_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "The local workspace failed."),
     }
 }
 
@@ -64,7 +71,7 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
     if !dcr_ok {
         return Err(azure_error(StatusCode::NOT_FOUND, "NotFound", &format!("Data collection rule with immutable Id '{dcr}' not found.")));
     }
-    let Some(table) = ws.table_for_stream(stream) else {
+    let Some(decl) = ws.streams.get(stream) else {
         return Err(azure_error(
             StatusCode::BAD_REQUEST,
             "InvalidStream",
@@ -102,7 +109,7 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
     let Value::Array(items) = parsed else {
         return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidPayload", "The body must be a JSON array of records."));
     };
-    let now = format_datetime(time::OffsetDateTime::now_utc());
+    let columns: HashMap<&str, kql::KType> = decl.columns.iter().map(|c| (c.name.as_str(), c.ktype)).collect();
     let mut records = Vec::with_capacity(items.len());
     let mut dropped = 0u64;
     for (i, item) in items.into_iter().enumerate() {
@@ -110,32 +117,39 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
             return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidPayload", &format!("Record {i} is not a JSON object.")));
         };
         let before = rec.len();
-        rec.retain(|k, _| table.column(k).is_some());
+        rec.retain(|k, _| columns.contains_key(k.as_str()));
         dropped += (before - rec.len()) as u64;
         for (k, v) in &rec {
-            let col = table.column(k).expect("kept only declared columns");
-            if !col.kind.accepts(v) {
+            let t = columns[k.as_str()];
+            if !accepts(t, v) {
                 return Err(azure_error(
                     StatusCode::BAD_REQUEST,
                     "InvalidRecord",
-                    &format!("Record {i}: column '{k}' is declared {} but the value does not convert.", col.kind),
+                    &format!("Record {i}: column '{k}' is declared {} but the value does not convert.", t.name()),
                 ));
             }
         }
-        // Azure fills TimeGenerated with the ingestion time when a record lacks it.
+        records.push(rec);
+    }
+    let mut records = match &decl.transform {
+        None => records,
+        Some(kql_text) => transform(ws, decl, kql_text, records, &mut dropped)?,
+    };
+    // Azure fills TimeGenerated with the ingestion time when a record lacks it.
+    let now = format_datetime(time::OffsetDateTime::now_utc());
+    for rec in &mut records {
         if rec.get("TimeGenerated").is_none_or(Value::is_null) {
             rec.insert("TimeGenerated".into(), Value::String(now.clone()));
         }
-        records.push(rec);
     }
     if dropped > 0 {
         ws.stats.dropped_columns.fetch_add(dropped, Relaxed);
-        tracing::warn!(stream, dropped, "dropped values of columns the stream does not declare (Azure drops them silently)");
+        tracing::warn!(stream, dropped, "dropped values of columns the stream or table does not declare (Azure drops them silently)");
     }
     let count = records.len();
     if ws.config.keep_rows {
-        ws.store.append(&table.name, records).map_err(|e| {
-        tracing::error!(error = %e, "local workspace could not write");
+        ws.store.append(&decl.table, &records).map_err(|e| {
+            tracing::error!(error = %e, "local workspace could not write");
             azure_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "The local workspace could not store the records.")
         })?;
     }
@@ -152,3 +166,46 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
     Ok(())
 }
 
+struct SourceOnly(Frame);
+
+impl kql::Tables for SourceOnly {
+    fn table(&self, name: &str) -> Option<Frame> {
+        (name == "source").then(|| self.0.clone())
+    }
+}
+
+/// Runs the stream's transformation over the records and shapes its output to the table's columns.
+fn transform(ws: &Workspace, decl: &StreamDecl, kql_text: &str, records: Vec<Record>, dropped: &mut u64) -> Result<Vec<Record>, Response> {
+    let rows = records
+        .iter()
+        .map(|r| {
+            decl.columns
+                .iter()
+                .map(|c| r.get(&c.name).and_then(|v| kql::Value::from_json(v, c.ktype)).unwrap_or(kql::Value::Null))
+                .collect::<Vec<_>>()
+                .into()
+        })
+        .collect();
+    let source = Frame { columns: decl.columns.clone(), rows };
+    let out = kql::run(kql_text, &SourceOnly(source), kql::now_ticks()).map_err(|e| {
+        azure_error(StatusCode::BAD_REQUEST, "InvalidTransformOutput", &format!("The transformation of stream '{}' failed: {e}", decl.name))
+    })?;
+    let table = ws.store.def(&decl.table).expect("streams point at declared tables");
+    let mut result = Vec::with_capacity(out.rows.len());
+    for row in &out.rows {
+        let mut rec = Record::new();
+        for (c, v) in out.columns.iter().zip(row.iter()) {
+            match table.column(&c.name) {
+                Some((_, tc)) => {
+                    let v = kql::eval_convert(v, tc.ktype);
+                    if !v.is_null() {
+                        rec.insert(c.name.clone(), v.to_json());
+                    }
+                }
+                None => *dropped += 1,
+            }
+        }
+        result.push(rec);
+    }
+    Ok(result)
+}

@@ -1,14 +1,17 @@
 //! The local workspace: an embedded stand-in for Azure Monitor that speaks Azure's wire protocol, so the bridge
 //! runs offline with no Azure settings and every test drives the real clients over real HTTP.
 //!
-//! Served so far: the Logs Ingestion API ([`ingestion`]), the managed identity and Entra token endpoints
-//! ([`identity`]) and fault injection ([`faults`]); rows are kept durably by [`store`]. Inspection routes under
-//! `/_local/` let tests and people see what landed.
+//! It serves the Logs Ingestion API ([`ingestion`]), the Log Analytics Query API ([`query_api`], over the
+//! [`crate::kql`] engine), the managed identity and Entra token endpoints ([`identity`]) and fault injection
+//! ([`faults`]). Rows are kept durably by [`store`]; tables and streams are described in [`tables`].
+//! Inspection routes under `/_local/` let tests and people see what landed.
 
 pub mod faults;
 mod identity;
 mod ingestion;
+pub mod query_api;
 pub mod store;
+pub mod tables;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,6 +36,10 @@ pub use identity::audience_of;
 use store::Store;
 
 use crate::schema::TableSchema;
+use tables::{StreamDecl, TableDef};
+
+/// The workspace id the local workspace answers to by default (any GUID is accepted unless one is configured).
+pub const LOCAL_WORKSPACE_ID: &str = "00000000-0000-4000-8000-00000000b71d";
 
 /// Azure's error body, `{"error":{"code","message"}}`, with the `x-ms-error-code` header.
 pub fn azure_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -59,6 +66,14 @@ pub struct WorkspaceConfig {
     /// Keep accepted rows (the default). Off, rows are checked and counted but not kept: for benchmarks that
     /// measure the bridge rather than the workspace's memory.
     pub keep_rows: bool,
+    /// Accept only this workspace id on the Query API; `None` accepts any GUID.
+    pub workspace_id: Option<String>,
+    /// Serve Azure's standard tables (Perf, SigninLogs, …) with `Microsoft-<Table>` streams. On by default.
+    pub standard_tables: bool,
+    /// Extra DCR streams, such as ones with a `transformKql`.
+    pub extra_streams: Vec<StreamDecl>,
+    /// Open the data directory without ever writing to it (a second process reading a live workspace).
+    pub read_only: bool,
 }
 
 impl WorkspaceConfig {
@@ -71,6 +86,10 @@ impl WorkspaceConfig {
             client_credentials: None,
             token_lifetime: Duration::from_secs(3599),
             keep_rows: true,
+            workspace_id: None,
+            standard_tables: true,
+            extra_streams: Vec::new(),
+            read_only: false,
         }
     }
 }
@@ -98,7 +117,7 @@ pub struct WorkspaceStats {
 
 pub struct Workspace {
     config: WorkspaceConfig,
-    streams: HashMap<String, Arc<TableSchema>>,
+    streams: HashMap<String, StreamDecl>,
     store: Store,
     tokens: Mutex<HashMap<String, identity::Issued>>,
     calls: Mutex<Vec<RecordedCall>>,
@@ -108,11 +127,23 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn open(config: WorkspaceConfig) -> std::io::Result<Arc<Workspace>> {
-        let store = match &config.data_dir {
-            Some(d) => Store::open(d)?,
-            None => Store::in_memory(),
-        };
-        let streams = config.tables.iter().map(|t| (t.stream_name(), t.clone())).collect();
+        let custom = tables::custom_tables(&config.tables);
+        let standard = if config.standard_tables { tables::standard_tables() } else { Vec::new() };
+        let mut defs: Vec<TableDef> = custom.clone();
+        defs.extend(standard.iter().cloned());
+        let mut streams: HashMap<String, StreamDecl> =
+            tables::default_streams(&custom, &standard).into_iter().map(|s| (s.name.clone(), s)).collect();
+        for s in &config.extra_streams {
+            if !defs.iter().any(|d| d.name == s.table) {
+                return Err(std::io::Error::other(format!("stream {} targets unknown table {}", s.name, s.table)));
+            }
+            if let Some(t) = &s.transform {
+                crate::kql::parse(t).map_err(|e| std::io::Error::other(format!("transformKql of stream {}: {e}", s.name)))?;
+            }
+            streams.insert(s.name.clone(), s.clone());
+        }
+        let tenant = config.workspace_id.clone().unwrap_or_else(|| LOCAL_WORKSPACE_ID.to_string());
+        let store = Store::open(config.data_dir.as_deref(), &defs, &tenant, config.read_only)?;
         Ok(Arc::new(Workspace {
             config,
             streams,
@@ -122,10 +153,6 @@ impl Workspace {
             faults: Faults::default(),
             stats: WorkspaceStats::default(),
         }))
-    }
-
-    fn table_for_stream(&self, stream: &str) -> Option<&Arc<TableSchema>> {
-        self.streams.get(stream)
     }
 
     fn record(&self, call: RecordedCall) {
@@ -142,9 +169,23 @@ impl Workspace {
         self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Rows of a table, in ingestion order.
+    /// Rows of a table, in ingestion order, as JSON objects without null columns.
     pub fn rows(&self, table: &str) -> Vec<serde_json::Value> {
-        self.store.rows(table).iter().map(|r| serde_json::Value::Object((**r).clone())).collect()
+        self.store.rows_json(table)
+    }
+
+    /// Runs a query against the workspace's tables, as the Query API does (no time range).
+    pub fn query(&self, kql: &str) -> Result<crate::kql::Frame, crate::kql::KqlError> {
+        crate::kql::run(kql, &query_api::WorkspaceTables { ws: self, range: None }, crate::kql::now_ticks())
+    }
+
+    /// The workspace's tables as a query source (for in-process callers).
+    pub fn tables(&self) -> query_api::WorkspaceTables<'_> {
+        query_api::WorkspaceTables { ws: self, range: None }
+    }
+
+    pub fn workspace_id(&self) -> String {
+        self.config.workspace_id.clone().unwrap_or_else(|| LOCAL_WORKSPACE_ID.to_string())
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -153,6 +194,7 @@ impl Workspace {
             .route("/dataCollectionRules/{dcr}/streams/{stream}", post(ingestion::ingest))
             .route("/msi/token", get(identity::msi_token))
             .route("/{tenant}/oauth2/v2.0/token", post(identity::oauth_token))
+            .route("/v1/workspaces/{id}/query", post(query_api::query_post).get(query_api::query_get))
             .route("/_local/tables/{table}", get(table_rows))
             .route("/_local/calls", get(recorded_calls))
             .route("/_faults", post(add_fault).delete(clear_faults))
@@ -207,6 +249,8 @@ impl Workspace {
             Some(Endpoint::Ingestion)
         } else if path == "/msi/token" || path.ends_with("/oauth2/v2.0/token") {
             Some(Endpoint::Token)
+        } else if path.starts_with("/v1/workspaces/") {
+            Some(Endpoint::Query)
         } else {
             None
         };

@@ -1,126 +1,180 @@
 //! Durable row storage for the local workspace: one append-only JSON-lines file per table under
-//! `<data-dir>/tables/`. A call's rows are written and fsynced before its 204 is sent, so an acknowledged row
-//! survives a crash or kill. A torn last line (a write cut off mid-way) is found and cut off at open, never
-//! read as data and never allowed to corrupt the rows before it.
+//! `<data-dir>/tables/`, and typed rows in memory for queries. A call's rows are written and fsynced before
+//! its 204 is sent, so an acknowledged row survives a crash or kill. A torn last line (a write cut off
+//! mid-way) is found and cut off at open, never read as data and never allowed to corrupt the rows before it.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value as Json};
 
-pub type Record = Map<String, Value>;
+use super::tables::{TableDef, SYSTEM_COLUMNS};
+use crate::kql::{Frame, Row, Value};
+
+pub type Record = Map<String, Json>;
 
 struct Table {
-    rows: Vec<Arc<Record>>,
+    def: Arc<TableDef>,
+    rows: Vec<Row>,
     file: Option<File>,
 }
 
-/// Rows per table, in memory and (with a directory) on disk.
+/// Rows per table, typed in memory and (with a directory) as JSON lines on disk.
 pub struct Store {
     dir: Option<PathBuf>,
-    tables: Mutex<HashMap<String, Table>>,
+    tenant: Arc<str>,
+    tables: RwLock<HashMap<String, Table>>,
 }
 
 impl Store {
-    pub fn in_memory() -> Store {
-        Store { dir: None, tables: Mutex::new(HashMap::new()) }
-    }
-
-    /// Opens (or creates) a store under `dir`, loading every table file found.
-    pub fn open(dir: &Path) -> std::io::Result<Store> {
-        let tdir = dir.join("tables");
-        std::fs::create_dir_all(&tdir)?;
+    /// Opens the store for the given tables; with a directory, loads what is there and appends to it.
+    /// `read_only` opens files without ever writing (for a second process reading a live workspace).
+    pub fn open(dir: Option<&Path>, defs: &[TableDef], tenant: &str, read_only: bool) -> std::io::Result<Store> {
+        let tdir = dir.map(|d| d.join("tables"));
+        if let (Some(d), false) = (&tdir, read_only) {
+            std::fs::create_dir_all(d)?;
+        }
+        let tenant: Arc<str> = Arc::from(tenant);
         let mut tables = HashMap::new();
-        for entry in std::fs::read_dir(&tdir)? {
-            let path = entry?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
-                continue;
+        for def in defs {
+            let def = Arc::new(def.clone());
+            let mut t = Table { def: def.clone(), rows: Vec::new(), file: None };
+            if let Some(d) = &tdir {
+                let path = d.join(format!("{}.jsonl", def.name));
+                if path.exists() {
+                    let records = load_file(&path, read_only)?;
+                    t.rows = records.iter().map(|r| typed_row(&def, r, &tenant)).collect();
+                }
+                if !read_only {
+                    t.file = Some(OpenOptions::new().create(true).append(true).open(&path)?);
+                }
             }
-            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-            let (rows, file) = load_table(&path)?;
-            tables.insert(name, Table { rows, file: Some(file) });
+            tables.insert(def.name.clone(), t);
         }
-        Ok(Store { dir: Some(tdir), tables: Mutex::new(tables) })
+        Ok(Store { dir: tdir, tenant, tables: RwLock::new(tables) })
     }
 
-    /// Appends rows to a table durably; returns once they are on disk.
-    pub fn append(&self, table: &str, rows: Vec<Record>) -> std::io::Result<()> {
-        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        if !tables.contains_key(table) {
-            let file = match &self.dir {
-                Some(d) => Some(OpenOptions::new().create(true).append(true).open(d.join(format!("{table}.jsonl")))?),
-                None => None,
-            };
-            tables.insert(table.to_string(), Table { rows: Vec::new(), file });
-        }
-        let t = tables.get_mut(table).expect("inserted above");
+    pub fn def(&self, table: &str) -> Option<Arc<TableDef>> {
+        self.tables.read().unwrap_or_else(|e| e.into_inner()).get(table).map(|t| t.def.clone())
+    }
+
+    /// Appends records (already checked against the table) durably; returns once they are on disk.
+    pub fn append(&self, table: &str, records: &[Record]) -> std::io::Result<()> {
+        let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        let t = tables.get_mut(table).ok_or_else(|| std::io::Error::other(format!("no table {table}")))?;
         if let Some(f) = t.file.as_mut() {
             let mut buf = Vec::new();
-            for r in &rows {
+            for r in records {
                 serde_json::to_writer(&mut buf, r).expect("a map serialises");
                 buf.push(b'\n');
             }
             f.write_all(&buf)?;
             f.sync_data()?;
         }
-        t.rows.extend(rows.into_iter().map(Arc::new));
+        let def = t.def.clone();
+        t.rows.extend(records.iter().map(|r| typed_row(&def, r, &self.tenant)));
         Ok(())
     }
 
-    pub fn rows(&self, table: &str) -> Vec<Arc<Record>> {
-        let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        tables.get(table).map(|t| t.rows.clone()).unwrap_or_default()
+    /// The table as a query frame (rows shared, not copied).
+    pub fn frame(&self, table: &str) -> Option<Frame> {
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let t = tables.get(table)?;
+        Some(Frame { columns: t.def.query_columns(), rows: t.rows.clone() })
+    }
+
+    /// Rows as JSON objects, without null columns (for inspection and tests).
+    pub fn rows_json(&self, table: &str) -> Vec<Json> {
+        let Some(f) = self.frame(table) else { return Vec::new() };
+        f.rows
+            .iter()
+            .map(|r| {
+                let m: Map<String, Json> = f
+                    .columns
+                    .iter()
+                    .zip(r.iter())
+                    .filter(|(c, v)| !v.is_null() && !SYSTEM_COLUMNS.iter().any(|(n, _)| *n == c.name))
+                    .map(|(c, v)| (c.name.clone(), v.to_json()))
+                    .collect();
+                Json::Object(m)
+            })
+            .collect()
     }
 
     pub fn table_names(&self) -> Vec<String> {
-        let mut names: Vec<_> = self.tables.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        let mut names: Vec<_> = self.tables.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         names.sort();
         names
     }
+
+    pub fn row_count(&self, table: &str) -> usize {
+        self.tables.read().unwrap_or_else(|e| e.into_inner()).get(table).map(|t| t.rows.len()).unwrap_or(0)
+    }
+
+    pub fn is_durable(&self) -> bool {
+        self.dir.is_some()
+    }
 }
 
-fn load_table(path: &Path) -> std::io::Result<(Vec<Arc<Record>>, File)> {
-    let mut file = OpenOptions::new().read(true).append(true).open(path)?;
-    let mut rows = Vec::new();
+fn typed_row(def: &TableDef, r: &Record, tenant: &Arc<str>) -> Row {
+    let mut row: Vec<Value> = def
+        .columns
+        .iter()
+        .map(|c| r.get(&c.name).and_then(|v| Value::from_json(v, c.ktype)).unwrap_or(Value::Null))
+        .collect();
+    row.push(Value::String(tenant.clone()));
+    row.push(Value::str(&def.name));
+    row.into()
+}
+
+fn load_file(path: &Path, read_only: bool) -> std::io::Result<Vec<Record>> {
+    let file = File::open(path)?;
+    let mut records = Vec::new();
     let mut good_len: u64 = 0;
-    {
-        let mut reader = BufReader::new(&file);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let n = reader.read_until(b'\n', &mut line)?;
-            if n == 0 {
-                break;
+    let mut reader = BufReader::new(&file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        let complete = line.last() == Some(&b'\n');
+        match serde_json::from_slice::<Record>(&line) {
+            Ok(r) if complete => {
+                records.push(r);
+                good_len += n as u64;
             }
-            let complete = line.last() == Some(&b'\n');
-            match serde_json::from_slice::<Record>(&line) {
-                Ok(r) if complete => {
-                    rows.push(Arc::new(r));
-                    good_len += n as u64;
-                }
-                _ => {
-                    tracing::warn!(file = %path.display(), offset = good_len, "cutting off a torn write at the end of a table file");
-                    break;
-                }
+            _ => {
+                tracing::warn!(file = %path.display(), offset = good_len, "a torn write at the end of a table file is ignored");
+                break;
             }
         }
     }
-    if file.seek(SeekFrom::End(0))? != good_len {
-        file.set_len(good_len)?;
-        file.sync_all()?;
+    if !read_only {
+        let mut f = OpenOptions::new().write(true).open(path)?;
+        if f.seek(SeekFrom::End(0))? != good_len {
+            f.set_len(good_len)?;
+            f.sync_all()?;
+        }
     }
-    Ok((rows, file))
+    Ok(records)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kql::{Column, KType};
     use serde_json::json;
 
-    fn rec(v: Value) -> Record {
+    fn def() -> TableDef {
+        TableDef { name: "T_CL".into(), columns: vec![Column { name: "a".into(), ktype: KType::Long }] }
+    }
+
+    fn rec(v: Json) -> Record {
         v.as_object().unwrap().clone()
     }
 
@@ -128,21 +182,26 @@ mod tests {
     fn rows_survive_reopen_and_a_torn_tail_is_cut() {
         let dir = std::env::temp_dir().join(format!("sb-store-{}", uuid::Uuid::new_v4()));
         {
-            let s = Store::open(&dir).unwrap();
-            s.append("T_CL", vec![rec(json!({"a": 1})), rec(json!({"a": 2}))]).unwrap();
+            let s = Store::open(Some(&dir), &[def()], "ws", false).unwrap();
+            s.append("T_CL", &[rec(json!({"a": 1})), rec(json!({"a": 2}))]).unwrap();
         }
         // A crash mid-write leaves half a line.
         let path = dir.join("tables/T_CL.jsonl");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"a\": 3, \"b\"").unwrap();
         drop(f);
-        let s = Store::open(&dir).unwrap();
-        assert_eq!(s.rows("T_CL").len(), 2);
-        s.append("T_CL", vec![rec(json!({"a": 4}))]).unwrap();
+        let ro = Store::open(Some(&dir), &[def()], "ws", true).unwrap();
+        assert_eq!(ro.row_count("T_CL"), 2);
+        assert!(std::fs::read_to_string(&path).unwrap().ends_with("\"b\""), "read-only never writes");
+        let s = Store::open(Some(&dir), &[def()], "ws", false).unwrap();
+        assert_eq!(s.row_count("T_CL"), 2);
+        s.append("T_CL", &[rec(json!({"a": 4}))]).unwrap();
         drop(s);
-        let s = Store::open(&dir).unwrap();
-        let got: Vec<_> = s.rows("T_CL").iter().map(|r| r["a"].clone()).collect();
+        let s = Store::open(Some(&dir), &[def()], "ws", false).unwrap();
+        let got: Vec<_> = s.rows_json("T_CL").iter().map(|r| r["a"].clone()).collect();
         assert_eq!(got, [json!(1), json!(2), json!(4)]);
+        let f = s.frame("T_CL").unwrap();
+        assert_eq!(f.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "TenantId", "Type"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
