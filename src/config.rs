@@ -26,6 +26,13 @@ pub enum Backend {
     Local,
 }
 
+/// Where queries go: the Log Analytics Query API, or the local workspace when no workspace id is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryBackend {
+    Azure { endpoint: String, workspace_id: String },
+    Local,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -36,6 +43,7 @@ pub enum LogFormat {
 pub struct Settings {
     pub port: Option<u16>,
     pub backend: Backend,
+    pub query: QueryBackend,
     pub data_dir: PathBuf,
     pub sources_files: Vec<PathBuf>,
     /// `SOURCE_<NAME>_SECRETS` values by the setting's name.
@@ -102,6 +110,19 @@ impl Settings {
                 Backend::Azure { endpoint: endpoint.trim_end_matches('/').to_string(), dcr_immutable_id: dcr, scope }
             }
         };
+        let query = match get("LOG_ANALYTICS_WORKSPACE_ID") {
+            None => QueryBackend::Local,
+            Some(id) => {
+                uuid::Uuid::parse_str(&id).map_err(|_| bad("LOG_ANALYTICS_WORKSPACE_ID", format!("'{id}' is not a workspace GUID")))?;
+                let endpoint = get("LOG_ANALYTICS_ENDPOINT").unwrap_or_else(|| crate::query::DEFAULT_ENDPOINT.into());
+                let url = reqwest::Url::parse(&endpoint).map_err(|e| bad("LOG_ANALYTICS_ENDPOINT", format!("not a URL: {e}")))?;
+                let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+                if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+                    return Err(bad("LOG_ANALYTICS_ENDPOINT", "must be https (http only on loopback, for stand-ins)"));
+                }
+                QueryBackend::Azure { endpoint: endpoint.trim_end_matches('/').to_string(), workspace_id: id }
+            }
+        };
         let sources_files = get("WEBHOOK_SOURCES_FILE")
             .map(|v| v.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect())
             .unwrap_or_default();
@@ -121,6 +142,7 @@ impl Settings {
         Ok(Settings {
             port,
             backend,
+            query,
             data_dir: PathBuf::from(get("SENTINEL_BRIDGE_DATA_DIR").unwrap_or_else(|| ".sentinel-bridge".into())),
             sources_files,
             source_secrets,
@@ -163,6 +185,8 @@ mod tests {
             (&[("INGEST_DEADLINE_SECS", "900")], "INGEST_DEADLINE_SECS"),
             (&[("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")], "FUNCTIONS_CUSTOMHANDLER_PORT"),
             (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+            (&[("LOG_ANALYTICS_WORKSPACE_ID", "my-workspace")], "LOG_ANALYTICS_WORKSPACE_ID"),
+            (&[("LOG_ANALYTICS_WORKSPACE_ID", "63613592-b6f7-4c3d-a390-22ba13102111"), ("LOG_ANALYTICS_ENDPOINT", "http://example.com")], "LOG_ANALYTICS_ENDPOINT"),
         ];
         for (vars, setting) in cases {
             assert_eq!(from(vars).unwrap_err().setting, *setting, "{vars:?}");

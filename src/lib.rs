@@ -28,6 +28,7 @@ pub mod ingest;
 pub mod kql;
 pub mod mapping;
 pub mod metrics;
+pub mod query;
 pub mod replay;
 pub mod schema;
 pub mod token;

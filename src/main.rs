@@ -37,6 +37,20 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Run a KQL query against the local workspace (or Azure when LOG_ANALYTICS_WORKSPACE_ID is set).
+    Query {
+        /// The query.
+        kql: String,
+        /// Print the Query API's JSON instead of a table.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV.
+        #[arg(long)]
+        csv: bool,
+        /// ISO 8601 duration or start/end, applied to every table's TimeGenerated.
+        #[arg(long)]
+        timespan: Option<String>,
+    },
     /// Print the table and DCR stream declarations the source mappings define (JSON).
     Schema,
     /// Benchmark the webhook path against a no-op ceiling in the same run.
@@ -52,6 +66,48 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+async fn run_query(settings: &Settings, kql: &str, json: bool, csv: bool, timespan: Option<&str>) -> Result<(), String> {
+    use sentinel_bridge::config::QueryBackend;
+    use sentinel_bridge::query::{render_csv, render_table, LogsQueryClient, QUERY_SCOPE};
+    let frame = match &settings.query {
+        QueryBackend::Azure { endpoint, workspace_id } => {
+            let (cred, _) = sentinel_bridge::token::credential_from_env()?;
+            let tokens = std::sync::Arc::new(sentinel_bridge::token::TokenSource::new(cred, QUERY_SCOPE));
+            let client = LogsQueryClient::new(endpoint, workspace_id, tokens);
+            let r = client.query(kql, timespan, std::time::Duration::from_secs(600)).await.map_err(|e| e.to_string())?;
+            if let Some(p) = &r.partial_error {
+                eprintln!("warning: partial results: {p}");
+            }
+            r.primary()
+        }
+        QueryBackend::Local => {
+            let catalog = load_catalog(settings).map_err(|e| e.to_string())?;
+            let mut config = WorkspaceConfig::new(catalog.tables());
+            config.data_dir = Some(settings.data_dir.clone());
+            config.read_only = true;
+            let ws = Workspace::open(config).map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
+            let now = sentinel_bridge::kql::now_ticks();
+            let range = match timespan {
+                None => None,
+                Some(t) => Some(
+                    sentinel_bridge::workspace::query_api::parse_timespan(t, now)
+                        .ok_or_else(|| format!("--timespan '{t}' is not an ISO 8601 duration or start/end"))?,
+                ),
+            };
+            sentinel_bridge::kql::run(kql, &sentinel_bridge::workspace::query_api::WorkspaceTables { ws: &ws, range }, now)
+                .map_err(|e| e.to_string())?
+        }
+    };
+    if json {
+        println!("{}", serde_json::json!({"tables": [frame.to_wire("PrimaryResult")]}));
+    } else if csv {
+        print!("{}", render_csv(&frame));
+    } else {
+        print!("{}", render_table(&frame));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::from_env() {
@@ -61,7 +117,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !matches!(cli.command, Command::Bench(_)) {
+    if !matches!(cli.command, Command::Bench(_) | Command::Query { .. } | Command::Schema) {
         init_logging(settings.log_format);
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
@@ -84,11 +140,14 @@ fn main() -> ExitCode {
                 println!("  DCR_IMMUTABLE_ID=dcr-local          (any dcr-… is accepted)");
                 println!("  IDENTITY_ENDPOINT={url}/msi/token   IDENTITY_HEADER=<anything>");
                 println!("  token endpoint (client credentials): {url}/<tenant>/oauth2/v2.0/token");
+                println!("  LOG_ANALYTICS_ENDPOINT={url}   LOG_ANALYTICS_WORKSPACE_ID={}", ws.workspace_id());
+                println!("  ARM_ENDPOINT={url}   (Sentinel incidents under /subscriptions/…)");
                 println!("  rows: {url}/_local/tables/<Table>   faults: POST {url}/_faults");
                 let _ = tokio::signal::ctrl_c().await;
                 running.stop().await;
                 Ok(())
             }
+            Command::Query { kql, json, csv, timespan } => run_query(&settings, &kql, json, csv, timespan.as_deref()).await,
             Command::Schema => {
                 let catalog = load_catalog(&settings).map_err(|e| e.to_string())?;
                 let tables: Vec<_> = catalog

@@ -289,7 +289,7 @@ fn gzip(raw: &[u8]) -> Vec<u8> {
 }
 
 /// `Retry-After` (seconds or HTTP date), or Azure's `retry-after-ms` / `x-ms-retry-after-ms`.
-pub(crate) fn retry_after(h: &HeaderMap) -> Option<Duration> {
+pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
     let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::trim);
     for k in ["retry-after-ms", "x-ms-retry-after-ms"] {
         if let Some(ms) = get(k).and_then(|v| v.parse::<u64>().ok()) {

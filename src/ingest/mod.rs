@@ -4,5 +4,5 @@
 mod client;
 pub mod pack;
 
-pub use client::{IngestError, IngestionClient, RetryPolicy, UploadOutcome, API_VERSION};
+pub use client::{retry_after as retry_after_of, IngestError, IngestionClient, RetryPolicy, UploadOutcome, API_VERSION};
 pub use pack::MAX_CALL_BYTES;

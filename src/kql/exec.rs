@@ -537,11 +537,12 @@ fn update(kind: &AggKind, st: &mut State, r: &Row, now: i64) {
                 }
             }
         }
-        (AggKind::Avg(e, c), State::Avg(sum, n)) => {
+        (AggKind::Avg(e, c), State::Avg(mean, n)) => {
+            // A running mean: equal values average to themselves exactly, unlike sum / n.
             if cond_ok(c, r, now) {
                 if let Some(x) = eval(e, r, now).as_f64() {
-                    *sum += x;
                     *n += 1;
+                    *mean += (x - *mean) / *n as f64;
                 }
             }
         }
@@ -642,7 +643,7 @@ fn finish(agg: &Agg, st: State, out: &mut Vec<Value>) {
             KType::TimeSpan => Value::TimeSpan(0),
             _ => Value::Real(0.0),
         })),
-        (_, State::Avg(sum, n)) => out.push(if n == 0 { Value::Null } else { Value::Real(sum / n as f64) }),
+        (_, State::Avg(mean, n)) => out.push(if n == 0 { Value::Null } else { Value::Real(mean) }),
         (_, State::Best(b)) => out.push(b.unwrap_or(Value::Null)),
         (_, State::List(l, _)) => out.push(Value::Dynamic(Arc::new(Json::Array(l)))),
         (_, State::Bag(m)) => out.push(Value::Dynamic(Arc::new(Json::Object(m)))),

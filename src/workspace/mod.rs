@@ -10,6 +10,7 @@ pub mod faults;
 mod identity;
 mod ingestion;
 pub mod query_api;
+mod sentinel;
 pub mod store;
 pub mod tables;
 
@@ -74,6 +75,8 @@ pub struct WorkspaceConfig {
     pub extra_streams: Vec<StreamDecl>,
     /// Open the data directory without ever writing to it (a second process reading a live workspace).
     pub read_only: bool,
+    /// Longest incident comment accepted (contract §3: 3,000 characters).
+    pub comment_max_chars: usize,
 }
 
 impl WorkspaceConfig {
@@ -90,6 +93,7 @@ impl WorkspaceConfig {
             standard_tables: true,
             extra_streams: Vec::new(),
             read_only: false,
+            comment_max_chars: 3_000,
         }
     }
 }
@@ -121,6 +125,7 @@ pub struct Workspace {
     store: Store,
     tokens: Mutex<HashMap<String, identity::Issued>>,
     calls: Mutex<Vec<RecordedCall>>,
+    sentinel_lock: Mutex<()>,
     pub faults: Faults,
     pub stats: WorkspaceStats,
 }
@@ -150,6 +155,7 @@ impl Workspace {
             store,
             tokens: Mutex::new(HashMap::new()),
             calls: Mutex::new(Vec::new()),
+            sentinel_lock: Mutex::new(()),
             faults: Faults::default(),
             stats: WorkspaceStats::default(),
         }))
@@ -195,6 +201,7 @@ impl Workspace {
             .route("/msi/token", get(identity::msi_token))
             .route("/{tenant}/oauth2/v2.0/token", post(identity::oauth_token))
             .route("/v1/workspaces/{id}/query", post(query_api::query_post).get(query_api::query_get))
+            .route("/subscriptions/{*rest}", axum::routing::any(sentinel::handle))
             .route("/_local/tables/{table}", get(table_rows))
             .route("/_local/calls", get(recorded_calls))
             .route("/_faults", post(add_fault).delete(clear_faults))
@@ -251,6 +258,8 @@ impl Workspace {
             Some(Endpoint::Token)
         } else if path.starts_with("/v1/workspaces/") {
             Some(Endpoint::Query)
+        } else if path.starts_with("/subscriptions/") {
+            Some(Endpoint::Sentinel)
         } else {
             None
         };

@@ -126,6 +126,14 @@ pub fn standard_tables() -> Vec<TableDef> {
             ("Labels", Dynamic), ("IncidentUrl", String), ("AdditionalData", Dynamic), ("ModifiedBy", String),
             ("SourceSystem", String),
         ]),
+        // Columns as the Query API's official example returns them (fixture loganalytics-query-v1-oms-post-example).
+        def("Usage", &[
+            ("Computer", String), ("TimeGenerated", DateTime), ("SourceSystem", String), ("StartTime", DateTime),
+            ("EndTime", DateTime), ("ResourceUri", String), ("LinkedResourceUri", String), ("DataType", String),
+            ("Solution", String), ("BatchesWithinSla", Long), ("BatchesOutsideSla", Long), ("BatchesCapped", Long),
+            ("TotalBatches", Long), ("AvgLatencyInSeconds", Real), ("Quantity", Real), ("QuantityUnit", String),
+            ("IsBillable", Bool), ("MeterId", String), ("LinkedMeterId", String),
+        ]),
         def("AzureDiagnostics", &[
             ("TimeGenerated", DateTime), ("ResourceId", String), ("Category", String), ("OperationName", String),
             ("ResultType", String), ("CallerIPAddress", String), ("Resource", String), ("ResourceGroup", String),
