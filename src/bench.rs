@@ -18,6 +18,31 @@ use crate::mapping::Catalog;
 use crate::token::LoopbackClientCredential;
 use crate::workspace::{Workspace, WorkspaceConfig};
 
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Bench {
+    /// The webhook path through `serve`, against a no-op ceiling.
+    Webhook(BenchArgs),
+    /// Local workspace ingestion (rows/s) and a KQL scan over many rows (rows/s), against plain loops.
+    Workspace(WorkspaceBenchArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct WorkspaceBenchArgs {
+    /// Rows to scan.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+    /// Rows to ingest through the HTTP API.
+    #[arg(long, default_value_t = 200_000)]
+    pub ingest_rows: usize,
+}
+
+pub async fn run_bench(b: Bench) -> Result<(), String> {
+    match b {
+        Bench::Webhook(a) => run(a).await,
+        Bench::Workspace(a) => crate::bench_workspace::run(a).await,
+    }
+}
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Events to post in each run.

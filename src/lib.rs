@@ -22,6 +22,7 @@ pub mod app;
 pub mod auth;
 pub mod batcher;
 pub mod bench;
+pub mod bench_workspace;
 pub mod config;
 pub mod error;
 pub mod ingest;

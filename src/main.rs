@@ -53,8 +53,9 @@ enum Command {
     },
     /// Print the table and DCR stream declarations the source mappings define (JSON).
     Schema,
-    /// Benchmark the webhook path against a no-op ceiling in the same run.
-    Bench(sentinel_bridge::bench::BenchArgs),
+    /// Benchmarks that print figures against a baseline run in the same process.
+    #[command(subcommand)]
+    Bench(sentinel_bridge::bench::Bench),
 }
 
 fn init_logging(format: LogFormat) {
@@ -164,7 +165,7 @@ fn main() -> ExitCode {
                 println!("{}", serde_json::to_string_pretty(&tables).expect("json"));
                 Ok(())
             }
-            Command::Bench(args) => sentinel_bridge::bench::run(args).await,
+            Command::Bench(b) => sentinel_bridge::bench::run_bench(b).await,
         }
     });
     match result {

@@ -190,6 +190,16 @@ impl Workspace {
         query_api::WorkspaceTables { ws: self, range: None }
     }
 
+    /// Appends records to a table directly, as an ingestion call would after its checks (seeding, benchmarks).
+    pub fn store_append(&self, table: &str, records: &[store::Record]) -> std::io::Result<()> {
+        self.store.append(table, records)
+    }
+
+    /// A table's frame as queries see it.
+    pub fn tables_frame(&self, table: &str) -> Option<crate::kql::Frame> {
+        self.store.frame(table)
+    }
+
     pub fn workspace_id(&self) -> String {
         self.config.workspace_id.clone().unwrap_or_else(|| LOCAL_WORKSPACE_ID.to_string())
     }
