@@ -29,6 +29,8 @@ use crate::workspace::{RunningWorkspace, Workspace, WorkspaceConfig};
 
 pub struct AppState {
     pub catalog: Catalog,
+    /// The enrichment, or why it is off.
+    pub enricher: Result<Arc<crate::enrich::Enricher>, String>,
     pub verifiers: HashMap<String, Verifier>,
     pub batcher: Batcher,
     pub metrics: Arc<Metrics>,
@@ -109,17 +111,19 @@ impl Bridge {
         let catalog = load_catalog(settings)?;
         let verifiers = build_verifiers(&catalog, settings)?;
         let metrics = Arc::new(Metrics::default());
-        let (endpoint, dcr, tokens, local, backend) = match &settings.backend {
+        let (endpoint, dcr, tokens, local, backend, cred) = match &settings.backend {
             Backend::Azure { endpoint, dcr_immutable_id, scope } => {
                 let (cred, kind) = match credential {
                     Some(c) => (c, "given"),
                     None => credential_from_env().map_err(StartupError::Other)?,
                 };
                 tracing::info!(endpoint = %endpoint, credential = kind, "ingesting into Azure Monitor");
-                (endpoint.clone(), dcr_immutable_id.clone(), TokenSource::new(cred, scope.clone()), None, "azure".to_string())
+                (endpoint.clone(), dcr_immutable_id.clone(), TokenSource::new(cred.clone(), scope.clone()), None, "azure".to_string(), cred)
             }
             Backend::Local => {
-                let mut config = WorkspaceConfig::new(catalog.tables());
+                let mut tables = catalog.tables();
+                tables.extend(crate::enrich::tables::all());
+                let mut config = WorkspaceConfig::new(tables);
                 config.data_dir = Some(settings.data_dir.clone());
                 let ws = Workspace::open(config).map_err(|e| {
                     StartupError::Setting(crate::config::SettingError {
@@ -134,14 +138,15 @@ impl Bridge {
                 let url = running.url();
                 tracing::info!(data_dir = %settings.data_dir.display(), url = %url,
                     "no LOGS_INGESTION_ENDPOINT: using the local workspace");
-                let cred = Arc::new(LoopbackClientCredential::new(&url, "local", "sentinel-bridge", "local-workspace"));
-                (url, "dcr-local".to_string(), TokenSource::new(cred, MONITOR_SCOPE), Some(running), format!("local:{}", settings.data_dir.display()))
+                let cred: Arc<dyn TokenCredential> = Arc::new(LoopbackClientCredential::new(&url, "local", "sentinel-bridge", "local-workspace"));
+                (url, "dcr-local".to_string(), TokenSource::new(cred.clone(), MONITOR_SCOPE), Some(running), format!("local:{}", settings.data_dir.display()), cred)
             }
         };
-        let client = IngestionClient::new(&endpoint, &dcr, Arc::new(tokens), RetryPolicy::default(), settings.max_call_bytes, metrics.clone());
+        let client = Arc::new(IngestionClient::new(&endpoint, &dcr, Arc::new(tokens), RetryPolicy::default(), settings.max_call_bytes, metrics.clone()));
+        let enricher = build_enricher(settings, local.as_ref(), cred, client.clone())?;
         let streams = catalog.tables().iter().map(|t| t.stream_name()).collect::<Vec<_>>();
         let batcher = Batcher::new(
-            Arc::new(client),
+            client,
             streams,
             BatchSettings { linger: settings.linger, max_in_flight: settings.max_in_flight },
         );
@@ -150,6 +155,7 @@ impl Bridge {
         }
         let state = Arc::new(AppState {
             catalog,
+            enricher,
             verifiers,
             batcher,
             metrics,
@@ -170,6 +176,46 @@ impl Bridge {
     }
 }
 
+/// The local workspace's ARM path for Sentinel, used when no Azure settings are given.
+pub const LOCAL_WORKSPACE_RESOURCE_ID: &str =
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.OperationalInsights/workspaces/local";
+
+/// The enrichment: against the embedded workspace locally; in Azure, when both the Query API workspace and
+/// the Sentinel workspace are configured (one without the other is a start-up error).
+fn build_enricher(
+    settings: &Settings,
+    local: Option<&RunningWorkspace>,
+    cred: Arc<dyn TokenCredential>,
+    ingest: Arc<IngestionClient>,
+) -> Result<Result<Arc<crate::enrich::Enricher>, String>, StartupError> {
+    use crate::config::QueryBackend;
+    let e = &settings.enrich;
+    let (arm, ws_resource, query_endpoint, query_ws) = match (local, &settings.query, &e.workspace_resource_id) {
+        (Some(l), _, _) => (l.url(), LOCAL_WORKSPACE_RESOURCE_ID.to_string(), l.url(), l.workspace.workspace_id()),
+        (None, QueryBackend::Azure { endpoint, workspace_id }, Some(ws)) => (e.arm_endpoint.clone(), ws.clone(), endpoint.clone(), workspace_id.clone()),
+        (None, QueryBackend::Local, None) => {
+            return Ok(Err("enrichment needs SENTINEL_WORKSPACE_RESOURCE_ID and LOG_ANALYTICS_WORKSPACE_ID".into()));
+        }
+        (None, QueryBackend::Local, Some(_)) => {
+            return Err(crate::config::SettingError { setting: "LOG_ANALYTICS_WORKSPACE_ID".into(), message: "required with SENTINEL_WORKSPACE_RESOURCE_ID".into() }.into())
+        }
+        (None, QueryBackend::Azure { .. }, None) => {
+            return Err(crate::config::SettingError { setting: "SENTINEL_WORKSPACE_RESOURCE_ID".into(), message: "required with LOG_ANALYTICS_WORKSPACE_ID".into() }.into())
+        }
+    };
+    let narrator = e.openai.as_ref().map(|(endpoint, deployment, version)| {
+        crate::enrich::narrative::OpenAiNarrator::new(endpoint, deployment, version, Arc::new(TokenSource::new(cred.clone(), crate::enrich::narrative::OPENAI_SCOPE)))
+    });
+    Ok(Ok(Arc::new(crate::enrich::Enricher {
+        sentinel: crate::sentinel::SentinelClient::new(&arm, &ws_resource, Arc::new(TokenSource::new(cred.clone(), crate::sentinel::ARM_SCOPE))),
+        workspace_resource_id: ws_resource,
+        query: crate::query::LogsQueryClient::new(&query_endpoint, &query_ws, Arc::new(TokenSource::new(cred, crate::query::QUERY_SCOPE))),
+        ingest,
+        narrator,
+        settings: e.settings.clone(),
+    })))
+}
+
 /// The whole HTTP surface of the handler.
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
@@ -177,6 +223,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/", get(|| async { "ok" }))
         .route("/api/health", get(health))
         .route("/api/webhook/{source}", post(crate::webhook::receive))
+        .route("/api/enrich", post(crate::enrich_api::enrich))
         .fallback(|req: Request| async move { AppError::NotFound(req.uri().path().chars().take(200).collect()) })
         .layer(middleware::from_fn(invocation_span))
         .layer(axum::extract::DefaultBodyLimit::disable())

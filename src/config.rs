@@ -33,6 +33,26 @@ pub enum QueryBackend {
     Local,
 }
 
+/// Enrichment settings, plus where Sentinel is.
+#[derive(Debug, Clone)]
+pub struct EnrichConfig {
+    pub settings: crate::enrich::EnrichSettings,
+    /// `/subscriptions/…/resourceGroups/…/providers/Microsoft.OperationalInsights/workspaces/…`
+    pub workspace_resource_id: Option<String>,
+    pub arm_endpoint: String,
+    /// Azure OpenAI endpoint, deployment and api-version, when the narrative is on.
+    pub openai: Option<(String, String, String)>,
+}
+
+fn https_or_loopback(setting: &str, value: &str) -> Result<String, SettingError> {
+    let url = reqwest::Url::parse(value).map_err(|e| bad(setting, format!("not a URL: {e}")))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(bad(setting, "must be https (http only on loopback, for stand-ins)"));
+    }
+    Ok(value.trim_end_matches('/').to_string())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -44,6 +64,7 @@ pub struct Settings {
     pub port: Option<u16>,
     pub backend: Backend,
     pub query: QueryBackend,
+    pub enrich: EnrichConfig,
     pub data_dir: PathBuf,
     pub sources_files: Vec<PathBuf>,
     /// `SOURCE_<NAME>_SECRETS` values by the setting's name.
@@ -123,6 +144,50 @@ impl Settings {
                 QueryBackend::Azure { endpoint: endpoint.trim_end_matches('/').to_string(), workspace_id: id }
             }
         };
+        let workspace_resource_id = match get("SENTINEL_WORKSPACE_RESOURCE_ID") {
+            None => None,
+            Some(id) => {
+                let parts: Vec<&str> = id.trim_matches('/').split('/').collect();
+                let ok = parts.len() == 8
+                    && parts[0].eq_ignore_ascii_case("subscriptions")
+                    && parts[2].eq_ignore_ascii_case("resourceGroups")
+                    && parts[4].eq_ignore_ascii_case("providers")
+                    && parts[5].eq_ignore_ascii_case("Microsoft.OperationalInsights")
+                    && parts[6].eq_ignore_ascii_case("workspaces")
+                    && id.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.()".contains(c));
+                if !ok {
+                    return Err(bad("SENTINEL_WORKSPACE_RESOURCE_ID", "must be /subscriptions/…/resourceGroups/…/providers/Microsoft.OperationalInsights/workspaces/…"));
+                }
+                Some(format!("/{}", id.trim_matches('/')))
+            }
+        };
+        let mode = match get("ENRICH_MODE") {
+            None => crate::enrich::Mode::Comment,
+            Some(m) => crate::enrich::Mode::parse(&m).ok_or_else(|| bad("ENRICH_MODE", format!("'{m}' is not observe, comment or act")))?,
+        };
+        let threshold = match get("ENRICH_ACT_THRESHOLD") {
+            None => 0.8,
+            Some(t) => t.parse::<f64>().ok().filter(|x| (0.0..=1.0).contains(x)).ok_or_else(|| bad("ENRICH_ACT_THRESHOLD", format!("'{t}' is not a number in 0..1")))?,
+        };
+        let openai = match (get("AZURE_OPENAI_ENDPOINT"), get("AZURE_OPENAI_DEPLOYMENT")) {
+            (None, None) => None,
+            (Some(e), Some(d)) => Some((https_or_loopback("AZURE_OPENAI_ENDPOINT", &e)?, d, get("AZURE_OPENAI_API_VERSION").unwrap_or_else(|| "2024-10-21".into()))),
+            (Some(_), None) => return Err(bad("AZURE_OPENAI_DEPLOYMENT", "required with AZURE_OPENAI_ENDPOINT")),
+            (None, Some(_)) => return Err(bad("AZURE_OPENAI_ENDPOINT", "required with AZURE_OPENAI_DEPLOYMENT")),
+        };
+        let enrich = EnrichConfig {
+            settings: crate::enrich::EnrichSettings {
+                mode,
+                lookaround: Duration::from_secs(number("ENRICH_LOOKAROUND_HOURS", 72, 1, 720)? * 3600),
+                baseline_days: number("ENRICH_BASELINE_DAYS", 14, 14, 30)? as i64,
+                query_timeout: Duration::from_secs(number("ENRICH_QUERY_TIMEOUT_SECS", 30, 1, 600)?),
+                comment_budget: number("ENRICH_COMMENT_MAX_CHARS", 3000, 500, 30_000)? as usize,
+                act_threshold: threshold,
+            },
+            workspace_resource_id,
+            arm_endpoint: https_or_loopback("ARM_ENDPOINT", &get("ARM_ENDPOINT").unwrap_or_else(|| crate::sentinel::DEFAULT_ARM_ENDPOINT.into()))?,
+            openai,
+        };
         let sources_files = get("WEBHOOK_SOURCES_FILE")
             .map(|v| v.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect())
             .unwrap_or_default();
@@ -143,6 +208,7 @@ impl Settings {
             port,
             backend,
             query,
+            enrich,
             data_dir: PathBuf::from(get("SENTINEL_BRIDGE_DATA_DIR").unwrap_or_else(|| ".sentinel-bridge".into())),
             sources_files,
             source_secrets,
@@ -186,6 +252,12 @@ mod tests {
             (&[("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")], "FUNCTIONS_CUSTOMHANDLER_PORT"),
             (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
             (&[("LOG_ANALYTICS_WORKSPACE_ID", "my-workspace")], "LOG_ANALYTICS_WORKSPACE_ID"),
+            (&[("ENRICH_MODE", "destroy")], "ENRICH_MODE"),
+            (&[("ENRICH_BASELINE_DAYS", "7")], "ENRICH_BASELINE_DAYS"),
+            (&[("ENRICH_ACT_THRESHOLD", "1.5")], "ENRICH_ACT_THRESHOLD"),
+            (&[("SENTINEL_WORKSPACE_RESOURCE_ID", "/subscriptions/x/workspaces/y")], "SENTINEL_WORKSPACE_RESOURCE_ID"),
+            (&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com")], "AZURE_OPENAI_DEPLOYMENT"),
+            (&[("ARM_ENDPOINT", "http://management.example.com")], "ARM_ENDPOINT"),
             (&[("LOG_ANALYTICS_WORKSPACE_ID", "63613592-b6f7-4c3d-a390-22ba13102111"), ("LOG_ANALYTICS_ENDPOINT", "http://example.com")], "LOG_ANALYTICS_ENDPOINT"),
         ];
         for (vars, setting) in cases {

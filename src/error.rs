@@ -31,12 +31,17 @@ pub enum AppError {
     Unavailable { code: &'static str, message: String, retry_after_secs: u64 },
     #[error("no route for {0}")]
     NotFound(String),
+    #[error("{0}")]
+    NoIncident(String),
+    #[error("{0}")]
+    IncidentNotFound(String),
 }
 
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::UnknownSource(_) | AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::UnknownSource(_) | AppError::NotFound(_) | AppError::IncidentNotFound(_) => StatusCode::NOT_FOUND,
+            AppError::NoIncident(_) => StatusCode::BAD_REQUEST,
             AppError::BodyTooLarge { .. } | AppError::RecordTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -50,6 +55,8 @@ impl AppError {
         match self {
             AppError::UnknownSource(_) => "UnknownSource",
             AppError::NotFound(_) => "NotFound",
+            AppError::NoIncident(_) => "NoIncident",
+            AppError::IncidentNotFound(_) => "IncidentNotFound",
             AppError::BodyTooLarge { .. } => "BodyTooLarge",
             AppError::RecordTooLarge(_) => "RecordTooLarge",
             AppError::Unauthorized(_) => "Unauthorized",

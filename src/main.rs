@@ -51,6 +51,19 @@ enum Command {
         #[arg(long)]
         timespan: Option<String>,
     },
+    /// Enrich an incident by hand (its name, a GUID, or its ARM id) and print the result.
+    Enrich {
+        incident: String,
+    },
+    /// Stage a scenario in a fresh local workspace, enrich its incident, and print the comment. Offline.
+    Demo {
+        /// cryptojacking, benign-scaling, credential-compromise, exfiltration, config-drift or nothing.
+        #[arg(long, default_value = "cryptojacking")]
+        scenario: String,
+        /// Keep the workspace here (default: a new temporary directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Print the table and DCR stream declarations the source mappings define (JSON).
     Schema,
     /// Benchmarks that print figures against a baseline run in the same process.
@@ -83,7 +96,9 @@ async fn run_query(settings: &Settings, kql: &str, json: bool, csv: bool, timesp
         }
         QueryBackend::Local => {
             let catalog = load_catalog(settings).map_err(|e| e.to_string())?;
-            let mut config = WorkspaceConfig::new(catalog.tables());
+            let mut tables = catalog.tables();
+            tables.extend(sentinel_bridge::enrich::tables::all());
+            let mut config = WorkspaceConfig::new(tables);
             config.data_dir = Some(settings.data_dir.clone());
             config.read_only = true;
             let ws = Workspace::open(config).map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
@@ -109,6 +124,73 @@ async fn run_query(settings: &Settings, kql: &str, json: bool, csv: bool, timesp
     Ok(())
 }
 
+async fn run_enrich(settings: &Settings, incident: &str) -> Result<(), String> {
+    let target = sentinel_bridge::enrich::trigger::incident_from_body(&serde_json::json!({ "incidentId": incident }))?;
+    let bridge = sentinel_bridge::app::Bridge::build(settings).await.map_err(|e| e.to_string())?;
+    let enricher = bridge.state.enricher.as_ref().map_err(|e| e.clone())?.clone();
+    let result = enricher.enrich(&target).await.map_err(|e| e.to_string());
+    bridge.shutdown().await;
+    let e = result?;
+    println!("{}", serde_json::to_string_pretty(&e).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+/// A readable rendering of the comment's HTML for a terminal.
+fn html_to_text(html: &str) -> String {
+    let spaced = html.replace("</p>", "\n\n").replace("</tr>", "\n").replace("</td>", " | ").replace("</th>", " | ").replace("<table>", "\n");
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in spaced.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}
+
+async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> Result<(), String> {
+    use sentinel_bridge::enrich::scenarios::{self, Cast, Scenario};
+    let s = Scenario::parse(scenario).ok_or_else(|| {
+        format!("--scenario '{scenario}' is not one of {}", Scenario::ALL.map(|x| x.name()).join(", "))
+    })?;
+    let dir = data_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("sentinel-bridge-demo-{}", uuid::Uuid::new_v4())));
+    // Offline by construction: no Azure setting is read, whatever the environment holds.
+    let settings = Settings::from_vars([("SENTINEL_BRIDGE_DATA_DIR".to_string(), dir.display().to_string())]).map_err(|e| e.to_string())?;
+    let bridge = sentinel_bridge::app::Bridge::build(&settings).await.map_err(|e| e.to_string())?;
+    let url = bridge.local.as_ref().ok_or("no local workspace")?.url();
+    let token = sentinel_bridge::token::TokenSource::new(
+        std::sync::Arc::new(sentinel_bridge::token::LoopbackClientCredential::new(&url, "demo", "demo", "demo")),
+        sentinel_bridge::token::MONITOR_SCOPE,
+    )
+    .token()
+    .await
+    .map_err(|e| e.to_string())?;
+    let staged = scenarios::build(s, &Cast::default());
+    let rows: usize = staged.streams.iter().map(|(_, r)| r.len()).sum();
+    scenarios::stage(&url, &token, &staged).await?;
+    println!("staged scenario '{}': {rows} rows of telemetry, an alert and incident {} (workspace in {})", s.name(), staged.incident_name, dir.display());
+    let enricher = bridge.state.enricher.as_ref().map_err(|e| e.clone())?.clone();
+    let target = sentinel_bridge::enrich::trigger::IncidentRef { name: staged.incident_name.clone(), workspace_resource_id: None };
+    let result = enricher.enrich(&target).await.map_err(|e| e.to_string());
+    bridge.shutdown().await;
+    let e = result?;
+    println!(
+        "leading hypothesis: {} (confidence {}, {}); comment {} on the incident; {} queries, degraded: {}\n",
+        e.leading["title"].as_str().unwrap_or_default(),
+        e.leading["confidence"],
+        e.leading["band"].as_str().unwrap_or_default(),
+        e.comment,
+        e.queries.len(),
+        e.degraded
+    );
+    println!("--- comment (as text) ---\n{}", html_to_text(&e.comment_html).trim_end());
+    println!("\n--- comment (HTML, {} characters) ---\n{}", e.comment_html.chars().count(), e.comment_html);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::from_env() {
@@ -118,7 +200,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !matches!(cli.command, Command::Bench(_) | Command::Query { .. } | Command::Schema) {
+    if !matches!(cli.command, Command::Bench(_) | Command::Query { .. } | Command::Schema | Command::Demo { .. } | Command::Enrich { .. }) {
         init_logging(settings.log_format);
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
@@ -130,7 +212,9 @@ fn main() -> ExitCode {
             }
             Command::Workspace { port, data_dir } => {
                 let catalog = load_catalog(&settings).map_err(|e| e.to_string())?;
-                let mut config = WorkspaceConfig::new(catalog.tables());
+                let mut tables = catalog.tables();
+                tables.extend(sentinel_bridge::enrich::tables::all());
+                let mut config = WorkspaceConfig::new(tables);
                 let dir = data_dir.unwrap_or(settings.data_dir.clone());
                 config.data_dir = Some(dir.clone());
                 let ws = Workspace::open(config).map_err(|e| format!("--data-dir {}: {e}", dir.display()))?;
@@ -149,6 +233,8 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Query { kql, json, csv, timespan } => run_query(&settings, &kql, json, csv, timespan.as_deref()).await,
+            Command::Enrich { incident } => run_enrich(&settings, &incident).await,
+            Command::Demo { scenario, data_dir } => run_demo(&scenario, data_dir).await,
             Command::Schema => {
                 let catalog = load_catalog(&settings).map_err(|e| e.to_string())?;
                 let tables: Vec<_> = catalog

@@ -244,10 +244,8 @@ fn entity_json(base: &str, e: &Map<String, Value>) -> Option<(String, Value)> {
         if k.starts_with('$') || k == "Type" {
             continue;
         }
-        let mut key = k.clone();
-        if let Some(first) = key.get(..1) {
-            key = first.to_ascii_lowercase() + &key[1..];
-        }
+        // The alert's `Name` of an account is the entity's `accountName`; other keys are camel-cased.
+        let key = if kind == "Account" && k == "Name" { "accountName".to_string() } else { camel(k) };
         props.insert(key, v.clone());
     }
     let friendly = ["Name", "HostName", "Address", "Url", "ResourceId", "DomainName", "Upn", "MailboxPrimaryAddress"]
@@ -260,6 +258,19 @@ fn entity_json(base: &str, e: &Map<String, Value>) -> Option<(String, Value)> {
     let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, Value::Object(canonical).to_string().as_bytes()).to_string();
     let entities_base = base.trim_end_matches("/incidents").to_string() + "/Entities";
     Some((id.clone(), json!({"id": format!("{entities_base}/{id}"), "name": id, "type": "Microsoft.SecurityInsights/Entities", "kind": kind, "properties": props})))
+}
+
+/// `UPNSuffix` → `upnSuffix`, `NTDomain` → `ntDomain`, `HostName` → `hostName`, `AadUserId` → `aadUserId`.
+fn camel(k: &str) -> String {
+    let chars: Vec<char> = k.chars().collect();
+    let upper_run = chars.iter().take_while(|c| c.is_ascii_uppercase()).count();
+    let lower_to = match upper_run {
+        0 => 0,
+        n if n == chars.len() => n,
+        1 => 1,
+        n => n - 1,
+    };
+    chars.iter().enumerate().map(|(i, c)| if i < lower_to { c.to_ascii_lowercase() } else { *c }).collect()
 }
 
 fn entities_of(ws: &Workspace, c: &Current, base: &str) -> Value {

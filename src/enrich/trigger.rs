@@ -1,0 +1,99 @@
+//! What starts an enrichment: the body a Logic App "Microsoft Sentinel incident" trigger passes on (contract
+//! §6, every field optional), the alert trigger's body, or `{"incidentId": "<guid or ARM id>"}` by hand.
+
+use serde_json::Value;
+
+/// The incident to enrich, and the workspace path when the body names one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRef {
+    /// The incident's ARM name (a GUID).
+    pub name: String,
+    /// `/subscriptions/…/resourceGroups/…/providers/Microsoft.OperationalInsights/workspaces/…`, when known.
+    pub workspace_resource_id: Option<String>,
+}
+
+/// Splits an incident ARM id into the workspace resource id and the incident name (case-insensitively:
+/// triggers write `Incidents`).
+pub fn parse_arm_id(id: &str) -> Option<IncidentRef> {
+    let lower = id.to_ascii_lowercase();
+    let marker = "/providers/microsoft.securityinsights/incidents/";
+    let at = lower.find(marker)?;
+    let name = id[at + marker.len()..].trim_matches('/').to_string();
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
+    let ws = id[..at].to_string();
+    ws.to_ascii_lowercase().starts_with("/subscriptions/").then_some(IncidentRef { name, workspace_resource_id: Some(ws) })
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Finds the incident in a trigger body; the error says what was looked for.
+pub fn incident_from_body(body: &Value) -> Result<IncidentRef, String> {
+    // Manual runs: {"incidentId": "<guid>"} or {"incidentId": "/subscriptions/…/incidents/<guid>"}.
+    if let Some(id) = body.get("incidentId").or_else(|| body.get("incidentArmId")).and_then(Value::as_str) {
+        if let Some(r) = parse_arm_id(id) {
+            return Ok(r);
+        }
+        if is_name(id) {
+            return Ok(IncidentRef { name: id.to_string(), workspace_resource_id: None });
+        }
+        return Err(format!("incidentId '{}' is neither an incident name nor an incident ARM id", id.chars().take(80).collect::<String>()));
+    }
+    // The incident trigger: object.id (ARM id) or object.name, with workspaceInfo for the path.
+    if let Some(obj) = body.get("object") {
+        if let Some(r) = obj.get("id").and_then(Value::as_str).and_then(parse_arm_id) {
+            return Ok(r);
+        }
+        if let Some(name) = obj.get("name").and_then(Value::as_str).filter(|n| is_name(n)) {
+            let ws = body.get("workspaceInfo").and_then(|w| {
+                let s = w.get("SubscriptionId")?.as_str()?;
+                let g = w.get("ResourceGroupName")?.as_str()?;
+                let n = w.get("WorkspaceName")?.as_str()?;
+                Some(format!("/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.OperationalInsights/workspaces/{n}"))
+            });
+            return Ok(IncidentRef { name: name.to_string(), workspace_resource_id: ws });
+        }
+    }
+    // The alert trigger carries the incident's ARM id in its extended properties when the alert made one.
+    for path in [&["ExtendedProperties", "IncidentArmId"][..], &["properties", "incidentArmId"][..], &["IncidentArmId"][..]] {
+        let mut v = body;
+        for k in path {
+            v = match v.get(k) {
+                Some(x) => x,
+                None => break,
+            };
+        }
+        if let Some(r) = v.as_str().and_then(parse_arm_id) {
+            return Ok(r);
+        }
+    }
+    Err("no incident in the body: expected object.id or object.name (incident trigger), ExtendedProperties.IncidentArmId (alert trigger) or incidentId".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const WS: &str = "/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.OperationalInsights/workspaces/ws1";
+
+    #[test]
+    fn finds_the_incident_in_every_trigger_shape() {
+        let id = format!("{WS}/providers/Microsoft.SecurityInsights/Incidents/9f0c6a1e-1111-4222-8333-444455556666");
+        let playbook = json!({"objectSchemaType": "Incident", "object": {"id": id, "name": "9f0c6a1e-1111-4222-8333-444455556666"}});
+        let r = incident_from_body(&playbook).unwrap();
+        assert_eq!(r.name, "9f0c6a1e-1111-4222-8333-444455556666");
+        assert_eq!(r.workspace_resource_id.as_deref(), Some(WS));
+        let by_name = json!({"object": {"name": "abc-1"}, "workspaceInfo": {"SubscriptionId": "s1", "ResourceGroupName": "rg1", "WorkspaceName": "ws1"}});
+        assert_eq!(incident_from_body(&by_name).unwrap().workspace_resource_id.as_deref(), Some(WS));
+        assert_eq!(incident_from_body(&json!({"incidentId": "abc-1"})).unwrap().name, "abc-1");
+        assert_eq!(incident_from_body(&json!({"incidentId": id})).unwrap().name, "9f0c6a1e-1111-4222-8333-444455556666");
+        let alert = json!({"ExtendedProperties": {"IncidentArmId": id}});
+        assert_eq!(incident_from_body(&alert).unwrap().name, "9f0c6a1e-1111-4222-8333-444455556666");
+        assert!(incident_from_body(&json!({})).unwrap_err().contains("object.id"));
+        assert!(incident_from_body(&json!({"incidentId": "a b/../c"})).is_err());
+    }
+}
