@@ -121,7 +121,7 @@ proptest! {
             let ws = start_workspace(WorkspaceConfig::new(vec![Arc::new(schema())])).await;
             let injected_413 = faults.iter().any(|f| matches!(f, FaultKind::Status { status: 413, .. }));
             for f in faults {
-                ws.workspace.faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: f, count: Some(1), for_millis: None });
+                ws.workspace.faults.add(FaultSpec::new(Endpoint::Ingestion, f, 1));
             }
             let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
             let policy = RetryPolicy { base: Duration::from_millis(2), max_backoff: Duration::from_millis(20), attempt_timeout: Duration::from_secs(5) };

@@ -263,10 +263,10 @@ async fn concurrent_requests_share_calls() {
 async fn transient_faults_are_retried_and_the_sender_still_gets_202() {
     let t = TestBridge::start(&[]).await;
     let faults = &t.ws.workspace.faults;
-    faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Status { status: 429, retry_after_secs: Some(1) }, count: Some(1), for_millis: None });
-    faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Status { status: 500, retry_after_secs: None }, count: Some(2), for_millis: None });
-    faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Drop, count: Some(2), for_millis: None });
-    faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Slow { millis: 300 }, count: Some(1), for_millis: None });
+    faults.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 429, retry_after_secs: Some(1) }, 1));
+    faults.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 500, retry_after_secs: None }, 2));
+    faults.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Drop, 2));
+    faults.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Slow { millis: 300 }, 1));
     let started = std::time::Instant::now();
     let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
     assert_eq!(status, 202, "{body}");
@@ -279,7 +279,7 @@ async fn transient_faults_are_retried_and_the_sender_still_gets_202() {
 #[tokio::test]
 async fn a_token_endpoint_outage_is_retried() {
     let t = TestBridge::start(&[]).await;
-    t.ws.workspace.faults.add(FaultSpec { endpoint: Endpoint::Token, kind: FaultKind::Status { status: 503, retry_after_secs: None }, count: Some(2), for_millis: None });
+    t.ws.workspace.faults.add(FaultSpec::new(Endpoint::Token, FaultKind::Status { status: 503, retry_after_secs: None }, 2));
     let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(t.rows("NoxysEvents_CL").len(), 1);
@@ -288,7 +288,7 @@ async fn a_token_endpoint_outage_is_retried() {
 #[tokio::test]
 async fn an_outage_past_the_deadline_is_a_503_with_retry_after() {
     let t = TestBridge::start(&[("INGEST_DEADLINE_SECS", "1")]).await;
-    t.ws.workspace.faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Status { status: 503, retry_after_secs: None }, count: None, for_millis: Some(5_000) });
+    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(5_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
     let r = t.http.post(format!("{}/api/webhook/noxys", t.url)).bearer_auth(NOXYS_TOKEN).body(fixture("noxys-policy-violated.json")).send().await.unwrap();
     assert_eq!(r.headers()["retry-after"], "30");
     let b = expect_error(r, 503, "IngestionUnavailable").await;
@@ -300,7 +300,7 @@ async fn an_outage_past_the_deadline_is_a_503_with_retry_after() {
 #[tokio::test]
 async fn a_413_splits_the_call_and_every_row_lands_once() {
     let t = TestBridge::start(&[]).await;
-    t.ws.workspace.faults.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Status { status: 413, retry_after_secs: None }, count: Some(1), for_millis: None });
+    t.ws.workspace.faults.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 413, retry_after_secs: None }, 1));
     let events: Vec<Value> = (0..9)
         .map(|i| json!({"id": format!("e{i}"), "event_type": "interaction.created", "timestamp": "2026-03-20T14:32:00Z"}))
         .collect();

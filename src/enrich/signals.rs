@@ -287,19 +287,20 @@ fn category(op: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
-/// Control-plane changes in the window, each marked routine when the same caller did the same kind of change
-/// in the baseline.
+/// Control-plane changes in the window, each marked routine when the same caller did the same operation
+/// (not merely the same kind: scaling a scale set routinely does not make creating a VM routine) in the baseline.
 pub fn control_plane(frame: &Frame, window_start: i64) -> Vec<Signal> {
     let c = |n: &str| col(frame, n);
     let (ti, ci, ipi, oi, ri) = (c("TimeGenerated"), c("Caller"), c("CallerIpAddress"), c("Operation"), c("_ResourceId"));
-    let mut baseline: BTreeSet<(String, &'static str)> = BTreeSet::new();
-    let mut window: BTreeMap<&'static str, (&'static str, Vec<(String, Evidence)>)> = BTreeMap::new();
+    let mut baseline: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut window: BTreeMap<&'static str, (&'static str, Vec<((String, String), Evidence)>)> = BTreeMap::new();
     for r in &frame.rows {
         let Some(t) = time_of(r, ti) else { continue };
-        let Some((name, what)) = category(&text(r, oi)) else { continue };
+        let op = text(r, oi).to_ascii_uppercase();
+        let Some((name, what)) = category(&op) else { continue };
         let caller = text(r, ci).to_lowercase();
         if t < window_start {
-            baseline.insert((caller, name));
+            baseline.insert((caller, op));
         } else {
             let resource = text(r, ri);
             let short = resource.rsplit('/').next().unwrap_or_default().to_string();
@@ -309,13 +310,13 @@ pub fn control_plane(frame: &Frame, window_start: i64) -> Vec<Signal> {
                 key: text(r, ci),
                 detail: format!("{} on {} from {}", text(r, oi), if short.is_empty() { "-".to_string() } else { short }, text(r, ipi)),
             };
-            window.entry(name).or_insert((what, Vec::new())).1.push((caller, e));
+            window.entry(name).or_insert((what, Vec::new())).1.push(((caller, op), e));
         }
     }
     window
         .into_iter()
         .map(|(name, (what, items))| {
-            let routine = items.iter().all(|(caller, _)| baseline.contains(&(caller.clone(), name)));
+            let routine = items.iter().all(|(key, _)| baseline.contains(key));
             Signal {
                 name: name.into(),
                 family: "control plane",

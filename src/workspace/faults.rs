@@ -40,6 +40,19 @@ pub struct FaultSpec {
     /// For this long from now (default: until `count` is used up).
     #[serde(default)]
     pub for_millis: Option<u64>,
+    /// Only calls with this method (`PUT`, …).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Only calls whose path ends with this.
+    #[serde(default)]
+    pub path_suffix: Option<String>,
+}
+
+impl FaultSpec {
+    /// A fault on every call to an endpoint, `count` times.
+    pub fn new(endpoint: Endpoint, kind: FaultKind, count: u64) -> Self {
+        FaultSpec { endpoint, kind, count: Some(count), for_millis: None, method: None, path_suffix: None }
+    }
 }
 
 struct Rule {
@@ -47,6 +60,8 @@ struct Rule {
     kind: FaultKind,
     remaining: Option<u64>,
     until: Option<Instant>,
+    method: Option<String>,
+    path_suffix: Option<String>,
 }
 
 #[derive(Default)]
@@ -61,6 +76,8 @@ impl Faults {
             kind: spec.kind,
             remaining: spec.count,
             until: spec.for_millis.map(|ms| Instant::now() + Duration::from_millis(ms)),
+            method: spec.method.map(|m| m.to_ascii_uppercase()),
+            path_suffix: spec.path_suffix,
         };
         self.rules.lock().unwrap_or_else(|e| e.into_inner()).push(rule);
     }
@@ -71,10 +88,19 @@ impl Faults {
 
     /// The fault to apply to this call, if any; consumes one use of it. Rules apply in the order added.
     pub fn next(&self, endpoint: Endpoint) -> Option<FaultKind> {
+        self.next_for(endpoint, "", "")
+    }
+
+    /// As [`Faults::next`], for a call with this method and path (rules may filter on them).
+    pub fn next_for(&self, endpoint: Endpoint, method: &str, path: &str) -> Option<FaultKind> {
         let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         rules.retain(|r| r.remaining != Some(0) && r.until.is_none_or(|u| u > now));
-        let rule = rules.iter_mut().find(|r| r.endpoint == endpoint || r.endpoint == Endpoint::Any)?;
+        let rule = rules.iter_mut().find(|r| {
+            (r.endpoint == endpoint || r.endpoint == Endpoint::Any)
+                && r.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && r.path_suffix.as_deref().is_none_or(|p| path.to_ascii_lowercase().ends_with(&p.to_ascii_lowercase()))
+        })?;
         if let Some(n) = rule.remaining.as_mut() {
             *n -= 1;
         }
@@ -89,8 +115,8 @@ mod tests {
     #[test]
     fn counted_faults_run_out_in_order() {
         let f = Faults::default();
-        f.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Drop, count: Some(1), for_millis: None });
-        f.add(FaultSpec { endpoint: Endpoint::Any, kind: FaultKind::Status { status: 500, retry_after_secs: None }, count: Some(2), for_millis: None });
+        f.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Drop, 1));
+        f.add(FaultSpec::new(Endpoint::Any, FaultKind::Status { status: 500, retry_after_secs: None }, 2));
         assert_eq!(f.next(Endpoint::Ingestion), Some(FaultKind::Drop));
         assert_eq!(f.next(Endpoint::Token), Some(FaultKind::Status { status: 500, retry_after_secs: None }));
         assert_eq!(f.next(Endpoint::Ingestion), Some(FaultKind::Status { status: 500, retry_after_secs: None }));
@@ -100,7 +126,11 @@ mod tests {
     #[test]
     fn timed_faults_expire() {
         let f = Faults::default();
-        f.add(FaultSpec { endpoint: Endpoint::Ingestion, kind: FaultKind::Drop, count: None, for_millis: Some(0) });
+        f.add(FaultSpec { for_millis: Some(0), count: None, ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Drop, 0) });
         assert_eq!(f.next(Endpoint::Ingestion), None);
+        f.add(FaultSpec { method: Some("put".into()), path_suffix: Some("/incidents/abc".into()), ..FaultSpec::new(Endpoint::Sentinel, FaultKind::Drop, 1) });
+        assert_eq!(f.next_for(Endpoint::Sentinel, "GET", "/x/incidents/abc"), None);
+        assert_eq!(f.next_for(Endpoint::Sentinel, "PUT", "/x/incidents/abc/comments/1"), None);
+        assert_eq!(f.next_for(Endpoint::Sentinel, "PUT", "/x/Incidents/ABC"), Some(FaultKind::Drop));
     }
 }

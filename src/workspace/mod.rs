@@ -273,7 +273,8 @@ impl Workspace {
         } else {
             None
         };
-        if let Some(fault) = endpoint.and_then(|e| self.faults.next(e)) {
+        let method = req.method().as_str().to_string();
+        if let Some(fault) = endpoint.and_then(|e| self.faults.next_for(e, &method, path)) {
             match fault {
                 FaultKind::Drop => {
                     self.stats.dropped_connections.fetch_add(1, Relaxed);
@@ -285,6 +286,7 @@ impl Workspace {
                     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                     let code = match status.as_u16() {
                         413 => "ContentLengthLimitExceeded",
+                        409 => "Conflict",
                         429 => "TooManyRequests",
                         503 => "ServiceUnavailable",
                         _ => "InternalServerError",

@@ -27,7 +27,9 @@ pub async fn start_workspace(config: WorkspaceConfig) -> RunningWorkspace {
 }
 
 pub fn builtin_workspace_config() -> WorkspaceConfig {
-    WorkspaceConfig::new(Catalog::builtin().tables())
+    let mut tables = Catalog::builtin().tables();
+    tables.extend(sentinel_bridge::enrich::tables::all());
+    WorkspaceConfig::new(tables)
 }
 
 pub struct TestBridge {
@@ -54,6 +56,11 @@ impl TestBridge {
             ("SOURCE_GENERIC_SECRETS".into(), GENERIC_TOKEN.into()),
             ("BATCH_LINGER_MS".into(), "5".into()),
             ("INGEST_DEADLINE_SECS".into(), "10".into()),
+            // Enrichment against the same workspace, as it would run against Azure.
+            ("LOG_ANALYTICS_WORKSPACE_ID".into(), sentinel_bridge::workspace::LOCAL_WORKSPACE_ID.into()),
+            ("LOG_ANALYTICS_ENDPOINT".into(), ws.url()),
+            ("SENTINEL_WORKSPACE_RESOURCE_ID".into(), sentinel_bridge::app::LOCAL_WORKSPACE_RESOURCE_ID.into()),
+            ("ARM_ENDPOINT".into(), ws.url()),
         ];
         for (k, v) in extra {
             vars.retain(|(key, _)| key != k);
