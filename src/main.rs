@@ -23,6 +23,19 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum RulesCommand {
+    /// Run the analytics rules of infra/rules.json over the local workspace and report which would fire.
+    Test {
+        /// The rules file.
+        #[arg(long, default_value = "infra/rules.json")]
+        rules: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the handler (port from FUNCTIONS_CUSTOMHANDLER_PORT, else --port).
     Serve {
@@ -64,8 +77,15 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-    /// Print the table and DCR stream declarations the source mappings define (JSON).
-    Schema,
+    /// Print (or write) the table and DCR stream declarations the mappings define: the schema infra/ deploys.
+    Schema {
+        /// Write to this file (infra/schema.json) instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Analytics rules shipped in infra/.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Benchmarks that print figures against a baseline run in the same process.
     #[command(subcommand)]
     Bench(sentinel_bridge::bench::Bench),
@@ -200,7 +220,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !matches!(cli.command, Command::Bench(_) | Command::Query { .. } | Command::Schema | Command::Demo { .. } | Command::Enrich { .. }) {
+    if !matches!(cli.command, Command::Bench(_) | Command::Query { .. } | Command::Schema { .. } | Command::Rules(_) | Command::Demo { .. } | Command::Enrich { .. }) {
         init_logging(settings.log_format);
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
@@ -235,20 +255,31 @@ fn main() -> ExitCode {
             Command::Query { kql, json, csv, timespan } => run_query(&settings, &kql, json, csv, timespan.as_deref()).await,
             Command::Enrich { incident } => run_enrich(&settings, &incident).await,
             Command::Demo { scenario, data_dir } => run_demo(&scenario, data_dir).await,
-            Command::Schema => {
+            Command::Schema { out } => {
                 let catalog = load_catalog(&settings).map_err(|e| e.to_string())?;
-                let tables: Vec<_> = catalog
-                    .tables()
-                    .iter()
-                    .map(|t| {
-                        serde_json::json!({
-                            "table": t.name,
-                            "stream": t.stream_name(),
-                            "columns": t.columns.iter().map(|c| serde_json::json!({"name": c.name, "type": c.kind.as_str()})).collect::<Vec<_>>(),
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&tables).expect("json"));
+                let text = sentinel_bridge::infra_schema::schema_text(&catalog);
+                match out {
+                    Some(path) => std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?,
+                    None => print!("{text}"),
+                }
+                Ok(())
+            }
+            Command::Rules(RulesCommand::Test { rules, json }) => {
+                let catalog = load_catalog(&settings).map_err(|e| e.to_string())?;
+                let mut tables = catalog.tables();
+                tables.extend(sentinel_bridge::enrich::tables::all());
+                let mut config = WorkspaceConfig::new(tables);
+                config.data_dir = Some(settings.data_dir.clone());
+                config.read_only = true;
+                let ws = Workspace::open(config).map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
+                let text = std::fs::read_to_string(&rules).map_err(|e| format!("{}: {e}", rules.display()))?;
+                let rules = sentinel_bridge::rules::parse_rules(&text).map_err(|e| format!("{}: {e}", rules.display()))?;
+                let report = sentinel_bridge::rules::test_rules(&rules, &ws, sentinel_bridge::kql::now_ticks());
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+                } else {
+                    print!("{}", sentinel_bridge::rules::render(&report));
+                }
                 Ok(())
             }
             Command::Bench(b) => sentinel_bridge::bench::run_bench(b).await,

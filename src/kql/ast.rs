@@ -70,7 +70,7 @@ pub enum Op {
     Distinct(Vec<NamedExpr>),
     Join { kind: JoinKind, right: Tabular, on: Vec<(String, String)> },
     Union { with_source: Option<String>, parts: Vec<Tabular> },
-    MvExpand { column: String, to: Option<super::value::KType> },
+    MvExpand { column: String, alias: Option<String>, to: Option<super::value::KType> },
     Render,
 }
 

@@ -272,13 +272,21 @@ fn apply(op: &Op, f: Frame, env: &Env) -> Result<Frame, KqlError> {
         Op::Summarize { aggs, by } => summarize(f, aggs, by, env)?,
         Op::Join { kind, right, on } => join(f, *kind, run_tabular(right, env)?, on)?,
         Op::Union { with_source, parts } => union(f, None, with_source.as_deref(), parts, env)?,
-        Op::MvExpand { column, to } => {
-            let i = f.column_index(column).ok_or_else(|| KqlError::Semantic(format!("'{column}' is not a column here")))?;
+        Op::MvExpand { column, alias, to } => {
+            let src = f.column_index(column).ok_or_else(|| KqlError::Semantic(format!("'{column}' is not a column here")))?;
             let mut columns = f.columns.clone();
+            // With `Name = Column`, the expanded values go to a new column and the array stays.
+            let i = match alias {
+                Some(a) => {
+                    columns.push(Column { name: a.clone(), ktype: KType::Dynamic });
+                    columns.len() - 1
+                }
+                None => src,
+            };
             columns[i].ktype = to.unwrap_or(KType::Dynamic);
             let mut rows = Vec::new();
             for r in &f.rows {
-                let items: Vec<Json> = match &r[i] {
+                let items: Vec<Json> = match &r[src] {
                     Value::Dynamic(d) => match &**d {
                         Json::Array(a) => a.clone(),
                         Json::Object(m) => m.iter().map(|(k, v)| serde_json::json!({ k: v })).collect(),
@@ -288,6 +296,9 @@ fn apply(op: &Op, f: Frame, env: &Env) -> Result<Frame, KqlError> {
                 };
                 for it in items {
                     let mut row: Vec<Value> = r.to_vec();
+                    if alias.is_some() {
+                        row.push(Value::Null);
+                    }
                     let v = Value::Dynamic(Arc::new(it));
                     row[i] = match to {
                         Some(t) => super::eval::convert(&v, *t),

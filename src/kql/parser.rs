@@ -379,7 +379,8 @@ impl Parser {
                 Op::Union { with_source, parts }
             }
             "mv-expand" => {
-                let column = self.name()?;
+                let first = self.name()?;
+                let (alias, column) = if self.eat_sym("=") { (Some(first), self.name()?) } else { (None, first) };
                 let to = if self.eat_kw("to") {
                     self.expect_kw("typeof")?;
                     self.expect_sym("(")?;
@@ -389,7 +390,7 @@ impl Parser {
                 } else {
                     None
                 };
-                Op::MvExpand { column, to }
+                Op::MvExpand { column, alias, to }
             }
             "render" => {
                 // Visualisation only: accepted and ignored, with its arguments.

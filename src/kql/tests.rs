@@ -107,6 +107,8 @@ fn summarize_aggregations() {
 fn dynamic_access_mv_expand_and_operators() {
     let f = q("NoxysEvents_CL | where isnotnull(PolicyDecisions) | mv-expand PolicyDecisions | extend Action = tostring(PolicyDecisions.action), A2 = tostring(PolicyDecisions['action']) | project Action, A2");
     assert_eq!(texts(&f), [["block", "block"], ["coach", "coach"]]);
+    let f = q("NoxysEvents_CL | mv-expand D = PolicyDecisions | where tostring(D.action) == 'block' | project UserId, n = array_length(PolicyDecisions)");
+    assert_eq!(texts(&f), [["alice", "1"]]);
     let f = q("datatable(s:string, n:long)['Hello World', 1, 'foo-bar', 2, '', 3] | where s has 'world' or s startswith 'FOO' | project n");
     assert_eq!(texts(&f), [["1"], ["2"]]);
     let f = q("datatable(s:string)['abc123', 'xyz'] | where s matches regex '[0-9]+$'");

@@ -1,0 +1,166 @@
+// sentinel-bridge: the whole integration in one deployment, into the resource group of an existing
+// Sentinel-enabled Log Analytics workspace. Least privilege: every role is scoped to one resource, nothing to
+// the subscription.
+//
+//   az deployment group create -g <rg> -f infra/main.bicep -p infra/main.bicepparam
+targetScope = 'resourceGroup'
+
+@description('Resource id of the existing Sentinel-enabled Log Analytics workspace (in this resource group).')
+param workspaceResourceId string
+
+@description('Region for the new resources.')
+param location string = resourceGroup().location
+
+@description('Short prefix for resource names (letters and digits).')
+@minLength(3)
+@maxLength(11)
+param namePrefix string = 'sbridge'
+
+@description('Function hosting: Flex Consumption (default) or Elastic Premium.')
+@allowed([
+  'FlexConsumption'
+  'ElasticPremium'
+])
+param hostingPlan string = 'FlexConsumption'
+
+@description('Use a Data Collection Endpoint (for private link). Off: the DCR\'s own ingestion endpoint.')
+param privateNetworking bool = false
+
+@description('Per-source webhook secrets, as {"noxys": "<secret>[,<next secret>]", ...}; stored in Key Vault.')
+@secure()
+param sourceSecrets object
+
+@description('Enrichment mode: observe, comment or act.')
+@allowed([
+  'observe'
+  'comment'
+  'act'
+])
+param enrichMode string = 'comment'
+
+@description('Object id of the "Azure Security Insights" service principal in this tenant, so automation rules can run the playbook. Empty: assign it by hand.')
+param sentinelAutomationPrincipalId string = ''
+
+@description('Optional Azure OpenAI endpoint and deployment for the enrichment narrative.')
+param openAiEndpoint string = ''
+param openAiDeployment string = ''
+
+var workspaceName = last(split(workspaceResourceId, '/'))
+var suffix = uniqueString(resourceGroup().id, namePrefix)
+var schema = loadJsonContent('schema.json')
+var sources = [for s in items(sourceSecrets): s.key]
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
+  name: workspaceName
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    name: '${namePrefix}-id-${suffix}'
+    location: location
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    name: '${namePrefix}-ai-${suffix}'
+    location: location
+    workspaceResourceId: workspaceResourceId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: take('${namePrefix}st${suffix}', 24)
+    location: location
+    principalId: identity.outputs.principalId
+  }
+}
+
+module vault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    name: take('${namePrefix}-kv-${suffix}', 24)
+    location: location
+    principalId: identity.outputs.principalId
+    sourceSecrets: sourceSecrets
+  }
+}
+
+module tables 'modules/tables.bicep' = {
+  name: 'tables'
+  params: {
+    workspaceName: workspaceName
+    tables: schema.tables
+  }
+}
+
+module dcr 'modules/dcr.bicep' = {
+  name: 'dcr'
+  dependsOn: [
+    tables
+  ]
+  params: {
+    name: '${namePrefix}-dcr-${suffix}'
+    location: location
+    workspaceResourceId: workspaceResourceId
+    tables: schema.tables
+    streamDeclarations: schema.streamDeclarations
+    privateNetworking: privateNetworking
+    principalId: identity.outputs.principalId
+  }
+}
+
+module workspaceRoles 'modules/workspace-roles.bicep' = {
+  name: 'workspace-roles'
+  params: {
+    workspaceName: workspaceName
+    principalId: identity.outputs.principalId
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    name: '${namePrefix}-fn-${suffix}'
+    location: location
+    hostingPlan: hostingPlan
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    vaultName: vault.outputs.name
+    sources: sources
+    logsIngestionEndpoint: dcr.outputs.logsIngestionEndpoint
+    dcrImmutableId: dcr.outputs.immutableId
+    workspaceCustomerId: workspace.properties.customerId
+    workspaceResourceId: workspaceResourceId
+    enrichMode: enrichMode
+    openAiEndpoint: openAiEndpoint
+    openAiDeployment: openAiDeployment
+  }
+}
+
+module sentinel 'modules/sentinel.bicep' = {
+  name: 'sentinel-content'
+  dependsOn: [
+    tables
+  ]
+  params: {
+    workspaceName: workspaceName
+    location: location
+    playbookName: '${namePrefix}-enrich-${suffix}'
+    functionAppId: functionApp.outputs.id
+    sentinelAutomationPrincipalId: sentinelAutomationPrincipalId
+  }
+}
+
+@description('Each source\'s webhook URL. Add the function key (?code=) from the portal or `az functionapp function keys list`; no Entra secret ever leaves Azure.')
+output webhookUrls array = [for s in sources: 'https://${functionApp.outputs.defaultHostName}/api/webhook/${s}']
+output dcrImmutableId string = dcr.outputs.immutableId
+output logsIngestionEndpoint string = dcr.outputs.logsIngestionEndpoint
+output functionAppName string = functionApp.outputs.name

@@ -1,0 +1,15 @@
+using 'main.bicep'
+
+param workspaceResourceId = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/security-rg/providers/Microsoft.OperationalInsights/workspaces/sentinel-ws'
+param namePrefix = 'sbridge'
+param hostingPlan = 'FlexConsumption'
+param privateNetworking = false
+param enrichMode = 'comment'
+// Generate each with `openssl rand -hex 32`; give the same value to the vendor's webhook header.
+param sourceSecrets = {
+  noxys: readEnvironmentVariable('SOURCE_NOXYS_SECRET', '')
+  trapeye: readEnvironmentVariable('SOURCE_TRAPEYE_SECRET', '')
+  apono: readEnvironmentVariable('SOURCE_APONO_SECRET', '')
+}
+// az ad sp show --id 98785600-1bb7-4fb9-b9fa-19afe2c8a360 --query id -o tsv
+param sentinelAutomationPrincipalId = readEnvironmentVariable('SENTINEL_AUTOMATION_PRINCIPAL_ID', '')

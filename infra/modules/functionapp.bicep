@@ -1,0 +1,174 @@
+// The Function App for the custom handler (Linux; Flex Consumption by default, Elastic Premium on request),
+// running as the user-assigned identity: identity-based AzureWebJobsStorage, Key Vault references for the
+// source secrets, HTTPS only, FTP off.
+param name string
+param location string
+@allowed([
+  'FlexConsumption'
+  'ElasticPremium'
+])
+param hostingPlan string
+param identityId string
+param identityClientId string
+param storageAccountName string
+param deploymentContainerUrl string
+param appInsightsConnectionString string
+param vaultName string
+param sources array
+param logsIngestionEndpoint string
+param dcrImmutableId string
+param workspaceCustomerId string
+param workspaceResourceId string
+param enrichMode string
+param openAiEndpoint string
+param openAiDeployment string
+
+var flex = hostingPlan == 'FlexConsumption'
+
+var baseSettings = [
+  {
+    name: 'AzureWebJobsStorage__accountName'
+    value: storageAccountName
+  }
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: identityClientId
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: appInsightsConnectionString
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'ClientId=${identityClientId};Authorization=AAD'
+  }
+  {
+    name: 'AZURE_CLIENT_ID'
+    value: identityClientId
+  }
+  {
+    name: 'LOGS_INGESTION_ENDPOINT'
+    value: logsIngestionEndpoint
+  }
+  {
+    name: 'DCR_IMMUTABLE_ID'
+    value: dcrImmutableId
+  }
+  {
+    name: 'LOG_ANALYTICS_WORKSPACE_ID'
+    value: workspaceCustomerId
+  }
+  {
+    name: 'SENTINEL_WORKSPACE_RESOURCE_ID'
+    value: workspaceResourceId
+  }
+  {
+    name: 'ENRICH_MODE'
+    value: enrichMode
+  }
+  {
+    name: 'SPILL'
+    value: 'azure-queue'
+  }
+]
+
+// Premium runs the custom handler through the worker runtime setting; Flex declares it in functionAppConfig.
+var premiumSettings = flex ? [] : [
+  {
+    name: 'FUNCTIONS_EXTENSION_VERSION'
+    value: '~4'
+  }
+  {
+    name: 'FUNCTIONS_WORKER_RUNTIME'
+    value: 'custom'
+  }
+]
+
+var openAiSettings = empty(openAiEndpoint) ? [] : [
+  {
+    name: 'AZURE_OPENAI_ENDPOINT'
+    value: openAiEndpoint
+  }
+  {
+    name: 'AZURE_OPENAI_DEPLOYMENT'
+    value: openAiDeployment
+  }
+]
+
+var secretSettings = [for s in sources: {
+  name: 'SOURCE_${toUpper(replace(s, '-', '_'))}_SECRETS'
+  value: '@Microsoft.KeyVault(VaultName=${vaultName};SecretName=source-${s}-secrets)'
+}]
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_225:Zone redundancy needs Premium with at least three always-on instances; left to the operator's cost choice.
+  name: '${name}-plan'
+  location: location
+  kind: 'functionapp'
+  sku: flex ? {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  } : {
+    name: 'EP1'
+    tier: 'ElasticPremium'
+  }
+  properties: {
+    reserved: true
+    maximumElasticWorkerCount: flex ? null : 20
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero by design; senders retry on 503 and nothing accepted is lost.
+  //checkov:skip=CKV_AZURE_213:The Functions host polls the handler's readiness itself; /api/health needs the function key, which App Service health checks do not send.
+  //checkov:skip=CKV_AZURE_17:Webhook senders authenticate with their own secret and the function key; client certificates are not something vendors' consoles can send.
+  //checkov:skip=CKV_AZURE_222:Vendors post from the internet; public access is the point of a webhook receiver.
+  name: name
+  location: location
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identityId
+    functionAppConfig: flex ? {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: 40
+        instanceMemoryMB: 2048
+      }
+      runtime: {
+        name: 'custom'
+        version: '1.0'
+      }
+    } : null
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: concat(baseSettings, premiumSettings, openAiSettings, secretSettings)
+    }
+  }
+}
+
+output id string = site.id
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName
