@@ -342,6 +342,11 @@ impl Enricher {
         (start, end, baseline)
     }
 
+    /// The `let` statements that bind a query's parameters (public for the query checks in the tests).
+    pub fn preamble_for(s: &Subjects, ws: i64, we: i64, bs: i64) -> String {
+        Self::preamble(s, ws, we, bs)
+    }
+
     fn preamble(s: &Subjects, ws: i64, we: i64, bs: i64) -> String {
         let mut values: Vec<String> = Vec::new();
         values.extend(s.accounts.iter().cloned());

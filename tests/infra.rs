@@ -1,0 +1,216 @@
+//! infra/ checked offline: the schema it deploys matches the mappings; every Bicep file parses and checkov's
+//! Bicep checks pass (remaining findings are suppressed in the files with a reason); every KQL query the
+//! project ships passes Microsoft's Kusto language service against the tables' schemas; and the seeds'
+//! analytics rules fire on data that should fire them, and stay quiet just below.
+//! The tools come from PyPI (checkov, which brings pycep-parser) and npm (@kusto/language-service-next),
+//! installed under target/ and tests/kql_check/node_modules on first run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use sentinel_bridge::enrich::{Enricher, QUERIES};
+use sentinel_bridge::mapping::Catalog;
+use sentinel_bridge::workspace::{Workspace, WorkspaceConfig};
+use serde_json::{json, Value};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn infra_schema_matches_the_mappings() {
+    let committed = std::fs::read_to_string(root().join("infra/schema.json")).unwrap();
+    let derived = sentinel_bridge::infra_schema::schema_text(&Catalog::builtin());
+    assert!(
+        committed == derived,
+        "infra/schema.json has drifted from the source mappings: run `cargo run -- schema --out infra/schema.json`"
+    );
+    // Every table the Bicep creates has TimeGenerated, and every stream declares the table's columns.
+    let v: Value = serde_json::from_str(&committed).unwrap();
+    for t in v["tables"].as_array().unwrap() {
+        let cols = t["tableColumns"].as_array().unwrap();
+        assert_eq!(cols[0]["name"], "TimeGenerated");
+        let stream = &v["streamDeclarations"][t["stream"].as_str().unwrap()]["columns"];
+        assert_eq!(stream.as_array().unwrap().len(), cols.len());
+    }
+}
+
+fn iac_python() -> PathBuf {
+    let venv = root().join("target/iac-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join(".installed");
+    let wanted = "checkov==3.3.30\n";
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted) {
+        assert!(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv).status().unwrap().success());
+        let ok = Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "checkov==3.3.30"]).status().unwrap();
+        assert!(ok.success(), "pip install checkov failed");
+        std::fs::write(&stamp, wanted).unwrap();
+    }
+    python
+}
+
+fn bicep_files() -> Vec<PathBuf> {
+    let mut files = vec![root().join("infra/main.bicep")];
+    for e in std::fs::read_dir(root().join("infra/modules")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().and_then(|x| x.to_str()) == Some("bicep") {
+            files.push(p);
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn every_bicep_file_parses_and_checkov_passes() {
+    let python = iac_python();
+    let files = bicep_files();
+    assert!(files.len() >= 9, "{files:?}");
+    let script = "import sys, pathlib\nfrom pycep import BicepParser\nbad = []\nfor f in sys.argv[1:]:\n    try:\n        BicepParser().parse(file_path=pathlib.Path(f))\n    except Exception as e:\n        bad.append(f'{f}: {str(e)[:300]}')\nprint('\\n'.join(bad))\nsys.exit(1 if bad else 0)\n";
+    let out = Command::new(&python).arg("-c").arg(script).args(&files).output().unwrap();
+    assert!(out.status.success(), "Bicep parse errors:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let checkov = python.parent().unwrap().join("checkov");
+    let out = Command::new(checkov)
+        .args(["-d", "infra", "--framework", "bicep", "--compact", "--quiet", "--skip-download"])
+        .current_dir(root())
+        .env("BC_SKIP_MAPPING", "TRUE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("Failed checks: 0") && !stdout.contains("Parsing errors"), "checkov:\n{stdout}");
+}
+
+fn kql_check(input: &Value) -> Vec<Value> {
+    let dir = root().join("tests/kql_check");
+    if !dir.join("node_modules/@kusto/language-service-next").exists() {
+        let ok = Command::new("npm").args(["ci", "--silent", "--no-audit", "--no-fund"]).current_dir(&dir).status().expect("npm is needed for the KQL check");
+        assert!(ok.success(), "npm ci failed");
+    }
+    let path = root().join(format!("target/kql-check-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&path, input.to_string()).unwrap();
+    let out = Command::new("node").arg(dir.join("check.js")).arg(&path).output().expect("node is needed for the KQL check");
+    let _ = std::fs::remove_file(&path);
+    assert!(out.status.success(), "check.js failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn every_shipped_query_passes_the_kusto_language_service() {
+    let catalog = Catalog::builtin();
+    let tables: Vec<Value> = sentinel_bridge::infra_schema::all_query_tables(&catalog).into_iter().map(|(n, cols)| json!([n, cols])).collect();
+    let mut queries = Vec::new();
+    let rules: Value = serde_json::from_str(&std::fs::read_to_string(root().join("infra/rules.json")).unwrap()).unwrap();
+    for r in rules.as_array().unwrap() {
+        queries.push(json!({"name": format!("rule: {}", r["displayName"].as_str().unwrap()), "query": r["query"]}));
+    }
+    let workbook: Value = serde_json::from_str(&std::fs::read_to_string(root().join("infra/workbook.json")).unwrap()).unwrap();
+    let mut tiles = 0;
+    for item in workbook["items"].as_array().unwrap() {
+        if let Some(q) = item["content"]["query"].as_str() {
+            tiles += 1;
+            queries.push(json!({"name": format!("workbook: {}", item["content"]["title"].as_str().unwrap()), "query": q}));
+        }
+    }
+    assert_eq!(tiles, 4, "seed 000 Step 6 has four tiles");
+    // DCR transformations: each runs with `source` bound to its stream's columns.
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(root().join("infra/schema.json")).unwrap()).unwrap();
+    let transform = std::fs::read_to_string(root().join("infra/modules/dcr.bicep")).unwrap();
+    let kql = transform.split("transformKql: '").nth(1).unwrap().split('\'').next().unwrap().to_string();
+    for (stream, decl) in schema["streamDeclarations"].as_object().unwrap() {
+        let cols: Vec<Value> = decl["columns"].as_array().unwrap().iter().map(|c| json!([c["name"], c["type"]])).collect();
+        queries.push(json!({"name": format!("transform: {stream}"), "query": kql, "tables": [["source", cols]]}));
+    }
+    // The enrichment's queries, with the parameters it binds (hostile values included).
+    let subjects = sentinel_bridge::enrich::Subjects {
+        accounts: vec!["alice@contoso.com".into(), "x\"]); Perf | take 1 //".into()],
+        hosts: vec!["acme-web-02".into()],
+        ips: vec!["203.0.113.9".into()],
+        resources: vec!["/subscriptions/0/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/v".into()],
+        own_alert_ids: vec!["a1".into()],
+    };
+    let preamble = Enricher::preamble_for(&subjects, 0, 10, -10);
+    for (name, text) in QUERIES {
+        queries.push(json!({"name": format!("enrichment: {name}"), "query": format!("{preamble}{text}")}));
+    }
+    let results = kql_check(&json!({"tables": tables, "queries": queries}));
+    assert_eq!(results.len(), queries.len());
+    let failures: Vec<String> = results
+        .iter()
+        .filter(|r| !r["errors"].as_array().unwrap().is_empty())
+        .map(|r| format!("{}: {}", r["name"], r["errors"]))
+        .collect();
+    assert!(failures.is_empty(), "queries the Kusto language service rejects:\n{}", failures.join("\n"));
+    // And the check does catch a bad query.
+    let bad = kql_check(&json!({"tables": tables, "queries": [{"name": "bad", "query": "NoxysEvents_CL | where PlatformId not in (\"x\")"}]}));
+    assert!(!bad[0]["errors"].as_array().unwrap().is_empty());
+}
+
+fn noxys(ws: &Workspace, n: usize, user: &str, platform: &str, event: &str, minutes_ago: i64) {
+    let t = sentinel_bridge::schema::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago));
+    let rows: Vec<_> = (0..n)
+        .map(|i| {
+            json!({"TimeGenerated": t, "EventType": event, "UserId": user, "PlatformId": platform, "RiskScore": 0.95,
+                "Classifications": [{"type": "IBAN", "score": 0.99}], "PolicyDecisions": [{"action": "block"}], "EventId": format!("{user}-{i}")})
+            .as_object()
+            .unwrap()
+            .clone()
+        })
+        .collect();
+    ws.store_append("NoxysEvents_CL", &rows).unwrap();
+}
+
+#[test]
+fn the_seed_rules_fire_on_local_data() {
+    let mut tables = Catalog::builtin().tables();
+    tables.extend(sentinel_bridge::enrich::tables::all());
+    let ws: Arc<Workspace> = Workspace::open(WorkspaceConfig::new(tables)).unwrap();
+    let rules = sentinel_bridge::rules::parse_rules(&std::fs::read_to_string(root().join("infra/rules.json")).unwrap()).unwrap();
+    assert_eq!(rules.len(), 8);
+    let now = sentinel_bridge::kql::now_ticks();
+    let fires = |ws: &Workspace, name: &str| -> sentinel_bridge::rules::RuleResult {
+        let r = sentinel_bridge::rules::test_rules(&rules, ws, sentinel_bridge::kql::now_ticks());
+        r.into_iter().find(|x| x.name == name).unwrap()
+    };
+    // Nothing yet: every rule runs and stays quiet.
+    for r in sentinel_bridge::rules::test_rules(&rules, &ws, now) {
+        assert!(r.error.is_none(), "{}: {:?}", r.name, r.error);
+        assert!(!r.fires, "{} fired on an empty workspace", r.name);
+    }
+    // Seed 000, rule 1: 10 violations in the hour do not fire it, 11 do.
+    noxys(&ws, 10, "carol@contoso.com", "chatgpt", "interaction.policy_violated", 1);
+    assert!(!fires(&ws, "High Volume Policy Violations from Noxys").fires);
+    noxys(&ws, 1, "carol@contoso.com", "chatgpt", "interaction.policy_violated", 1);
+    let r = fires(&ws, "High Volume Policy Violations from Noxys");
+    assert!(r.fires);
+    assert_eq!(r.entities, ["Account: carol@contoso.com"]);
+    assert_eq!(r.alert_names, ["Multiple policy violations detected"]);
+    // Old events are outside the rule's period.
+    noxys(&ws, 20, "dave@contoso.com", "chatgpt", "interaction.policy_violated", 120);
+    assert_eq!(fires(&ws, "High Volume Policy Violations from Noxys").entities, ["Account: carol@contoso.com"]);
+    // Blocks on allowed platforms stay quiet; on others they fire.
+    assert!(!fires(&ws, "Blocked Transactions on Unallowed Platforms").fires);
+    noxys(&ws, 1, "erin@contoso.com", "deepseek", "interaction.policy_violated", 1);
+    let r = fires(&ws, "Blocked Transactions on Unallowed Platforms");
+    assert_eq!(r.entities, ["Account: erin@contoso.com"]);
+    assert!(fires(&ws, "Policy violation on unvetted AI platform").fires);
+    // Seed 001: five high-risk interactions do not fire, six do; IBAN with risk 0.95 is financial exposure.
+    noxys(&ws, 5, "frank@contoso.com", "grok", "interaction.high_risk", 1);
+    assert!(!fires(&ws, "Repeated High-Risk Interactions").fires);
+    assert!(fires(&ws, "Financial Data Exposure").fires);
+    assert!(fires(&ws, "High-Risk Interaction from Non-Enterprise Platform").fires);
+    noxys(&ws, 1, "frank@contoso.com", "grok", "interaction.high_risk", 1);
+    assert!(fires(&ws, "Repeated High-Risk Interactions").fires);
+    // Seed 002: one alert per TrapEye threat, named after its source IP.
+    let t = sentinel_bridge::schema::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::minutes(1));
+    let threat = json!({"TimeGenerated": t, "event_type": "new_threat", "threat_uuid": "7f3c", "source_ip": "203.0.113.45", "reverse_lookup": "scanner.example.net"});
+    ws.store_append("TrapEye_Threats_CL", &[threat.as_object().unwrap().clone()]).unwrap();
+    let r = fires(&ws, "New TrapEye Threat");
+    assert_eq!(r.alert_names, ["New TrapEye Threat from 203.0.113.45"]);
+    assert_eq!(r.entities, ["IP: 203.0.113.45", "DNS: scanner.example.net"]);
+    // Seed 003: an Apono access request.
+    let req = json!({"TimeGenerated": t, "event_type": "RequestCreated", "requester_email": "alice@acme.fr", "requester_name": "Alice", "resource_name": "prod-postgres", "permission": "read-only"});
+    ws.store_append("Apono_CL", &[req.as_object().unwrap().clone()]).unwrap();
+    let r = fires(&ws, "Apono access request");
+    assert_eq!(r.alert_names, ["Apono RequestCreated for Alice on prod-postgres"]);
+}
