@@ -29,6 +29,10 @@ use crate::workspace::{RunningWorkspace, Workspace, WorkspaceConfig};
 
 pub struct AppState {
     pub catalog: Catalog,
+    /// Sekoia intake clients of the sources that route there.
+    pub sekoia: std::collections::BTreeMap<String, Arc<crate::sekoia::SekoiaClient>>,
+    /// Where undeliverable accepted events wait, when configured.
+    pub spill: Option<Arc<crate::spill::Spill>>,
     /// The enrichment, or why it is off.
     pub enricher: Result<Arc<crate::enrich::Enricher>, String>,
     pub verifiers: HashMap<String, Verifier>,
@@ -95,6 +99,7 @@ pub struct Bridge {
     pub state: Arc<AppState>,
     /// The embedded workspace, when no Azure endpoint is configured.
     pub local: Option<RunningWorkspace>,
+    drain: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Bridge {
@@ -108,7 +113,8 @@ impl Bridge {
     }
 
     async fn build_inner(settings: &Settings, credential: Option<Arc<dyn TokenCredential>>) -> Result<Bridge, StartupError> {
-        let catalog = load_catalog(settings)?;
+        let mut catalog = load_catalog(settings)?;
+        apply_destinations(&mut catalog, settings)?;
         let verifiers = build_verifiers(&catalog, settings)?;
         let metrics = Arc::new(Metrics::default());
         let (endpoint, dcr, tokens, local, backend, cred) = match &settings.backend {
@@ -144,6 +150,17 @@ impl Bridge {
         };
         let client = Arc::new(IngestionClient::new(&endpoint, &dcr, Arc::new(tokens), RetryPolicy::default(), settings.max_call_bytes, metrics.clone()));
         let enricher = build_enricher(settings, local.as_ref(), cred, client.clone())?;
+        let sekoia = build_sekoia(&catalog, settings, local.as_ref(), metrics.clone())?;
+        let spill = match &settings.spill {
+            crate::config::SpillSetting::Off => None,
+            crate::config::SpillSetting::Dir(dir) => Some(crate::spill::Spill::open(dir).map_err(|e| {
+                crate::config::SettingError { setting: "SPILL".into(), message: format!("{}: {e}", dir.display()) }
+            })?),
+        };
+        let drain = spill.as_ref().map(|s| {
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            (tx.clone(), s.start_drain(client.clone(), sekoia.clone(), rx))
+        });
         let streams = catalog.tables().iter().map(|t| t.stream_name()).collect::<Vec<_>>();
         let batcher = Batcher::new(
             client,
@@ -155,6 +172,8 @@ impl Bridge {
         }
         let state = Arc::new(AppState {
             catalog,
+            sekoia,
+            spill,
             enricher,
             verifiers,
             batcher,
@@ -164,16 +183,73 @@ impl Bridge {
             deadline: settings.deadline,
             backend,
         });
-        Ok(Bridge { state, local })
+        Ok(Bridge { state, local, drain })
     }
 
     /// Sends what is buffered and stops the embedded workspace.
     pub async fn shutdown(self) {
         self.state.batcher.shutdown().await;
+        if let Some((stop, task)) = self.drain {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
         if let Some(l) = self.local {
             l.stop().await;
         }
     }
+}
+
+/// `SOURCE_<NAME>_DESTINATIONS` overrides a mapping's destinations; a setting for no known source is an error.
+fn apply_destinations(catalog: &mut Catalog, settings: &Settings) -> Result<(), StartupError> {
+    let names: Vec<String> = catalog.sources().map(|s| s.name.clone()).collect();
+    for (setting, value) in &settings.source_settings {
+        let Some(name) = names.iter().find(|n| {
+            *setting == crate::config::source_setting(n, "DESTINATIONS") || *setting == crate::config::source_setting(n, "SEKOIA_KEY")
+        }) else {
+            return Err(crate::config::SettingError { setting: setting.clone(), message: "names no configured source".into() }.into());
+        };
+        if setting.ends_with("_DESTINATIONS") {
+            let list: Vec<String> = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            let d = crate::mapping::SourceMapping::parse_destinations(&list)
+                .map_err(|m| crate::config::SettingError { setting: setting.clone(), message: m })?;
+            catalog.set_destinations(name, d);
+        }
+    }
+    Ok(())
+}
+
+/// A Sekoia client per source that routes there: its own key (`SOURCE_<NAME>_SEKOIA_KEY`) or
+/// `SEKOIA_INTAKE_KEY`; the intake is `SEKOIA_INTAKE_URL`, else the EU intake, or locally the workspace's stand-in.
+fn build_sekoia(
+    catalog: &Catalog,
+    settings: &Settings,
+    local: Option<&RunningWorkspace>,
+    metrics: Arc<Metrics>,
+) -> Result<std::collections::BTreeMap<String, Arc<crate::sekoia::SekoiaClient>>, StartupError> {
+    let mut out = std::collections::BTreeMap::new();
+    for s in catalog.sources().filter(|s| s.routes_to(crate::mapping::Destination::Sekoia)) {
+        let base = match (&settings.sekoia_url, local) {
+            (Some(u), _) => u.clone(),
+            (None, Some(l)) => format!("{}/sekoia", l.url()),
+            (None, None) => crate::sekoia::DEFAULT_INTAKE_URL.to_string(),
+        };
+        let key = settings
+            .source_settings
+            .get(&crate::config::source_setting(&s.name, "SEKOIA_KEY"))
+            .cloned()
+            .or_else(|| settings.sekoia_key.clone())
+            .or_else(|| local.map(|_| "local-intake-key".to_string()));
+        let Some(key) = key else {
+            return Err(crate::config::SettingError {
+                setting: "SEKOIA_INTAKE_KEY".into(),
+                message: format!("source '{}' routes to sekoia but no intake key is set", s.name),
+            }
+            .into());
+        };
+        let client = crate::sekoia::SekoiaClient::new(&base, &key, settings.sekoia_max_call_bytes, RetryPolicy::default(), metrics.clone());
+        out.insert(s.name.clone(), Arc::new(client));
+    }
+    Ok(out)
 }
 
 /// The local workspace's ARM path for Sentinel, used when no Azure settings are given.
@@ -253,10 +329,12 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                 "auth": s.auth.mode.to_string(),
                 "accepting": v.accepts_requests(),
                 "tables": s.tables.iter().map(|t| t.schema.name.clone()).collect::<Vec<_>>(),
+                "destinations": s.destinations.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
             })
         })
         .collect();
-    Json(json!({"status": "ok", "backend": state.backend, "sources": sources, "counts": state.metrics.snapshot()}))
+    let spill = state.spill.as_ref().map(|s| s.status()).unwrap_or_else(|| json!("off"));
+    Json(json!({"status": "ok", "backend": state.backend, "sources": sources, "counts": state.metrics.snapshot(), "spill": spill}))
 }
 
 /// Binds `127.0.0.1:port` and serves until SIGTERM/SIGINT, then drains.

@@ -53,6 +53,13 @@ fn https_or_loopback(setting: &str, value: &str) -> Result<String, SettingError>
     Ok(value.trim_end_matches('/').to_string())
 }
 
+/// Where accepted events wait when a destination cannot take them in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpillSetting {
+    Off,
+    Dir(PathBuf),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -65,6 +72,13 @@ pub struct Settings {
     pub backend: Backend,
     pub query: QueryBackend,
     pub enrich: EnrichConfig,
+    pub spill: SpillSetting,
+    /// `SEKOIA_INTAKE_URL`, when set (else the EU intake, or the local workspace's stand-in locally).
+    pub sekoia_url: Option<String>,
+    pub sekoia_key: Option<String>,
+    pub sekoia_max_call_bytes: usize,
+    /// `SOURCE_<NAME>_DESTINATIONS` and `SOURCE_<NAME>_SEKOIA_KEY` values by setting name.
+    pub source_settings: BTreeMap<String, String>,
     pub data_dir: PathBuf,
     pub sources_files: Vec<PathBuf>,
     /// `SOURCE_<NAME>_SECRETS` values by the setting's name.
@@ -80,7 +94,12 @@ pub struct Settings {
 
 /// The setting that holds a source's secrets: `SOURCE_<NAME>_SECRETS`, the name upper-cased with `-` as `_`.
 pub fn secrets_setting(source: &str) -> String {
-    format!("SOURCE_{}_SECRETS", source.to_ascii_uppercase().replace('-', "_"))
+    source_setting(source, "SECRETS")
+}
+
+/// `SOURCE_<NAME>_<WHAT>`.
+pub fn source_setting(source: &str, what: &str) -> String {
+    format!("SOURCE_{}_{what}", source.to_ascii_uppercase().replace('-', "_"))
 }
 
 impl Settings {
@@ -197,6 +216,27 @@ impl Settings {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let under_functions_host = port.is_some() || get("FUNCTIONS_WORKER_RUNTIME").is_some();
+        let data_dir = PathBuf::from(get("SENTINEL_BRIDGE_DATA_DIR").unwrap_or_else(|| ".sentinel-bridge".into()));
+        let spill = match get("SPILL").as_deref() {
+            // A Functions instance's disk does not outlive it, so the host gets no disk spill by default.
+            None if under_functions_host => SpillSetting::Off,
+            None => SpillSetting::Dir(data_dir.join("spill")),
+            Some("off") => SpillSetting::Off,
+            Some(v) if v.starts_with("dir:") && v.len() > 4 => SpillSetting::Dir(PathBuf::from(&v[4..])),
+            Some("azure-queue") => {
+                return Err(bad("SPILL", "azure-queue is not available in this version; use off or dir:<path>"))
+            }
+            Some(v) => return Err(bad("SPILL", format!("'{v}' is not off or dir:<path>"))),
+        };
+        let sekoia_url = match get("SEKOIA_INTAKE_URL") {
+            None => None,
+            Some(u) => Some(https_or_loopback("SEKOIA_INTAKE_URL", &u)?),
+        };
+        let source_settings = vars
+            .iter()
+            .filter(|(k, _)| k.starts_with("SOURCE_") && (k.ends_with("_DESTINATIONS") || k.ends_with("_SEKOIA_KEY")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let log_format = match get("LOG_FORMAT").as_deref() {
             None if under_functions_host => LogFormat::Json,
             None => LogFormat::Pretty,
@@ -209,7 +249,12 @@ impl Settings {
             backend,
             query,
             enrich,
-            data_dir: PathBuf::from(get("SENTINEL_BRIDGE_DATA_DIR").unwrap_or_else(|| ".sentinel-bridge".into())),
+            data_dir,
+            spill,
+            sekoia_url,
+            sekoia_key: get("SEKOIA_INTAKE_KEY"),
+            sekoia_max_call_bytes: number("SEKOIA_MAX_CALL_BYTES", 524_288, 1024, 10 * 1_048_576)? as usize,
+            source_settings,
             sources_files,
             source_secrets,
             max_body_bytes: number("WEBHOOK_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576)? as usize,
@@ -238,6 +283,9 @@ mod tests {
         assert_eq!(s.backend, Backend::Local);
         assert_eq!(s.max_body_bytes, 1_048_576);
         assert_eq!(s.log_format, LogFormat::Pretty);
+        assert_eq!(s.spill, SpillSetting::Dir(PathBuf::from(".sentinel-bridge/spill")));
+        let host = from(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1234")]).unwrap();
+        assert_eq!(host.spill, SpillSetting::Off);
     }
 
     #[test]
@@ -258,6 +306,9 @@ mod tests {
             (&[("SENTINEL_WORKSPACE_RESOURCE_ID", "/subscriptions/x/workspaces/y")], "SENTINEL_WORKSPACE_RESOURCE_ID"),
             (&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com")], "AZURE_OPENAI_DEPLOYMENT"),
             (&[("ARM_ENDPOINT", "http://management.example.com")], "ARM_ENDPOINT"),
+            (&[("SPILL", "tape")], "SPILL"),
+            (&[("SPILL", "azure-queue")], "SPILL"),
+            (&[("SEKOIA_INTAKE_URL", "http://intake.example.com")], "SEKOIA_INTAKE_URL"),
             (&[("LOG_ANALYTICS_WORKSPACE_ID", "63613592-b6f7-4c3d-a390-22ba13102111"), ("LOG_ANALYTICS_ENDPOINT", "http://example.com")], "LOG_ANALYTICS_ENDPOINT"),
         ];
         for (vars, setting) in cases {

@@ -228,6 +228,11 @@ impl Row {
         Ok(Row { json: json.into() })
     }
 
+    /// A row from JSON text that was checked when it was first built (a spilled row coming back).
+    pub fn from_checked_json(json: String) -> Row {
+        Row { json: json.into() }
+    }
+
     /// The record's JSON text exactly as it will be sent.
     pub fn as_json(&self) -> &str {
         &self.json

@@ -20,7 +20,27 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::mapping::{AuthMode, MappingContext};
 use crate::replay::Claim;
+use crate::batcher::DeliveryError;
+use crate::ingest::IngestError;
 use crate::schema::Row;
+use crate::spill::SpillBatch;
+
+/// Writes a batch to the spill; the number of events kept, or `None` when there is no spill or it failed.
+async fn spill_batch(state: &AppState, batch: SpillBatch) -> Option<usize> {
+    let spill = state.spill.clone()?;
+    let n = batch.len();
+    match tokio::task::spawn_blocking(move || spill.put(&batch)).await {
+        Ok(Ok(())) => {
+            tracing::warn!(events = n, "destination unavailable: events spooled for redelivery");
+            Some(n)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "could not spill events");
+            None
+        }
+        Err(_) => None,
+    }
+}
 
 pub async fn receive(
     State(state): State<Arc<AppState>>,
@@ -96,19 +116,50 @@ async fn handle(
         per_table.entry(t).or_default().push(row);
     }
     let deadline = Instant::now() + state.deadline;
-    let deliveries = per_table.iter().map(|(t, rows)| {
+    // Every destination at once: one being slow or down neither delays nor blocks the other.
+    let sentinel = per_table.iter().map(|(t, rows)| {
         let stream = mapping.tables[*t].schema.stream_name();
-        let rows = rows.clone();
-        async move { state.batcher.deliver(&stream, rows, deadline).await }
+        async move {
+            let r = state.batcher.deliver(&stream, rows.clone(), deadline).await;
+            (stream, rows, r)
+        }
     });
-    let results = futures::future::join_all(deliveries).await;
-    // A record too large for any call is the sender's problem (413); otherwise report the first failure.
-    let mut failure = None;
-    for r in results {
-        if let Err(e) = r {
-            let e = AppError::from(e);
-            if matches!(e, AppError::RecordTooLarge(_)) || failure.is_none() {
-                failure = Some(e);
+    let sekoia = async {
+        match (mapped.sekoia.is_empty(), state.sekoia.get(&mapping.name)) {
+            (false, Some(client)) => Some(client.send(&mapping.name, &mapped.sekoia, deadline).await),
+            _ => None,
+        }
+    };
+    let (sentinel_results, sekoia_result) = futures::future::join(futures::future::join_all(sentinel), sekoia).await;
+    // What a destination could not take goes to the spill, if there is one; only if that fails too does the
+    // sender hear an error. A record too large for any call is the sender's problem (413), never spilled.
+    let mut spooled = 0usize;
+    let mut failure: Option<AppError> = None;
+    let mut note = |e: AppError| {
+        if matches!(e, AppError::RecordTooLarge(_)) || failure.is_none() {
+            failure = Some(e);
+        }
+    };
+    for (stream, rows, r) in sentinel_results {
+        let Err(e) = r else { continue };
+        if matches!(e, DeliveryError::Ingest(IngestError::TooLarge { .. })) {
+            note(AppError::from(e));
+            continue;
+        }
+        let batch = SpillBatch::Sentinel { stream, rows: rows.iter().map(|r| r.as_json().to_string()).collect() };
+        match spill_batch(state, batch).await {
+            Some(n) => spooled += n,
+            None => note(AppError::from(e)),
+        }
+    }
+    if let Some(Err(e)) = sekoia_result {
+        if matches!(e, IngestError::TooLarge { .. }) {
+            note(AppError::from(DeliveryError::Ingest(e)));
+        } else {
+            let batch = SpillBatch::Sekoia { source: mapping.name.clone(), events: mapped.sekoia.clone() };
+            match spill_batch(state, batch).await {
+                Some(n) => spooled += n,
+                None => note(AppError::from(DeliveryError::Ingest(e))),
             }
         }
     }
@@ -135,6 +186,12 @@ async fn handle(
     if mapped.ignored > 0 {
         answer["ignored"] = json!(mapped.ignored);
     }
-    tracing::info!(source = %mapping.name, accepted, ignored = mapped.ignored, rows, "webhook delivered");
+    if !mapped.sekoia.is_empty() && state.sekoia.contains_key(&mapping.name) {
+        answer["sekoia"] = json!(mapped.sekoia.len());
+    }
+    if spooled > 0 {
+        answer["spooled"] = json!(spooled);
+    }
+    tracing::info!(source = %mapping.name, accepted, ignored = mapped.ignored, rows, spooled, "webhook delivered");
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }

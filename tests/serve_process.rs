@@ -15,7 +15,7 @@ fn free_port() -> u16 {
 
 fn spawn_serve(envs: &[(&str, String)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentinel-bridge"));
-    cmd.arg("serve").env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.arg("serve").env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("SPILL", "off").stdout(Stdio::null()).stderr(Stdio::piped());
     for (k, v) in envs {
         cmd.env(k, v);
     }

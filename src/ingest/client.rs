@@ -26,7 +26,7 @@ pub const API_VERSION: &str = "2023-01-01";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
     /// Azure refused the call for good (400, 401, 403, 404, …).
-    #[error("Azure Monitor refused the call ({status}): {code}: {message}")]
+    #[error("the service refused the call ({status}): {code}: {message}")]
     Rejected { status: u16, code: String, message: String },
     /// Retryable failures lasted past the deadline.
     #[error("not delivered before the deadline; last error: {last}")]

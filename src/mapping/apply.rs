@@ -12,13 +12,22 @@ pub struct MappingContext {
     pub received: OffsetDateTime,
 }
 
-/// The rows a body maps to, each with the index of its table in the source's `tables`.
+/// The rows a body maps to, each with the index of its table in the source's `tables`, and the events that go
+/// to Sekoia as they came.
 #[derive(Debug, Default)]
 pub struct MappedBatch {
     pub rows: Vec<(usize, Row)>,
+    pub sekoia: Vec<SekoiaEvent>,
     pub events: usize,
-    /// Events no table takes (filtered out by event type).
+    /// Events no destination takes (filtered out by event type).
     pub ignored: usize,
+}
+
+/// A vendor event for Sekoia: its JSON text (tagged with the source) and its time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SekoiaEvent {
+    pub json: String,
+    pub timestamp: String,
 }
 
 /// Why an event cannot be mapped; names the event's position and the field.
@@ -52,18 +61,44 @@ impl SourceMapping {
             }
             let event_type = self.event_type(ev).map_err(|m| MapError { event: index, ..m })?;
             let mut taken = false;
-            for (t, table) in self.tables.iter().enumerate() {
-                if table.takes(event_type.as_deref()) {
-                    taken = true;
-                    let row = self.map_event(table, ev, ctx).map_err(|m| MapError { event: index, ..m })?;
-                    out.rows.push((t, row));
+            if self.routes_to(super::Destination::Sentinel) {
+                for (t, table) in self.tables.iter().enumerate() {
+                    if table.takes(event_type.as_deref()) {
+                        taken = true;
+                        let row = self.map_event(table, ev, ctx).map_err(|m| MapError { event: index, ..m })?;
+                        out.rows.push((t, row));
+                    }
                 }
+            }
+            if self.sekoia_takes(event_type.as_deref()) {
+                taken = true;
+                out.sekoia.push(self.sekoia_event(ev, ctx));
             }
             if !taken {
                 out.ignored += 1;
             }
         }
         Ok(out)
+    }
+
+    /// The original event, tagged `"source": "<name>"` when it has no `source` of its own (so Sekoia can find it
+    /// as `source="noxys"`), with the time of the first table's time field.
+    fn sekoia_event(&self, ev: &Value, ctx: &MappingContext) -> SekoiaEvent {
+        let mut tagged = ev.clone();
+        if let Value::Object(m) = &mut tagged {
+            m.entry("source").or_insert_with(|| Value::String(self.name.clone()));
+        }
+        let timestamp = self
+            .tables
+            .iter()
+            .find_map(|t| match &t.time {
+                TimeSource::Path(p) => p.get(ev).cloned(),
+                TimeSource::Received => None,
+            })
+            .and_then(|v| ColumnType::Datetime.coerce(v).ok())
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_else(|| format_datetime(ctx.received));
+        SekoiaEvent { json: tagged.to_string(), timestamp }
     }
 
     fn event_type(&self, ev: &Value) -> Result<Option<String>, MapError> {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-pub use apply::{MapError, MappedBatch, MappingContext};
+pub use apply::{MapError, MappedBatch, MappingContext, SekoiaEvent};
 pub use path::JsonPath;
 use spec::{MappingFileSpec, SourceSpec, TableSpec};
 
@@ -157,7 +157,33 @@ impl TableMapping {
     }
 }
 
-/// A vendor source: its authentication and the tables its events land in.
+/// Where a source's events are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Destination {
+    /// The Logs Ingestion path: rows of the mapping's tables.
+    Sentinel,
+    /// Sekoia XDR's intake: the vendor's original events.
+    Sekoia,
+}
+
+impl Destination {
+    pub fn parse(s: &str) -> Option<Destination> {
+        match s.trim() {
+            "sentinel" => Some(Destination::Sentinel),
+            "sekoia" => Some(Destination::Sekoia),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Destination::Sentinel => "sentinel",
+            Destination::Sekoia => "sekoia",
+        }
+    }
+}
+
+/// A vendor source: its authentication, the tables its events land in, and its destinations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceMapping {
     pub name: String,
@@ -166,6 +192,41 @@ pub struct SourceMapping {
     pub auth: AuthConfig,
     pub event_type: Vec<JsonPath>,
     pub tables: Vec<TableMapping>,
+    pub destinations: Vec<Destination>,
+    /// Event types sent to Sekoia (`None`: all).
+    pub sekoia_event_types: Option<HashSet<String>>,
+}
+
+impl SourceMapping {
+    pub fn routes_to(&self, d: Destination) -> bool {
+        self.destinations.contains(&d)
+    }
+
+    /// Whether an event of this type goes to Sekoia.
+    pub fn sekoia_takes(&self, event_type: Option<&str>) -> bool {
+        self.routes_to(Destination::Sekoia)
+            && match (&self.sekoia_event_types, event_type) {
+                (None, _) => true,
+                (Some(set), Some(t)) => set.contains(t),
+                (Some(_), None) => false,
+            }
+    }
+
+    /// Parses a destinations list (`sentinel`, `sekoia`, comma-separated).
+    pub fn parse_destinations(list: &[String]) -> Result<Vec<Destination>, String> {
+        let mut out = Vec::new();
+        for d in list {
+            let d = Destination::parse(d).ok_or_else(|| format!("'{d}' is not sentinel or sekoia"))?;
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        if out.is_empty() {
+            return Err("at least one destination is needed".into());
+        }
+        out.sort();
+        Ok(out)
+    }
 }
 
 pub const ADDITIONAL_DATA: &str = "AdditionalData";
@@ -214,11 +275,23 @@ fn compile_source(file: &str, spec: SourceSpec) -> Result<SourceMapping, Mapping
         let field = format!("table[{i}]");
         tables.push(compile_table(t, &field, &fail)?);
     }
-    let filtered = tables.iter().any(|t| t.event_types.is_some());
+    let destinations = SourceMapping::parse_destinations(&spec.destinations.unwrap_or_else(|| vec!["sentinel".into()]))
+        .map_err(|m| fail("destinations", m))?;
+    let sekoia_event_types = spec.sekoia.and_then(|s| if s.event_types.is_empty() { None } else { Some(s.event_types.into_iter().collect::<HashSet<_>>()) });
+    let filtered = tables.iter().any(|t| t.event_types.is_some()) || sekoia_event_types.is_some();
     if filtered && event_type.is_empty() {
         return Err(fail("event_type", "tables filter on event types, so the source must say where the event type is".into()));
     }
-    Ok(SourceMapping { name: spec.name, description: spec.description, file: file.into(), auth, event_type, tables })
+    Ok(SourceMapping {
+        name: spec.name,
+        description: spec.description,
+        file: file.into(),
+        auth,
+        event_type,
+        tables,
+        destinations,
+        sekoia_event_types,
+    })
 }
 
 fn compile_auth(spec: &SourceSpec, fail: &dyn Fn(&str, String) -> MappingError) -> Result<AuthConfig, MappingError> {
@@ -420,6 +493,17 @@ impl Catalog {
 
     pub fn get(&self, name: &str) -> Option<&Arc<SourceMapping>> {
         self.sources.get(name)
+    }
+
+    /// Replaces a source's destinations (the `SOURCE_<NAME>_DESTINATIONS` setting).
+    pub fn set_destinations(&mut self, name: &str, destinations: Vec<Destination>) -> bool {
+        match self.sources.get_mut(name) {
+            Some(s) => {
+                Arc::make_mut(s).destinations = destinations;
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn sources(&self) -> impl Iterator<Item = &Arc<SourceMapping>> {

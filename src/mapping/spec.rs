@@ -22,6 +22,20 @@ pub struct SourceSpec {
     pub event_type: Option<OneOrMany>,
     #[serde(default, rename = "table")]
     pub tables: Vec<TableSpec>,
+    /// Where events go: `sentinel` (default) and/or `sekoia`.
+    #[serde(default)]
+    pub destinations: Option<Vec<String>>,
+    /// The Sekoia destination's own filter.
+    #[serde(default)]
+    pub sekoia: Option<SekoiaSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SekoiaSpec {
+    /// Event types sent to Sekoia; absent or empty sends every event.
+    #[serde(default)]
+    pub event_types: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

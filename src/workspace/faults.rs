@@ -15,6 +15,7 @@ pub enum Endpoint {
     Token,
     Query,
     Sentinel,
+    Sekoia,
     Any,
 }
 

@@ -10,6 +10,7 @@ pub mod faults;
 mod identity;
 mod ingestion;
 pub mod query_api;
+mod sekoia_intake;
 mod sentinel;
 pub mod store;
 pub mod tables;
@@ -34,6 +35,7 @@ use tower::ServiceExt;
 
 pub use faults::{Endpoint, FaultKind, FaultSpec, Faults};
 pub use identity::audience_of;
+pub use sekoia_intake::IntakeEvent;
 use store::Store;
 
 use crate::schema::TableSchema;
@@ -77,6 +79,8 @@ pub struct WorkspaceConfig {
     pub read_only: bool,
     /// Longest incident comment accepted (contract §3: 3,000 characters).
     pub comment_max_chars: usize,
+    /// Accept only this Sekoia intake key; `None` accepts any.
+    pub sekoia_intake_key: Option<String>,
 }
 
 impl WorkspaceConfig {
@@ -94,6 +98,7 @@ impl WorkspaceConfig {
             extra_streams: Vec::new(),
             read_only: false,
             comment_max_chars: 3_000,
+            sekoia_intake_key: None,
         }
     }
 }
@@ -126,6 +131,7 @@ pub struct Workspace {
     tokens: Mutex<HashMap<String, identity::Issued>>,
     calls: Mutex<Vec<RecordedCall>>,
     sentinel_lock: Mutex<()>,
+    sekoia_events: Mutex<Vec<sekoia_intake::IntakeEvent>>,
     pub faults: Faults,
     pub stats: WorkspaceStats,
 }
@@ -156,6 +162,7 @@ impl Workspace {
             tokens: Mutex::new(HashMap::new()),
             calls: Mutex::new(Vec::new()),
             sentinel_lock: Mutex::new(()),
+            sekoia_events: Mutex::new(Vec::new()),
             faults: Faults::default(),
             stats: WorkspaceStats::default(),
         }))
@@ -212,6 +219,8 @@ impl Workspace {
             .route("/{tenant}/oauth2/v2.0/token", post(identity::oauth_token))
             .route("/v1/workspaces/{id}/query", post(query_api::query_post).get(query_api::query_get))
             .route("/subscriptions/{*rest}", axum::routing::any(sentinel::handle))
+            .route("/sekoia/array", post(sekoia_intake::array))
+            .route("/sekoia/jsons", post(sekoia_intake::jsons))
             .route("/_local/tables/{table}", get(table_rows))
             .route("/_local/calls", get(recorded_calls))
             .route("/_faults", post(add_fault).delete(clear_faults))
@@ -270,6 +279,8 @@ impl Workspace {
             Some(Endpoint::Query)
         } else if path.starts_with("/subscriptions/") {
             Some(Endpoint::Sentinel)
+        } else if path.starts_with("/sekoia/") {
+            Some(Endpoint::Sekoia)
         } else {
             None
         };

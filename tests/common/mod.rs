@@ -55,12 +55,17 @@ impl TestBridge {
             ("SOURCE_APONO_SECRETS".into(), APONO_TOKEN.into()),
             ("SOURCE_GENERIC_SECRETS".into(), GENERIC_TOKEN.into()),
             ("BATCH_LINGER_MS".into(), "5".into()),
+            // No spill unless a test asks for one (and then in its own directory).
+            ("SPILL".into(), "off".into()),
             ("INGEST_DEADLINE_SECS".into(), "10".into()),
             // Enrichment against the same workspace, as it would run against Azure.
             ("LOG_ANALYTICS_WORKSPACE_ID".into(), sentinel_bridge::workspace::LOCAL_WORKSPACE_ID.into()),
             ("LOG_ANALYTICS_ENDPOINT".into(), ws.url()),
             ("SENTINEL_WORKSPACE_RESOURCE_ID".into(), sentinel_bridge::app::LOCAL_WORKSPACE_RESOURCE_ID.into()),
             ("ARM_ENDPOINT".into(), ws.url()),
+            // The Sekoia intake stand-in, for sources routed there.
+            ("SEKOIA_INTAKE_URL".into(), format!("{}/sekoia", ws.url())),
+            ("SEKOIA_INTAKE_KEY".into(), "test-intake-key".into()),
         ];
         for (k, v) in extra {
             vars.retain(|(key, _)| key != k);
