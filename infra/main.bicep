@@ -41,6 +41,16 @@ param enrichMode string = 'comment'
 @description('Object id of the "Azure Security Insights" service principal in this tenant, so automation rules can run the playbook. Empty: assign it by hand.')
 param sentinelAutomationPrincipalId string = ''
 
+@description('Sources whose events also go to Sekoia XDR (seed 001), e.g. ["noxys"]. Empty: Sentinel only.')
+param sekoiaSources array = []
+
+@description('Sekoia intake key (stored in Key Vault). Required when sekoiaSources is not empty.')
+@secure()
+param sekoiaIntakeKey string = ''
+
+@description('Sekoia intake base URL: the EU intake by default, so data stays in the EU.')
+param sekoiaIntakeUrl string = 'https://intake.sekoia.io'
+
 @description('Optional Azure OpenAI endpoint and deployment for the enrichment narrative.')
 param openAiEndpoint string = ''
 param openAiDeployment string = ''
@@ -87,6 +97,7 @@ module vault 'modules/keyvault.bicep' = {
     location: location
     principalId: identity.outputs.principalId
     sourceSecrets: sourceSecrets
+    sekoiaIntakeKey: sekoiaIntakeKey
   }
 }
 
@@ -142,6 +153,8 @@ module functionApp 'modules/functionapp.bicep' = {
     enrichMode: enrichMode
     openAiEndpoint: openAiEndpoint
     openAiDeployment: openAiDeployment
+    sekoiaSources: sekoiaSources
+    sekoiaIntakeUrl: sekoiaIntakeUrl
   }
 }
 

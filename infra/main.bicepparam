@@ -11,5 +11,8 @@ param sourceSecrets = {
   trapeye: readEnvironmentVariable('SOURCE_TRAPEYE_SECRET', '')
   apono: readEnvironmentVariable('SOURCE_APONO_SECRET', '')
 }
+// Seed 001: also send Noxys events to Sekoia XDR (EU intake).
+param sekoiaSources = []
+param sekoiaIntakeKey = readEnvironmentVariable('SEKOIA_INTAKE_KEY', '')
 // az ad sp show --id 98785600-1bb7-4fb9-b9fa-19afe2c8a360 --query id -o tsv
 param sentinelAutomationPrincipalId = readEnvironmentVariable('SENTINEL_AUTOMATION_PRINCIPAL_ID', '')

@@ -22,6 +22,8 @@ param workspaceResourceId string
 param enrichMode string
 param openAiEndpoint string
 param openAiDeployment string
+param sekoiaSources array
+param sekoiaIntakeUrl string
 
 var flex = hostingPlan == 'FlexConsumption'
 
@@ -70,10 +72,6 @@ var baseSettings = [
     name: 'ENRICH_MODE'
     value: enrichMode
   }
-  {
-    name: 'SPILL'
-    value: 'azure-queue'
-  }
 ]
 
 // Premium runs the custom handler through the worker runtime setting; Flex declares it in functionAppConfig.
@@ -98,6 +96,22 @@ var openAiSettings = empty(openAiEndpoint) ? [] : [
     value: openAiDeployment
   }
 ]
+
+var sekoiaSettings = empty(sekoiaSources) ? [] : [
+  {
+    name: 'SEKOIA_INTAKE_URL'
+    value: sekoiaIntakeUrl
+  }
+  {
+    name: 'SEKOIA_INTAKE_KEY'
+    value: '@Microsoft.KeyVault(VaultName=${vaultName};SecretName=sekoia-intake-key)'
+  }
+]
+
+var destinationSettings = [for s in sekoiaSources: {
+  name: 'SOURCE_${toUpper(replace(s, '-', '_'))}_DESTINATIONS'
+  value: 'sentinel,sekoia'
+}]
 
 var secretSettings = [for s in sources: {
   name: 'SOURCE_${toUpper(replace(s, '-', '_'))}_SECRETS'
@@ -164,7 +178,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      appSettings: concat(baseSettings, premiumSettings, openAiSettings, secretSettings)
+      appSettings: concat(baseSettings, premiumSettings, openAiSettings, sekoiaSettings, destinationSettings, secretSettings)
     }
   }
 }

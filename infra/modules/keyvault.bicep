@@ -5,6 +5,8 @@ param location string
 param principalId string
 @secure()
 param sourceSecrets object
+@secure()
+param sekoiaIntakeKey string
 
 var secretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
@@ -40,6 +42,16 @@ resource secrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [for s in item
     contentType: 'text/plain'
   }
 }]
+
+resource sekoiaKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(sekoiaIntakeKey)) {
+  //checkov:skip=CKV_AZURE_41:The intake key is rotated with Sekoia by the operator; a fixed expiry would stop the fan-out unannounced.
+  parent: vault
+  name: 'sekoia-intake-key'
+  properties: {
+    value: sekoiaIntakeKey
+    contentType: 'text/plain'
+  }
+}
 
 resource reader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: vault
