@@ -43,12 +43,14 @@ fn every_setting_is_in_the_example_and_the_readme() {
     let readme = read("README.md");
     let config = read("src/config.rs");
     let config = config.split("#[cfg(test)]").next().unwrap();
-    // Every `get("NAME")` / `number("NAME", …)` the settings read.
-    let mut names = Vec::new();
-    for part in config.split('"').skip(1).step_by(2) {
-        let word = part.len() > 3 && !part.starts_with('_') && !part.ends_with('_');
-        if word && part.chars().all(|c| c.is_ascii_uppercase() || c == '_') && !names.contains(&part) {
-            names.push(part);
+    // Every setting the settings read: `get("NAME")` and `number("NAME", …)`.
+    let mut names: Vec<&str> = Vec::new();
+    for marker in ["get(\"", "number(\""] {
+        for part in config.split(marker).skip(1) {
+            let name = part.split('"').next().unwrap();
+            if name.chars().all(|c| c.is_ascii_uppercase() || c == '_') && !names.contains(&name) {
+                names.push(name);
+            }
         }
     }
     for n in ["LOGS_INGESTION_ENDPOINT", "DCR_IMMUTABLE_ID", "WEBHOOK_MAX_BODY_BYTES", "SENTINEL_BRIDGE_DATA_DIR"] {
