@@ -100,6 +100,18 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// The local workspace with every table the bridge writes (the mappings' and the enrichment's).
+fn open_local_workspace(settings: &Settings, dir: Option<PathBuf>, read_only: bool) -> Result<std::sync::Arc<Workspace>, String> {
+    let catalog = load_catalog(settings).map_err(|e| e.to_string())?;
+    let mut tables = catalog.tables();
+    tables.extend(sentinel_bridge::enrich::tables::all());
+    let mut config = WorkspaceConfig::new(tables);
+    let dir = dir.unwrap_or_else(|| settings.data_dir.clone());
+    config.data_dir = Some(dir.clone());
+    config.read_only = read_only;
+    Workspace::open(config).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
 async fn run_query(settings: &Settings, kql: &str, json: bool, csv: bool, timespan: Option<&str>) -> Result<(), String> {
     use sentinel_bridge::config::QueryBackend;
     use sentinel_bridge::query::{render_csv, render_table, LogsQueryClient, QUERY_SCOPE};
@@ -115,13 +127,7 @@ async fn run_query(settings: &Settings, kql: &str, json: bool, csv: bool, timesp
             r.primary()
         }
         QueryBackend::Local => {
-            let catalog = load_catalog(settings).map_err(|e| e.to_string())?;
-            let mut tables = catalog.tables();
-            tables.extend(sentinel_bridge::enrich::tables::all());
-            let mut config = WorkspaceConfig::new(tables);
-            config.data_dir = Some(settings.data_dir.clone());
-            config.read_only = true;
-            let ws = Workspace::open(config).map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
+            let ws = open_local_workspace(settings, None, true)?;
             let now = sentinel_bridge::kql::now_ticks();
             let range = match timespan {
                 None => None,
@@ -231,13 +237,8 @@ fn main() -> ExitCode {
                 serve(settings, port).await.map_err(|e| e.to_string())
             }
             Command::Workspace { port, data_dir } => {
-                let catalog = load_catalog(&settings).map_err(|e| e.to_string())?;
-                let mut tables = catalog.tables();
-                tables.extend(sentinel_bridge::enrich::tables::all());
-                let mut config = WorkspaceConfig::new(tables);
                 let dir = data_dir.unwrap_or(settings.data_dir.clone());
-                config.data_dir = Some(dir.clone());
-                let ws = Workspace::open(config).map_err(|e| format!("--data-dir {}: {e}", dir.display()))?;
+                let ws = open_local_workspace(&settings, Some(dir.clone()), false)?;
                 let running = ws.serve(SocketAddr::from(([127, 0, 0, 1], port))).await.map_err(|e| format!("--port {port}: {e}"))?;
                 let url = running.url();
                 println!("local workspace serving {} (data in {})", url, dir.display());
@@ -265,13 +266,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Rules(RulesCommand::Test { rules, json }) => {
-                let catalog = load_catalog(&settings).map_err(|e| e.to_string())?;
-                let mut tables = catalog.tables();
-                tables.extend(sentinel_bridge::enrich::tables::all());
-                let mut config = WorkspaceConfig::new(tables);
-                config.data_dir = Some(settings.data_dir.clone());
-                config.read_only = true;
-                let ws = Workspace::open(config).map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
+                let ws = open_local_workspace(&settings, None, true)?;
                 let text = std::fs::read_to_string(&rules).map_err(|e| format!("{}: {e}", rules.display()))?;
                 let rules = sentinel_bridge::rules::parse_rules(&text).map_err(|e| format!("{}: {e}", rules.display()))?;
                 let report = sentinel_bridge::rules::test_rules(&rules, &ws, sentinel_bridge::kql::now_ticks());

@@ -145,13 +145,7 @@ impl SekoiaClient {
                 }
             };
             debug_assert!(retryable);
-            let delay = match retry_after {
-                Some(d) => d,
-                None => {
-                    let cap = self.retry.base.saturating_mul(1u32 << attempt.min(16)).min(self.retry.max_backoff);
-                    self.retry.base / 2 + cap.mul_f64(fastrand::f64())
-                }
-            };
+            let delay = self.retry.delay(attempt, retry_after);
             attempt += 1;
             if Instant::now() + delay >= deadline {
                 return Err(CallError::Failed(IngestError::Deadline { last }));

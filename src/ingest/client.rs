@@ -56,6 +56,20 @@ pub struct RetryPolicy {
     pub attempt_timeout: Duration,
 }
 
+impl RetryPolicy {
+    /// How long to wait before retry number `attempt` (from 0): the service's `Retry-After` with up to 10% jitter
+    /// (so throttled callers do not return in lockstep), else full-jitter exponential backoff.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        match retry_after {
+            Some(d) => d + d.mul_f64(fastrand::f64() * 0.1),
+            None => {
+                let cap = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.max_backoff);
+                self.base / 2 + cap.mul_f64(fastrand::f64())
+            }
+        }
+    }
+}
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy { base: Duration::from_millis(200), max_backoff: Duration::from_secs(10), attempt_timeout: Duration::from_secs(30) }
@@ -263,14 +277,7 @@ impl IngestionClient {
         last: &str,
         stats: &StreamStats,
     ) -> Result<(), CallError> {
-        let delay = match retry_after {
-            // Honour the service, with a little jitter so throttled callers do not return in lockstep.
-            Some(d) => d + d.mul_f64(fastrand::f64() * 0.1),
-            None => {
-                let cap = self.retry.base.saturating_mul(1u32 << (*attempt).min(16)).min(self.retry.max_backoff);
-                self.retry.base / 2 + cap.mul_f64(fastrand::f64())
-            }
-        };
+        let delay = self.retry.delay(*attempt, retry_after);
         *attempt += 1;
         if Instant::now() + delay >= deadline {
             return Err(CallError::Failed(IngestError::Deadline { last: last.to_string() }));
