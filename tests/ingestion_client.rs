@@ -37,8 +37,11 @@ fn row(n: usize, pad: usize) -> Row {
     Row::new(&schema(), v.as_object().unwrap()).unwrap()
 }
 
+/// One captured call: path, api-version, headers, decompressed body.
+type CapturedCall = (String, String, HeaderMap, Vec<u8>);
+
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<(String, String, HeaderMap, Vec<u8>)>>>);
+struct Captured(Arc<Mutex<Vec<CapturedCall>>>);
 
 async fn capture(
     State(c): State<Captured>,

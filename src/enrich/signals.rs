@@ -154,7 +154,7 @@ fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
 
 /// Sign-in anomalies: a country or network not seen in the baseline, impossible travel (> 900 km/h over
 /// > 500 km between successful sign-ins), a run of ≥ 5 failures followed by a success within an hour, and
-/// sign-ins Entra ID rated risky.
+/// > sign-ins Entra ID rated risky.
 pub fn signins(frame: &Frame, window_start: i64) -> Vec<Signal> {
     let c = |n: &str| col(frame, n);
     let (ti, ui, ipi, ci, lai, loi, ai, ri, rli, rsi) = (
@@ -292,8 +292,10 @@ fn category(op: &str) -> Option<(&'static str, &'static str)> {
 pub fn control_plane(frame: &Frame, window_start: i64) -> Vec<Signal> {
     let c = |n: &str| col(frame, n);
     let (ti, ci, ipi, oi, ri) = (c("TimeGenerated"), c("Caller"), c("CallerIpAddress"), c("Operation"), c("_ResourceId"));
-    let mut baseline: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut window: BTreeMap<&'static str, (&'static str, Vec<((String, String), Evidence)>)> = BTreeMap::new();
+    // (caller, operation) pairs: what the baseline shows each caller doing routinely.
+    type CallerOp = (String, String);
+    let mut baseline: BTreeSet<CallerOp> = BTreeSet::new();
+    let mut window: BTreeMap<&'static str, (&'static str, Vec<(CallerOp, Evidence)>)> = BTreeMap::new();
     for r in &frame.rows {
         let Some(t) = time_of(r, ti) else { continue };
         let op = text(r, oi).to_ascii_uppercase();

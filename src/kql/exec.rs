@@ -529,16 +529,15 @@ fn update(kind: &AggKind, st: &mut State, r: &Row, now: i64) {
                 *n += 1
             }
         }
-        (AggKind::DCount(e, c), State::Set(s)) => {
-            if cond_ok(c, r, now) {
+        (AggKind::DCount(e, c), State::Set(s))
+            if cond_ok(c, r, now) => {
                 let v = eval(e, r, now);
                 if !v.is_null() {
                     s.insert(Key::from(&v));
                 }
             }
-        }
-        (AggKind::Sum(e, c), State::Sum(acc)) => {
-            if cond_ok(c, r, now) {
+        (AggKind::Sum(e, c), State::Sum(acc))
+            if cond_ok(c, r, now) => {
                 let v = eval(e, r, now);
                 if !v.is_null() {
                     *acc = Some(match acc.take() {
@@ -547,16 +546,14 @@ fn update(kind: &AggKind, st: &mut State, r: &Row, now: i64) {
                     });
                 }
             }
-        }
-        (AggKind::Avg(e, c), State::Avg(mean, n)) => {
+        (AggKind::Avg(e, c), State::Avg(mean, n))
             // A running mean: equal values average to themselves exactly, unlike sum / n.
-            if cond_ok(c, r, now) {
+            if cond_ok(c, r, now) => {
                 if let Some(x) = eval(e, r, now).as_f64() {
                     *n += 1;
                     *mean += (x - *mean) / *n as f64;
                 }
             }
-        }
         (AggKind::Min(e), State::Best(b)) | (AggKind::Max(e), State::Best(b)) => {
             let v = eval(e, r, now);
             if v.is_null() {
@@ -625,14 +622,13 @@ fn update(kind: &AggKind, st: &mut State, r: &Row, now: i64) {
                 v.push(x);
             }
         }
-        (AggKind::Any(e), State::Any(a)) => {
-            if a.is_none() {
+        (AggKind::Any(e), State::Any(a))
+            if a.is_none() => {
                 let v = eval(e, r, now);
                 if !v.is_null() {
                     *a = Some(v);
                 }
             }
-        }
         (AggKind::Stdev(e, _), State::Moments(mean, m2, n)) => {
             if let Some(x) = eval(e, r, now).as_f64() {
                 *n += 1;

@@ -392,8 +392,8 @@ pub fn format_real(f: f64) -> String {
     } else if f.is_infinite() {
         if f > 0.0 { "Infinity".into() } else { "-Infinity".into() }
     } else {
-        let s = f.to_string();
-        s
+        
+        f.to_string()
     }
 }
 

@@ -83,7 +83,7 @@ pub fn parse_iso_duration(s: &str) -> Option<i64> {
         }
         take(t, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
     }
-    any.then(|| (total * TICKS_PER_SEC as f64) as i64)
+    any.then_some((total * TICKS_PER_SEC as f64) as i64)
 }
 
 /// The Query API's `timespan`: a duration ending now, `start/end`, or `start/duration`.
