@@ -54,6 +54,9 @@ pub struct BenchArgs {
     /// Events per webhook request (vendors batch too).
     #[arg(long, default_value_t = 50)]
     pub batch: usize,
+    /// Events for the outage run (stand-in down: spooled, then drained when it returns).
+    #[arg(long, default_value_t = 50_000)]
+    pub outage_events: usize,
 }
 
 const SECRET: &str = "bench-secret-0123456789abcdef";
@@ -221,6 +224,53 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     );
     println!("ratio to ceiling: {:.2} (events/s)", bridged.events_per_sec() / ceiling.events_per_sec());
     bridge.shutdown().await;
+
+    // The outage run: the stand-in refuses every call, so each request waits out its deadline and spills;
+    // then the stand-in returns and the spill drains.
+    if args.outage_events > 0 {
+        let spill_dir = std::env::temp_dir().join(format!("sb-bench-spill-{}", uuid::Uuid::new_v4()));
+        let settings = Settings::from_vars([
+            ("LOGS_INGESTION_ENDPOINT".to_string(), running.url()),
+            ("DCR_IMMUTABLE_ID".to_string(), "dcr-bench".to_string()),
+            ("SOURCE_NOXYS_SECRETS".to_string(), SECRET.to_string()),
+            ("WEBHOOK_MAX_BODY_BYTES".to_string(), (8 * 1_048_576).to_string()),
+            ("INGEST_DEADLINE_SECS".to_string(), "1".to_string()),
+            ("SPILL".to_string(), format!("dir:{}", spill_dir.display())),
+        ])
+        .map_err(|e| e.to_string())?;
+        let cred = Arc::new(LoopbackClientCredential::new(&running.url(), "bench", "bench", "bench-secret"));
+        let bridge = Bridge::build_with_credential(&settings, cred).await.map_err(|e| e.to_string())?;
+        let addr = serve_router(app(bridge.state.clone())).await?;
+        ws.faults.add(crate::workspace::FaultSpec {
+            count: None,
+            for_millis: Some(3_600_000),
+            ..crate::workspace::FaultSpec::new(crate::workspace::Endpoint::Ingestion, crate::workspace::FaultKind::Status { status: 503, retry_after_secs: None }, 0)
+        });
+        let rows_before = ws.stats.rows.load(std::sync::atomic::Ordering::Relaxed);
+        let spooled = drive(&format!("http://{addr}/api/webhook/noxys"), &BenchArgs { events: args.outage_events, ..args.clone() }).await;
+        report("spooled (stand-in down)", &spooled);
+        ws.faults.clear();
+        let t = Instant::now();
+        let spill = bridge.state.spill.clone().ok_or("no spill")?;
+        loop {
+            if spill.status()["batches"] == 0 {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(600) {
+                return Err("the spill did not drain in 10 minutes".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let drained = ws.stats.rows.load(std::sync::atomic::Ordering::Relaxed) - rows_before;
+        println!(
+            "drained when it returned: {drained} rows in {:.2} s = {:.0} rows/s ({} events spooled)",
+            t.elapsed().as_secs_f64(),
+            drained as f64 / t.elapsed().as_secs_f64(),
+            spill.spooled.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        bridge.shutdown().await;
+        let _ = std::fs::remove_dir_all(&spill_dir);
+    }
     running.stop().await;
     Ok(())
 }

@@ -294,8 +294,9 @@ pub fn control_plane(frame: &Frame, window_start: i64) -> Vec<Signal> {
     let (ti, ci, ipi, oi, ri) = (c("TimeGenerated"), c("Caller"), c("CallerIpAddress"), c("Operation"), c("_ResourceId"));
     // (caller, operation) pairs: what the baseline shows each caller doing routinely.
     type CallerOp = (String, String);
+    type Changes = (&'static str, Vec<(CallerOp, Evidence)>);
     let mut baseline: BTreeSet<CallerOp> = BTreeSet::new();
-    let mut window: BTreeMap<&'static str, (&'static str, Vec<(CallerOp, Evidence)>)> = BTreeMap::new();
+    let mut window: BTreeMap<&'static str, Changes> = BTreeMap::new();
     for r in &frame.rows {
         let Some(t) = time_of(r, ti) else { continue };
         let op = text(r, oi).to_ascii_uppercase();
