@@ -32,7 +32,9 @@ pub struct AppState {
     /// Sekoia intake clients of the sources that route there.
     pub sekoia: std::collections::BTreeMap<String, Arc<crate::sekoia::SekoiaClient>>,
     /// Where undeliverable accepted events wait, when configured.
-    pub spill: Option<Arc<crate::spill::Spill>>,
+    pub spill: Option<crate::spill::SpillBackend>,
+    /// The ingestion client, for redelivering spilled rows.
+    pub ingest: Arc<IngestionClient>,
     /// The enrichment, or why it is off.
     pub enricher: Result<Arc<crate::enrich::Enricher>, String>,
     pub verifiers: HashMap<String, Verifier>,
@@ -149,21 +151,40 @@ impl Bridge {
             }
         };
         let client = Arc::new(IngestionClient::new(&endpoint, &dcr, Arc::new(tokens), RetryPolicy::default(), settings.max_call_bytes, metrics.clone()));
-        let enricher = build_enricher(settings, local.as_ref(), cred, client.clone())?;
+        let enricher = build_enricher(settings, local.as_ref(), cred.clone(), client.clone())?;
         let sekoia = build_sekoia(&catalog, settings, local.as_ref(), metrics.clone())?;
         let spill = match &settings.spill {
             crate::config::SpillSetting::Off => None,
-            crate::config::SpillSetting::Dir(dir) => Some(crate::spill::Spill::open(dir).map_err(|e| {
+            crate::config::SpillSetting::Dir(dir) => Some(crate::spill::SpillBackend::Dir(crate::spill::Spill::open(dir).map_err(|e| {
                 crate::config::SettingError { setting: "SPILL".into(), message: format!("{}: {e}", dir.display()) }
-            })?),
+            })?)),
+            crate::config::SpillSetting::AzureQueue { storage, queue, container } => {
+                let client = match storage {
+                    crate::config::StorageSetting::ConnectionString(cs) => crate::storage_queue::StorageClient::from_connection_string(cs)
+                        .map_err(|m| crate::config::SettingError { setting: "AzureWebJobsStorage".into(), message: m })?,
+                    crate::config::StorageSetting::Identity { queue_url, blob_url } => crate::storage_queue::StorageClient::with_identity(
+                        queue_url,
+                        blob_url,
+                        Arc::new(TokenSource::new(cred.clone(), crate::storage_queue::STORAGE_SCOPE)),
+                    ),
+                };
+                let q = crate::spill::QueueSpill::open(client, queue, container)
+                    .await
+                    .map_err(|m| StartupError::Other(format!("SPILL=azure-queue: the storage queue is unreachable: {m}")))?;
+                tracing::info!(queue = %queue, "spill: the function's storage queue");
+                Some(crate::spill::SpillBackend::Queue(q))
+            }
         };
-        let drain = spill.as_ref().map(|s| {
-            let (tx, rx) = tokio::sync::watch::channel(false);
-            (tx.clone(), s.start_drain(client.clone(), sekoia.clone(), rx))
-        });
+        let drain = match &spill {
+            Some(crate::spill::SpillBackend::Dir(s)) => {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                Some((tx.clone(), s.start_drain(client.clone(), sekoia.clone(), rx)))
+            }
+            _ => None,
+        };
         let streams = catalog.tables().iter().map(|t| t.stream_name()).collect::<Vec<_>>();
         let batcher = Batcher::new(
-            client,
+            client.clone(),
             streams,
             BatchSettings { linger: settings.linger, max_in_flight: settings.max_in_flight },
         );
@@ -174,6 +195,7 @@ impl Bridge {
             catalog,
             sekoia,
             spill,
+            ingest: client,
             enricher,
             verifiers,
             batcher,
@@ -300,6 +322,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/health", get(health))
         .route("/api/webhook/{source}", post(crate::webhook::receive))
         .route("/api/enrich", post(crate::enrich_api::enrich))
+        // The queue-triggered `redeliver` function: the host's default invocation, at the function's name.
+        .route("/redeliver", post(crate::redeliver::redeliver))
         .fallback(|req: Request| async move { AppError::NotFound(req.uri().path().chars().take(200).collect()) })
         .layer(middleware::from_fn(invocation_span))
         .layer(axum::extract::DefaultBodyLimit::disable())

@@ -266,7 +266,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             "drained when it returned: {drained} rows in {:.2} s = {:.0} rows/s ({} events spooled)",
             t.elapsed().as_secs_f64(),
             drained as f64 / t.elapsed().as_secs_f64(),
-            spill.spooled.load(std::sync::atomic::Ordering::Relaxed)
+            spill.status()["spooledRows"]
         );
         bridge.shutdown().await;
         let _ = std::fs::remove_dir_all(&spill_dir);

@@ -58,6 +58,16 @@ fn https_or_loopback(setting: &str, value: &str) -> Result<String, SettingError>
 pub enum SpillSetting {
     Off,
     Dir(PathBuf),
+    AzureQueue { storage: StorageSetting, queue: String, container: String },
+}
+
+/// How the `azure-queue` spill reaches the function's storage account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageSetting {
+    /// `AzureWebJobsStorage` as a connection string with a key (Azurite, local development).
+    ConnectionString(String),
+    /// Identity-based: the queue and blob service URIs, reached with the managed identity.
+    Identity { queue_url: String, blob_url: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,16 +227,47 @@ impl Settings {
             .collect();
         let under_functions_host = port.is_some() || get("FUNCTIONS_WORKER_RUNTIME").is_some();
         let data_dir = PathBuf::from(get("SENTINEL_BRIDGE_DATA_DIR").unwrap_or_else(|| ".sentinel-bridge".into()));
+        // The function's storage account, as the Functions host itself is told about it.
+        let storage = match (get("AzureWebJobsStorage"), get("AzureWebJobsStorage__queueServiceUri"), get("AzureWebJobsStorage__accountName")) {
+            (Some(cs), _, _) => Some(StorageSetting::ConnectionString(cs)),
+            (None, Some(q), _) => {
+                let q = https_or_loopback("AzureWebJobsStorage__queueServiceUri", &q)?;
+                let b = match get("AzureWebJobsStorage__blobServiceUri") {
+                    Some(b) => https_or_loopback("AzureWebJobsStorage__blobServiceUri", &b)?,
+                    None => return Err(bad("AzureWebJobsStorage__blobServiceUri", "required with AzureWebJobsStorage__queueServiceUri")),
+                };
+                Some(StorageSetting::Identity { queue_url: q, blob_url: b })
+            }
+            (None, None, Some(name)) => Some(StorageSetting::Identity {
+                queue_url: format!("https://{name}.queue.core.windows.net"),
+                blob_url: format!("https://{name}.blob.core.windows.net"),
+            }),
+            _ => None,
+        };
+        let queue = get("SPILL_QUEUE").unwrap_or_else(|| "sentinel-bridge-spill".into());
+        let container = get("SPILL_CONTAINER").unwrap_or_else(|| "sentinel-bridge-spill".into());
+        let name_ok = |n: &str| n.len() >= 3 && n.len() <= 63 && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !name_ok(&queue) {
+            return Err(bad("SPILL_QUEUE", "3-63 lowercase letters, digits or '-'"));
+        }
+        if !name_ok(&container) {
+            return Err(bad("SPILL_CONTAINER", "3-63 lowercase letters, digits or '-'"));
+        }
+        let azure_queue = |storage: Option<StorageSetting>| -> Result<SpillSetting, SettingError> {
+            let storage = storage.ok_or_else(|| bad("SPILL", "azure-queue needs AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__queueServiceUri / __accountName"))?;
+            Ok(SpillSetting::AzureQueue { storage, queue: queue.clone(), container: container.clone() })
+        };
         let spill = match get("SPILL").as_deref() {
-            // A Functions instance's disk does not outlive it, so the host gets no disk spill by default.
-            None if under_functions_host => SpillSetting::Off,
+            // A Functions instance's disk does not outlive it: under the host, the function's storage queue.
+            None if under_functions_host => match storage {
+                Some(_) => azure_queue(storage)?,
+                None => SpillSetting::Off,
+            },
             None => SpillSetting::Dir(data_dir.join("spill")),
             Some("off") => SpillSetting::Off,
             Some(v) if v.starts_with("dir:") && v.len() > 4 => SpillSetting::Dir(PathBuf::from(&v[4..])),
-            Some("azure-queue") => {
-                return Err(bad("SPILL", "azure-queue is not available in this version; use off or dir:<path>"))
-            }
-            Some(v) => return Err(bad("SPILL", format!("'{v}' is not off or dir:<path>"))),
+            Some("azure-queue") => azure_queue(storage)?,
+            Some(v) => return Err(bad("SPILL", format!("'{v}' is not azure-queue, dir:<path> or off"))),
         };
         let sekoia_url = match get("SEKOIA_INTAKE_URL") {
             None => None,
@@ -286,6 +327,8 @@ mod tests {
         assert_eq!(s.spill, SpillSetting::Dir(PathBuf::from(".sentinel-bridge/spill")));
         let host = from(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1234")]).unwrap();
         assert_eq!(host.spill, SpillSetting::Off);
+        let host = from(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1234"), ("AzureWebJobsStorage__accountName", "sbst")]).unwrap();
+        assert!(matches!(host.spill, SpillSetting::AzureQueue { storage: StorageSetting::Identity { ref queue_url, .. }, .. } if queue_url == "https://sbst.queue.core.windows.net"));
     }
 
     #[test]
@@ -308,6 +351,8 @@ mod tests {
             (&[("ARM_ENDPOINT", "http://management.example.com")], "ARM_ENDPOINT"),
             (&[("SPILL", "tape")], "SPILL"),
             (&[("SPILL", "azure-queue")], "SPILL"),
+            (&[("SPILL_QUEUE", "Bad_Name")], "SPILL_QUEUE"),
+            (&[("AzureWebJobsStorage__queueServiceUri", "https://a.queue.core.windows.net")], "AzureWebJobsStorage__blobServiceUri"),
             (&[("SEKOIA_INTAKE_URL", "http://intake.example.com")], "SEKOIA_INTAKE_URL"),
             (&[("LOG_ANALYTICS_WORKSPACE_ID", "63613592-b6f7-4c3d-a390-22ba13102111"), ("LOG_ANALYTICS_ENDPOINT", "http://example.com")], "LOG_ANALYTICS_ENDPOINT"),
         ];

@@ -23,6 +23,12 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum SpillCommand {
+    /// Move the messages of the poison queue (`<queue>-poison`) back to the spill queue, to be redelivered.
+    ReplayPoison,
+}
+
+#[derive(Subcommand)]
 enum RulesCommand {
     /// Run the analytics rules of infra/rules.json over the local workspace and report which would fire.
     Test {
@@ -77,6 +83,9 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// The azure-queue spill.
+    #[command(subcommand)]
+    Spill(SpillCommand),
     /// Print (or write) the table and DCR stream declarations the mappings define: the schema infra/ deploys.
     Schema {
         /// Write to this file (infra/schema.json) instead of printing.
@@ -147,6 +156,37 @@ async fn run_query(settings: &Settings, kql: &str, json: bool, csv: bool, timesp
     } else {
         print!("{}", render_table(&frame));
     }
+    Ok(())
+}
+
+async fn replay_poison(settings: &Settings) -> Result<(), String> {
+    use sentinel_bridge::config::{SpillSetting, StorageSetting};
+    use sentinel_bridge::storage_queue::{StorageClient, STORAGE_SCOPE};
+    let SpillSetting::AzureQueue { storage, queue, .. } = &settings.spill else {
+        return Err("SPILL is not azure-queue (set SPILL=azure-queue and the AzureWebJobsStorage settings)".into());
+    };
+    let client = match storage {
+        StorageSetting::ConnectionString(cs) => StorageClient::from_connection_string(cs)?,
+        StorageSetting::Identity { queue_url, blob_url } => {
+            let (cred, _) = sentinel_bridge::token::credential_from_env()?;
+            StorageClient::with_identity(queue_url, blob_url, std::sync::Arc::new(sentinel_bridge::token::TokenSource::new(cred, STORAGE_SCOPE)))
+        }
+    };
+    let poison = format!("{queue}-poison");
+    let mut moved = 0;
+    loop {
+        let batch = client.get_messages(&poison, 32, 60).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            // The text is moved as stored (base64), so the trigger reads it exactly as before.
+            client.put_message(queue, &m.text).await?;
+            client.delete_message(&poison, &m).await?;
+            moved += 1;
+        }
+    }
+    println!("moved {moved} message(s) from {poison} back to {queue}");
     Ok(())
 }
 
@@ -226,7 +266,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !matches!(cli.command, Command::Bench(_) | Command::Query { .. } | Command::Schema { .. } | Command::Rules(_) | Command::Demo { .. } | Command::Enrich { .. }) {
+    if !matches!(cli.command, Command::Bench(_) | Command::Query { .. } | Command::Schema { .. } | Command::Rules(_) | Command::Spill(_) | Command::Demo { .. } | Command::Enrich { .. }) {
         init_logging(settings.log_format);
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
@@ -265,6 +305,7 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
+            Command::Spill(SpillCommand::ReplayPoison) => replay_poison(&settings).await,
             Command::Rules(RulesCommand::Test { rules, json }) => {
                 let ws = open_local_workspace(&settings, None, true)?;
                 let text = std::fs::read_to_string(&rules).map_err(|e| format!("{}: {e}", rules.display()))?;

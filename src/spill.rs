@@ -223,21 +223,7 @@ impl Spill {
                         continue;
                     }
                 };
-                let deadline = Instant::now() + Duration::from_secs(30);
-                let result = match &batch {
-                    SpillBatch::Sentinel { stream, rows } => {
-                        let rows: Vec<Row> = rows.iter().cloned().map(Row::from_checked_json).collect();
-                        let out = sentinel.upload(stream, &rows, deadline).await;
-                        match out.failures.first() {
-                            None => Ok(()),
-                            Some((_, e)) => Err(e.to_string()),
-                        }
-                    }
-                    SpillBatch::Sekoia { source, events } => match sekoia.get(source) {
-                        Some(c) => c.send(source, events, deadline).await.map_err(|e| e.to_string()),
-                        None => Err("Sekoia is not configured for this source any more".into()),
-                    },
-                };
+                let result = deliver(&batch, sentinel, sekoia, Instant::now() + Duration::from_secs(30)).await;
                 let mut states = self.queues.lock().unwrap_or_else(|e| e.into_inner());
                 let st = states.entry(q.clone()).or_default();
                 match result {
@@ -262,6 +248,166 @@ impl Spill {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Sends a spilled batch to its destination.
+pub async fn deliver(
+    batch: &SpillBatch,
+    sentinel: &IngestionClient,
+    sekoia: &BTreeMap<String, Arc<SekoiaClient>>,
+    deadline: Instant,
+) -> Result<(), String> {
+    match batch {
+        SpillBatch::Sentinel { stream, rows } => {
+            let rows: Vec<Row> = rows.iter().cloned().map(Row::from_checked_json).collect();
+            let out = sentinel.upload(stream, &rows, deadline).await;
+            match out.failures.first() {
+                None => Ok(()),
+                Some((_, e)) => Err(e.to_string()),
+            }
+        }
+        SpillBatch::Sekoia { source, events } => match sekoia.get(source) {
+            Some(c) => c.send(source, events, deadline).await.map_err(|e| e.to_string()),
+            None => Err("Sekoia is not configured for this source any more".into()),
+        },
+    }
+}
+
+/// What a queue message carries: a batch, or (over the queue's 64 KiB) a pointer to the blob that holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum QueueEnvelope {
+    Blob { blob: String },
+    Batch(SpillBatch),
+}
+
+/// Batch text at most this long goes in the message itself: base64 makes it 4/3 larger, and a queue message
+/// holds 64 KiB.
+pub const MAX_INLINE_BYTES: usize = 48 * 1024;
+
+/// `azure-queue`: spilled batches as messages on the function's own storage queue, drained by the queue-triggered
+/// `redeliver` function (the Functions host retries a failed message and moves it to `<queue>-poison` after
+/// `maxDequeueCount`).
+pub struct QueueSpill {
+    pub client: crate::storage_queue::StorageClient,
+    pub queue: String,
+    pub container: String,
+    pub spooled: AtomicU64,
+    pub redelivered: AtomicU64,
+    pub failed_attempts: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl QueueSpill {
+    pub async fn open(client: crate::storage_queue::StorageClient, queue: &str, container: &str) -> Result<Arc<QueueSpill>, String> {
+        client.create_queue(queue).await?;
+        client.create_container(container).await?;
+        Ok(Arc::new(QueueSpill {
+            client,
+            queue: queue.into(),
+            container: container.into(),
+            spooled: AtomicU64::new(0),
+            redelivered: AtomicU64::new(0),
+            failed_attempts: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        }))
+    }
+
+    /// Enqueues a batch (base64 message text, as the queue trigger reads it by default); returns once stored.
+    pub async fn put(&self, batch: &SpillBatch) -> Result<(), String> {
+        let text = serde_json::to_string(batch).map_err(|e| e.to_string())?;
+        let envelope = if text.len() <= MAX_INLINE_BYTES {
+            text
+        } else {
+            let name = format!("{}.json", uuid::Uuid::new_v4());
+            self.client.put_blob(&self.container, &name, text.into_bytes()).await?;
+            serde_json::to_string(&QueueEnvelope::Blob { blob: name }).map_err(|e| e.to_string())?
+        };
+        self.client.put_message(&self.queue, &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, envelope)).await?;
+        self.spooled.fetch_add(batch.len() as u64, Relaxed);
+        Ok(())
+    }
+
+    /// Redelivers one message's batch (its text as the trigger hands it over); the blob, if any, is removed
+    /// after success.
+    pub async fn redeliver(
+        &self,
+        message: &str,
+        sentinel: &IngestionClient,
+        sekoia: &BTreeMap<String, Arc<SekoiaClient>>,
+        deadline: Instant,
+    ) -> Result<usize, RedeliverError> {
+        let envelope: QueueEnvelope = serde_json::from_str(message).map_err(|e| RedeliverError::Unreadable(e.to_string()))?;
+        let (batch, blob) = match envelope {
+            QueueEnvelope::Batch(b) => (b, None),
+            QueueEnvelope::Blob { blob } => {
+                let text = self.client.get_blob(&self.container, &blob).await.map_err(RedeliverError::Failed)?;
+                let b: SpillBatch = serde_json::from_str(&text).map_err(|e| RedeliverError::Unreadable(e.to_string()))?;
+                (b, Some(blob))
+            }
+        };
+        if let Err(e) = deliver(&batch, sentinel, sekoia, deadline).await {
+            self.failed_attempts.fetch_add(1, Relaxed);
+            *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+            return Err(RedeliverError::Failed(e));
+        }
+        if let Some(b) = blob {
+            // Delivered already: a blob left behind costs storage, never data.
+            if let Err(e) = self.client.delete_blob(&self.container, &b).await {
+                tracing::warn!(blob = %b, error = %e, "could not delete a redelivered spill blob");
+            }
+        }
+        self.redelivered.fetch_add(batch.len() as u64, Relaxed);
+        Ok(batch.len())
+    }
+
+    pub fn status(&self) -> Value {
+        json!({
+            "backend": "azure-queue",
+            "queue": self.queue,
+            "spooledRows": self.spooled.load(Relaxed),
+            "redeliveredRows": self.redelivered.load(Relaxed),
+            "failedAttempts": self.failed_attempts.load(Relaxed),
+            "lastError": *self.last_error.lock().unwrap_or_else(|p| p.into_inner()),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedeliverError {
+    #[error("unreadable spill message: {0}")]
+    Unreadable(String),
+    #[error("redelivery failed: {0}")]
+    Failed(String),
+}
+
+/// The spill in use.
+#[derive(Clone)]
+pub enum SpillBackend {
+    Dir(Arc<Spill>),
+    Queue(Arc<QueueSpill>),
+}
+
+impl SpillBackend {
+    /// Stores a batch durably; the number of events kept.
+    pub async fn put(&self, batch: SpillBatch) -> Result<usize, String> {
+        let n = batch.len();
+        match self {
+            SpillBackend::Dir(d) => {
+                let d = d.clone();
+                tokio::task::spawn_blocking(move || d.put(&batch)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+            }
+            SpillBackend::Queue(q) => q.put(&batch).await?,
+        }
+        Ok(n)
+    }
+
+    pub fn status(&self) -> Value {
+        match self {
+            SpillBackend::Dir(d) => d.status(),
+            SpillBackend::Queue(q) => q.status(),
         }
     }
 }

@@ -28,17 +28,15 @@ use crate::spill::SpillBatch;
 /// Writes a batch to the spill; the number of events kept, or `None` when there is no spill or it failed.
 async fn spill_batch(state: &AppState, batch: SpillBatch) -> Option<usize> {
     let spill = state.spill.clone()?;
-    let n = batch.len();
-    match tokio::task::spawn_blocking(move || spill.put(&batch)).await {
-        Ok(Ok(())) => {
+    match spill.put(batch).await {
+        Ok(n) => {
             tracing::warn!(events = n, "destination unavailable: events spooled for redelivery");
             Some(n)
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::error!(error = %e, "could not spill events");
             None
         }
-        Err(_) => None,
     }
 }
 

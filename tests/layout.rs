@@ -38,6 +38,16 @@ fn functions_are_http_in_and_out_only() {
 }
 
 #[test]
+fn redeliver_is_the_spill_queue_trigger() {
+    let f: Value = serde_json::from_str(&read("functions/redeliver/function.json")).unwrap();
+    let b = &f["bindings"][0];
+    assert_eq!((b["type"].as_str(), b["name"].as_str(), b["queueName"].as_str()), (Some("queueTrigger"), Some("item"), Some("sentinel-bridge-spill")));
+    assert_eq!(b["connection"], "AzureWebJobsStorage");
+    let host: Value = serde_json::from_str(&read("host.json")).unwrap();
+    assert_eq!(host["extensions"]["queues"]["messageEncoding"], "base64", "the spill writes base64 message text");
+}
+
+#[test]
 fn every_setting_is_in_the_example_and_the_readme() {
     let example: Value = serde_json::from_str(&strip_comments(&read("local.settings.json.example"))).unwrap();
     let readme = read("README.md");

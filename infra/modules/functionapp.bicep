@@ -72,6 +72,11 @@ var baseSettings = [
     name: 'ENRICH_MODE'
     value: enrichMode
   }
+  {
+    // Accepted events wait in this account's queue when a destination is down (functions/redeliver drains it).
+    name: 'SPILL'
+    value: 'azure-queue'
+  }
 ]
 
 // Premium runs the custom handler through the worker runtime setting; Flex declares it in functionAppConfig.

@@ -48,6 +48,14 @@ resource deployments 'Microsoft.Storage/storageAccounts/blobServices/containers@
   }
 }
 
+resource spillBlobs 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobs
+  name: 'sentinel-bridge-spill'
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 resource queues 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
   parent: account
   name: 'default'
@@ -56,6 +64,11 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
 resource spill 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queues
   name: 'sentinel-bridge-spill'
+}
+
+resource poison 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queues
+  name: 'sentinel-bridge-spill-poison'
 }
 
 resource assignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in items(roles): {

@@ -1,0 +1,140 @@
+//! The `azure-queue` spill against Azurite (the Azure Storage emulator, from npm) as the real queue and blob
+//! service: accepted events that Azure Monitor cannot take go to the function's storage queue (a large batch
+//! to a blob the message points at), and the queue-triggered `redeliver` function, invoked as the Functions host
+//! invokes it (`{"Data":{"item":…},"Metadata":…}`, the message text double-encoded), lands them once the
+//! destination is back; a failure answers non-2xx so the host retries.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::*;
+use sentinel_bridge::storage_queue::StorageClient;
+use sentinel_bridge::workspace::{Endpoint, FaultKind, FaultSpec};
+use serde_json::{json, Value};
+
+struct Azurite(Vec<Child>);
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_azurite() -> (Azurite, String) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/azurite");
+    if !dir.join("node_modules/.bin/azurite-queue").exists() {
+        let ok = Command::new("npm").args(["ci", "--silent", "--no-audit", "--no-fund"]).current_dir(&dir).status().expect("npm is needed for Azurite");
+        assert!(ok.success(), "npm ci (azurite) failed");
+    }
+    let (qp, bp) = (free_port(), free_port());
+    let spawn = |bin: &str, flag: &str, host_flag: &str, port: u16| {
+        Command::new(dir.join("node_modules/.bin").join(bin))
+            .args([flag, &port.to_string(), host_flag, "127.0.0.1", "--inMemoryPersistence", "--skipApiVersionCheck", "--silent", "--loose"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("azurite starts")
+    };
+    let procs = Azurite(vec![spawn("azurite-queue", "--queuePort", "--queueHost", qp), spawn("azurite-blob", "--blobPort", "--blobHost", bp)]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for p in [qp, bp] {
+        while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+            assert!(Instant::now() < deadline, "Azurite did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    let cs = format!(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};QueueEndpoint=http://127.0.0.1:{qp}/devstoreaccount1;BlobEndpoint=http://127.0.0.1:{bp}/devstoreaccount1;"
+    );
+    (procs, cs)
+}
+
+/// Plays the Functions host's queue trigger once: takes the visible messages, invokes `/redeliver` with each,
+/// deletes those answered 2xx. Returns the statuses.
+async fn trigger_once(t: &TestBridge, storage: &StorageClient) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for m in storage.get_messages("sentinel-bridge-spill", 32, 2).await.unwrap() {
+        // messageEncoding base64: the host decodes the text, then hands a string input over double-encoded.
+        let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&m.text).unwrap()).unwrap();
+        let invocation = json!({
+            "Data": {"item": serde_json::to_string(&text).unwrap()},
+            "Metadata": {"DequeueCount": m.dequeue_count.to_string(), "Id": m.id, "sys": {"MethodName": "redeliver"}},
+        });
+        let r = t.http.post(format!("{}/redeliver", t.url)).json(&invocation).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert!(body["Logs"].as_array().is_some_and(|l| !l.is_empty()), "{body}");
+        if (200..300).contains(&status) {
+            storage.delete_message("sentinel-bridge-spill", &m).await.unwrap();
+        }
+        statuses.push(status);
+    }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
+    let (_azurite, cs) = start_azurite();
+    let t = TestBridge::start(&[("SPILL", "azure-queue"), ("AzureWebJobsStorage", &cs), ("INGEST_DEADLINE_SECS", "1")]).await;
+    let storage = StorageClient::from_connection_string(&cs).unwrap();
+    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(60_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+
+    // A small batch goes in the message; one over the message size goes to a blob the message points at.
+    let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
+    assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
+    let big = json!({"id": "evt_big", "timestamp": "2026-03-20T14:32:00Z", "event_type": "interaction.created", "tenant_id": "t", "data": {"note": "x".repeat(70_000)}});
+    let (status, body) = t.post("noxys", NOXYS_TOKEN, big.to_string()).await;
+    assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
+    assert!(t.rows("NoxysEvents_CL").is_empty());
+
+    // While Azure Monitor is still down, redelivery fails and the host is told so (the messages stay).
+    let statuses = trigger_once(&t, &storage).await;
+    assert_eq!(statuses, [503, 503]);
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+
+    // Back up: the next trigger lands both, and the messages are gone.
+    t.ws.workspace.faults.clear();
+    let statuses = trigger_once(&t, &storage).await;
+    assert_eq!(statuses, [200, 200]);
+    let mut ids: Vec<String> = t.rows("NoxysEvents_CL").iter().map(|r| r["EventId"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    assert_eq!(ids, ["evt_abc123", "evt_big"]);
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    assert!(storage.get_messages("sentinel-bridge-spill", 32, 1).await.unwrap().is_empty());
+    let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["spill"]["backend"], "azure-queue");
+    assert_eq!(health["spill"]["redeliveredRows"], 2);
+    assert_eq!(health["spill"]["failedAttempts"], 2);
+
+    // An unreadable message is refused (non-2xx: the host retries it, then moves it to the poison queue).
+    let r = t.http.post(format!("{}/redeliver", t.url)).json(&json!({"Data": {"item": "\"not a batch\""}, "Metadata": {}})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Poison messages go back to the spill queue with one command.
+    storage.create_queue("sentinel-bridge-spill-poison").await.unwrap();
+    storage.put_message("sentinel-bridge-spill-poison", "eyJibG9iIjoieCJ9").await.unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sentinel-bridge"))
+        .args(["spill", "replay-poison"])
+        .env_clear()
+        .env("SPILL", "azure-queue")
+        .env("AzureWebJobsStorage", &cs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("moved 1 message"));
+    let back = storage.get_messages("sentinel-bridge-spill", 32, 1).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].text, "eyJibG9iIjoieCJ9", "moved as stored");
+}
