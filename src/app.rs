@@ -357,7 +357,10 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             })
         })
         .collect();
-    let spill = state.spill.as_ref().map(|s| s.status()).unwrap_or_else(|| json!("off"));
+    let spill = match &state.spill {
+        Some(s) => s.status().await,
+        None => json!("off"),
+    };
     Json(json!({"status": "ok", "backend": state.backend, "sources": sources, "counts": state.metrics.snapshot(), "spill": spill}))
 }
 

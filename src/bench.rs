@@ -253,7 +253,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         let t = Instant::now();
         let spill = bridge.state.spill.clone().ok_or("no spill")?;
         loop {
-            if spill.status()["batches"] == 0 {
+            if spill.status().await["batches"] == 0 {
                 break;
             }
             if t.elapsed() > Duration::from_secs(600) {
@@ -266,7 +266,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             "drained when it returned: {drained} rows in {:.2} s = {:.0} rows/s ({} events spooled)",
             t.elapsed().as_secs_f64(),
             drained as f64 / t.elapsed().as_secs_f64(),
-            spill.status()["spooledRows"]
+            spill.status().await["spooledRows"]
         );
         bridge.shutdown().await;
         let _ = std::fs::remove_dir_all(&spill_dir);

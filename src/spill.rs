@@ -363,6 +363,22 @@ impl QueueSpill {
         Ok(batch.len())
     }
 
+    /// Status with the queue's depth, the oldest message's age and the poison queue's depth.
+    pub async fn status_with_depth(&self) -> Value {
+        let mut v = self.status();
+        let poison = format!("{}-poison", self.queue);
+        let (main, bad) = tokio::join!(self.client.depth(&self.queue), self.client.depth(&poison));
+        match main {
+            Ok((n, age)) => {
+                v["batches"] = json!(n);
+                v["oldestAgeSecs"] = json!(age);
+            }
+            Err(e) => v["depthError"] = json!(e),
+        }
+        v["poisonBatches"] = json!(bad.map(|(n, _)| n).unwrap_or(0));
+        v
+    }
+
     pub fn status(&self) -> Value {
         json!({
             "backend": "azure-queue",
@@ -404,10 +420,13 @@ impl SpillBackend {
         Ok(n)
     }
 
-    pub fn status(&self) -> Value {
+    pub async fn status(&self) -> Value {
         match self {
             SpillBackend::Dir(d) => d.status(),
-            SpillBackend::Queue(q) => q.status(),
+            SpillBackend::Queue(q) => {
+                let q = q.clone();
+                tokio::time::timeout(std::time::Duration::from_secs(3), q.status_with_depth()).await.unwrap_or_else(|_| q.status())
+            }
         }
     }
 }

@@ -113,6 +113,17 @@ impl StorageClient {
     }
 
     async fn call(&self, method: reqwest::Method, url: &str, body: Vec<u8>, content_type: &str, extra: &[(&str, &str)]) -> Result<(u16, String), String> {
+        self.call_with_headers(method, url, body, content_type, extra).await.map(|(s, _, t)| (s, t))
+    }
+
+    async fn call_with_headers(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<(u16, reqwest::header::HeaderMap, String), String> {
         let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
         let date = httpdate::fmt_http_date(std::time::SystemTime::now());
         let mut headers: Vec<(String, String)> = vec![("x-ms-date".into(), date), ("x-ms-version".into(), VERSION.into())];
@@ -130,8 +141,25 @@ impl StorageClient {
         }
         let resp = req.body(body).send().await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
-        Ok((status, text))
+        Ok((status, headers, text))
+    }
+
+    /// The queue's approximate depth and the age, in seconds, of its oldest visible message.
+    pub async fn depth(&self, queue: &str) -> Result<(u64, Option<u64>), String> {
+        let (status, headers, _) = self.call_with_headers(reqwest::Method::GET, &format!("{}/{queue}?comp=metadata", self.queue_url), Vec::new(), "", &[]).await?;
+        if status != 200 {
+            return Err(format!("queue metadata: {status}"));
+        }
+        let count = headers.get("x-ms-approximate-messages-count").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let peek = self.call(reqwest::Method::GET, &format!("{}/{queue}/messages?peekonly=true&numofmessages=1", self.queue_url), Vec::new(), "", &[]).await?;
+        let age = xml_values(&peek.1, "InsertionTime")
+            .first()
+            .and_then(|t| httpdate::parse_http_date(t).ok())
+            .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+            .map(|d| d.as_secs());
+        Ok((count, age))
     }
 
     fn check(what: &str, r: (u16, String), ok: &[u16]) -> Result<String, String> {

@@ -98,6 +98,9 @@ async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
     let (status, body) = t.post("noxys", NOXYS_TOKEN, big.to_string()).await;
     assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
     assert!(t.rows("NoxysEvents_CL").is_empty());
+    let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["spill"]["batches"], 2, "{}", health["spill"]);
+    assert!(health["spill"]["oldestAgeSecs"].as_u64().is_some());
 
     // While Azure Monitor is still down, redelivery fails and the host is told so (the messages stay).
     let statuses = trigger_once(&t, &storage).await;

@@ -128,6 +128,10 @@ impl SourceMapping {
             let value = match &c.source {
                 ValueSource::Const(v) => v.clone(),
                 ValueSource::SourceName => Value::String(self.name.clone()),
+                ValueSource::EventHash => {
+                    use sha2::Digest;
+                    Value::String(hex::encode(&sha2::Sha256::digest(ev.to_string().as_bytes())[..16]))
+                }
                 ValueSource::Received => Value::String(format_datetime(ctx.received)),
                 ValueSource::Path(paths) => match first_present(paths, ev) {
                     None => Value::Null,

@@ -71,6 +71,9 @@ pub enum ValueSource {
     Const(Value),
     SourceName,
     Received,
+    /// A stable id derived from the event's content (SHA-256 of its JSON text), for dedupe on redelivery when
+    /// the vendor sends no id of its own.
+    EventHash,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -391,7 +394,8 @@ fn compile_table(
             match c.meta.as_deref() {
                 Some("source") => ValueSource::SourceName,
                 Some("received") => ValueSource::Received,
-                other => return Err(fail(&format!("{cf}.meta"), format!("{other:?} is not source or received"))),
+                Some("event_hash") => ValueSource::EventHash,
+                other => return Err(fail(&format!("{cf}.meta"), format!("{other:?} is not source, received or event_hash"))),
             }
         };
         columns.push(ColumnMapping { column: Column { name: c.name, kind }, source, required: c.required });
