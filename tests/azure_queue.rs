@@ -141,3 +141,34 @@ async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].text, "eyJibG9iIjoieCJ9", "moved as stored");
 }
+
+/// In Azure the spill reaches the queue with the managed identity: a bearer token for storage, no key.
+#[tokio::test]
+async fn with_the_identity_the_queue_gets_a_bearer_token() {
+    use axum::http::HeaderMap;
+    use std::sync::{Arc, Mutex};
+    let ws = start_workspace(builtin_workspace_config()).await;
+    let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let s2 = seen.clone();
+    let app = axum::Router::new().fallback(move |method: axum::http::Method, uri: axum::http::Uri, headers: HeaderMap| {
+        let s2 = s2.clone();
+        async move {
+            let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            s2.lock().unwrap().push((format!("{method} {}", uri.path()), h("authorization"), h("x-ms-version")));
+            axum::http::StatusCode::CREATED
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let tokens = Arc::new(sentinel_bridge::token::TokenSource::new(
+        Arc::new(sentinel_bridge::token::LoopbackClientCredential::new(&ws.url(), "t", "c", "s")),
+        sentinel_bridge::storage_queue::STORAGE_SCOPE,
+    ));
+    let client = StorageClient::with_identity(&format!("{url}/queue"), &format!("{url}/blob"), tokens);
+    client.put_message("sentinel-bridge-spill", "e30=").await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].0, "POST /queue/sentinel-bridge-spill/messages");
+    assert!(seen[0].1.starts_with("Bearer local."), "{:?}", seen[0]);
+    assert_eq!(seen[0].2, "2023-11-03");
+}
