@@ -52,7 +52,7 @@ pub async fn receive(
     };
     let stats = state.metrics.source(&mapping.name);
     stats.received.fetch_add(1, Relaxed);
-    match handle(&state, &mapping, &headers, body).await {
+    match handle(&state, &mapping, &stats, &headers, body).await {
         Ok(resp) => resp,
         Err(e) => {
             stats.reject(e.code());
@@ -69,6 +69,7 @@ pub async fn receive(
 async fn handle(
     state: &AppState,
     mapping: &crate::mapping::SourceMapping,
+    stats: &crate::metrics::SourceStats,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
@@ -101,7 +102,7 @@ async fn handle(
     let claim = match (&verified.message_id, verifier.mode()) {
         (Some(id), AuthMode::StandardWebhooks { .. }) => match state.replay.claim(&mapping.name, id).await {
             Claim::Duplicate => {
-                state.metrics.source(&mapping.name).duplicates.fetch_add(1, Relaxed);
+                stats.duplicates.fetch_add(1, Relaxed);
                 return Ok((StatusCode::ACCEPTED, Json(json!({"accepted": 0, "duplicate": true})) ).into_response());
             }
             Claim::Owner(ticket) => Some(ticket),
@@ -168,7 +169,6 @@ async fn handle(
         ticket.succeeded();
     }
 
-    let stats = state.metrics.source(&mapping.name);
     let accepted = mapped.events - mapped.ignored;
     let rows: usize = per_table.values().map(Vec::len).sum();
     stats.accepted.fetch_add(accepted as u64, Relaxed);

@@ -129,7 +129,7 @@ fn every_shipped_query_passes_the_kusto_language_service() {
         resources: vec!["/subscriptions/0/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/v".into()],
         own_alert_ids: vec!["a1".into()],
     };
-    let preamble = Enricher::preamble_for(&subjects, 0, 10, -10);
+    let preamble = Enricher::preamble(&subjects, 0, 10, -10);
     for (name, text) in QUERIES {
         queries.push(json!({"name": format!("enrichment: {name}"), "query": format!("{preamble}{text}")}));
     }

@@ -226,30 +226,13 @@ impl Enricher {
             Err(SentinelError::NotFound(_)) => return Err(EnrichError::NotFound(target.name.clone())),
             Err(e) => return Err(EnrichError::Sentinel(e)),
         };
-        let mut runs: Vec<QueryRun> = Vec::new();
+        // Alerts and entities are independent reads: fetch them together. A failure degrades, never fails.
+        // (The trigger carries at most 50 entities; the API returns them all.)
         let started = Instant::now();
-        let alerts = match self.sentinel.alerts(&incident.name).await {
-            Ok(a) => {
-                runs.push(QueryRun { name: "sentinel_alerts".into(), status: "ok".into(), rows: a.len(), duration_ms: ms(started), text: String::new() });
-                a
-            }
-            Err(e) => {
-                runs.push(QueryRun { name: "sentinel_alerts".into(), status: format!("failed: {e}"), rows: 0, duration_ms: ms(started), text: String::new() });
-                Vec::new()
-            }
-        };
-        let started = Instant::now();
-        // The trigger carries at most 50 entities; the API returns them all.
-        let entities = match self.sentinel.entities(&incident.name).await {
-            Ok(e) => {
-                runs.push(QueryRun { name: "sentinel_entities".into(), status: "ok".into(), rows: e.len(), duration_ms: ms(started), text: String::new() });
-                e
-            }
-            Err(e) => {
-                runs.push(QueryRun { name: "sentinel_entities".into(), status: format!("failed: {e}"), rows: 0, duration_ms: ms(started), text: String::new() });
-                Vec::new()
-            }
-        };
+        let (alerts, entities) = futures::future::join(self.sentinel.alerts(&incident.name), self.sentinel.entities(&incident.name)).await;
+        let (alerts, alerts_run) = sentinel_read("sentinel_alerts", alerts, started);
+        let (entities, entities_run) = sentinel_read("sentinel_entities", entities, started);
+        let mut runs: Vec<QueryRun> = vec![alerts_run, entities_run];
         let subjects = subjects_of(&entities, &alerts);
         let (window_start, window_end, baseline_start) = self.window(&incident);
         let (signals, query_runs) = self.correlate(&subjects, window_start, window_end, baseline_start).await;
@@ -343,11 +326,7 @@ impl Enricher {
     }
 
     /// The `let` statements that bind a query's parameters (public for the query checks in the tests).
-    pub fn preamble_for(s: &Subjects, ws: i64, we: i64, bs: i64) -> String {
-        Self::preamble(s, ws, we, bs)
-    }
-
-    fn preamble(s: &Subjects, ws: i64, we: i64, bs: i64) -> String {
+    pub fn preamble(s: &Subjects, ws: i64, we: i64, bs: i64) -> String {
         let mut values: Vec<String> = Vec::new();
         values.extend(s.accounts.iter().cloned());
         values.extend(s.hosts.iter().cloned());
@@ -541,6 +520,16 @@ impl Enricher {
         }
         ok
     }
+}
+
+/// A Sentinel read's result, recorded as a run like the queries' (empty on failure).
+fn sentinel_read<T>(name: &str, result: Result<Vec<T>, SentinelError>, started: Instant) -> (Vec<T>, QueryRun) {
+    let (items, status) = match result {
+        Ok(items) => (items, "ok".to_string()),
+        Err(e) => (Vec::new(), format!("failed: {e}")),
+    };
+    let run = QueryRun { name: name.into(), status, rows: items.len(), duration_ms: ms(started), text: String::new() };
+    (items, run)
 }
 
 fn ms(t: Instant) -> f64 {
