@@ -479,7 +479,13 @@ fn put_incident(ws: &Workspace, base: &str, id: &str, body: &Value, headers: &He
     if status == "Closed" && get("classification").is_none() {
         return bad("Closing an incident requires 'properties.classification'.");
     }
-    let existing = current(ws, id);
+    // One read of the incidents serves the etag check, the next number and the answer.
+    let mut all = incidents(ws);
+    let number = all.values().filter_map(|c| c.row.get("IncidentNumber").and_then(Value::as_i64)).max().unwrap_or(0) + 1;
+    let prior = all.remove(&id.to_ascii_lowercase());
+    // The etag counts every version, deleted ones too, as a later GET does.
+    let versions = prior.as_ref().map(|c| c.versions).unwrap_or(0) + 1;
+    let existing = prior.filter(|c| !c.deleted());
     let presented = body.get("etag").and_then(Value::as_str).map(String::from).or_else(|| {
         headers.get("if-match").and_then(|v| v.to_str().ok()).map(String::from)
     });
@@ -496,7 +502,6 @@ fn put_incident(ws: &Workspace, base: &str, id: &str, body: &Value, headers: &He
     let mut row = match &existing {
         Some(c) => new_version(c),
         None => {
-            let number = incidents(ws).values().filter_map(|c| c.row.get("IncidentNumber").and_then(Value::as_i64)).max().unwrap_or(0) + 1;
             let mut row = Map::new();
             row.insert("TimeGenerated".into(), json!(t));
             row.insert("IncidentName".into(), json!(id));
@@ -543,10 +548,10 @@ fn put_incident(ws: &Workspace, base: &str, id: &str, body: &Value, headers: &He
     if status == "Closed" && !row.contains_key("ClosedTime") {
         row.insert("ClosedTime".into(), json!(t));
     }
-    if let Err(r) = append(ws, row) {
+    if let Err(r) = append(ws, row.clone()) {
         return r;
     }
-    let c = current(ws, id).expect("just written");
+    let c = Current { row, versions };
     let status = if existing.is_some() { StatusCode::OK } else { StatusCode::CREATED };
     (status, Json(incident_json(base, &c, ws))).into_response()
 }
