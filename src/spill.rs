@@ -223,7 +223,13 @@ impl Spill {
                         continue;
                     }
                 };
-                let result = deliver(&batch, sentinel, sekoia, Instant::now() + Duration::from_secs(30)).await;
+                // A stop abandons the attempt at once: the batch stays in the spill for the next start, and
+                // shutdown does not wait out a redelivery that is still retrying.
+                let mut stopping = stop.clone();
+                let result = tokio::select! {
+                    r = deliver(&batch, sentinel, sekoia, Instant::now() + Duration::from_secs(30)) => r,
+                    _ = stopping.wait_for(|s| *s) => return,
+                };
                 let mut states = self.queues.lock().unwrap_or_else(|e| e.into_inner());
                 let st = states.entry(q.clone()).or_default();
                 match result {
