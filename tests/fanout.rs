@@ -62,7 +62,7 @@ async fn one_post_reaches_both_and_filters_differ_per_destination() {
 #[tokio::test]
 async fn sekoia_down_does_not_hold_sentinel_and_catches_up_later() {
     let t = TestBridge::start(&[FANOUT, ("SPILL", &spill_dir()), ("INGEST_DEADLINE_SECS", "1")]).await;
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(2_500), ..FaultSpec::new(Endpoint::Sekoia, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(120_000), ..FaultSpec::new(Endpoint::Sekoia, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
     let started = Instant::now();
     let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
     assert_eq!(status, 202, "{body}");
@@ -70,6 +70,7 @@ async fn sekoia_down_does_not_hold_sentinel_and_catches_up_later() {
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(t.rows("NoxysEvents_CL").len(), 1, "Sentinel got its row promptly");
     assert!(t.ws.workspace.sekoia_events().is_empty());
+    t.ws.workspace.faults.clear();
     eventually("Sekoia to get the event once it is back", || t.ws.workspace.sekoia_events().len() == 1).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(t.ws.workspace.sekoia_events().len(), 1, "delivered once");
@@ -82,11 +83,12 @@ async fn sekoia_down_does_not_hold_sentinel_and_catches_up_later() {
 #[tokio::test]
 async fn sentinel_down_does_not_hold_sekoia() {
     let t = TestBridge::start(&[FANOUT, ("SPILL", &spill_dir()), ("INGEST_DEADLINE_SECS", "1")]).await;
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(2_500), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(120_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
     let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["spooled"], 1);
     assert_eq!(t.ws.workspace.sekoia_events().len(), 1, "Sekoia got it at once");
+    t.ws.workspace.faults.clear();
     eventually("the spooled row to reach Sentinel", || t.rows("NoxysEvents_CL").len() == 1).await;
     assert_eq!(t.ws.workspace.sekoia_events().len(), 1);
 }
@@ -132,7 +134,8 @@ async fn without_a_spill_an_outage_is_a_503_and_nothing_is_claimed() {
 async fn spooled_rows_survive_a_restart_and_arrive_once() {
     let dir = spill_dir();
     let t = TestBridge::start(&[("SPILL", &dir), ("INGEST_DEADLINE_SECS", "1")]).await;
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(4_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    // Down until the test says otherwise, however slow the machine is.
+    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(120_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
     for i in 0..5 {
         let (status, body) = t.post("noxys", NOXYS_TOKEN, event("interaction.created", &format!("evt_{i}"))).await;
         assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
@@ -140,6 +143,7 @@ async fn spooled_rows_survive_a_restart_and_arrive_once() {
     // The bridge stops with the rows still spooled; a new one over the same spill delivers them.
     let TestBridge { ws, bridge, .. } = t;
     bridge.shutdown().await;
+    ws.workspace.faults.clear();
     let settings = sentinel_bridge::config::Settings::from_vars([
         ("LOGS_INGESTION_ENDPOINT".to_string(), ws.url()),
         ("DCR_IMMUTABLE_ID".to_string(), "dcr-test0001".to_string()),
