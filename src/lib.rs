@@ -1,46 +1,49 @@
 //! sentinel-bridge: an Azure Functions custom handler that takes security vendors' webhooks and lands them in
-//! Microsoft Sentinel custom tables through the Azure Monitor Logs Ingestion API, with the function's identity.
+//! Microsoft Sentinel custom tables through the Azure Monitor Logs Ingestion API, with the function's identity;
+//! and that enriches Sentinel incidents from the telemetry around them.
 //!
 //! # Layout
-//! A webhook flows through these modules in order:
+//! Each flow is a path through rooms:
 //!
-//! - [`app`]: the router ([`app::app`]), start-up ([`app::Bridge`]) and graceful shutdown ([`app::serve`]);
-//! - [`webhook`]: the `POST /api/webhook/{source}` handler;
-//! - [`auth`]: bearer, header secret, HMAC-SHA256 and Standard Webhooks checks, constant-time; [`replay`]
-//!   keeps a Standard Webhooks message from being ingested twice;
-//! - [`mapping`]: source mapping files (TOML) and how an event becomes rows;
-//! - [`schema`]: column types, table schemas and [`schema::Row`], a record checked against its stream;
-//! - [`batcher`]: concurrent requests share ingestion calls; senders are answered after Azure's 2xx;
-//! - [`ingest`]: packing rows into ≤1 MiB calls and the Logs Ingestion client (gzip, retries, 413 splits);
-//! - [`token`]: Entra tokens (managed identity, client secret, developer tools) behind a small cache.
+//! ```text
+//! webhook:  functions::webhook ─▶ mapping (sources, auth, rows) ─▶ delivery::fanout ─▶ delivery::batcher ─▶ azure::logs_ingestion
+//!                                                                       │                └▶ sekoia (intake)
+//!                                                                       └▶ delivery::spill ─▶ functions::redeliver (queue trigger)
+//! enrich:   functions::enrich ─▶ enrich (trigger ─▶ gather ─▶ signals ─▶ hypotheses ─▶ comment)
+//!                                  over azure::sentinel, azure::logs_query, azure::logs_ingestion, azure::openai
+//! ```
 //!
-//! Around them: [`config`] (settings, checked at start-up), [`error`] (every answer a sender can get),
-//! [`metrics`] (what `GET /api/health` reports), [`workspace`] (the embedded local stand-in for Azure that the
-//! bridge uses when no Azure endpoint is set, and that the tests run against) and [`bench`].
+//! - [`app`]: start-up and wiring. [`app::settings`] (every setting, declared once in a registry, read and
+//!   checked before anything starts), [`app::Bridge`] (the pieces built from the settings), the router, graceful
+//!   shutdown, [`app::metrics`] (the counters health reports). The only product module that starts the local
+//!   stand-in of Azure ([`app::local_backend`]), when no Azure setting is given.
+//! - [`functions`]: the functions the host routes to us, thin handlers over typed inputs (webhook, enrich,
+//!   redeliver with the host's invocation envelope, health), and [`functions::error`], every answer a caller
+//!   can get.
+//! - [`mapping`]: the source mappings (`sources/*.toml`), how a sender is verified ([`mapping::auth`]), and how
+//!   an event becomes rows.
+//! - [`delivery`]: batcher, fan-out, spill and replay guard: accepted events reach every destination or wait.
+//! - [`model`]: one schema, row and time model for every room.
+//! - [`azure`]: one typed client per Azure API, over one HTTP driver ([`azure::http`]) and one token
+//!   provider ([`azure::identity`]).
+//! - [`sekoia`]: the client of Sekoia.io's intake, a destination beside Azure.
+//! - [`enrich`]: incident enrichment.
+//! - [`kql`]: the KQL engine the local stand-in answers queries with (a documented subset).
+//! - [`local_azure`]: the local stand-in of Azure (Logs Ingestion, Query API, Sentinel, token endpoints, a
+//!   Sekoia intake, fault injection). Product code reaches it only over HTTP, through the same clients it uses
+//!   for Azure: only [`app::local_backend`], [`cli`] and [`bench`] may name it (a test holds this).
+//! - [`cli`]: the commands of the binary; `main.rs` only dispatches to them.
+//! - [`bench`]: benchmarks that print figures against a baseline run in the same process.
 
 pub mod app;
-pub mod auth;
-pub mod batcher;
+pub mod azure;
 pub mod bench;
-pub mod bench_workspace;
-pub mod config;
+pub mod cli;
+pub mod delivery;
 pub mod enrich;
-pub mod enrich_api;
-pub mod error;
-pub mod infra_schema;
-pub mod ingest;
+pub mod functions;
 pub mod kql;
+pub mod local_azure;
 pub mod mapping;
-pub mod metrics;
-pub mod query;
-pub mod redeliver;
-pub mod replay;
-pub mod rules;
-pub mod schema;
+pub mod model;
 pub mod sekoia;
-pub mod sentinel;
-pub mod spill;
-pub mod storage_queue;
-pub mod token;
-pub mod webhook;
-pub mod workspace;

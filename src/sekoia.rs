@@ -6,23 +6,55 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::ingest::{IngestError, RetryPolicy};
+use crate::app::metrics::{Metrics, StreamStats};
+use crate::azure::http::{Call, CallError, Driver, NoAuth, RetryLogic, RetryPolicy, Verdict};
+use crate::azure::logs_ingestion::IngestError;
 use crate::mapping::SekoiaEvent;
-use crate::metrics::Metrics;
 
 pub const DEFAULT_INTAKE_URL: &str = "https://intake.sekoia.io";
 
+/// How a [`SekoiaClient`] sends.
+#[derive(Debug, Clone)]
+pub struct SekoiaOptions {
+    pub retry: RetryPolicy,
+    /// JSON bytes per call (Sekoia documents no limit: a setting, `SEKOIA_MAX_CALL_BYTES`).
+    pub max_call_bytes: usize,
+}
+
 pub struct SekoiaClient {
-    http: reqwest::Client,
+    driver: Driver,
     url: String,
     key: String,
     max_call_bytes: usize,
-    retry: RetryPolicy,
     metrics: Arc<Metrics>,
+}
+
+/// The intake's reading of its responses: a 2xx counts only with one event id per event sent (otherwise we
+/// cannot tell what landed, so the call is retried); 413 splits; 408, 429 and 5xx pass; the rest is refused.
+/// The intake key travels in its own header, so there is no token to refresh.
+struct IntakeRules {
+    events: usize,
+}
+
+impl RetryLogic for IntakeRules {
+    fn classify(&self, status: StatusCode, _: &HeaderMap, body: &[u8]) -> Verdict {
+        match status {
+            s if s.is_success() => {
+                let ids = serde_json::from_slice::<Value>(body).ok().and_then(|v| v["event_ids"].as_array().map(Vec::len));
+                if ids == Some(self.events) { Verdict::Done } else { Verdict::Retry }
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => Verdict::Split,
+            s if s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT || s.is_server_error() => Verdict::Retry,
+            _ => Verdict::Refuse,
+        }
+    }
 }
 
 impl std::fmt::Debug for SekoiaClient {
@@ -36,13 +68,12 @@ fn entry_len(key: &str, e: &SekoiaEvent) -> usize {
 }
 
 impl SekoiaClient {
-    pub fn new(base: &str, key: &str, max_call_bytes: usize, retry: RetryPolicy, metrics: Arc<Metrics>) -> Self {
+    pub fn new(base: &str, key: &str, options: SekoiaOptions, metrics: Arc<Metrics>) -> Self {
         SekoiaClient {
-            http: reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().expect("reqwest client"),
+            driver: Driver::new(options.retry),
             url: format!("{}/array", base.trim_end_matches('/')),
             key: key.to_string(),
-            max_call_bytes,
-            retry,
+            max_call_bytes: options.max_call_bytes,
             metrics,
         }
     }
@@ -73,16 +104,21 @@ impl SekoiaClient {
         while let Some(range) = pending.pop() {
             match self.call(&events[range.clone()], deadline, &stats).await {
                 Ok(()) => {}
-                Err(CallError::TooLarge) if range.len() > 1 => {
+                Err(CallError::Split) if range.len() > 1 => {
                     stats.splits.fetch_add(1, Relaxed);
                     let mid = range.start + range.len() / 2;
                     pending.push(mid..range.end);
                     pending.push(range.start..mid);
                 }
-                Err(CallError::TooLarge) => {
+                Err(CallError::Split) => {
                     return Err(IngestError::TooLarge { bytes: entry_len(&self.key, &events[range.start]), limit: self.max_call_bytes })
                 }
-                Err(CallError::Failed(e)) => {
+                Err(e) => {
+                    let e = match e {
+                        // Sekoia's error bodies are not documented: the status is the stable code.
+                        CallError::Refused(a) => IngestError::Rejected { status: a.status, code: format!("HTTP{}", a.status), message: a.message },
+                        other => IngestError::from(other),
+                    };
                     stats.failures.fetch_add(1, Relaxed);
                     stats.set_last_error(&e.code());
                     return Err(e);
@@ -92,71 +128,18 @@ impl SekoiaClient {
         Ok(())
     }
 
-    async fn call(&self, events: &[SekoiaEvent], deadline: Instant, stats: &crate::metrics::StreamStats) -> Result<(), CallError> {
+    async fn call(&self, events: &[SekoiaEvent], deadline: Instant, stats: &StreamStats) -> Result<(), CallError> {
         let body: Vec<Value> = events.iter().map(|e| json!({"intake_key": self.key, "json": e.json, "timestamp": e.timestamp})).collect();
-        let body = serde_json::to_vec(&body).expect("json");
-        let mut attempt = 0u32;
-        let mut last = String::from("no attempt made");
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(CallError::Failed(IngestError::Deadline { last }));
-            }
-            let remaining = deadline - now;
-            let sent = self
-                .http
-                .post(&self.url)
-                .header("X-SEKOIAIO-INTAKE-KEY", &self.key)
-                .header("content-type", "application/json")
-                .timeout(remaining.min(self.retry.attempt_timeout))
-                .body(body.clone())
-                .send()
-                .await;
-            let (retryable, retry_after) = match sent {
-                Err(e) => {
-                    last = if e.is_timeout() { "Timeout".into() } else { "ConnectionError".into() };
-                    (true, None)
-                }
-                Ok(resp) => {
-                    let status = resp.status();
-                    let retry_after = crate::ingest::retry_after_of(resp.headers());
-                    let text = resp.text().await.unwrap_or_default();
-                    if status.is_success() {
-                        let ids = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["event_ids"].as_array().map(Vec::len));
-                        if ids == Some(events.len()) {
-                            stats.calls.fetch_add(1, Relaxed);
-                            stats.rows.fetch_add(events.len() as u64, Relaxed);
-                            stats.bytes.fetch_add(body.len() as u64, Relaxed);
-                            return Ok(());
-                        }
-                        // Not one id per event: we cannot tell what landed; treat it as a failure to retry.
-                        last = format!("EventIdMismatch: sent {}, got {:?}", events.len(), ids);
-                        (true, retry_after)
-                    } else if status.as_u16() == 413 {
-                        return Err(CallError::TooLarge);
-                    } else if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
-                        last = format!("{}", status.as_u16());
-                        (true, retry_after)
-                    } else {
-                        // Sekoia's error bodies are not documented: the status is the stable code, the text the detail.
-                        let code = format!("HTTP{}", status.as_u16());
-                        return Err(CallError::Failed(IngestError::Rejected { status: status.as_u16(), code, message: text.chars().take(300).collect() }));
-                    }
-                }
-            };
-            debug_assert!(retryable);
-            let delay = self.retry.delay(attempt, retry_after);
-            attempt += 1;
-            if Instant::now() + delay >= deadline {
-                return Err(CallError::Failed(IngestError::Deadline { last }));
-            }
-            stats.retries.fetch_add(1, Relaxed);
-            tokio::time::sleep(delay).await;
-        }
+        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let build = |http: &reqwest::Client| {
+            http.post(&self.url).header("X-SEKOIAIO-INTAKE-KEY", &self.key).header("content-type", "application/json").body(body.clone())
+        };
+        let logic = IntakeRules { events: events.len() };
+        let call = Call { build: &build, auth: &NoAuth, logic: &logic, deadline, retries: Some(&stats.retries), what: "sekoia intake" };
+        self.driver.send(call).await?;
+        stats.calls.fetch_add(1, Relaxed);
+        stats.rows.fetch_add(events.len() as u64, Relaxed);
+        stats.bytes.fetch_add(body.len() as u64, Relaxed);
+        Ok(())
     }
-}
-
-enum CallError {
-    TooLarge,
-    Failed(IngestError),
 }

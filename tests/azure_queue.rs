@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::*;
-use sentinel_bridge::storage_queue::StorageClient;
-use sentinel_bridge::workspace::{Endpoint, FaultKind, FaultSpec};
+use sentinel_bridge::azure::storage::StorageClient;
+use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec};
 use serde_json::{json, Value};
 
 struct Azurite(Vec<Child>);
@@ -161,9 +161,9 @@ async fn with_the_identity_the_queue_gets_a_bearer_token() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let tokens = Arc::new(sentinel_bridge::token::TokenSource::new(
-        Arc::new(sentinel_bridge::token::LoopbackClientCredential::new(&ws.url(), "t", "c", "s")),
-        sentinel_bridge::storage_queue::STORAGE_SCOPE,
+    let tokens = Arc::new(sentinel_bridge::azure::identity::TokenSource::new(
+        Arc::new(sentinel_bridge::azure::identity::LoopbackClientCredential::new(&ws.url(), "t", "c", "s")),
+        sentinel_bridge::azure::storage::STORAGE_SCOPE,
     ));
     let client = StorageClient::with_identity(&format!("{url}/queue"), &format!("{url}/blob"), tokens);
     client.put_message("sentinel-bridge-spill", "e30=").await.unwrap();

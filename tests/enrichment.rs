@@ -10,8 +10,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use common::*;
 use sentinel_bridge::enrich::scenarios::{self, Cast, Scenario};
-use sentinel_bridge::token::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
-use sentinel_bridge::workspace::{Endpoint, FaultKind, FaultSpec};
+use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
+use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec};
 use serde_json::{json, Value};
 
 async fn stage(t: &TestBridge, s: Scenario, cast: &Cast) -> String {
@@ -29,7 +29,7 @@ fn playbook_body(name: &str) -> Value {
         "objectSchemaType": "Incident",
         "objectEventType": "Create",
         "workspaceInfo": {"SubscriptionId": "00000000-0000-0000-0000-000000000000", "ResourceGroupName": "local", "WorkspaceName": "local"},
-        "workspaceId": sentinel_bridge::workspace::LOCAL_WORKSPACE_ID,
+        "workspaceId": sentinel_bridge::local_azure::LOCAL_WORKSPACE_ID,
         "object": {
             "id": format!("{ws}/providers/Microsoft.SecurityInsights/Incidents/{name}"),
             "name": name,
@@ -100,7 +100,7 @@ async fn the_comment_matches_its_snapshot_and_a_rerun_replaces_it() {
         assert_eq!(again["comment"], "replaced");
         assert_eq!(again["commentId"], first["commentId"]);
     }
-    let token = TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), sentinel_bridge::sentinel::ARM_SCOPE).token().await.unwrap();
+    let token = TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), sentinel_bridge::azure::sentinel::ARM_SCOPE).token().await.unwrap();
     let comments: Value = t
         .http
         .get(format!("{}{}/providers/Microsoft.SecurityInsights/incidents/{name}/comments?api-version=2025-12-01", t.ws.url(), sentinel_bridge::app::LOCAL_WORKSPACE_RESOURCE_ID))

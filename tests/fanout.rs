@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sentinel_bridge::workspace::{Endpoint, FaultKind, FaultSpec};
+use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec};
 use serde_json::{json, Value};
 
 const FANOUT: (&str, &str) = ("SOURCE_NOXYS_DESTINATIONS", "sentinel,sekoia");
@@ -144,13 +144,13 @@ async fn spooled_rows_survive_a_restart_and_arrive_once() {
     let TestBridge { ws, bridge, .. } = t;
     bridge.shutdown().await;
     ws.workspace.faults.clear();
-    let settings = sentinel_bridge::config::Settings::from_vars([
+    let settings = sentinel_bridge::app::settings::Settings::from_vars([
         ("LOGS_INGESTION_ENDPOINT".to_string(), ws.url()),
         ("DCR_IMMUTABLE_ID".to_string(), "dcr-test0001".to_string()),
         ("SPILL".to_string(), dir.clone()),
     ])
     .unwrap();
-    let cred = std::sync::Arc::new(sentinel_bridge::token::LoopbackClientCredential::new(&ws.url(), "t", "c", "s"));
+    let cred = std::sync::Arc::new(sentinel_bridge::azure::identity::LoopbackClientCredential::new(&ws.url(), "t", "c", "s"));
     let again = sentinel_bridge::app::Bridge::build_with_credential(&settings, cred).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(25);
     while ws.workspace.rows("NoxysEvents_CL").len() < 5 {

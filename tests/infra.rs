@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use sentinel_bridge::enrich::{Enricher, QUERIES};
 use sentinel_bridge::mapping::Catalog;
-use sentinel_bridge::workspace::{Workspace, WorkspaceConfig};
+use sentinel_bridge::local_azure::{Workspace, WorkspaceConfig};
 use serde_json::{json, Value};
 
 fn root() -> &'static Path {
@@ -21,7 +21,7 @@ fn root() -> &'static Path {
 #[test]
 fn infra_schema_matches_the_mappings() {
     let committed = std::fs::read_to_string(root().join("infra/schema.json")).unwrap();
-    let derived = sentinel_bridge::infra_schema::schema_text(&Catalog::builtin());
+    let derived = sentinel_bridge::cli::schema::schema_text(&Catalog::builtin());
     assert!(
         committed == derived,
         "infra/schema.json has drifted from the source mappings: run `cargo run -- schema --out infra/schema.json`"
@@ -98,7 +98,7 @@ fn kql_check(input: &Value) -> Vec<Value> {
 #[test]
 fn every_shipped_query_passes_the_kusto_language_service() {
     let catalog = Catalog::builtin();
-    let tables: Vec<Value> = sentinel_bridge::infra_schema::all_query_tables(&catalog).into_iter().map(|(n, cols)| json!([n, cols])).collect();
+    let tables: Vec<Value> = sentinel_bridge::cli::schema::all_query_tables(&catalog).into_iter().map(|(n, cols)| json!([n, cols])).collect();
     let mut queries = Vec::new();
     let rules: Value = serde_json::from_str(&std::fs::read_to_string(root().join("infra/rules.json")).unwrap()).unwrap();
     for r in rules.as_array().unwrap() {
@@ -147,7 +147,7 @@ fn every_shipped_query_passes_the_kusto_language_service() {
 }
 
 fn noxys(ws: &Workspace, n: usize, user: &str, platform: &str, event: &str, minutes_ago: i64) {
-    let t = sentinel_bridge::schema::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago));
+    let t = sentinel_bridge::model::time::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago));
     let rows: Vec<_> = (0..n)
         .map(|i| {
             json!({"TimeGenerated": t, "EventType": event, "UserId": user, "PlatformId": platform, "RiskScore": 0.95,
@@ -165,15 +165,15 @@ fn the_seed_rules_fire_on_local_data() {
     let mut tables = Catalog::builtin().tables();
     tables.extend(sentinel_bridge::enrich::tables::all());
     let ws: Arc<Workspace> = Workspace::open(WorkspaceConfig::new(tables)).unwrap();
-    let rules = sentinel_bridge::rules::parse_rules(&std::fs::read_to_string(root().join("infra/rules.json")).unwrap()).unwrap();
+    let rules = sentinel_bridge::cli::rules::parse_rules(&std::fs::read_to_string(root().join("infra/rules.json")).unwrap()).unwrap();
     assert_eq!(rules.len(), 8);
-    let now = sentinel_bridge::kql::now_ticks();
-    let fires = |ws: &Workspace, name: &str| -> sentinel_bridge::rules::RuleResult {
-        let r = sentinel_bridge::rules::test_rules(&rules, ws, sentinel_bridge::kql::now_ticks());
+    let now = sentinel_bridge::model::time::now_ticks();
+    let fires = |ws: &Workspace, name: &str| -> sentinel_bridge::cli::rules::RuleResult {
+        let r = sentinel_bridge::cli::rules::test_rules(&rules, ws, sentinel_bridge::model::time::now_ticks());
         r.into_iter().find(|x| x.name == name).unwrap()
     };
     // Nothing yet: every rule runs and stays quiet.
-    for r in sentinel_bridge::rules::test_rules(&rules, &ws, now) {
+    for r in sentinel_bridge::cli::rules::test_rules(&rules, &ws, now) {
         assert!(r.error.is_none(), "{}: {:?}", r.name, r.error);
         assert!(!r.fires, "{} fired on an empty workspace", r.name);
     }
@@ -202,7 +202,7 @@ fn the_seed_rules_fire_on_local_data() {
     noxys(&ws, 1, "frank@contoso.com", "grok", "interaction.high_risk", 1);
     assert!(fires(&ws, "Repeated High-Risk Interactions").fires);
     // Seed 002: one alert per TrapEye threat, named after its source IP.
-    let t = sentinel_bridge::schema::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::minutes(1));
+    let t = sentinel_bridge::model::time::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::minutes(1));
     let threat = json!({"TimeGenerated": t, "event_type": "new_threat", "threat_uuid": "7f3c", "source_ip": "203.0.113.45", "reverse_lookup": "scanner.example.net"});
     ws.store_append("TrapEye_Threats_CL", &[threat.as_object().unwrap().clone()]).unwrap();
     let r = fires(&ws, "New TrapEye Threat");

@@ -14,11 +14,11 @@ use axum::routing::post;
 use axum::Router;
 use common::*;
 use proptest::prelude::*;
-use sentinel_bridge::ingest::{IngestError, IngestionClient, RetryPolicy};
-use sentinel_bridge::metrics::Metrics;
-use sentinel_bridge::schema::{Column, ColumnType, Row, TableSchema};
-use sentinel_bridge::token::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
-use sentinel_bridge::workspace::{Endpoint, FaultKind, FaultSpec, WorkspaceConfig};
+use sentinel_bridge::azure::logs_ingestion::{IngestError, IngestionClient, IngestionOptions, RetryPolicy};
+use sentinel_bridge::app::metrics::Metrics;
+use sentinel_bridge::model::schema::{Column, ColumnType, Row, TableSchema};
+use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
+use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec, WorkspaceConfig};
 use serde_json::json;
 
 fn schema() -> TableSchema {
@@ -66,7 +66,7 @@ async fn sends_exactly_the_documented_request() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
-    let client = IngestionClient::new(&format!("{url}/"), "dcr-abc123", tokens, RetryPolicy::default(), 1_048_576, Arc::new(Metrics::default()));
+    let client = IngestionClient::new(&format!("{url}/"), "dcr-abc123", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
     let rows = vec![row(1, 0), row(2, 3)];
     let out = client.upload("Custom-Probe_CL", &rows, Instant::now() + Duration::from_secs(5)).await;
     assert!(out.is_ok());
@@ -93,7 +93,7 @@ async fn permanent_errors_keep_azures_code() {
     cfg.dcr_immutable_id = Some("dcr-right".into());
     let ws = start_workspace(cfg).await;
     let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
-    let client = IngestionClient::new(&ws.url(), "dcr-wrong", tokens, RetryPolicy::default(), 1_048_576, Arc::new(Metrics::default()));
+    let client = IngestionClient::new(&ws.url(), "dcr-wrong", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
     let out = client.upload("Custom-Probe_CL", &[row(1, 0)], Instant::now() + Duration::from_secs(5)).await;
     assert_eq!(out.failures.len(), 1);
     assert!(matches!(&out.failures[0].1, IngestError::Rejected { status: 404, code, .. } if code == "NotFound"));
@@ -128,7 +128,7 @@ proptest! {
             }
             let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
             let policy = RetryPolicy { base: Duration::from_millis(2), max_backoff: Duration::from_millis(20), attempt_timeout: Duration::from_secs(5) };
-            let client = IngestionClient::new(&ws.url(), "dcr-prop", tokens, policy, limit, Arc::new(Metrics::default()));
+            let client = IngestionClient::new(&ws.url(), "dcr-prop", tokens, IngestionOptions { retry: policy, max_call_bytes: limit }, Arc::new(Metrics::default()));
             let rows: Vec<Row> = pads.iter().enumerate().map(|(i, p)| row(i, *p)).collect();
             let out = client.upload("Custom-Probe_CL", &rows, Instant::now() + Duration::from_secs(20)).await;
             // Only single rows may fail, as TooLarge: rows over the limit, or a row the service answered 413

@@ -49,7 +49,7 @@ fn the_azure_python_sdks_round_trip_through_the_workspace() {
     }
     let out = Command::new(&python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/sdk_roundtrip.py"))
-        .args([&url, sentinel_bridge::workspace::LOCAL_WORKSPACE_ID])
+        .args([&url, sentinel_bridge::local_azure::LOCAL_WORKSPACE_ID])
         .output()
         .unwrap();
     let _ = ws.kill();

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use sentinel_bridge::app::{app, Bridge};
-use sentinel_bridge::config::Settings;
-use sentinel_bridge::token::LoopbackClientCredential;
-use sentinel_bridge::workspace::{Endpoint, FaultKind, FaultSpec, RunningWorkspace};
+use sentinel_bridge::app::settings::Settings;
+use sentinel_bridge::azure::identity::LoopbackClientCredential;
+use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec, RunningWorkspace};
 use serde_json::json;
 
 struct Server {

@@ -5,8 +5,8 @@ mod common;
 
 use base64::Engine;
 use common::*;
-use sentinel_bridge::auth::{hmac_sha256_hex, standard_webhooks_signature};
-use sentinel_bridge::workspace::{Endpoint, FaultKind, FaultSpec};
+use sentinel_bridge::mapping::auth::{hmac_sha256_hex, standard_webhooks_signature};
+use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec};
 use serde_json::{json, Value};
 
 #[tokio::test]

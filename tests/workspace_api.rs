@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sentinel_bridge::ingest::{IngestionClient, RetryPolicy};
+use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions, RetryPolicy};
 use sentinel_bridge::kql::Value as KValue;
-use sentinel_bridge::metrics::Metrics;
-use sentinel_bridge::query::{parse_response, LogsQueryClient, QueryError, QUERY_SCOPE};
-use sentinel_bridge::schema::{Column, ColumnType, Row, TableSchema};
-use sentinel_bridge::token::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
-use sentinel_bridge::workspace::tables::StreamDecl;
-use sentinel_bridge::workspace::{RunningWorkspace, WorkspaceConfig};
+use sentinel_bridge::app::metrics::Metrics;
+use sentinel_bridge::azure::logs_query::{parse_response, LogsQueryClient, QueryError, QUERY_SCOPE};
+use sentinel_bridge::model::schema::{Column, ColumnType, Row, TableSchema};
+use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
+use sentinel_bridge::local_azure::tables::StreamDecl;
+use sentinel_bridge::local_azure::{RunningWorkspace, WorkspaceConfig};
 use serde_json::{json, Value};
 
 fn tokens(ws: &RunningWorkspace, scope: &str) -> Arc<TokenSource> {
@@ -23,7 +23,7 @@ fn tokens(ws: &RunningWorkspace, scope: &str) -> Arc<TokenSource> {
 }
 
 fn query_client(ws: &RunningWorkspace) -> LogsQueryClient {
-    LogsQueryClient::new(&ws.url(), &ws.workspace.workspace_id(), tokens(ws, QUERY_SCOPE))
+    LogsQueryClient::new(&ws.url(), &ws.workspace.workspace_id(), tokens(ws, QUERY_SCOPE), RetryPolicy::default())
 }
 
 async fn ingest_json(ws: &RunningWorkspace, stream: &str, rows: Value) -> reqwest::Response {
@@ -198,7 +198,7 @@ async fn the_official_query_example_round_trips() {
     cfg.workspace_id = Some(example["parameters"]["workspaceId"].as_str().unwrap().into());
     let ws = start_workspace(cfg).await;
     // Stage the example's rows as Usage records, an hour old so the request's PT12H window holds them.
-    let recent = sentinel_bridge::schema::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
+    let recent = sentinel_bridge::model::time::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
     let records: Vec<Value> = expected
         .rows
         .iter()
@@ -418,7 +418,7 @@ async fn ingestion_into_the_workspace_is_durable_across_reopen() {
         let mut cfg = WorkspaceConfig::new(vec![schema.clone()]);
         cfg.data_dir = Some(dir.clone());
         let ws = start_workspace(cfg).await;
-        let client = IngestionClient::new(&ws.url(), "dcr-x", tokens(&ws, MONITOR_SCOPE), RetryPolicy::default(), 1_048_576, Arc::new(Metrics::default()));
+        let client = IngestionClient::new(&ws.url(), "dcr-x", tokens(&ws, MONITOR_SCOPE), IngestionOptions::default(), Arc::new(Metrics::default()));
         let row = Row::new(&schema, json!({"TimeGenerated": "2026-11-23T00:00:00Z", "N": round}).as_object().unwrap()).unwrap();
         assert!(client.upload("Custom-D_CL", &[row], Instant::now() + T).await.is_ok());
         let f = ws.workspace.query("D_CL | summarize count(), sum(N)").unwrap();

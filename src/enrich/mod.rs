@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::ingest::IngestionClient;
-use crate::kql::value::{format_datetime, parse_datetime, TICKS_PER_SEC};
-use crate::query::LogsQueryClient;
-use crate::schema::Row;
-use crate::sentinel::{Incident, Label, SentinelClient, SentinelError};
+use crate::azure::logs_ingestion::IngestionClient;
+use crate::model::time::{format_ticks, parse_datetime_ticks, TICKS_PER_SEC};
+use crate::azure::logs_query::LogsQueryClient;
+use crate::model::schema::Row;
+use crate::azure::sentinel::{Incident, Label, SentinelClient, SentinelError};
 use hypotheses::Hypothesis;
 use signals::Signal;
 
@@ -154,7 +154,7 @@ pub fn kql_strings(values: &[String]) -> String {
 }
 
 pub fn kql_datetime(ticks: i64) -> String {
-    format!("datetime({})", format_datetime(ticks))
+    format!("datetime({})", format_ticks(ticks))
 }
 
 /// What the incident is about.
@@ -176,7 +176,7 @@ fn push_unique(v: &mut Vec<String>, s: Option<String>) {
     }
 }
 
-fn subjects_of(entities: &[crate::sentinel::Entity], alerts: &[crate::sentinel::Alert]) -> Subjects {
+fn subjects_of(entities: &[crate::azure::sentinel::Entity], alerts: &[crate::azure::sentinel::Alert]) -> Subjects {
     let mut s = Subjects::default();
     let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(String::from);
     for e in entities {
@@ -303,7 +303,7 @@ impl Enricher {
             narrative_source,
             actions,
             tables_written: false,
-            window: json!({"start": format_datetime(window_start), "end": format_datetime(window_end), "baselineStart": format_datetime(baseline_start)}),
+            window: json!({"start": format_ticks(window_start), "end": format_ticks(window_end), "baselineStart": format_ticks(baseline_start)}),
             subjects: serde_json::to_value(&subjects).unwrap_or(Value::Null),
         };
         let written = self.write_tables(&enrichment, &runs, &audit).await;
@@ -313,9 +313,9 @@ impl Enricher {
     /// The window: from the first activity minus the look-around to the last activity plus an hour (never past
     /// now); the baseline: the configured days before the window.
     fn window(&self, incident: &Incident) -> (i64, i64, i64) {
-        let now = crate::kql::now_ticks();
+        let now = crate::model::time::now_ticks();
         let p = &incident.properties;
-        let parse = |s: &Option<String>| s.as_deref().and_then(parse_datetime);
+        let parse = |s: &Option<String>| s.as_deref().and_then(parse_datetime_ticks);
         let first = parse(&p.first_activity_time_utc).or_else(|| parse(&p.created_time_utc)).unwrap_or(now);
         let last = parse(&p.last_activity_time_utc).unwrap_or(first).max(first);
         let look = self.settings.lookaround.as_secs() as i64 * TICKS_PER_SEC;
@@ -376,7 +376,7 @@ impl Enricher {
                         };
                         (QueryRun { name: name.to_string(), status, rows: f.rows.len(), duration_ms: ms(t), text: full }, Some(f))
                     }
-                    Err(crate::query::QueryError::Timeout(_)) => {
+                    Err(crate::azure::logs_query::QueryError::Timeout(_)) => {
                         (QueryRun { name: name.to_string(), status: "timed out".into(), rows: 0, duration_ms: ms(t), text: full }, None)
                     }
                     Err(e) => (QueryRun { name: name.to_string(), status: format!("failed: {e}"), rows: 0, duration_ms: ms(t), text: full }, None),
@@ -469,7 +469,7 @@ impl Enricher {
     }
 
     async fn write_tables(&self, e: &Enrichment, runs: &[QueryRun], extra: &[Value]) -> bool {
-        let now = format_datetime(crate::kql::now_ticks());
+        let now = format_ticks(crate::model::time::now_ticks());
         let summary = json!({
             "TimeGenerated": now, "RunId": e.run_id, "IncidentName": e.incident, "IncidentNumber": e.incident_number,
             "LeadingHypothesis": e.leading["id"], "Confidence": e.leading["confidence"], "Hypotheses": e.hypotheses, "Signals": e.signals,
@@ -491,7 +491,7 @@ impl Enricher {
             row["IncidentName"] = json!(e.incident);
             audit.push(row);
         }
-        let build = |schema: &crate::schema::TableSchema, rows: Vec<Value>| -> Result<Vec<Row>, String> {
+        let build = |schema: &crate::model::schema::TableSchema, rows: Vec<Value>| -> Result<Vec<Row>, String> {
             rows.into_iter()
                 .map(|mut v| {
                     if let Some(m) = v.as_object_mut() {

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::kql::value::{format_datetime, parse_datetime, TICKS_PER_SEC};
+use crate::model::time::{format_ticks, parse_datetime_ticks, TICKS_PER_SEC};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -80,11 +80,11 @@ impl Cast {
 pub const T0: &str = "2026-11-20T10:00:00Z";
 
 fn t0() -> i64 {
-    parse_datetime(T0).expect("T0 parses")
+    parse_datetime_ticks(T0).expect("T0 parses")
 }
 
 fn at(offset_minutes: i64) -> String {
-    format_datetime(t0() + offset_minutes * 60 * TICKS_PER_SEC)
+    format_ticks(t0() + offset_minutes * 60 * TICKS_PER_SEC)
 }
 
 /// A small deterministic noise source, so the same scenario always yields the same rows.

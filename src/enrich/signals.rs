@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::kql::value::{format_datetime, TICKS_PER_SEC};
+use crate::model::time::{format_ticks, TICKS_PER_SEC};
 use crate::kql::{Frame, Value};
 
 /// One source row a claim rests on.
@@ -115,7 +115,7 @@ pub fn compute(frame: &Frame, table: &str, key_col: &str, metric_col: &str, wind
         if let Some((z, t, v, e)) = best {
             if z >= 4.0 {
                 let detail = format!("{metric} {v:.1} against an expected {e:.1} for that hour (z = {z:.1})");
-                by_signal.entry(signal).or_default().push((z, Evidence { table: table.into(), time: format_datetime(t), key: key.clone(), detail }));
+                by_signal.entry(signal).or_default().push((z, Evidence { table: table.into(), time: format_ticks(t), key: key.clone(), detail }));
             }
         }
     }
@@ -187,7 +187,7 @@ pub fn signins(frame: &Frame, window_start: i64) -> Vec<Signal> {
             state: text(r, rsi),
         });
     }
-    let ev = |user: &str, s: &S, detail: String| Evidence { table: "SigninLogs".into(), time: format_datetime(s.t), key: user.to_string(), detail };
+    let ev = |user: &str, s: &S, detail: String| Evidence { table: "SigninLogs".into(), time: format_ticks(s.t), key: user.to_string(), detail };
     let mut new_loc: Vec<Evidence> = Vec::new();
     let mut new_loc_strength: f64 = 0.0;
     let mut travel: Vec<Evidence> = Vec::new();
@@ -309,7 +309,7 @@ pub fn control_plane(frame: &Frame, window_start: i64) -> Vec<Signal> {
             let short = resource.rsplit('/').next().unwrap_or_default().to_string();
             let e = Evidence {
                 table: "AzureActivity".into(),
-                time: format_datetime(t),
+                time: format_ticks(t),
                 key: text(r, ci),
                 detail: format!("{} on {} from {}", text(r, oi), if short.is_empty() { "-".to_string() } else { short }, text(r, ipi)),
             };
@@ -341,7 +341,7 @@ pub fn related_alerts(frame: &Frame) -> Vec<Signal> {
         .filter_map(|r| {
             Some(Evidence {
                 table: "SecurityAlert".into(),
-                time: format_datetime(time_of(r, ti)?),
+                time: format_ticks(time_of(r, ti)?),
                 key: text(r, ii),
                 detail: format!("{} ({}, {}{})", text(r, di), text(r, si), text(r, pi), {
                     let t = text(r, tai);
@@ -383,7 +383,7 @@ pub fn vendor_noxys(frame: &Frame) -> Vec<Signal> {
             }
             Some(Evidence {
                 table: "NoxysEvents_CL".into(),
-                time: format_datetime(time_of(r, ti)?),
+                time: format_ticks(time_of(r, ti)?),
                 key: text(r, idi),
                 detail: format!("{} by {} on {} (risk {})", text(r, ei), text(r, ui), text(r, pi), text(r, ri)),
             })
@@ -409,7 +409,7 @@ pub fn vendor_trapeye(frame: &Frame) -> Vec<Signal> {
     let ev: Vec<Evidence> = frame
         .rows
         .iter()
-        .filter_map(|r| Some(Evidence { table: "TrapEye_Threats_CL".into(), time: format_datetime(time_of(r, ti)?), key: text(r, ui), detail: format!("decoy touched from {} ({})", text(r, si), text(r, ri)) }))
+        .filter_map(|r| Some(Evidence { table: "TrapEye_Threats_CL".into(), time: format_ticks(time_of(r, ti)?), key: text(r, ui), detail: format!("decoy touched from {} ({})", text(r, si), text(r, ri)) }))
         .collect();
     if ev.is_empty() {
         return Vec::new();
@@ -423,7 +423,7 @@ pub fn vendor_apono(frame: &Frame) -> Vec<Signal> {
     let ev: Vec<Evidence> = frame
         .rows
         .iter()
-        .filter_map(|r| Some(Evidence { table: "Apono_CL".into(), time: format_datetime(time_of(r, ti)?), key: text(r, ei), detail: format!("granted {} on {}", text(r, pi), text(r, ri)) }))
+        .filter_map(|r| Some(Evidence { table: "Apono_CL".into(), time: format_ticks(time_of(r, ti)?), key: text(r, ei), detail: format!("granted {} on {}", text(r, pi), text(r, ri)) }))
         .collect();
     if ev.is_empty() {
         return Vec::new();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::schema::{Column, ColumnType, TableSchema};
+use crate::model::schema::{Column, ColumnType, TableSchema};
 
 fn schema(name: &str, cols: &[(&str, ColumnType)]) -> Arc<TableSchema> {
     Arc::new(TableSchema { name: name.into(), columns: cols.iter().map(|(n, t)| Column { name: n.to_string(), kind: *t }).collect() })

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use super::ast::{BinOp, Expr};
-use super::value::{format_datetime, parse_bool, parse_datetime, KType, Key, Value, TICKS_PER_SEC};
+use super::value::{parse_bool, KType, Key, Value};
+use crate::model::time::{format_ticks, parse_datetime_ticks, TICKS_PER_SEC};
 use super::{Column, KqlError};
 
 /// A compiled expression.
@@ -401,7 +402,7 @@ pub fn convert(v: &Value, t: KType) -> Value {
         (KType::Bool, Value::Long(i)) => Value::Bool(*i != 0),
         (KType::Bool, Value::String(s)) => parse_bool(s).map(Value::Bool).unwrap_or(Value::Null),
         (KType::DateTime, Value::DateTime(_)) => v,
-        (KType::DateTime, Value::String(s)) => parse_datetime(s).map(Value::DateTime).unwrap_or(Value::Null),
+        (KType::DateTime, Value::String(s)) => parse_datetime_ticks(s).map(Value::DateTime).unwrap_or(Value::Null),
         (KType::DateTime, Value::Long(i)) => Value::DateTime(*i),
         (KType::TimeSpan, Value::TimeSpan(_)) => v,
         (KType::TimeSpan, Value::String(s)) => super::value::parse_timespan_text(s).map(Value::TimeSpan).unwrap_or(Value::Null),
@@ -800,7 +801,7 @@ fn call(f: Func, args: &[CExpr], row: &[Value], now: i64) -> Value {
 
 /// format_datetime with Kusto's specifiers: yyyy, MM, dd, HH, hh, mm, ss, f…, tt.
 fn format_kusto_datetime(ticks: i64, fmt: &str) -> String {
-    let iso = format_datetime(ticks);
+    let iso = format_ticks(ticks);
     let (y, mo, d) = (&iso[0..4], &iso[5..7], &iso[8..10]);
     let (h, mi, s) = (&iso[11..13], &iso[14..16], &iso[17..19]);
     let frac = format!("{:07}", ticks.rem_euclid(TICKS_PER_SEC));

@@ -72,10 +72,5 @@ pub fn run(query: &str, tables: &dyn Tables, now_ticks: i64) -> Result<Frame, Kq
     execute(&q, tables, now_ticks)
 }
 
-/// The current time in ticks.
-pub fn now_ticks() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 100) as i64
-}
-
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::ast::*;
 use super::lexer::{lex, Tok, Token};
-use super::value::{parse_datetime, parse_timespan_text, KType, Value};
+use super::value::{parse_timespan_text, KType, Value};
+use crate::model::time::parse_datetime_ticks;
 use super::KqlError;
 
 pub fn parse(src: &str) -> Result<Query, KqlError> {
@@ -722,7 +723,7 @@ fn typed_literal(kind: &str, raw: &str) -> Result<Value, String> {
             if unquoted.eq_ignore_ascii_case("null") {
                 return Ok(Value::Null);
             }
-            parse_datetime(unquoted).map(Value::DateTime).ok_or_else(|| format!("'{raw}' is not a datetime"))
+            parse_datetime_ticks(unquoted).map(Value::DateTime).ok_or_else(|| format!("'{raw}' is not a datetime"))
         }
         "timespan" => {
             if unquoted.eq_ignore_ascii_case("null") {

@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
-use super::value::{parse_datetime, KType, Value, TICKS_PER_SEC};
+use super::value::{KType, Value};
+use crate::model::time::{parse_datetime_ticks, TICKS_PER_SEC};
 use super::*;
 
 struct T(HashMap<String, Frame>);
@@ -12,7 +13,7 @@ impl Tables for T {
 }
 
 fn dt(s: &str) -> Value {
-    Value::DateTime(parse_datetime(s).unwrap())
+    Value::DateTime(parse_datetime_ticks(s).unwrap())
 }
 
 fn frame(cols: &[(&str, KType)], rows: Vec<Vec<Value>>) -> Frame {
@@ -41,7 +42,7 @@ fn tables() -> T {
 }
 
 fn now() -> i64 {
-    parse_datetime("2026-03-20T16:00:00Z").unwrap()
+    parse_datetime_ticks("2026-03-20T16:00:00Z").unwrap()
 }
 
 fn q(query: &str) -> Frame {

@@ -6,11 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 /// 100-nanosecond ticks, Kusto's resolution for datetime and timespan.
-pub const TICKS_PER_SEC: i64 = 10_000_000;
+pub use crate::model::time::TICKS_PER_SEC;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KType {
@@ -117,7 +115,7 @@ impl Value {
             Value::Long(i) => i.to_string(),
             Value::Real(f) => format_real(*f),
             Value::String(s) => s.to_string(),
-            Value::DateTime(t) => format_datetime(*t),
+            Value::DateTime(t) => crate::model::time::format_ticks(*t),
             Value::TimeSpan(t) => format_timespan(*t),
             Value::Dynamic(d) => match &**d {
                 Json::String(s) => s.clone(),
@@ -153,7 +151,7 @@ impl Value {
             (KType::Real, Json::String(s)) => Value::Real(s.trim().parse().ok()?),
             (KType::String | KType::Guid, Json::String(s)) => Value::String(Arc::from(s.as_str())),
             (KType::String, other) => Value::String(Arc::from(other.to_string().as_str())),
-            (KType::DateTime, Json::String(s)) => Value::DateTime(parse_datetime(s)?),
+            (KType::DateTime, Json::String(s)) => Value::DateTime(crate::model::time::parse_datetime_ticks(s)?),
             (KType::TimeSpan, Json::String(s)) => Value::TimeSpan(parse_timespan_text(s)?),
             (KType::TimeSpan, Json::Number(n)) => Value::TimeSpan((n.as_f64()? * TICKS_PER_SEC as f64) as i64),
             _ => return None,
@@ -200,8 +198,8 @@ impl Value {
             (String(a), String(b)) => Some(a.as_ref().cmp(b.as_ref())),
             (Bool(a), Bool(b)) => Some(a.cmp(b)),
             (DateTime(a), DateTime(b)) | (TimeSpan(a), TimeSpan(b)) => Some(a.cmp(b)),
-            (DateTime(a), String(s)) => parse_datetime(s).map(|b| a.cmp(&b)),
-            (String(s), DateTime(b)) => parse_datetime(s).map(|a| a.cmp(b)),
+            (DateTime(a), String(s)) => crate::model::time::parse_datetime_ticks(s).map(|b| a.cmp(&b)),
+            (String(s), DateTime(b)) => crate::model::time::parse_datetime_ticks(s).map(|a| a.cmp(b)),
             (Dynamic(d), o) => Value::from_dynamic(d).scalar_cmp(o),
             (s, Dynamic(d)) => s.scalar_cmp(&Value::from_dynamic(d)),
             (String(s), Long(_) | Real(_)) => Value::Real(s.parse().ok()?).kql_cmp(other),
@@ -275,53 +273,6 @@ pub fn parse_bool(s: &str) -> Option<bool> {
         "true" | "1" => Some(true),
         "false" | "0" => Some(false),
         _ => None,
-    }
-}
-
-/// Parses the datetime forms Kusto accepts (ISO 8601 with or without zone, `T` or space); UTC ticks.
-pub fn parse_datetime(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let t = OffsetDateTime::parse(s, &Rfc3339).ok().or_else(|| {
-        let mut fixed = s.replacen(' ', "T", 1);
-        if fixed.len() == 10 {
-            fixed.push_str("T00:00:00");
-        }
-        // `2026-01-01T10:35` has no seconds.
-        if let Some(t) = fixed.get(11..) {
-            if t.len() == 5 && t.as_bytes()[2] == b':' {
-                fixed.push_str(":00");
-            }
-        }
-        let has_zone = fixed.ends_with('Z') || fixed[fixed.len().saturating_sub(6)..].contains(['+']) || {
-            let tail = &fixed[fixed.len().saturating_sub(6)..];
-            tail.starts_with('-') && tail.contains(':')
-        };
-        if !has_zone {
-            fixed.push('Z');
-        }
-        OffsetDateTime::parse(&fixed, &Rfc3339).ok()
-    })?;
-    let nanos = t.unix_timestamp_nanos();
-    i64::try_from(nanos / 100).ok()
-}
-
-pub fn format_datetime(ticks: i64) -> String {
-    let Ok(t) = OffsetDateTime::from_unix_timestamp_nanos(ticks as i128 * 100) else { return String::new() };
-    let base = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    let frac = ticks.rem_euclid(TICKS_PER_SEC);
-    if frac == 0 {
-        format!("{base}Z")
-    } else {
-        let digits = format!("{frac:07}");
-        format!("{base}.{}Z", digits.trim_end_matches('0'))
     }
 }
 
@@ -410,13 +361,13 @@ mod tests {
     #[test]
     fn datetimes_round_trip() {
         for s in ["2026-03-20T14:32:00Z", "2026-03-20T14:32:00.1234567Z", "1999-01-01T00:00:00.5Z"] {
-            assert_eq!(format_datetime(parse_datetime(s).unwrap()), s);
+            assert_eq!(crate::model::time::format_ticks(crate::model::time::parse_datetime_ticks(s).unwrap()), s);
         }
-        assert_eq!(parse_datetime("2026-03-20 14:32"), parse_datetime("2026-03-20T14:32:00Z"));
-        assert_eq!(parse_datetime("2026-03-20 14"), None);
-        assert_eq!(parse_datetime("2026-03-20 14:32:00"), parse_datetime("2026-03-20T14:32:00Z"));
-        assert_eq!(parse_datetime("2026-03-20"), parse_datetime("2026-03-20T00:00:00Z"));
-        assert_eq!(parse_datetime("2026-03-20T16:32:00+02:00"), parse_datetime("2026-03-20T14:32:00Z"));
+        assert_eq!(crate::model::time::parse_datetime_ticks("2026-03-20 14:32"), crate::model::time::parse_datetime_ticks("2026-03-20T14:32:00Z"));
+        assert_eq!(crate::model::time::parse_datetime_ticks("2026-03-20 14"), None);
+        assert_eq!(crate::model::time::parse_datetime_ticks("2026-03-20 14:32:00"), crate::model::time::parse_datetime_ticks("2026-03-20T14:32:00Z"));
+        assert_eq!(crate::model::time::parse_datetime_ticks("2026-03-20"), crate::model::time::parse_datetime_ticks("2026-03-20T00:00:00Z"));
+        assert_eq!(crate::model::time::parse_datetime_ticks("2026-03-20T16:32:00+02:00"), crate::model::time::parse_datetime_ticks("2026-03-20T14:32:00Z"));
     }
 
     #[test]

@@ -4,7 +4,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::{JsonPath, SourceMapping, TableMapping, TimeSource, Unmapped, ValueSource, ADDITIONAL_DATA, TIME_GENERATED};
-use crate::schema::{format_datetime, ColumnType, Row};
+use crate::model::schema::{ColumnType, Row};
+use crate::model::time::format_datetime;
 
 /// What the request brings besides its body.
 #[derive(Debug, Clone, Copy)]

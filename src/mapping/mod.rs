@@ -6,6 +6,7 @@
 //! Mappings are the single source of truth for every table schema the bridge writes.
 
 mod apply;
+pub mod auth;
 pub mod path;
 mod spec;
 
@@ -19,7 +20,7 @@ pub use apply::{MapError, MappedBatch, MappingContext, SekoiaEvent};
 pub use path::JsonPath;
 use spec::{MappingFileSpec, SourceSpec, TableSpec};
 
-use crate::schema::{check_column_name, Column, ColumnType, TableSchema};
+use crate::model::schema::{check_column_name, Column, ColumnType, TableSchema};
 
 /// The mapping files that ship with the bridge, compiled in so the binary is self-contained.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[

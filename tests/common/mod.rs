@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sentinel_bridge::app::{app, Bridge};
-use sentinel_bridge::config::Settings;
+use sentinel_bridge::app::settings::Settings;
 use sentinel_bridge::mapping::Catalog;
-use sentinel_bridge::token::LoopbackClientCredential;
-use sentinel_bridge::workspace::{RunningWorkspace, Workspace, WorkspaceConfig};
+use sentinel_bridge::azure::identity::LoopbackClientCredential;
+use sentinel_bridge::local_azure::{RunningWorkspace, Workspace, WorkspaceConfig};
 use serde_json::Value;
 
 pub const NOXYS_TOKEN: &str = "noxys-webhook-token-0123456789";
@@ -59,7 +59,7 @@ impl TestBridge {
             ("SPILL".into(), "off".into()),
             ("INGEST_DEADLINE_SECS".into(), "10".into()),
             // Enrichment against the same workspace, as it would run against Azure.
-            ("LOG_ANALYTICS_WORKSPACE_ID".into(), sentinel_bridge::workspace::LOCAL_WORKSPACE_ID.into()),
+            ("LOG_ANALYTICS_WORKSPACE_ID".into(), sentinel_bridge::local_azure::LOCAL_WORKSPACE_ID.into()),
             ("LOG_ANALYTICS_ENDPOINT".into(), ws.url()),
             ("SENTINEL_WORKSPACE_RESOURCE_ID".into(), sentinel_bridge::app::LOCAL_WORKSPACE_RESOURCE_ID.into()),
             ("ARM_ENDPOINT".into(), ws.url()),

@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use sentinel_bridge::auth::{Secrets, Verifier};
+use sentinel_bridge::mapping::auth::{Secrets, Verifier};
 use sentinel_bridge::mapping::{AuthConfig, AuthMode, SignatureEncoding};
 
 fuzz_target!(|data: &[u8]| {

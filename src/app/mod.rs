@@ -1,0 +1,341 @@
+//! Start-up and wiring: [`Bridge::build`] turns checked [`Settings`] into the running pieces ([`AppState`]),
+//! [`router`] serves them, [`local_backend`] starts the local stand-in of Azure when no Azure setting is given,
+//! and [`metrics`] holds what health reports.
+
+pub mod local_backend;
+pub mod metrics;
+pub mod router;
+pub mod settings;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::credentials::TokenCredential;
+
+use crate::app::metrics::Metrics;
+use crate::app::settings::{secrets_setting, source_setting, Backend, QueryBackend, SettingError, Settings, SpillSetting, StorageSetting};
+use crate::azure::http::RetryPolicy;
+use crate::azure::identity::{credential_for, TokenSource, MONITOR_SCOPE};
+use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
+use crate::azure::logs_query::{LogsQueryClient, QUERY_SCOPE};
+use crate::azure::openai::{OpenAiClient, OpenAiOptions, OPENAI_SCOPE};
+use crate::azure::sentinel::{SentinelClient, SentinelOptions, ARM_SCOPE};
+use crate::azure::storage::{StorageClient, StorageError, STORAGE_SCOPE};
+use crate::delivery::batcher::{BatchSettings, Batcher};
+use crate::delivery::replay::ReplayGuard;
+use crate::delivery::spill::{QueueSpill, Spill, SpillBackend};
+use crate::enrich::narrative::OpenAiNarrator;
+use crate::enrich::Enricher;
+use crate::mapping::auth::{Secrets, Verifier};
+use crate::mapping::Catalog;
+use crate::sekoia::{SekoiaClient, SekoiaOptions};
+pub use local_backend::{LocalBackend, LOCAL_WORKSPACE_RESOURCE_ID};
+pub use router::{app, serve};
+
+/// Whether enrichment runs here, and if not, why.
+#[derive(Clone)]
+pub enum EnrichmentState {
+    Ready(Arc<Enricher>),
+    /// Not configured: what is missing, in a sentence for the caller.
+    Off(&'static str),
+}
+
+impl EnrichmentState {
+    pub fn ready(&self) -> Option<&Arc<Enricher>> {
+        match self {
+            EnrichmentState::Ready(e) => Some(e),
+            EnrichmentState::Off(_) => None,
+        }
+    }
+}
+
+pub struct AppState {
+    pub catalog: Catalog,
+    /// Sekoia intake clients of the sources that route there.
+    pub sekoia: BTreeMap<String, Arc<SekoiaClient>>,
+    /// Where undeliverable accepted events wait, when configured.
+    pub spill: Option<SpillBackend>,
+    /// The ingestion client, for redelivering spilled rows.
+    pub ingest: Arc<IngestionClient>,
+    pub enricher: EnrichmentState,
+    pub verifiers: HashMap<String, Verifier>,
+    pub batcher: Batcher,
+    pub metrics: Arc<Metrics>,
+    pub replay: ReplayGuard,
+    pub max_body_bytes: usize,
+    pub deadline: Duration,
+    pub backend: String,
+}
+
+/// Everything that is wrong with the configuration or the environment, found before serving.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    #[error(transparent)]
+    Mapping(#[from] crate::mapping::MappingError),
+    #[error("no credential for Azure: {0}")]
+    Credential(azure_core::Error),
+    #[error(transparent)]
+    LocalBackend(#[from] local_backend::LocalBackendError),
+    #[error("SPILL=azure-queue: the storage queue is unreachable: {0}")]
+    SpillQueue(StorageError),
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Listen { port: u16, source: std::io::Error },
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Reads the mapping files a setting names.
+pub fn load_catalog(settings: &Settings) -> Result<Catalog, StartupError> {
+    let mut files = Vec::new();
+    for p in &settings.sources_files {
+        let text = std::fs::read_to_string(p).map_err(|e| {
+            SettingError { setting: "WEBHOOK_SOURCES_FILE".into(), message: format!("{}: {e}", p.display()) }
+        })?;
+        files.push((p.display().to_string(), text));
+    }
+    Ok(Catalog::load(&files)?)
+}
+
+/// One verifier per source, from its `SOURCE_<NAME>_SECRETS`; a secrets setting that names no source is an error.
+pub fn build_verifiers(catalog: &Catalog, settings: &Settings) -> Result<HashMap<String, Verifier>, StartupError> {
+    let mut verifiers = HashMap::new();
+    let mut used = Vec::new();
+    for s in catalog.sources() {
+        let setting = secrets_setting(&s.name);
+        let secrets = match settings.source_secrets.get(&setting) {
+            Some(v) => Secrets::parse(v, &s.auth.mode)
+                .map_err(|m| SettingError { setting: setting.clone(), message: m })?,
+            None => Secrets::default(),
+        };
+        if secrets.is_empty() {
+            if s.auth.open {
+                tracing::warn!(source = %s.name, "source is OPEN: it accepts unauthenticated webhooks (local trials only)");
+            } else {
+                tracing::info!(source = %s.name, setting = %setting, "source has no secret and refuses every request");
+            }
+        }
+        used.push(setting);
+        verifiers.insert(s.name.clone(), Verifier::new(s.auth.clone(), secrets));
+    }
+    if let Some(unused) = settings.source_secrets.keys().find(|k| !used.contains(k)) {
+        return Err(SettingError { setting: unused.clone(), message: "names no configured source".into() }.into());
+    }
+    Ok(verifiers)
+}
+
+/// The pieces [`serve`] runs; separate so tests and the benchmark can build one around their own stand-ins.
+pub struct Bridge {
+    pub state: Arc<AppState>,
+    /// The embedded workspace, when no Azure endpoint is configured.
+    pub local: Option<LocalBackend>,
+    drain: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+}
+
+impl Bridge {
+    pub async fn build(settings: &Settings) -> Result<Bridge, StartupError> {
+        Self::build_inner(settings, None).await
+    }
+
+    /// As [`Bridge::build`], with the Azure backend's credential given rather than taken from the settings.
+    pub async fn build_with_credential(settings: &Settings, credential: Arc<dyn TokenCredential>) -> Result<Bridge, StartupError> {
+        Self::build_inner(settings, Some(credential)).await
+    }
+
+    async fn build_inner(settings: &Settings, credential: Option<Arc<dyn TokenCredential>>) -> Result<Bridge, StartupError> {
+        let mut catalog = load_catalog(settings)?;
+        apply_destinations(&mut catalog, settings)?;
+        let verifiers = build_verifiers(&catalog, settings)?;
+        let metrics = Arc::new(Metrics::default());
+        let (endpoint, dcr, scope, local, backend, cred) = match &settings.backend {
+            Backend::Azure { endpoint, dcr_immutable_id, scope } => {
+                let (cred, kind) = match credential {
+                    Some(c) => (c, "given"),
+                    None => credential_for(&settings.identity).map_err(StartupError::Credential)?,
+                };
+                tracing::info!(endpoint = %endpoint, credential = kind, "ingesting into Azure Monitor");
+                (endpoint.clone(), dcr_immutable_id.clone(), scope.clone(), None, "azure".to_string(), cred)
+            }
+            Backend::Local => {
+                let local = LocalBackend::start(settings, &catalog).await?;
+                let url = local.url();
+                tracing::info!(data_dir = %settings.data_dir.display(), url = %url, "no LOGS_INGESTION_ENDPOINT: using the local workspace");
+                let cred = local.credential();
+                (url, "dcr-local".to_string(), MONITOR_SCOPE.to_string(), Some(local), format!("local:{}", settings.data_dir.display()), cred)
+            }
+        };
+        let tokens = Arc::new(TokenSource::new(cred.clone(), scope));
+        let options = IngestionOptions { retry: RetryPolicy::default(), max_call_bytes: settings.max_call_bytes };
+        let client = Arc::new(IngestionClient::new(&endpoint, &dcr, tokens, options, metrics.clone()));
+        let enricher = build_enricher(settings, local.as_ref(), cred.clone(), client.clone())?;
+        let sekoia = build_sekoia(&catalog, settings, local.as_ref(), metrics.clone())?;
+        let spill = build_spill(settings, &cred).await?;
+        let drain = match &spill {
+            Some(SpillBackend::Dir(s)) => {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                Some((tx.clone(), s.start_drain(client.clone(), sekoia.clone(), rx)))
+            }
+            _ => None,
+        };
+        let streams = catalog.tables().iter().map(|t| t.stream_name()).collect::<Vec<_>>();
+        let batcher = Batcher::new(client.clone(), streams, BatchSettings { linger: settings.linger, max_in_flight: settings.max_in_flight });
+        for s in catalog.sources() {
+            metrics.source(&s.name);
+        }
+        let state = Arc::new(AppState {
+            catalog,
+            sekoia,
+            spill,
+            ingest: client,
+            enricher,
+            verifiers,
+            batcher,
+            metrics,
+            replay: ReplayGuard::new(Duration::from_secs(600)),
+            max_body_bytes: settings.max_body_bytes,
+            deadline: settings.deadline,
+            backend,
+        });
+        Ok(Bridge { state, local, drain })
+    }
+
+    /// Sends what is buffered and stops the embedded workspace.
+    pub async fn shutdown(self) {
+        self.state.batcher.shutdown().await;
+        if let Some((stop, task)) = self.drain {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        if let Some(l) = self.local {
+            l.stop().await;
+        }
+    }
+}
+
+/// The spill the settings ask for: a directory, or the function's storage queue (reachable before we serve).
+async fn build_spill(settings: &Settings, cred: &Arc<dyn TokenCredential>) -> Result<Option<SpillBackend>, StartupError> {
+    match &settings.spill {
+        SpillSetting::Off => Ok(None),
+        SpillSetting::Dir(dir) => {
+            let spill = Spill::open(dir).map_err(|e| SettingError { setting: "SPILL".into(), message: format!("{}: {e}", dir.display()) })?;
+            Ok(Some(SpillBackend::Dir(spill)))
+        }
+        SpillSetting::AzureQueue { storage, queue, container } => {
+            let client = storage_client(storage, cred.clone())?;
+            let q = QueueSpill::open(client, queue, container).await.map_err(StartupError::SpillQueue)?;
+            tracing::info!(queue = %queue, "spill: the function's storage queue");
+            Ok(Some(SpillBackend::Queue(q)))
+        }
+    }
+}
+
+/// The function's storage account as a setting describes it.
+pub fn storage_client(storage: &StorageSetting, cred: Arc<dyn TokenCredential>) -> Result<StorageClient, SettingError> {
+    match storage {
+        StorageSetting::ConnectionString(cs) => {
+            StorageClient::from_connection_string(cs).map_err(|e| SettingError { setting: "AzureWebJobsStorage".into(), message: e.to_string() })
+        }
+        StorageSetting::Identity { queue_url, blob_url } => {
+            Ok(StorageClient::with_identity(queue_url, blob_url, Arc::new(TokenSource::new(cred, STORAGE_SCOPE))))
+        }
+    }
+}
+
+/// `SOURCE_<NAME>_DESTINATIONS` overrides a mapping's destinations; a setting for no known source is an error.
+fn apply_destinations(catalog: &mut Catalog, settings: &Settings) -> Result<(), StartupError> {
+    let names: Vec<String> = catalog.sources().map(|s| s.name.clone()).collect();
+    for (setting, value) in &settings.source_settings {
+        let Some(name) = names.iter().find(|n| *setting == source_setting(n, "DESTINATIONS") || *setting == source_setting(n, "SEKOIA_KEY")) else {
+            return Err(SettingError { setting: setting.clone(), message: "names no configured source".into() }.into());
+        };
+        if setting.ends_with("_DESTINATIONS") {
+            let list: Vec<String> = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            let d = crate::mapping::SourceMapping::parse_destinations(&list)
+                .map_err(|m| SettingError { setting: setting.clone(), message: m })?;
+            catalog.set_destinations(name, d);
+        }
+    }
+    Ok(())
+}
+
+/// A Sekoia client per source that routes there: its own key (`SOURCE_<NAME>_SEKOIA_KEY`) or
+/// `SEKOIA_INTAKE_KEY`; the intake is `SEKOIA_INTAKE_URL`, else the EU intake, or locally the workspace's stand-in.
+fn build_sekoia(
+    catalog: &Catalog,
+    settings: &Settings,
+    local: Option<&LocalBackend>,
+    metrics: Arc<Metrics>,
+) -> Result<BTreeMap<String, Arc<SekoiaClient>>, StartupError> {
+    let mut out = BTreeMap::new();
+    for s in catalog.sources().filter(|s| s.routes_to(crate::mapping::Destination::Sekoia)) {
+        let base = match (&settings.sekoia_url, local) {
+            (Some(u), _) => u.clone(),
+            (None, Some(l)) => format!("{}/sekoia", l.url()),
+            (None, None) => crate::sekoia::DEFAULT_INTAKE_URL.to_string(),
+        };
+        let key = settings
+            .source_settings
+            .get(&source_setting(&s.name, "SEKOIA_KEY"))
+            .cloned()
+            .or_else(|| settings.sekoia_key.clone())
+            .or_else(|| local.map(|_| "local-intake-key".to_string()));
+        let Some(key) = key else {
+            return Err(SettingError {
+                setting: "SEKOIA_INTAKE_KEY".into(),
+                message: format!("source '{}' routes to sekoia but no intake key is set", s.name),
+            }
+            .into());
+        };
+        let options = SekoiaOptions { retry: RetryPolicy::default(), max_call_bytes: settings.sekoia_max_call_bytes };
+        let client = SekoiaClient::new(&base, &key, options, metrics.clone());
+        out.insert(s.name.clone(), Arc::new(client));
+    }
+    Ok(out)
+}
+
+/// The enrichment: against the embedded workspace locally; in Azure, when both the Query API workspace and
+/// the Sentinel workspace are configured (one without the other is a start-up error).
+fn build_enricher(
+    settings: &Settings,
+    local: Option<&LocalBackend>,
+    cred: Arc<dyn TokenCredential>,
+    ingest: Arc<IngestionClient>,
+) -> Result<EnrichmentState, StartupError> {
+    let e = &settings.enrich;
+    let (arm, ws_resource, query_endpoint, query_ws) = match (local, &settings.query, &e.workspace_resource_id) {
+        (Some(l), _, _) => (l.url(), LOCAL_WORKSPACE_RESOURCE_ID.to_string(), l.url(), l.workspace_id()),
+        (None, QueryBackend::Azure { endpoint, workspace_id }, Some(ws)) => (e.arm_endpoint.clone(), ws.clone(), endpoint.clone(), workspace_id.clone()),
+        (None, QueryBackend::Local, None) => {
+            return Ok(EnrichmentState::Off("enrichment needs SENTINEL_WORKSPACE_RESOURCE_ID and LOG_ANALYTICS_WORKSPACE_ID"));
+        }
+        (None, QueryBackend::Local, Some(_)) => {
+            return Err(SettingError { setting: "LOG_ANALYTICS_WORKSPACE_ID".into(), message: "required with SENTINEL_WORKSPACE_RESOURCE_ID".into() }.into())
+        }
+        (None, QueryBackend::Azure { .. }, None) => {
+            return Err(SettingError { setting: "SENTINEL_WORKSPACE_RESOURCE_ID".into(), message: "required with LOG_ANALYTICS_WORKSPACE_ID".into() }.into())
+        }
+    };
+    let tokens = |scope: &str| Arc::new(TokenSource::new(cred.clone(), scope));
+    let narrator = e.openai.as_ref().map(|o| OpenAiNarrator {
+        client: OpenAiClient::new(
+            OpenAiOptions {
+                endpoint: o.endpoint.clone(),
+                deployment: o.deployment.clone(),
+                api_version: o.api_version.clone(),
+                retry: RetryPolicy::default(),
+                timeout: Duration::from_secs(30),
+            },
+            tokens(OPENAI_SCOPE),
+        ),
+    });
+    Ok(EnrichmentState::Ready(Arc::new(Enricher {
+        sentinel: SentinelClient::new(&arm, &ws_resource, tokens(ARM_SCOPE), SentinelOptions::default()),
+        workspace_resource_id: ws_resource,
+        query: LogsQueryClient::new(&query_endpoint, &query_ws, tokens(QUERY_SCOPE), RetryPolicy::default()),
+        ingest,
+        narrator,
+        settings: e.settings.clone(),
+    })))
+}

@@ -1,0 +1,216 @@
+//! A small typed client for the Azure Monitor Logs Ingestion API (contract §1):
+//! `POST {endpoint}/dataCollectionRules/{dcr}/streams/{stream}?api-version=2023-01-01`, gzip, bearer token.
+//!
+//! Failure policy: 413 splits the call in two and resends each half; 429, 5xx, 408, timeouts and dropped
+//! connections are retried (honouring `Retry-After`, else jittered exponential backoff) until the caller's
+//! deadline; 400/401/403 and other 4xx are permanent and keep Azure's error code. A 401 is retried once with a
+//! fresh token first, since a cached token can be revoked early.
+
+use std::io::Write;
+use std::ops::Range;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::StatusCode;
+
+pub mod pack;
+
+pub use pack::MAX_CALL_BYTES;
+use pack::{array_len, encode_array, pack};
+
+use crate::app::metrics::{Metrics, StreamStats};
+pub use crate::azure::http::RetryPolicy;
+use crate::azure::http::{azure_verdict, AzureError, Call, CallError, Driver, RetryLogic, Verdict};
+use crate::azure::identity::TokenSource;
+use crate::model::schema::Row;
+
+pub const API_VERSION: &str = "2023-01-01";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// Azure refused the call for good (400, 401, 403, 404, …).
+    #[error("the service refused the call ({status}): {code}: {message}")]
+    Rejected { status: u16, code: String, message: String },
+    /// Retryable failures lasted past the deadline.
+    #[error("not delivered before the deadline; last error: {last}")]
+    Deadline { last: String },
+    /// One record is over the call limit by itself.
+    #[error("a record of {bytes} bytes is over the {limit}-byte call limit")]
+    TooLarge { bytes: usize, limit: usize },
+}
+
+impl IngestError {
+    /// Azure's error code, or ours, for health and logs.
+    pub fn code(&self) -> String {
+        match self {
+            IngestError::Rejected { code, .. } => code.clone(),
+            IngestError::Deadline { last } => format!("Deadline({})", last.split(':').next().unwrap_or_default()),
+            IngestError::TooLarge { .. } => "RecordTooLarge".into(),
+        }
+    }
+}
+
+/// Which rows did not make it, and why. Rows outside every failure range are in the table.
+#[derive(Debug, Default)]
+pub struct UploadOutcome {
+    pub failures: Vec<(Range<usize>, IngestError)>,
+    pub calls: usize,
+}
+
+impl UploadOutcome {
+    pub fn is_ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The failure, if any, that covers part of `range`.
+    pub fn failure_in(&self, range: &Range<usize>) -> Option<&IngestError> {
+        self.failures.iter().find(|(r, _)| r.start < range.end && range.start < r.end).map(|(_, e)| e)
+    }
+}
+
+/// Logs Ingestion's reading of its responses (contract §1): 413 means split the call; otherwise Azure's
+/// common rules.
+struct IngestionRules;
+
+impl RetryLogic for IngestionRules {
+    fn classify(&self, status: StatusCode, _: &HeaderMap, _: &[u8]) -> Verdict {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => Verdict::Split,
+            s => azure_verdict(s),
+        }
+    }
+}
+
+/// How an [`IngestionClient`] sends.
+#[derive(Debug, Clone)]
+pub struct IngestionOptions {
+    pub retry: RetryPolicy,
+    /// Uncompressed bytes per call, at most [`MAX_CALL_BYTES`].
+    pub max_call_bytes: usize,
+}
+
+impl Default for IngestionOptions {
+    fn default() -> Self {
+        IngestionOptions { retry: RetryPolicy::default(), max_call_bytes: MAX_CALL_BYTES }
+    }
+}
+
+pub struct IngestionClient {
+    driver: Driver,
+    base: String,
+    tokens: Arc<TokenSource>,
+    max_call_bytes: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl IngestionClient {
+    /// `endpoint` is the DCR's or DCE's logs-ingestion URL.
+    pub fn new(endpoint: &str, dcr_immutable_id: &str, tokens: Arc<TokenSource>, options: IngestionOptions, metrics: Arc<Metrics>) -> Self {
+        IngestionClient {
+            driver: Driver::new(options.retry),
+            base: format!("{}/dataCollectionRules/{}/streams", endpoint.trim_end_matches('/'), dcr_immutable_id),
+            tokens,
+            max_call_bytes: options.max_call_bytes.min(MAX_CALL_BYTES),
+            metrics,
+        }
+    }
+
+    pub fn max_call_bytes(&self) -> usize {
+        self.max_call_bytes
+    }
+
+    /// Sends rows to a stream in as few calls as fit, in order, each retried until `deadline`.
+    pub async fn upload(&self, stream: &str, rows: &[Row], deadline: Instant) -> UploadOutcome {
+        let stats = self.metrics.stream(stream);
+        let (calls, oversized) = pack(rows, self.max_call_bytes);
+        let mut out = UploadOutcome::default();
+        for o in oversized {
+            out.failures.push((o.index..o.index + 1, IngestError::TooLarge { bytes: o.bytes, limit: self.max_call_bytes }));
+        }
+        for range in calls {
+            self.send_range(stream, rows, range, deadline, &stats, &mut out).await;
+        }
+        out.failures.sort_by_key(|(r, _)| r.start);
+        out
+    }
+
+    async fn send_range(
+        &self,
+        stream: &str,
+        rows: &[Row],
+        range: Range<usize>,
+        deadline: Instant,
+        stats: &StreamStats,
+        out: &mut UploadOutcome,
+    ) {
+        // An explicit stack instead of recursion: a 413 pushes both halves.
+        let mut pending = vec![range];
+        while let Some(range) = pending.pop() {
+            out.calls += 1;
+            match self.send_call(stream, &rows[range.clone()], deadline, stats).await {
+                Ok(()) => {}
+                Err(CallError::Split) if range.len() > 1 => {
+                    stats.splits.fetch_add(1, Relaxed);
+                    let mid = range.start + range.len() / 2;
+                    pending.push(mid..range.end);
+                    pending.push(range.start..mid);
+                }
+                Err(CallError::Split) => {
+                    let bytes = array_len(&rows[range.clone()]);
+                    out.failures.push((range, IngestError::TooLarge { bytes, limit: self.max_call_bytes }));
+                }
+                Err(e) => {
+                    let e = IngestError::from(e);
+                    stats.failures.fetch_add(1, Relaxed);
+                    stats.set_last_error(&e.code());
+                    out.failures.push((range, e));
+                }
+            }
+        }
+    }
+
+    /// One call: retried in place until it succeeds, fails for good, or the deadline passes.
+    async fn send_call(&self, stream: &str, rows: &[Row], deadline: Instant, stats: &StreamStats) -> Result<(), CallError> {
+        let raw = encode_array(rows);
+        let body = Bytes::from(gzip(&raw));
+        let url = format!("{}/{}?api-version={API_VERSION}", self.base, stream);
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let build = |http: &reqwest::Client| {
+            http.post(&url)
+                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_ENCODING, "gzip")
+                .header("x-ms-client-request-id", &request_id)
+                .body(body.clone())
+        };
+        let call = Call { build: &build, auth: self.tokens.as_ref(), logic: &IngestionRules, deadline, retries: Some(&stats.retries), what: "logs ingestion" };
+        self.driver.send(call).await?;
+        stats.calls.fetch_add(1, Relaxed);
+        stats.rows.fetch_add(rows.len() as u64, Relaxed);
+        stats.bytes.fetch_add(raw.len() as u64, Relaxed);
+        stats.gzip_bytes.fetch_add(body.len() as u64, Relaxed);
+        Ok(())
+    }
+}
+
+impl From<CallError> for IngestError {
+    fn from(e: CallError) -> Self {
+        match e {
+            // Only reached for a single record the service still finds too large.
+            CallError::Split => IngestError::Rejected { status: 413, code: "RequestEntityTooLarge".into(), message: "the service refused the call as too large".into() },
+            CallError::Refused(AzureError { status, code, message }) => IngestError::Rejected { status, code, message },
+            CallError::Deadline { last } => IngestError::Deadline { last },
+        }
+    }
+}
+
+fn gzip(raw: &[u8]) -> Vec<u8> {
+    // Level 1: JSON still shrinks several-fold and the CPU stays on the request path's budget.
+    let mut enc = GzEncoder::new(Vec::with_capacity(raw.len() / 4 + 64), Compression::fast());
+    enc.write_all(raw).expect("writing to a Vec cannot fail");
+    enc.finish().expect("writing to a Vec cannot fail")
+}

@@ -1,0 +1,7 @@
+//! Benchmarks that print figures against a baseline run in the same process: [`webhook`] (the webhook path
+//! against a no-op server) and [`workspace`] (the local workspace's ingestion and KQL engine against a hand loop).
+
+pub mod webhook;
+pub mod workspace;
+
+pub use webhook::{run_bench, Bench, BenchArgs, WorkspaceBenchArgs};

@@ -1,0 +1,81 @@
+//! `sentinel-bridge enrich <incident>` (one incident by hand, against the configured backend) and
+//! `sentinel-bridge demo` (a scenario staged in a fresh local workspace, enriched, and the comment printed).
+
+use std::path::PathBuf;
+
+use std::sync::Arc;
+
+use super::CliResult;
+use crate::app::settings::Settings;
+use crate::app::{Bridge, EnrichmentState};
+use crate::azure::identity::{TokenSource, MONITOR_SCOPE};
+use crate::enrich::Enricher;
+
+fn ready(bridge: &Bridge) -> Result<Arc<Enricher>, Box<dyn std::error::Error + Send + Sync>> {
+    match &bridge.state.enricher {
+        EnrichmentState::Ready(e) => Ok(e.clone()),
+        EnrichmentState::Off(why) => Err((*why).into()),
+    }
+}
+
+pub async fn run_enrich(settings: &Settings, incident: &str) -> CliResult {
+    let target = crate::enrich::trigger::incident_from_body(&serde_json::json!({ "incidentId": incident }))?;
+    let bridge = Bridge::build(settings).await?;
+    let enricher = ready(&bridge)?;
+    let result = enricher.enrich(&target).await;
+    bridge.shutdown().await;
+    println!("{}", serde_json::to_string_pretty(&result?)?);
+    Ok(())
+}
+
+/// A readable rendering of the comment's HTML for a terminal.
+fn html_to_text(html: &str) -> String {
+    let spaced = html.replace("</p>", "\n\n").replace("</tr>", "\n").replace("</td>", " | ").replace("</th>", " | ").replace("<table>", "\n");
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in spaced.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}
+
+pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
+    use crate::enrich::scenarios::{self, Cast, Scenario};
+    let s = Scenario::parse(scenario).ok_or_else(|| {
+        format!("--scenario '{scenario}' is not one of {}", Scenario::ALL.map(|x| x.name()).join(", "))
+    })?;
+    let dir = data_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("sentinel-bridge-demo-{}", uuid::Uuid::new_v4())));
+    // Offline by construction: no Azure setting is read, whatever the environment holds.
+    let settings = Settings::from_vars([("SENTINEL_BRIDGE_DATA_DIR".to_string(), dir.display().to_string())])?;
+    let bridge = Bridge::build(&settings).await?;
+    let local = bridge.local.as_ref().ok_or("no local workspace")?;
+    let url = local.url();
+    let token = TokenSource::new(local.credential(), MONITOR_SCOPE).token().await?;
+    let staged = scenarios::build(s, &Cast::default());
+    let rows: usize = staged.streams.iter().map(|(_, r)| r.len()).sum();
+    scenarios::stage(&url, &token, &staged).await?;
+    println!("staged scenario '{}': {rows} rows of telemetry, an alert and incident {} (workspace in {})", s.name(), staged.incident_name, dir.display());
+    let enricher = ready(&bridge)?;
+    let target = crate::enrich::trigger::IncidentRef { name: staged.incident_name.clone(), workspace_resource_id: None };
+    let result = enricher.enrich(&target).await;
+    bridge.shutdown().await;
+    let e = result?;
+    println!(
+        "leading hypothesis: {} (confidence {}, {}); comment {} on the incident; {} queries, degraded: {}\n",
+        e.leading["title"].as_str().unwrap_or_default(),
+        e.leading["confidence"],
+        e.leading["band"].as_str().unwrap_or_default(),
+        e.comment,
+        e.queries.len(),
+        e.degraded
+    );
+    println!("--- comment (as text) ---\n{}", html_to_text(&e.comment_html).trim_end());
+    println!("\n--- comment (HTML, {} characters) ---\n{}", e.comment_html.chars().count(), e.comment_html);
+    Ok(())
+}
+

@@ -1,0 +1,37 @@
+//! `POST /redeliver`: the queue-triggered `redeliver` function (contract §5). The host's envelope is read into a
+//! [`QueueInvocation`]; its message is a spilled batch, sent again. A 2xx tells the host the message is done;
+//! anything else makes it retry the message later and, after `maxDequeueCount`, move it to `<queue>-poison`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use crate::app::AppState;
+use crate::delivery::spill::{RedeliverError, SpillBackend};
+use crate::functions::invocation::{answer, QueueInvocation};
+
+pub async fn redeliver(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let Some(SpillBackend::Queue(queue)) = state.spill.clone() else {
+        return answer(StatusCode::SERVICE_UNAVAILABLE, "redeliver: SPILL is not azure-queue on this instance".into());
+    };
+    let invocation = match QueueInvocation::parse(&body, "item") {
+        Ok(i) => i,
+        Err(e) => return answer(StatusCode::BAD_REQUEST, format!("redeliver: {e}")),
+    };
+    // As long as a sender would wait: a destination still down hands the message back to the host promptly.
+    let deadline = std::time::Instant::now() + state.deadline;
+    match queue.redeliver(&invocation.message, &state.ingest, &state.sekoia, deadline).await {
+        Ok(n) => answer(StatusCode::OK, format!("redelivered {n} spilled events")),
+        Err(RedeliverError::Unreadable(e)) => {
+            tracing::error!(error = %e, "unreadable spill message; the host will retry it and then move it to the poison queue");
+            answer(StatusCode::BAD_REQUEST, format!("redeliver: {e}"))
+        }
+        Err(RedeliverError::Failed(e)) => {
+            tracing::warn!(error = %e, dequeue_count = ?invocation.dequeue_count, "redelivery failed; the host will retry the message");
+            answer(StatusCode::SERVICE_UNAVAILABLE, format!("redeliver: {e}"))
+        }
+    }
+}

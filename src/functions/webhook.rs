@@ -1,0 +1,131 @@
+//! `POST /api/webhook/{source}`: authenticate, parse, map, deliver, answer.
+//!
+//! The order matters: the source is looked up and the body bounded before anything else, the signature is
+//! checked on the raw bytes before they are parsed, and the sender hears 202 only after every row it sent is
+//! in Azure (the batcher acknowledges after the 2xx of the call that carried them).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+use crate::functions::error::AppError;
+use crate::mapping::{AuthMode, MappingContext};
+use crate::delivery::fanout::Fanout;
+use crate::delivery::replay::Claim;
+use crate::model::schema::Row;
+
+pub async fn receive(
+    State(state): State<Arc<AppState>>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(mapping) = state.catalog.get(&source).cloned() else {
+        tracing::info!(source = %source.chars().take(64).collect::<String>(), "webhook for an unknown source");
+        return AppError::UnknownSource(source.chars().take(64).collect()).into_response();
+    };
+    let stats = state.metrics.source(&mapping.name);
+    stats.received.fetch_add(1, Relaxed);
+    match handle(&state, &mapping, &stats, &headers, body).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            stats.reject(e.code());
+            if e.status().is_server_error() {
+                tracing::error!(source = %mapping.name, code = e.code(), error = %e, "webhook not delivered");
+            } else {
+                tracing::info!(source = %mapping.name, code = e.code(), error = %e, "webhook refused");
+            }
+            e.into_response()
+        }
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    mapping: &crate::mapping::SourceMapping,
+    stats: &crate::app::metrics::SourceStats,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    let limit = state.max_body_bytes;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(AppError::BodyTooLarge { limit });
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| AppError::BodyTooLarge { limit })?;
+
+    let verifier = &state.verifiers[&mapping.name];
+    let now = time::OffsetDateTime::now_utc();
+    let verified = verifier.verify(headers, &bytes, now.unix_timestamp()).map_err(AppError::Unauthorized)?;
+    if verified.open {
+        tracing::warn!(source = %mapping.name, "accepting an unauthenticated request: the source is open and has no secret");
+    }
+
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        let is_json = essence == "application/json" || essence == "text/json" || essence.ends_with("+json");
+        if !is_json {
+            return Err(AppError::UnsupportedMediaType(essence.chars().take(100).collect()));
+        }
+    }
+    let body: Value = serde_json::from_slice(&bytes).map_err(|e| AppError::InvalidJson(e.to_string()))?;
+    let mapped = mapping.map_body(&body, &MappingContext { received: now }).map_err(AppError::InvalidEvent)?;
+
+    // Standard Webhooks: a message already ingested is acknowledged, not ingested twice.
+    let claim = match (&verified.message_id, verifier.mode()) {
+        (Some(id), AuthMode::StandardWebhooks { .. }) => match state.replay.claim(&mapping.name, id).await {
+            Claim::Duplicate => {
+                stats.duplicates.fetch_add(1, Relaxed);
+                return Ok((StatusCode::ACCEPTED, Json(json!({"accepted": 0, "duplicate": true})) ).into_response());
+            }
+            Claim::Owner(ticket) => Some(ticket),
+        },
+        _ => None,
+    };
+
+    let mut per_table: BTreeMap<usize, Vec<Row>> = BTreeMap::new();
+    for (t, row) in mapped.rows {
+        per_table.entry(t).or_default().push(row);
+    }
+    let deadline = Instant::now() + state.deadline;
+    let sekoia = state.sekoia.get(&mapping.name).map(|c| c.as_ref());
+    let fanout = Fanout { batcher: &state.batcher, sekoia, spill: state.spill.as_ref() };
+    let spooled = fanout.deliver(mapping, &per_table, &mapped.sekoia, deadline).await?.spooled;
+    if let Some(ticket) = claim {
+        ticket.succeeded();
+    }
+
+    let accepted = mapped.events - mapped.ignored;
+    let rows: usize = per_table.values().map(Vec::len).sum();
+    stats.accepted.fetch_add(accepted as u64, Relaxed);
+    stats.ignored.fetch_add(mapped.ignored as u64, Relaxed);
+    stats.rows_ingested.fetch_add(rows as u64, Relaxed);
+    let tables: Vec<&str> = per_table.keys().map(|t| mapping.tables[*t].schema.name.as_str()).collect();
+    let mut answer = json!({"accepted": accepted});
+    match tables.as_slice() {
+        [] => {}
+        [one] => answer["table"] = json!(one),
+        many => answer["table"] = json!(many),
+    }
+    if mapped.ignored > 0 {
+        answer["ignored"] = json!(mapped.ignored);
+    }
+    if !mapped.sekoia.is_empty() && state.sekoia.contains_key(&mapping.name) {
+        answer["sekoia"] = json!(mapped.sekoia.len());
+    }
+    if spooled > 0 {
+        answer["spooled"] = json!(spooled);
+    }
+    tracing::info!(source = %mapping.name, accepted, ignored = mapped.ignored, rows, spooled, "webhook delivered");
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
