@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::app::metrics::{Metrics, StreamStats};
-use crate::azure::http::{Call, CallError, Driver, NoAuth, RetryLogic, RetryPolicy, Verdict};
+use crate::azure::http::{send_halving, Call, CallError, Driver, NoAuth, RetryLogic, RetryPolicy, Verdict};
 use crate::azure::logs_ingestion::IngestError;
 use crate::mapping::SekoiaEvent;
 
@@ -99,33 +99,17 @@ impl SekoiaClient {
         if start < events.len() {
             calls.push(start..events.len());
         }
-        let mut pending = calls;
-        pending.reverse();
-        while let Some(range) = pending.pop() {
-            match self.call(&events[range.clone()], deadline, &stats).await {
-                Ok(()) => {}
-                Err(CallError::Split) if range.len() > 1 => {
-                    stats.splits.fetch_add(1, Relaxed);
-                    let mid = range.start + range.len() / 2;
-                    pending.push(mid..range.end);
-                    pending.push(range.start..mid);
-                }
-                Err(CallError::Split) => {
-                    return Err(IngestError::TooLarge { bytes: entry_len(&self.key, &events[range.start]), limit: self.max_call_bytes })
-                }
-                Err(e) => {
-                    let e = match e {
-                        // Sekoia's error bodies are not documented: the status is the stable code.
-                        CallError::Refused(a) => IngestError::Rejected { status: a.status, code: format!("HTTP{}", a.status), message: a.message },
-                        other => IngestError::from(other),
-                    };
-                    stats.failures.fetch_add(1, Relaxed);
-                    stats.set_last_error(&e.code());
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
+        let failures = send_halving(calls, true, &stats.splits, |range| self.call(&events[range], deadline, &stats)).await;
+        let Some((range, e)) = failures.into_iter().next() else { return Ok(()) };
+        let e = match e {
+            CallError::Split => return Err(IngestError::TooLarge { bytes: entry_len(&self.key, &events[range.start]), limit: self.max_call_bytes }),
+            // Sekoia's error bodies are not documented: the status is the stable code.
+            CallError::Refused(a) => IngestError::Rejected { status: a.status, code: format!("HTTP{}", a.status), message: a.message },
+            other => IngestError::from(other),
+        };
+        stats.failures.fetch_add(1, Relaxed);
+        stats.set_last_error(&e.code());
+        Err(e)
     }
 
     async fn call(&self, events: &[SekoiaEvent], deadline: Instant, stats: &StreamStats) -> Result<(), CallError> {

@@ -10,14 +10,17 @@ use axum::routing::post;
 use axum::{Json, Router};
 use common::*;
 use sentinel_bridge::enrich::scenarios::{self, Cast, Scenario};
+use sentinel_bridge::app::metrics::Metrics;
 use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
+use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec};
 use serde_json::{json, Value};
 
 async fn stage(t: &TestBridge, s: Scenario, cast: &Cast) -> String {
-    let token = TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), MONITOR_SCOPE).token().await.unwrap();
+    let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), MONITOR_SCOPE));
+    let client = IngestionClient::new(&t.ws.url(), "dcr-demo", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
     let staged = scenarios::build(s, cast);
-    scenarios::stage(&t.ws.url(), &token, &staged).await.unwrap();
+    scenarios::stage(&client, &staged).await.unwrap();
     staged.incident_name
 }
 

@@ -107,7 +107,7 @@ pub fn build_verifiers(catalog: &Catalog, settings: &Settings) -> Result<HashMap
         let setting = secrets_setting(&s.name);
         let secrets = match settings.source_secrets.get(&setting) {
             Some(v) => Secrets::parse(v, &s.auth.mode)
-                .map_err(|m| SettingError { setting: setting.clone(), message: m })?,
+                .map_err(|m| SettingError { setting: setting.clone(), message: m.to_string() })?,
             None => Secrets::default(),
         };
         if secrets.is_empty() {
@@ -253,7 +253,7 @@ fn apply_destinations(catalog: &mut Catalog, settings: &Settings) -> Result<(), 
         if setting.ends_with("_DESTINATIONS") {
             let list: Vec<String> = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
             let d = crate::mapping::SourceMapping::parse_destinations(&list)
-                .map_err(|m| SettingError { setting: setting.clone(), message: m })?;
+                .map_err(|m| SettingError { setting: setting.clone(), message: m.to_string() })?;
             catalog.set_destinations(name, d);
         }
     }

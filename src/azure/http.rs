@@ -9,6 +9,7 @@
 //!
 //! Retrying is not a client's job: a client says what a response means, the loop here decides what to do.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime};
@@ -195,11 +196,9 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
-        if self.body.is_empty() {
-            return serde_json::from_str("null").map_err(|e| e.to_string());
-        }
-        serde_json::from_slice(&self.body).map_err(|e| e.to_string())
+    /// The body as JSON (an empty body reads as `null`).
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(if self.body.is_empty() { b"null" } else { &self.body })
     }
 
     pub fn text(&self) -> String {
@@ -343,6 +342,38 @@ impl Driver {
         tokio::time::sleep(delay).await;
         Ok(())
     }
+}
+
+/// Sends `ranges` of a batch in order, each with `send`; a range the service calls too large ([`CallError::Split`])
+/// is halved and both halves are sent in its place, so one oversized call costs a few more calls, never rows.
+/// A single item the service still refuses as too large comes back as `Split`. With `stop_at_first_failure`,
+/// nothing is sent after a failure (for services whose callers retry the whole batch).
+pub async fn send_halving<F, Fut>(ranges: Vec<Range<usize>>, stop_at_first_failure: bool, splits: &AtomicU64, mut send: F) -> Vec<(Range<usize>, CallError)>
+where
+    F: FnMut(Range<usize>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), CallError>>,
+{
+    // An explicit stack instead of recursion: a split pushes both halves, the first on top.
+    let mut pending: Vec<Range<usize>> = ranges.into_iter().rev().collect();
+    let mut failures = Vec::new();
+    while let Some(range) = pending.pop() {
+        match send(range.clone()).await {
+            Ok(()) => {}
+            Err(CallError::Split) if range.len() > 1 => {
+                splits.fetch_add(1, Relaxed);
+                let mid = range.start + range.len() / 2;
+                pending.push(mid..range.end);
+                pending.push(range.start..mid);
+            }
+            Err(e) => {
+                failures.push((range, e));
+                if stop_at_first_failure {
+                    break;
+                }
+            }
+        }
+    }
+    failures
 }
 
 #[cfg(test)]

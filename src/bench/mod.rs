@@ -5,3 +5,6 @@ pub mod webhook;
 pub mod workspace;
 
 pub use webhook::{run_bench, Bench, BenchArgs, WorkspaceBenchArgs};
+
+/// What a benchmark returns: nothing, or the error the command prints.
+pub type BenchResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;

@@ -36,7 +36,7 @@ pub struct WorkspaceBenchArgs {
     pub ingest_rows: usize,
 }
 
-pub async fn run_bench(b: Bench) -> Result<(), String> {
+pub async fn run_bench(b: Bench) -> super::BenchResult {
     match b {
         Bench::Webhook(a) => run(a).await,
         Bench::Workspace(a) => crate::bench::workspace::run(a).await,
@@ -170,7 +170,7 @@ fn report(name: &str, r: &RunResult) {
     );
 }
 
-pub async fn run(args: BenchArgs) -> Result<(), String> {
+pub async fn run(args: BenchArgs) -> super::BenchResult {
     println!(
         "bench: {} events per run, {} clients, {} events per request, loopback HTTP on this machine",
         args.events, args.concurrency, args.batch

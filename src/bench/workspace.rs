@@ -32,10 +32,10 @@ fn perf_record(i: usize, start: i64) -> serde_json::Map<String, serde_json::Valu
     .expect("object")
 }
 
-pub async fn run(args: WorkspaceBenchArgs) -> Result<(), String> {
+pub async fn run(args: WorkspaceBenchArgs) -> super::BenchResult {
     println!("bench workspace: ingest {} rows over HTTP (durable), scan {} rows with KQL", args.ingest_rows, args.rows);
     ingest(&args).await?;
-    scan(&args)
+    Ok(scan(&args)?)
 }
 
 async fn ingest(args: &WorkspaceBenchArgs) -> Result<(), String> {

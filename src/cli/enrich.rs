@@ -8,7 +8,9 @@ use std::sync::Arc;
 use super::CliResult;
 use crate::app::settings::Settings;
 use crate::app::{Bridge, EnrichmentState};
+use crate::app::metrics::Metrics;
 use crate::azure::identity::{TokenSource, MONITOR_SCOPE};
+use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use crate::enrich::Enricher;
 
 fn ready(bridge: &Bridge) -> Result<Arc<Enricher>, Box<dyn std::error::Error + Send + Sync>> {
@@ -55,10 +57,11 @@ pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
     let bridge = Bridge::build(&settings).await?;
     let local = bridge.local.as_ref().ok_or("no local workspace")?;
     let url = local.url();
-    let token = TokenSource::new(local.credential(), MONITOR_SCOPE).token().await?;
+    let tokens = Arc::new(TokenSource::new(local.credential(), MONITOR_SCOPE));
+    let client = IngestionClient::new(&url, "dcr-demo", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
     let staged = scenarios::build(s, &Cast::default());
     let rows: usize = staged.streams.iter().map(|(_, r)| r.len()).sum();
-    scenarios::stage(&url, &token, &staged).await?;
+    scenarios::stage(&client, &staged).await?;
     println!("staged scenario '{}': {rows} rows of telemetry, an alert and incident {} (workspace in {})", s.name(), staged.incident_name, dir.display());
     let enricher = ready(&bridge)?;
     let target = crate::enrich::trigger::IncidentRef { name: staged.incident_name.clone(), workspace_resource_id: None };
@@ -67,9 +70,9 @@ pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
     let e = result?;
     println!(
         "leading hypothesis: {} (confidence {}, {}); comment {} on the incident; {} queries, degraded: {}\n",
-        e.leading["title"].as_str().unwrap_or_default(),
-        e.leading["confidence"],
-        e.leading["band"].as_str().unwrap_or_default(),
+        e.leading.title,
+        e.leading.confidence,
+        e.leading.band,
         e.comment,
         e.queries.len(),
         e.degraded

@@ -61,10 +61,10 @@ pub fn render(input: &CommentInput, budget: usize) -> String {
     if !others.is_empty() {
         head.push_str(&format!("<p>Other hypotheses: {}.</p>", others.join(", ")));
     }
-    let degraded: Vec<String> = input.queries.iter().filter(|q| q.failed()).map(|q| format!("{} ({})", v(&q.name, 40), v(&q.status, 80))).collect();
+    let degraded: Vec<String> = input.queries.iter().filter(|q| q.failed()).map(|q| format!("{} ({})", v(&q.name, 40), v(&q.status.to_string(), 80))).collect();
     let footer = format!(
         "<p>{} queries run{}. Details in IncidentEnrichment_CL and EnrichmentAudit_CL.</p>",
-        input.queries.iter().filter(|q| q.status != "skipped").count(),
+        input.queries.iter().filter(|q| !matches!(q.status, super::RunStatus::Skipped(_))).count(),
         if degraded.is_empty() { String::new() } else { format!("; degraded, results may be incomplete: {}", degraded.join(", ")) }
     );
 

@@ -12,9 +12,41 @@ use serde::Serialize;
 
 use super::signals::Signal;
 
+/// The hypotheses the model knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HypothesisId {
+    Cryptojacking,
+    CredentialCompromise,
+    DataExfiltration,
+    ConfigDrift,
+    BenignLoad,
+    /// The leading finding when nothing is corroborated.
+    NoFinding,
+}
+
+impl HypothesisId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HypothesisId::Cryptojacking => "cryptojacking",
+            HypothesisId::CredentialCompromise => "credential_compromise",
+            HypothesisId::DataExfiltration => "data_exfiltration",
+            HypothesisId::ConfigDrift => "config_drift",
+            HypothesisId::BenignLoad => "benign_load",
+            HypothesisId::NoFinding => "no_finding",
+        }
+    }
+}
+
+impl std::fmt::Display for HypothesisId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hypothesis {
-    pub id: &'static str,
+    pub id: HypothesisId,
     pub title: &'static str,
     pub confidence: f64,
     /// The signals it rests on.
@@ -91,7 +123,7 @@ pub fn infer(signals: &[Signal], subjects: &Subjects) -> Vec<Hypothesis> {
         c *= 0.45;
     }
     out.push(Hypothesis {
-        id: "cryptojacking",
+        id: HypothesisId::Cryptojacking,
         title: "Cryptojacking",
         confidence: c,
         evidence: ev,
@@ -112,7 +144,7 @@ pub fn infer(signals: &[Signal], subjects: &Subjects) -> Vec<Hypothesis> {
         c *= 0.3;
     }
     out.push(Hypothesis {
-        id: "credential_compromise",
+        id: HypothesisId::CredentialCompromise,
         title: "Credential compromise",
         confidence: c,
         evidence: ev,
@@ -131,7 +163,7 @@ pub fn infer(signals: &[Signal], subjects: &Subjects) -> Vec<Hypothesis> {
         c *= 0.3;
     }
     out.push(Hypothesis {
-        id: "data_exfiltration",
+        id: HypothesisId::DataExfiltration,
         title: "Data exfiltration",
         confidence: c,
         evidence: ev,
@@ -150,7 +182,7 @@ pub fn infer(signals: &[Signal], subjects: &Subjects) -> Vec<Hypothesis> {
         c = 0.0;
     }
     out.push(Hypothesis {
-        id: "config_drift",
+        id: HypothesisId::ConfigDrift,
         title: "Malicious configuration drift",
         confidence: c,
         evidence: ev,
@@ -175,7 +207,7 @@ pub fn infer(signals: &[Signal], subjects: &Subjects) -> Vec<Hypothesis> {
         ev.clear();
     }
     out.push(Hypothesis {
-        id: "benign_load",
+        id: HypothesisId::BenignLoad,
         title: "Benign operational load",
         confidence: c,
         evidence: ev,
@@ -185,13 +217,13 @@ pub fn infer(signals: &[Signal], subjects: &Subjects) -> Vec<Hypothesis> {
     for h in &mut out {
         h.confidence = (h.confidence * 100.0).round() / 100.0;
     }
-    out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then_with(|| a.id.cmp(b.id)));
+    out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then_with(|| a.id.as_str().cmp(b.id.as_str())));
     let top = out.first().map(|h| h.confidence).unwrap_or(0.0);
     if top < 0.25 {
         out.insert(
             0,
             Hypothesis {
-                id: "no_finding",
+                id: HypothesisId::NoFinding,
                 title: "No corroborated threat",
                 confidence: ((1.0 - top) * 100.0).round() / 100.0,
                 evidence: Vec::new(),

@@ -26,7 +26,7 @@ use crate::model::time::{format_ticks, parse_datetime_ticks, TICKS_PER_SEC};
 use crate::azure::logs_query::LogsQueryClient;
 use crate::model::schema::Row;
 use crate::azure::sentinel::{Incident, Label, SentinelClient, SentinelError};
-use hypotheses::Hypothesis;
+use hypotheses::{Hypothesis, HypothesisId};
 use signals::Signal;
 
 /// Bumped when the comment or the model changes; part of the comment id, so a new version adds its own comment.
@@ -89,12 +89,48 @@ impl Default for EnrichSettings {
     }
 }
 
+/// How a query (or a Sentinel read) went; written as `ok`, `skipped: …`, `failed: …` or `timed out`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStatus {
+    Ok,
+    /// Not run, and why (nothing to ask about).
+    Skipped(String),
+    Failed(String),
+    TimedOut,
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunStatus::Ok => f.write_str("ok"),
+            RunStatus::Skipped(why) => write!(f, "skipped: {why}"),
+            RunStatus::Failed(e) => write!(f, "failed: {e}"),
+            RunStatus::TimedOut => f.write_str("timed out"),
+        }
+    }
+}
+
+impl Serialize for RunStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The leading finding, as the result and the tables report it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Leading {
+    pub id: HypothesisId,
+    pub title: &'static str,
+    pub confidence: f64,
+    pub band: &'static str,
+    pub recommendation: String,
+}
+
 /// One query's run, for the result, the comment and the audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueryRun {
     pub name: String,
-    /// `ok`, `skipped: …`, `failed: …` or `timed out`.
-    pub status: String,
+    pub status: RunStatus,
     pub rows: usize,
     #[serde(rename = "durationMs")]
     pub duration_ms: f64,
@@ -104,7 +140,7 @@ pub struct QueryRun {
 
 impl QueryRun {
     pub fn failed(&self) -> bool {
-        self.status.starts_with("failed") || self.status == "timed out"
+        matches!(self.status, RunStatus::Failed(_) | RunStatus::TimedOut)
     }
 }
 
@@ -116,7 +152,7 @@ pub struct Enrichment {
     pub incident_number: Option<i64>,
     pub mode: Mode,
     pub version: &'static str,
-    pub leading: Value,
+    pub leading: Leading,
     pub hypotheses: Vec<Hypothesis>,
     pub signals: Vec<Signal>,
     pub queries: Vec<QueryRun>,
@@ -291,7 +327,7 @@ impl Enricher {
             incident_number: incident.properties.incident_number,
             mode: self.settings.mode,
             version: ENRICH_VERSION,
-            leading: json!({"id": lead.id, "title": lead.title, "confidence": lead.confidence, "band": hypotheses::band(lead.confidence), "recommendation": lead.recommendation}),
+            leading: Leading { id: lead.id, title: lead.title, confidence: lead.confidence, band: hypotheses::band(lead.confidence), recommendation: lead.recommendation.clone() },
             hypotheses: hyps.clone(),
             signals: signals.clone(),
             queries: runs.clone(),
@@ -365,21 +401,21 @@ impl Enricher {
             async move {
                 let t = Instant::now();
                 if let Some(why) = skipped {
-                    return (QueryRun { name: name.to_string(), status: format!("skipped: {why}"), rows: 0, duration_ms: 0.0, text: full }, None);
+                    return (QueryRun { name: name.to_string(), status: RunStatus::Skipped(why.to_string()), rows: 0, duration_ms: 0.0, text: full }, None);
                 }
                 match self.query.query(&full, None, self.settings.query_timeout).await {
                     Ok(r) => {
                         let f = r.primary();
                         let status = match &r.partial_error {
-                            Some(p) => format!("failed: partial results: {p}"),
-                            None => "ok".into(),
+                            Some(p) => RunStatus::Failed(format!("partial results: {p}")),
+                            None => RunStatus::Ok,
                         };
                         (QueryRun { name: name.to_string(), status, rows: f.rows.len(), duration_ms: ms(t), text: full }, Some(f))
                     }
                     Err(crate::azure::logs_query::QueryError::Timeout(_)) => {
-                        (QueryRun { name: name.to_string(), status: "timed out".into(), rows: 0, duration_ms: ms(t), text: full }, None)
+                        (QueryRun { name: name.to_string(), status: RunStatus::TimedOut, rows: 0, duration_ms: ms(t), text: full }, None)
                     }
-                    Err(e) => (QueryRun { name: name.to_string(), status: format!("failed: {e}"), rows: 0, duration_ms: ms(t), text: full }, None),
+                    Err(e) => (QueryRun { name: name.to_string(), status: RunStatus::Failed(e.to_string()), rows: 0, duration_ms: ms(t), text: full }, None),
                 }
             }
         });
@@ -423,13 +459,13 @@ impl Enricher {
 
     /// `act` mode: label the incident and raise its severity, reading it with its etag and retrying on 409.
     async fn act(&self, name: &str, lead: &Hypothesis) -> Vec<String> {
-        if lead.id == "no_finding" || lead.confidence < self.settings.act_threshold {
+        if lead.id == HypothesisId::NoFinding || lead.confidence < self.settings.act_threshold {
             return vec![format!("no action: leading confidence {:.2} is under the threshold {:.2}", lead.confidence, self.settings.act_threshold)];
         }
         let target = match lead.id {
-            "cryptojacking" | "credential_compromise" | "data_exfiltration" => "High",
-            "config_drift" => "Medium",
-            _ => "",
+            HypothesisId::Cryptojacking | HypothesisId::CredentialCompromise | HypothesisId::DataExfiltration => "High",
+            HypothesisId::ConfigDrift => "Medium",
+            HypothesisId::BenignLoad | HypothesisId::NoFinding => "",
         };
         let rank = |s: &str| match s {
             "Informational" => 0,
@@ -472,7 +508,7 @@ impl Enricher {
         let now = format_ticks(crate::model::time::now_ticks());
         let summary = json!({
             "TimeGenerated": now, "RunId": e.run_id, "IncidentName": e.incident, "IncidentNumber": e.incident_number,
-            "LeadingHypothesis": e.leading["id"], "Confidence": e.leading["confidence"], "Hypotheses": e.hypotheses, "Signals": e.signals,
+            "LeadingHypothesis": e.leading.id, "Confidence": e.leading.confidence, "Hypotheses": e.hypotheses, "Signals": e.signals,
             "Queries": e.queries, "Degraded": e.degraded, "Mode": e.mode, "Version": e.version, "CommentId": e.comment_id, "Actions": e.actions,
         });
         let mut audit = Vec::new();
@@ -525,8 +561,8 @@ impl Enricher {
 /// A Sentinel read's result, recorded as a run like the queries' (empty on failure).
 fn sentinel_read<T>(name: &str, result: Result<Vec<T>, SentinelError>, started: Instant) -> (Vec<T>, QueryRun) {
     let (items, status) = match result {
-        Ok(items) => (items, "ok".to_string()),
-        Err(e) => (Vec::new(), format!("failed: {e}")),
+        Ok(items) => (items, RunStatus::Ok),
+        Err(e) => (Vec::new(), RunStatus::Failed(e.to_string())),
     };
     let run = QueryRun { name: name.into(), status, rows: items.len(), duration_ms: ms(started), text: String::new() };
     (items, run)

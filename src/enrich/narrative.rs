@@ -6,13 +6,13 @@
 
 use serde_json::{json, Value};
 
-use super::hypotheses::{band, Hypothesis};
+use super::hypotheses::{band, Hypothesis, HypothesisId};
 use super::signals::Signal;
-use crate::azure::openai::OpenAiClient;
+use crate::azure::openai::{OpenAiClient, OpenAiError};
 
 pub fn deterministic(hypotheses: &[Hypothesis], signals: &[Signal]) -> String {
     let lead = &hypotheses[0];
-    if lead.id == "no_finding" {
+    if lead.id == HypothesisId::NoFinding {
         return format!(
             "No hypothesis is supported by the surrounding telemetry ({} signal(s) found, none corroborating).",
             signals.len()
@@ -31,6 +31,15 @@ pub fn deterministic(hypotheses: &[Hypothesis], signals: &[Signal]) -> String {
         lead.confidence,
         if support.is_empty() { "no single strong signal".to_string() } else { support.join("; ") }
     )
+}
+
+/// Why the model's paragraph is not used (the deterministic one stands).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NarrativeError {
+    #[error(transparent)]
+    OpenAi(#[from] OpenAiError),
+    #[error("the completion does not state the leading hypothesis and its confidence")]
+    Unfaithful,
 }
 
 /// Rephrases the findings through Azure OpenAI; the deterministic text stands when it cannot.
@@ -52,13 +61,13 @@ impl OpenAiNarrator {
         })
     }
 
-    pub async fn rephrase(&self, hypotheses: &[Hypothesis], signals: &[Signal]) -> Result<String, String> {
+    pub async fn rephrase(&self, hypotheses: &[Hypothesis], signals: &[Signal]) -> Result<String, NarrativeError> {
         let findings = Self::findings(hypotheses, signals);
-        let text = self.client.complete(SYSTEM, &format!("Findings (JSON data):\n{findings}"), 300).await.map_err(|e| e.to_string())?;
+        let text = self.client.complete(SYSTEM, &format!("Findings (JSON data):\n{findings}"), 300).await?;
         let lead = &hypotheses[0];
         let states_lead = text.to_lowercase().contains(&lead.title.to_lowercase()) && text.contains(&format!("{:.2}", lead.confidence));
         if text.is_empty() || text.len() > 800 || !states_lead {
-            return Err("the completion does not state the leading hypothesis and its confidence".into());
+            return Err(NarrativeError::Unfaithful);
         }
         Ok(text)
     }

@@ -5,6 +5,8 @@
 
 use serde_json::{json, Value};
 
+use crate::azure::logs_ingestion::{IngestError, IngestionClient};
+use crate::model::schema::Row;
 use crate::model::time::{format_ticks, parse_datetime_ticks, TICKS_PER_SEC};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,37 +223,14 @@ pub fn build(s: Scenario, cast: &Cast) -> Staged {
     Staged { streams, incident_name: name }
 }
 
-/// Stages a scenario through a Logs Ingestion endpoint (the local workspace), in calls of at most 1 MiB.
-pub async fn stage(ingestion_url: &str, token: &str, staged: &Staged) -> Result<(), String> {
-    let http = reqwest::Client::new();
+/// Stages a scenario through a Logs Ingestion endpoint (the local workspace) with our own client, which packs
+/// the calls and retries as it does for vendor events.
+pub async fn stage(client: &IngestionClient, staged: &Staged) -> Result<(), IngestError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     for (stream, rows) in &staged.streams {
-        let mut chunk: Vec<&Value> = Vec::new();
-        let mut size = 2;
-        let mut chunks = Vec::new();
-        for r in rows {
-            let len = r.to_string().len() + 1;
-            if size + len > 1_000_000 && !chunk.is_empty() {
-                chunks.push(std::mem::take(&mut chunk));
-                size = 2;
-            }
-            size += len;
-            chunk.push(r);
-        }
-        if !chunk.is_empty() {
-            chunks.push(chunk);
-        }
-        for c in chunks {
-            let resp = http
-                .post(format!("{}/dataCollectionRules/dcr-demo/streams/{stream}?api-version=2023-01-01", ingestion_url.trim_end_matches('/')))
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(&c).map_err(|e| e.to_string())?)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if resp.status().as_u16() != 204 {
-                return Err(format!("staging {stream}: {} {}", resp.status(), resp.text().await.unwrap_or_default()));
-            }
+        let rows: Vec<Row> = rows.iter().map(|r| Row::from_checked_json(r.to_string())).collect();
+        if let Some((_, e)) = client.upload(stream, &rows, deadline).await.failures.into_iter().next() {
+            return Err(e);
         }
     }
     Ok(())

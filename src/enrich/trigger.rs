@@ -30,8 +30,17 @@ fn is_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
+/// Why a trigger body names no incident we can use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TriggerError {
+    #[error("incidentId '{0}' is neither an incident name nor an incident ARM id")]
+    BadIncidentId(String),
+    #[error("no incident in the body: expected object.id or object.name (incident trigger), ExtendedProperties.IncidentArmId (alert trigger) or incidentId")]
+    NoIncident,
+}
+
 /// Finds the incident in a trigger body; the error says what was looked for.
-pub fn incident_from_body(body: &Value) -> Result<IncidentRef, String> {
+pub fn incident_from_body(body: &Value) -> Result<IncidentRef, TriggerError> {
     // Manual runs: {"incidentId": "<guid>"} or {"incidentId": "/subscriptions/…/incidents/<guid>"}.
     if let Some(id) = body.get("incidentId").or_else(|| body.get("incidentArmId")).and_then(Value::as_str) {
         if let Some(r) = parse_arm_id(id) {
@@ -40,7 +49,7 @@ pub fn incident_from_body(body: &Value) -> Result<IncidentRef, String> {
         if is_name(id) {
             return Ok(IncidentRef { name: id.to_string(), workspace_resource_id: None });
         }
-        return Err(format!("incidentId '{}' is neither an incident name nor an incident ARM id", id.chars().take(80).collect::<String>()));
+        return Err(TriggerError::BadIncidentId(id.chars().take(80).collect()));
     }
     // The incident trigger: object.id (ARM id) or object.name, with workspaceInfo for the path.
     if let Some(obj) = body.get("object") {
@@ -70,7 +79,7 @@ pub fn incident_from_body(body: &Value) -> Result<IncidentRef, String> {
             return Ok(r);
         }
     }
-    Err("no incident in the body: expected object.id or object.name (incident trigger), ExtendedProperties.IncidentArmId (alert trigger) or incidentId".into())
+    Err(TriggerError::NoIncident)
 }
 
 #[cfg(test)]
@@ -93,7 +102,7 @@ mod tests {
         assert_eq!(incident_from_body(&json!({"incidentId": id})).unwrap().name, "9f0c6a1e-1111-4222-8333-444455556666");
         let alert = json!({"ExtendedProperties": {"IncidentArmId": id}});
         assert_eq!(incident_from_body(&alert).unwrap().name, "9f0c6a1e-1111-4222-8333-444455556666");
-        assert!(incident_from_body(&json!({})).unwrap_err().contains("object.id"));
+        assert!(incident_from_body(&json!({})).unwrap_err().to_string().contains("object.id"));
         assert!(incident_from_body(&json!({"incidentId": "a b/../c"})).is_err());
     }
 }

@@ -29,7 +29,7 @@ pub async fn enrich(State(state): State<Arc<AppState>>, body: Body) -> Response 
 async fn run(state: &AppState, body: Body) -> Result<Response, AppError> {
     let bytes = axum::body::to_bytes(body, MAX_TRIGGER_BYTES).await.map_err(|_| AppError::BodyTooLarge { limit: MAX_TRIGGER_BYTES })?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| AppError::InvalidJson(e.to_string()))?;
-    let target = trigger::incident_from_body(&value).map_err(AppError::NoIncident)?;
+    let target = trigger::incident_from_body(&value).map_err(|e| AppError::NoIncident(e.to_string()))?;
     let enricher = match &state.enricher {
         EnrichmentState::Ready(e) => e,
         EnrichmentState::Off(why) => {
@@ -38,7 +38,7 @@ async fn run(state: &AppState, body: Body) -> Result<Response, AppError> {
     };
     match enricher.enrich(&target).await {
         Ok(e) => {
-            tracing::info!(incident = %e.incident, leading = %e.leading["id"], confidence = %e.leading["confidence"], degraded = e.degraded, "incident enriched");
+            tracing::info!(incident = %e.incident, leading = %e.leading.id, confidence = e.leading.confidence, degraded = e.degraded, "incident enriched");
             Ok((StatusCode::OK, Json(e)).into_response())
         }
         Err(EnrichError::NotFound(name)) => Err(AppError::IncidentNotFound(format!("incident '{name}' was not found in Sentinel"))),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::kql::{Column, KType};
-use crate::model::schema::{ColumnType, TableSchema};
+use crate::model::schema::TableSchema;
 
 /// Columns Log Analytics adds to every table; not ingestible.
 pub const SYSTEM_COLUMNS: &[(&str, KType)] = &[("TenantId", KType::String), ("Type", KType::String)];
@@ -39,23 +39,11 @@ pub struct StreamDecl {
     pub transform: Option<String>,
 }
 
-pub fn ktype_of(t: ColumnType) -> KType {
-    match t {
-        ColumnType::String => KType::String,
-        ColumnType::Int => KType::Int,
-        ColumnType::Long => KType::Long,
-        ColumnType::Real => KType::Real,
-        ColumnType::Boolean => KType::Bool,
-        ColumnType::Datetime => KType::DateTime,
-        ColumnType::Dynamic => KType::Dynamic,
-    }
-}
-
 impl From<&TableSchema> for TableDef {
     fn from(t: &TableSchema) -> Self {
         TableDef {
             name: t.name.clone(),
-            columns: t.columns.iter().map(|c| Column { name: c.name.clone(), ktype: ktype_of(c.kind) }).collect(),
+            columns: t.columns.iter().map(|c| Column { name: c.name.clone(), ktype: c.kind.ktype() }).collect(),
         }
     }
 }

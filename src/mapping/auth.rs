@@ -23,21 +23,30 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
+/// What is wrong with a secrets setting (never the secret itself).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretsError {
+    #[error("secret {position} is not whsec_<base64>")]
+    NotBase64 { position: usize },
+    #[error("secret {position} is shorter than 16 bytes")]
+    TooShort { position: usize },
+}
+
 impl Secrets {
     /// Parses a `SOURCE_<NAME>_SECRETS` value: comma-separated, surrounding spaces ignored. Standard Webhooks
     /// secrets are `whsec_<base64>` (the prefix is optional) and are decoded to their key bytes.
-    pub fn parse(value: &str, mode: &AuthMode) -> Result<Secrets, String> {
+    pub fn parse(value: &str, mode: &AuthMode) -> Result<Secrets, SecretsError> {
         let mut out = Vec::new();
         for (i, s) in value.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
             let bytes = match mode {
                 AuthMode::StandardWebhooks { .. } => {
                     let b64 = s.strip_prefix("whsec_").unwrap_or(s);
-                    B64.decode(b64).map_err(|_| format!("secret {} is not whsec_<base64>", i + 1))?
+                    B64.decode(b64).map_err(|_| SecretsError::NotBase64 { position: i + 1 })?
                 }
                 _ => s.as_bytes().to_vec(),
             };
             if bytes.len() < 16 {
-                return Err(format!("secret {} is shorter than 16 bytes", i + 1));
+                return Err(SecretsError::TooShort { position: i + 1 });
             }
             out.push(bytes);
         }

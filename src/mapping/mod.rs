@@ -188,6 +188,15 @@ impl Destination {
 }
 
 /// A vendor source: its authentication, the tables its events land in, and its destinations.
+/// What is wrong with a destinations list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DestinationError {
+    #[error("'{0}' is not sentinel or sekoia")]
+    Unknown(String),
+    #[error("at least one destination is needed")]
+    None,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceMapping {
     pub name: String,
@@ -217,16 +226,16 @@ impl SourceMapping {
     }
 
     /// Parses a destinations list (`sentinel`, `sekoia`, comma-separated).
-    pub fn parse_destinations(list: &[String]) -> Result<Vec<Destination>, String> {
+    pub fn parse_destinations(list: &[String]) -> Result<Vec<Destination>, DestinationError> {
         let mut out = Vec::new();
         for d in list {
-            let d = Destination::parse(d).ok_or_else(|| format!("'{d}' is not sentinel or sekoia"))?;
+            let d = Destination::parse(d).ok_or_else(|| DestinationError::Unknown(d.chars().take(40).collect()))?;
             if !out.contains(&d) {
                 out.push(d);
             }
         }
         if out.is_empty() {
-            return Err("at least one destination is needed".into());
+            return Err(DestinationError::None);
         }
         out.sort();
         Ok(out)
@@ -280,7 +289,7 @@ fn compile_source(file: &str, spec: SourceSpec) -> Result<SourceMapping, Mapping
         tables.push(compile_table(t, &field, &fail)?);
     }
     let destinations = SourceMapping::parse_destinations(&spec.destinations.unwrap_or_else(|| vec!["sentinel".into()]))
-        .map_err(|m| fail("destinations", m))?;
+        .map_err(|m| fail("destinations", m.to_string()))?;
     let sekoia_event_types = spec.sekoia.and_then(|s| if s.event_types.is_empty() { None } else { Some(s.event_types.into_iter().collect::<HashSet<_>>()) });
     let filtered = tables.iter().any(|t| t.event_types.is_some()) || sekoia_event_types.is_some();
     if filtered && event_type.is_empty() {
@@ -370,7 +379,7 @@ fn compile_table(
         if c.name == ADDITIONAL_DATA && unmapped == Unmapped::Keep {
             return Err(fail(&cf, "AdditionalData is added by `unmapped = \"keep\"`".into()));
         }
-        check_column_name(&c.name).map_err(|m| fail(&cf, m))?;
+        check_column_name(&c.name).map_err(|m| fail(&cf, m.to_string()))?;
         if !names.insert(c.name.clone()) {
             return Err(fail(&cf, format!("column '{}' is declared twice", c.name)));
         }

@@ -126,6 +126,22 @@ impl ColumnType {
     }
 }
 
+impl ColumnType {
+    /// The type a query sees a column of this type as.
+    pub fn ktype(self) -> crate::kql::KType {
+        use crate::kql::KType;
+        match self {
+            ColumnType::String => KType::String,
+            ColumnType::Int => KType::Int,
+            ColumnType::Long => KType::Long,
+            ColumnType::Real => KType::Real,
+            ColumnType::Boolean => KType::Bool,
+            ColumnType::Datetime => KType::DateTime,
+            ColumnType::Dynamic => KType::Dynamic,
+        }
+    }
+}
+
 impl fmt::Display for ColumnType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -135,14 +151,23 @@ impl fmt::Display for ColumnType {
 /// Column names Azure reserves on every table (contract §7).
 pub const RESERVED_COLUMNS: &[&str] = &["_ResourceId", "id", "_SubscriptionId", "TenantId", "Type", "UniqueId", "Title"];
 
-/// Checks a column name against Azure's rules; returns what is wrong.
-pub fn check_column_name(name: &str) -> Result<(), String> {
+/// What is wrong with a column name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ColumnNameError {
+    #[error("column name '{0}' must start with a letter and be at most 45 letters, digits or '_'")]
+    Malformed(String),
+    #[error("column name '{0}' is reserved by Azure Monitor")]
+    Reserved(String),
+}
+
+/// Checks a column name against Azure's rules.
+pub fn check_column_name(name: &str) -> Result<(), ColumnNameError> {
     let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
     if !first_ok || name.len() > 45 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!("column name '{name}' must start with a letter and be at most 45 letters, digits or '_'"));
+        return Err(ColumnNameError::Malformed(name.to_string()));
     }
     if RESERVED_COLUMNS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-        return Err(format!("column name '{name}' is reserved by Azure Monitor"));
+        return Err(ColumnNameError::Reserved(name.to_string()));
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ use pack::{array_len, encode_array, pack};
 
 use crate::app::metrics::{Metrics, StreamStats};
 pub use crate::azure::http::RetryPolicy;
-use crate::azure::http::{azure_verdict, AzureError, Call, CallError, Driver, RetryLogic, Verdict};
+use crate::azure::http::{azure_verdict, send_halving, AzureError, Call, CallError, Driver, RetryLogic, Verdict};
 use crate::azure::identity::TokenSource;
 use crate::model::schema::Row;
 
@@ -132,46 +132,29 @@ impl IngestionClient {
         for o in oversized {
             out.failures.push((o.index..o.index + 1, IngestError::TooLarge { bytes: o.bytes, limit: self.max_call_bytes }));
         }
-        for range in calls {
-            self.send_range(stream, rows, range, deadline, &stats, &mut out).await;
+        let calls_made = std::sync::atomic::AtomicUsize::new(0);
+        let failures = send_halving(calls, false, &stats.splits, |range| {
+            calls_made.fetch_add(1, Relaxed);
+            let part = &rows[range];
+            let stats = &stats;
+            async move { self.send_call(stream, part, deadline, stats).await }
+        })
+        .await;
+        out.calls += calls_made.into_inner();
+        for (range, e) in failures {
+            let e = match e {
+                CallError::Split => IngestError::TooLarge { bytes: array_len(&rows[range.clone()]), limit: self.max_call_bytes },
+                other => {
+                    let e = IngestError::from(other);
+                    stats.failures.fetch_add(1, Relaxed);
+                    stats.set_last_error(&e.code());
+                    e
+                }
+            };
+            out.failures.push((range, e));
         }
         out.failures.sort_by_key(|(r, _)| r.start);
         out
-    }
-
-    async fn send_range(
-        &self,
-        stream: &str,
-        rows: &[Row],
-        range: Range<usize>,
-        deadline: Instant,
-        stats: &StreamStats,
-        out: &mut UploadOutcome,
-    ) {
-        // An explicit stack instead of recursion: a 413 pushes both halves.
-        let mut pending = vec![range];
-        while let Some(range) = pending.pop() {
-            out.calls += 1;
-            match self.send_call(stream, &rows[range.clone()], deadline, stats).await {
-                Ok(()) => {}
-                Err(CallError::Split) if range.len() > 1 => {
-                    stats.splits.fetch_add(1, Relaxed);
-                    let mid = range.start + range.len() / 2;
-                    pending.push(mid..range.end);
-                    pending.push(range.start..mid);
-                }
-                Err(CallError::Split) => {
-                    let bytes = array_len(&rows[range.clone()]);
-                    out.failures.push((range, IngestError::TooLarge { bytes, limit: self.max_call_bytes }));
-                }
-                Err(e) => {
-                    let e = IngestError::from(e);
-                    stats.failures.fetch_add(1, Relaxed);
-                    stats.set_last_error(&e.code());
-                    out.failures.push((range, e));
-                }
-            }
-        }
     }
 
     /// One call: retried in place until it succeeds, fails for good, or the deadline passes.
