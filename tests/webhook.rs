@@ -331,3 +331,47 @@ async fn azure_refusing_our_identity_is_surfaced_with_its_code() {
     let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["counts"]["streams"]["Custom-NoxysEvents_CL"]["lastError"], "InvalidAuthenticationTokenAudience");
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[tokio::test]
+async fn content_encoding_is_honoured() {
+    let t = TestBridge::start(&[("WEBHOOK_MAX_BODY_BYTES", "65536")]).await;
+    let url = format!("{}/api/webhook/noxys", t.url);
+    let sample = fixture("noxys-policy-violated.json");
+    let send = |coding: &'static str, body: Vec<u8>| {
+        t.http.post(&url).bearer_auth(NOXYS_TOKEN).header("content-type", "application/json").header("content-encoding", coding).body(body).send()
+    };
+    let r = send("gzip", gzip(sample.as_bytes())).await.unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    assert_eq!(t.rows("NoxysEvents_CL").len(), 1);
+    // Labelled gzip, sent plain: the label is wrong, and nothing is guessed.
+    expect_error(send("gzip", sample.clone().into_bytes()).await.unwrap(), 400, "InvalidContentEncoding").await;
+    let b = expect_error(send("br", sample.clone().into_bytes()).await.unwrap(), 415, "UnsupportedContentEncoding").await;
+    assert!(b["error"]["message"].as_str().unwrap().contains("'br'"), "{b}");
+    // A gzip bomb: 64 KiB on the wire would be 50 MB decompressed; the limit applies to what it decompresses to.
+    let bomb = gzip(&vec![b' '; 50 * 1024 * 1024]);
+    assert!(bomb.len() < 65536);
+    expect_error(send("gzip", bomb).await.unwrap(), 413, "BodyTooLarge").await;
+    assert_eq!(t.rows("NoxysEvents_CL").len(), 1);
+}
+
+#[tokio::test]
+async fn any_text_in_a_time_field_is_a_400_not_a_dropped_connection() {
+    let t = TestBridge::start(&[]).await;
+    for ts in ["€€a", "2026-03-20T14:3€", "€€€€€€€€€€€", "\u{0}"] {
+        let body = serde_json::json!({"event_type": "interaction.high_risk", "timestamp": ts, "id": "e-1", "data": {}}).to_string();
+        let (status, b) = t.post("noxys", NOXYS_TOKEN, body).await;
+        assert_eq!(status, 400, "{ts}: {b}");
+        assert_eq!(b["error"]["code"], "InvalidEvent", "{ts}: {b}");
+    }
+    // A percent-encoded terminal escape in the source name comes back harmless.
+    let r = t.http.post(format!("{}/api/webhook/%1B%5B31mx", t.url)).bearer_auth(NOXYS_TOKEN).body("{}").send().await.unwrap();
+    let b = expect_error(r, 404, "UnknownSource").await;
+    assert!(!b["error"]["message"].as_str().unwrap().contains('\u{1b}'), "{b}");
+}

@@ -23,6 +23,10 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("the body is not valid JSON: {0}")]
     InvalidJson(String),
+    #[error("Content-Encoding '{0}' is not supported (gzip or identity)")]
+    UnsupportedContentEncoding(String),
+    #[error("{0}")]
+    InvalidContentEncoding(String),
     #[error("{0}")]
     InvalidEvent(MapError),
     #[error("{0}")]
@@ -44,7 +48,8 @@ impl AppError {
             AppError::NoIncident(_) => StatusCode::BAD_REQUEST,
             AppError::BodyTooLarge { .. } | AppError::RecordTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::UnsupportedMediaType(_) | AppError::UnsupportedContentEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::InvalidContentEncoding(_) => StatusCode::BAD_REQUEST,
             AppError::InvalidJson(_) | AppError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -62,6 +67,8 @@ impl AppError {
             AppError::Unauthorized(_) => "Unauthorized",
             AppError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             AppError::InvalidJson(_) => "InvalidJson",
+            AppError::UnsupportedContentEncoding(_) => "UnsupportedContentEncoding",
+            AppError::InvalidContentEncoding(_) => "InvalidContentEncoding",
             AppError::InvalidEvent(_) => "InvalidEvent",
             AppError::Unavailable { code, .. } => code,
         }

@@ -23,6 +23,33 @@ use crate::delivery::fanout::Fanout;
 use crate::delivery::replay::Claim;
 use crate::model::schema::Row;
 
+/// Honours `Content-Encoding` (RFC 9110 §8.4): `gzip` is decompressed with the body limit applied to what it
+/// decompresses to (a gzip bomb is a 413), a body labelled gzip that is not is a 400, and any other coding is
+/// a 415 naming it.
+fn decode_content(headers: &HeaderMap, body: axum::body::Bytes, limit: usize) -> Result<axum::body::Bytes, AppError> {
+    use std::io::Read;
+    let Some(coding) = headers.get(header::CONTENT_ENCODING) else { return Ok(body) };
+    let coding = coding.to_str().unwrap_or_default().trim().to_ascii_lowercase();
+    match coding.as_str() {
+        "" | "identity" => Ok(body),
+        "gzip" | "x-gzip" => {
+            let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+            let read = flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1).read_to_end(&mut out);
+            match read {
+                Err(e) => Err(AppError::InvalidContentEncoding(format!("the body is labelled gzip but is not: {e}"))),
+                Ok(n) if n > limit => Err(AppError::BodyTooLarge { limit }),
+                Ok(_) => Ok(out.into()),
+            }
+        }
+        other => Err(AppError::UnsupportedContentEncoding(sanitize(other, 40))),
+    }
+}
+
+/// A value from outside made safe to name in an answer or a log: printable ASCII only, bounded.
+fn sanitize(s: &str, max: usize) -> String {
+    s.chars().take(max).map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
+}
+
 pub async fn receive(
     State(state): State<Arc<AppState>>,
     Path(source): Path<String>,
@@ -30,8 +57,10 @@ pub async fn receive(
     body: Body,
 ) -> Response {
     let Some(mapping) = state.catalog.get(&source).cloned() else {
-        tracing::info!(source = %source.chars().take(64).collect::<String>(), "webhook for an unknown source");
-        return AppError::UnknownSource(source.chars().take(64).collect()).into_response();
+        // The name is the sender's (percent-decoded): never logged or echoed raw.
+        let shown = sanitize(&source, 64);
+        tracing::info!(source = %shown, "webhook for an unknown source");
+        return AppError::UnknownSource(shown).into_response();
     };
     let stats = state.metrics.source(&mapping.name);
     stats.received.fetch_add(1, Relaxed);
@@ -62,6 +91,8 @@ async fn handle(
         return Err(AppError::BodyTooLarge { limit });
     }
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| AppError::BodyTooLarge { limit })?;
+    // Signatures cover the content, so the body is decoded before it is verified.
+    let bytes = decode_content(headers, bytes, limit)?;
 
     let verifier = &state.verifiers[&mapping.name];
     let now = time::OffsetDateTime::now_utc();

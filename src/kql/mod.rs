@@ -31,6 +31,8 @@ pub enum KqlError {
     Unsupported { pos: usize, what: String },
     #[error("{0}")]
     Semantic(String),
+    #[error("the query nests deeper than {limit} levels at character {pos}")]
+    TooDeep { pos: usize, limit: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use super::KqlError;
 
 pub fn parse(src: &str) -> Result<Query, KqlError> {
     let tokens = lex(src)?;
-    let mut p = Parser { t: tokens, i: 0 };
+    let mut p = Parser { t: tokens, i: 0, depth: 0 };
     let q = p.query()?;
     Ok(q)
 }
@@ -23,9 +23,15 @@ const UNSUPPORTED_OPS: &[&str] = &[
     "top-hitters", "project-reorder", "reduce", "consume", "externaldata", "range",
 ];
 
+/// How deeply expressions and subqueries may nest. Real queries stay in single digits; the bound keeps a
+/// hostile query (a thousand parentheses) from overflowing the stack of the thread that parses it.
+pub const MAX_NESTING: usize = 128;
+
 struct Parser {
     t: Vec<Token>,
     i: usize,
+    /// Nesting of the recursive rules under way (expressions, unary operators, subqueries).
+    depth: usize,
 }
 
 fn is_sym(t: &Tok, s: &str) -> bool {
@@ -164,7 +170,32 @@ impl Parser {
         false
     }
 
+    /// Runs a recursive rule one level deeper, refusing past [`MAX_NESTING`].
+    fn nested<T>(&mut self, rule: impl FnOnce(&mut Self) -> Result<T, KqlError>) -> Result<T, KqlError> {
+        if self.depth >= MAX_NESTING {
+            return Err(KqlError::TooDeep { pos: self.pos(), limit: MAX_NESTING });
+        }
+        self.depth += 1;
+        let r = rule(self);
+        self.depth -= 1;
+        r
+    }
+
+    /// One more link of a left-deep chain (`a or b or c`, `x.y[0]`): each makes the tree, and its evaluation,
+    /// one level deeper, so chains count against the same bound as nesting. The caller restores the depth.
+    fn link(&mut self) -> Result<(), KqlError> {
+        if self.depth >= MAX_NESTING {
+            return Err(KqlError::TooDeep { pos: self.pos(), limit: MAX_NESTING });
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     fn tabular(&mut self) -> Result<Tabular, KqlError> {
+        self.nested(Self::tabular_inner)
+    }
+
+    fn tabular_inner(&mut self) -> Result<Tabular, KqlError> {
         let source = self.source()?;
         let mut ops = Vec::new();
         while self.eat_sym("|") {
@@ -473,24 +504,30 @@ impl Parser {
 
     // Expressions, lowest precedence first.
     pub fn expr(&mut self) -> Result<Expr, KqlError> {
-        self.or()
+        self.nested(Self::or)
     }
 
     fn or(&mut self) -> Result<Expr, KqlError> {
         let mut l = self.and()?;
+        let base = self.depth;
         while self.eat_kw("or") {
+            self.link()?;
             let r = self.and()?;
             l = Expr::Bin(BinOp::Or, Box::new(l), Box::new(r));
         }
+        self.depth = base;
         Ok(l)
     }
 
     fn and(&mut self) -> Result<Expr, KqlError> {
         let mut l = self.comparison()?;
+        let base = self.depth;
         while self.eat_kw("and") {
+            self.link()?;
             let r = self.comparison()?;
             l = Expr::Bin(BinOp::And, Box::new(l), Box::new(r));
         }
+        self.depth = base;
         Ok(l)
     }
 
@@ -604,6 +641,7 @@ impl Parser {
 
     fn additive(&mut self) -> Result<Expr, KqlError> {
         let mut l = self.multiplicative()?;
+        let base = self.depth;
         loop {
             let op = if self.at_sym("+") {
                 BinOp::Add
@@ -613,14 +651,17 @@ impl Parser {
                 break;
             };
             self.bump();
+            self.link()?;
             let r = self.multiplicative()?;
             l = Expr::Bin(op, Box::new(l), Box::new(r));
         }
+        self.depth = base;
         Ok(l)
     }
 
     fn multiplicative(&mut self) -> Result<Expr, KqlError> {
         let mut l = self.unary()?;
+        let base = self.depth;
         loop {
             let op = if self.at_sym("*") {
                 BinOp::Mul
@@ -632,34 +673,40 @@ impl Parser {
                 break;
             };
             self.bump();
+            self.link()?;
             let r = self.unary()?;
             l = Expr::Bin(op, Box::new(l), Box::new(r));
         }
+        self.depth = base;
         Ok(l)
     }
 
     fn unary(&mut self) -> Result<Expr, KqlError> {
         if self.eat_sym("-") {
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            return Ok(Expr::Neg(Box::new(self.nested(Self::unary)?)));
         }
         if self.eat_sym("+") {
-            return self.unary();
+            return self.nested(Self::unary);
         }
         self.postfix()
     }
 
     fn postfix(&mut self) -> Result<Expr, KqlError> {
         let mut e = self.primary()?;
+        let base = self.depth;
         loop {
             if self.at_sym(".") && matches!(self.peek_at(1), Tok::Ident(_)) {
+                self.link()?;
                 self.bump();
                 let Tok::Ident(m) = self.bump() else { unreachable!() };
                 e = Expr::Member(Box::new(e), m);
             } else if let Tok::QuotedIdent(m) = self.peek().clone() {
                 // a['b'] lexes as a quoted name right after the base.
+                self.link()?;
                 self.bump();
                 e = Expr::Index(Box::new(e), Box::new(Expr::Lit(Value::str(&m))));
             } else if self.at_sym("[") {
+                self.link()?;
                 self.bump();
                 let idx = self.expr()?;
                 self.expect_sym("]")?;
@@ -668,6 +715,7 @@ impl Parser {
                 break;
             }
         }
+        self.depth = base;
         Ok(e)
     }
 

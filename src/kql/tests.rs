@@ -193,3 +193,36 @@ fn timespan_and_datetime_arithmetic() {
     assert_eq!(f.columns[1].ktype, KType::TimeSpan);
     let _ = TICKS_PER_SEC;
 }
+
+/// Hostile nesting is refused with an error naming the bound, and what is within the bound parses and runs on a
+/// thread with a Tokio worker's stack (2 MiB), in a debug build.
+#[test]
+fn nesting_is_bounded_and_the_bound_is_safe() {
+    use super::parser::MAX_NESTING;
+    let deep = |n: usize| format!("print x = {}1{}", "(".repeat(n), ")".repeat(n));
+    let chain = |n: usize| format!("print x = 1{}", " + 1".repeat(n));
+    let negs = |n: usize| format!("print x = {}1", "-".repeat(n));
+    let subqueries = |n: usize| format!("{}NoxysEvents_CL{}", "union (".repeat(n), ")".repeat(n));
+    for hostile in [deep(1000), chain(100_000), negs(5000), subqueries(1000), format!("print x = dynamic({{}}){}", ".a".repeat(5000))] {
+        let err = run(&hostile, &tables(), now()).unwrap_err();
+        assert!(matches!(err, super::KqlError::TooDeep { limit: MAX_NESTING, .. }), "{err}");
+        assert!(err.to_string().contains("nests deeper than 128"), "{err}");
+    }
+    let within = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            for q in [deep(MAX_NESTING - 2), chain(MAX_NESTING - 2), negs(MAX_NESTING - 2)] {
+                let f = run(&q, &tables(), now()).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(f.rows.len(), 1);
+            }
+        })
+        .unwrap()
+        .join();
+    assert!(within.is_ok(), "a query within the bound overflowed a 2 MiB stack");
+}
+
+#[test]
+fn any_text_converts_to_a_datetime_or_null() {
+    let f = q("print a = todatetime('€€a'), b = todatetime('2026-03-20 14:3€'), c = todatetime('2026-03-20T14:32:00Z')");
+    assert_eq!(texts(&f), vec![vec!["".to_string(), "".to_string(), "2026-03-20T14:32:00Z".to_string()]]);
+}

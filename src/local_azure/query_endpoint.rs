@@ -131,6 +131,7 @@ async fn run(ws: Arc<Workspace>, body: QueryBody, headers: &HeaderMap) -> Respon
                 KqlError::Syntax { .. } => "SyntaxError",
                 KqlError::Unsupported { .. } => "UnsupportedOperatorError",
                 KqlError::Semantic(_) => "SemanticError",
+                KqlError::TooDeep { .. } => "SyntaxError",
             };
             return bad_argument(&e.to_string(), inner);
         }
