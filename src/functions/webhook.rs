@@ -23,6 +23,9 @@ use crate::delivery::fanout::Fanout;
 use crate::delivery::replay::Claim;
 use crate::model::schema::Row;
 
+/// Bodies larger than this are verified on a blocking thread when the check hashes them.
+const OFF_WORKER_BYTES: usize = 64 * 1024;
+
 /// Honours `Content-Encoding` (RFC 9110 §8.4): `gzip` is decompressed with the body limit applied to what it
 /// decompresses to (a gzip bomb is a 413), a body labelled gzip that is not is a 400, and any other coding is
 /// a 415 naming it.
@@ -96,7 +99,16 @@ async fn handle(
 
     let verifier = &state.verifiers[&mapping.name];
     let now = time::OffsetDateTime::now_utc();
-    let verified = verifier.verify(headers, &bytes, now.unix_timestamp()).map_err(AppError::Unauthorized)?;
+    let verified = if bytes.len() > OFF_WORKER_BYTES && verifier.hashes_body() {
+        // HMAC over a large body is milliseconds of CPU: on a blocking thread, the async workers keep serving.
+        let (v, h, b) = (verifier.clone(), headers.clone(), bytes.clone());
+        tokio::task::spawn_blocking(move || v.verify(&h, &b, now.unix_timestamp()))
+            .await
+            .map_err(|_| AppError::Unavailable { code: "ShuttingDown", message: "the bridge is restarting, retry shortly".into(), retry_after_secs: 5 })?
+    } else {
+        verifier.verify(headers, &bytes, now.unix_timestamp())
+    }
+    .map_err(AppError::Unauthorized)?;
     if verified.open {
         tracing::warn!(source = %mapping.name, "accepting an unauthenticated request: the source is open and has no secret");
     }

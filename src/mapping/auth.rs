@@ -30,6 +30,8 @@ pub enum SecretsError {
     NotBase64 { position: usize },
     #[error("secret {position} is shorter than 16 bytes")]
     TooShort { position: usize },
+    #[error("more than {MAX_SECRETS} secrets (rotation needs two)")]
+    TooMany,
 }
 
 impl Secrets {
@@ -49,6 +51,9 @@ impl Secrets {
                 return Err(SecretsError::TooShort { position: i + 1 });
             }
             out.push(bytes);
+        }
+        if out.len() > MAX_SECRETS {
+            return Err(SecretsError::TooMany);
         }
         Ok(Secrets(out))
     }
@@ -74,6 +79,10 @@ pub enum AuthError {
     Malformed(&'static str),
     #[error("this source has no secret configured; set its SOURCE_<NAME>_SECRETS")]
     NotConfigured,
+    #[error("{0} is longer than {1} bytes")]
+    TooLong(&'static str, usize),
+    #[error("{0} carries more than {1} signatures")]
+    TooMany(&'static str, usize),
 }
 
 /// What a successful check established.
@@ -101,6 +110,11 @@ impl Verifier {
         &self.config.mode
     }
 
+    /// Whether verifying costs a pass over the body (the HMAC modes).
+    pub fn hashes_body(&self) -> bool {
+        matches!(self.config.mode, AuthMode::HmacSha256 { .. } | AuthMode::StandardWebhooks { .. }) && !self.secrets.is_empty()
+    }
+
     /// Whether any request can pass: a secret is configured, or the source is open.
     pub fn accepts_requests(&self) -> bool {
         !self.secrets.is_empty() || self.config.open
@@ -123,19 +137,28 @@ impl Verifier {
             }
             AuthMode::HmacSha256 { header, encoding, prefix } => {
                 let value = header_str(headers, header).ok_or(AuthError::Missing("signature header"))?;
+                if value.len() > MAX_SIGNATURE_HEADER_BYTES {
+                    return Err(AuthError::TooLong("signature header", MAX_SIGNATURE_HEADER_BYTES));
+                }
                 let sig = value.trim().strip_prefix(prefix.as_str()).ok_or(AuthError::Malformed("signature header"))?;
                 let sig = match encoding {
                     SignatureEncoding::Hex => hex::decode(sig),
                     SignatureEncoding::Base64 => B64.decode(sig).map_err(|_| hex::FromHexError::InvalidStringLength),
                 }
                 .map_err(|_| AuthError::Malformed("signature header"))?;
-                let ok = self.any_secret(|key| hmac_matches(key, &[body], &sig));
+                let ok = self.any_secret(|key| bool::from(mac_of(key, &[body])[..].ct_eq(&sig[..])));
                 ok.then(Verified::default).ok_or(AuthError::Mismatch("signature"))
             }
             AuthMode::StandardWebhooks { tolerance_secs } => {
                 let id = header_str(headers, "webhook-id").ok_or(AuthError::Missing("webhook-id header"))?;
                 let ts = header_str(headers, "webhook-timestamp").ok_or(AuthError::Missing("webhook-timestamp header"))?;
                 let sigs = header_str(headers, "webhook-signature").ok_or(AuthError::Missing("webhook-signature header"))?;
+                if id.len() > MAX_MESSAGE_ID_BYTES {
+                    return Err(AuthError::TooLong("webhook-id header", MAX_MESSAGE_ID_BYTES));
+                }
+                if sigs.len() > MAX_SIGNATURE_HEADER_BYTES {
+                    return Err(AuthError::TooLong("webhook-signature header", MAX_SIGNATURE_HEADER_BYTES));
+                }
                 let ts_num: i64 = ts.trim().parse().map_err(|_| AuthError::Malformed("webhook-timestamp header"))?;
                 if (now_unix - ts_num).unsigned_abs() > *tolerance_secs {
                     return Err(AuthError::Expired(*tolerance_secs));
@@ -149,11 +172,16 @@ impl Verifier {
                 if candidates.is_empty() {
                     return Err(AuthError::Malformed("webhook-signature header (no v1 signature)"));
                 }
+                if candidates.len() > MAX_SIGNATURE_CANDIDATES {
+                    return Err(AuthError::TooMany("webhook-signature", MAX_SIGNATURE_CANDIDATES));
+                }
                 let parts: [&[u8]; 5] = [id.as_bytes(), b".", ts.as_bytes(), b".", body];
+                // One MAC per secret, whatever the number of candidates; each comparison is constant-time.
                 let ok = self.any_secret(|key| {
+                    let mac = mac_of(key, &parts);
                     let mut any = 0u8;
                     for c in &candidates {
-                        any |= hmac_matches(key, &parts, c) as u8;
+                        any |= mac[..].ct_eq(&c[..]).unwrap_u8();
                     }
                     any == 1
                 });
@@ -178,13 +206,25 @@ impl Verifier {
     }
 }
 
-fn hmac_matches(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+/// HMAC-SHA256 over the concatenated parts. (`subtle` compares slices of different lengths as unequal, in
+/// time that depends only on the lengths, which are public.)
+fn mac_of(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let Ok(mut mac) = HmacSha256::new_from_slice(key) else { return [0; 32] };
     for p in parts {
         mac.update(p);
     }
-    mac.verify_slice(expected).is_ok()
+    mac.finalize().into_bytes().into()
 }
+
+/// A `webhook-signature` header carries a sender's current signatures (its own rotation: one or two, rarely
+/// more). More than this is not a sender rotating keys but a request making us work.
+pub const MAX_SIGNATURE_CANDIDATES: usize = 8;
+/// Longer than eight `v1,<base64 of 32 bytes>` entries with room to spare.
+pub const MAX_SIGNATURE_HEADER_BYTES: usize = 1024;
+/// Standard Webhooks message ids are short (`msg_<ksuid>`); they are also keys of the replay guard.
+pub const MAX_MESSAGE_ID_BYTES: usize = 256;
+/// Secrets a source may hold at once (rotation needs two).
+pub const MAX_SECRETS: usize = 8;
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -264,6 +304,36 @@ mod tests {
         assert!(matches!(v.verify(&h, b"{\"type\":\"y\"}", 1_000_000), Err(AuthError::Mismatch(_))));
         let h = headers(&[("webhook-id", "msg_2"), ("webhook-timestamp", "1000000"), ("webhook-signature", &sig)]);
         assert!(matches!(v.verify(&h, body, 1_000_000), Err(AuthError::Mismatch(_))), "the id is signed too");
+    }
+
+    #[test]
+    fn signature_checks_are_bounded() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let secret = format!("whsec_{}", B64.encode(key));
+        let v = verifier(AuthMode::StandardWebhooks { tolerance_secs: 300 }, &secret);
+        let body = vec![b' '; 1 << 20];
+        let good = standard_webhooks_signature(key, "msg_1", 1_000_000, &body);
+        let bogus = format!("v1,{}", B64.encode([7u8; 32]));
+        // The good one among the most a sender may send is found; one more is refused before any hashing.
+        let mut list = vec![bogus.clone(); MAX_SIGNATURE_CANDIDATES - 1];
+        list.push(good.clone());
+        let h = headers(&[("webhook-id", "msg_1"), ("webhook-timestamp", "1000000"), ("webhook-signature", &list.join(" "))]);
+        assert!(v.verify(&h, &body, 1_000_000).is_ok());
+        list.push(bogus.clone());
+        let h = headers(&[("webhook-id", "msg_1"), ("webhook-timestamp", "1000000"), ("webhook-signature", &list.join(" "))]);
+        assert_eq!(v.verify(&h, &body, 1_000_000), Err(AuthError::TooMany("webhook-signature", MAX_SIGNATURE_CANDIDATES)));
+        // The attack of the review: thousands of candidates in one header.
+        let flood = vec![bogus; 4000].join(" ");
+        let h = headers(&[("webhook-id", "msg_1"), ("webhook-timestamp", "1000000"), ("webhook-signature", &flood)]);
+        assert_eq!(v.verify(&h, &body, 1_000_000), Err(AuthError::TooLong("webhook-signature header", MAX_SIGNATURE_HEADER_BYTES)));
+        let long_id = "m".repeat(MAX_MESSAGE_ID_BYTES + 1);
+        let h = headers(&[("webhook-id", &long_id), ("webhook-timestamp", "1000000"), ("webhook-signature", &good)]);
+        assert_eq!(v.verify(&h, &body, 1_000_000), Err(AuthError::TooLong("webhook-id header", MAX_MESSAGE_ID_BYTES)));
+        let hmac = verifier(AuthMode::HmacSha256 { header: "x-sig".into(), encoding: SignatureEncoding::Hex, prefix: String::new() }, SECRET);
+        let h = headers(&[("x-sig", &"a".repeat(MAX_SIGNATURE_HEADER_BYTES + 2))]);
+        assert_eq!(hmac.verify(&h, &body, 0), Err(AuthError::TooLong("signature header", MAX_SIGNATURE_HEADER_BYTES)));
+        let many = vec!["0123456789abcdef-secret"; MAX_SECRETS + 1].join(",");
+        assert_eq!(Secrets::parse(&many, &AuthMode::Bearer).unwrap_err(), SecretsError::TooMany);
     }
 
     #[test]
