@@ -32,12 +32,19 @@ pub enum SecretsError {
     TooShort { position: usize },
     #[error("more than {MAX_SECRETS} secrets (rotation needs two)")]
     TooMany,
+    #[error("is an unresolved Key Vault reference: the function's identity cannot read the secret (grant it Key Vault Secrets User on the vault, and check the reference's vault and secret names)")]
+    UnresolvedKeyVaultReference,
 }
 
 impl Secrets {
     /// Parses a `SOURCE_<NAME>_SECRETS` value: comma-separated, surrounding spaces ignored. Standard Webhooks
     /// secrets are `whsec_<base64>` (the prefix is optional) and are decoded to their key bytes.
     pub fn parse(value: &str, mode: &AuthMode) -> Result<Secrets, SecretsError> {
+        // App Service resolves `@Microsoft.KeyVault(...)` references before the process starts; one still here
+        // means the app's identity could not read the vault. Its text is guessable, never a secret.
+        if value.trim_start().starts_with("@Microsoft.KeyVault(") {
+            return Err(SecretsError::UnresolvedKeyVaultReference);
+        }
         let mut out = Vec::new();
         for (i, s) in value.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
             let bytes = match mode {
@@ -334,6 +341,8 @@ mod tests {
         assert_eq!(hmac.verify(&h, &body, 0), Err(AuthError::TooLong("signature header", MAX_SIGNATURE_HEADER_BYTES)));
         let many = vec!["0123456789abcdef-secret"; MAX_SECRETS + 1].join(",");
         assert_eq!(Secrets::parse(&many, &AuthMode::Bearer).unwrap_err(), SecretsError::TooMany);
+        let unresolved = "@Microsoft.KeyVault(SecretUri=https://kv-sb.vault.azure.net/secrets/noxys-token/)";
+        assert_eq!(Secrets::parse(unresolved, &AuthMode::Bearer).unwrap_err(), SecretsError::UnresolvedKeyVaultReference);
     }
 
     #[test]

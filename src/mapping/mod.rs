@@ -459,7 +459,26 @@ impl Catalog {
             }
         }
         catalog.check_tables()?;
+        catalog.check_setting_names()?;
         Ok(catalog)
+    }
+
+    /// Each source's settings are `SOURCE_<NAME>_…` with `-` as `_` and upper-cased: two names that fold to the
+    /// same setting (`my-v`, `my_v`) would share one secret, so the catalog refuses them.
+    fn check_setting_names(&self) -> Result<(), MappingError> {
+        let mut seen: BTreeMap<String, &SourceMapping> = BTreeMap::new();
+        for s in self.sources.values() {
+            let folded = s.name.to_ascii_uppercase().replace('-', "_");
+            if let Some(other) = seen.insert(folded.clone(), s) {
+                return Err(MappingError {
+                    file: s.file.clone(),
+                    source_name: s.name.clone(),
+                    field: "name".into(),
+                    message: format!("'{}' and '{}' would both read SOURCE_{folded}_SECRETS; rename one", other.name, s.name),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub fn builtin() -> Catalog {
@@ -601,5 +620,13 @@ mod tests {
         let user = "[[source]]\nname = \"noxys\"\nauth = { mode = \"header\", header = \"X-Noxys-Key\" }\n[[source.table]]\nname = \"Noxys2_CL\"\ntime = \"received\"\n";
         let c = Catalog::load(&[("user.toml".into(), user.into())]).unwrap();
         assert_eq!(c.get("noxys").unwrap().auth.mode, AuthMode::Header { name: "x-noxys-key".into() });
+    }
+
+    #[test]
+    fn names_that_share_a_secrets_setting_are_refused() {
+        let table = |t: &str| format!("[[source.table]]\nname = \"{t}\"\ntime = \"received\"\n");
+        let user = format!("[[source]]\nname = \"my-v\"\nauth = {{}}\n{}[[source]]\nname = \"my_v\"\nauth = {{}}\n{}", table("MyV1_CL"), table("MyV2_CL"));
+        let e = Catalog::load(&[("user.toml".into(), user)]).unwrap_err();
+        assert!(e.message.contains("SOURCE_MY_V_SECRETS"), "{e}");
     }
 }
