@@ -286,3 +286,36 @@ impl StorageClient {
         self.call("delete blob", reqwest::Method::DELETE, &url, Vec::new(), &[], &[202, 404]).await.map(drop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shared Key against answers computed apart from this code (Python's `hmac` over the string-to-sign the
+    /// Storage REST reference documents), for Azurite's well-known account.
+    #[test]
+    fn shared_key_signs_the_documented_string() {
+        let key = B64.decode(DEV_KEY).unwrap();
+        let http = reqwest::Client::new();
+        let body = "<QueueMessage><MessageText>e30=</MessageText></QueueMessage>";
+        let mut post = http
+            .post("http://127.0.0.1:10001/devstoreaccount1/sentinel-bridge-spill/messages")
+            .header("content-type", "application/xml")
+            .header("x-ms-version", VERSION)
+            .header("x-ms-date", "Wed, 02 Dec 2026 08:00:00 GMT")
+            .body(body)
+            .build()
+            .unwrap();
+        assert_eq!(shared_key(DEV_ACCOUNT, &key, &post), "SharedKey devstoreaccount1:hZVdVi1GArACFOFDw78wy6DfZx9Ri/08WhDiS//Zc4c=");
+        let get = http
+            .get("http://127.0.0.1:10001/devstoreaccount1/q?comp=metadata")
+            .header("x-ms-version", VERSION)
+            .header("x-ms-date", "Wed, 02 Dec 2026 08:00:00 GMT")
+            .build()
+            .unwrap();
+        assert_eq!(shared_key(DEV_ACCOUNT, &key, &get), "SharedKey devstoreaccount1:u9ZOFj3Kf+0iboaCIQJQbAU/u5gEv3EaVliWS0Ew/7E=");
+        // Any change to what is signed changes the signature.
+        post.headers_mut().insert("x-ms-date", HeaderValue::from_static("Wed, 02 Dec 2026 08:00:01 GMT"));
+        assert_ne!(shared_key(DEV_ACCOUNT, &key, &post), "SharedKey devstoreaccount1:hZVdVi1GArACFOFDw78wy6DfZx9Ri/08WhDiS//Zc4c=");
+    }
+}

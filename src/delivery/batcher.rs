@@ -15,8 +15,28 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::azure::logs_ingestion::pack::array_len;
-use crate::azure::logs_ingestion::{IngestError, IngestionClient};
+use crate::azure::logs_ingestion::{IngestError, IngestionClient, UploadOutcome};
 use crate::model::schema::Row;
+
+/// What the batcher sends through: the Logs Ingestion client, or a fake in unit tests. (The one seam in
+/// process: everything else meets Azure, or its stand-in, over HTTP.)
+#[async_trait::async_trait]
+pub trait Upload: Send + Sync + 'static {
+    /// The largest call, in JSON bytes, that a batch may fill.
+    fn max_call_bytes(&self) -> usize;
+    async fn upload(&self, stream: &str, rows: &[Row], deadline: Instant) -> UploadOutcome;
+}
+
+#[async_trait::async_trait]
+impl Upload for IngestionClient {
+    fn max_call_bytes(&self) -> usize {
+        IngestionClient::max_call_bytes(self)
+    }
+
+    async fn upload(&self, stream: &str, rows: &[Row], deadline: Instant) -> UploadOutcome {
+        IngestionClient::upload(self, stream, rows, deadline).await
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct BatchSettings {
@@ -57,7 +77,7 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    pub fn new(client: Arc<IngestionClient>, streams: impl IntoIterator<Item = String>, settings: BatchSettings) -> Self {
+    pub fn new(client: Arc<dyn Upload>, streams: impl IntoIterator<Item = String>, settings: BatchSettings) -> Self {
         let mut tasks = JoinSet::new();
         let mut senders = HashMap::new();
         let (stop, stopped) = watch::channel(false);
@@ -93,7 +113,7 @@ async fn run_stream(
     stream: String,
     mut rx: mpsc::Receiver<Submission>,
     mut stop: watch::Receiver<bool>,
-    client: Arc<IngestionClient>,
+    client: Arc<dyn Upload>,
     s: BatchSettings,
 ) {
     let limit = client.max_call_bytes();
@@ -148,7 +168,7 @@ async fn run_stream(
 async fn dispatch(
     stream: &str,
     batch: Vec<Submission>,
-    client: &Arc<IngestionClient>,
+    client: &Arc<dyn Upload>,
     permits: &Arc<Semaphore>,
     calls: &mut JoinSet<()>,
 ) {
@@ -175,4 +195,61 @@ async fn dispatch(
             let _ = sub.done.send(result);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Refuses every call that carries a row with "poison" in it; records the calls it was given.
+    #[derive(Default)]
+    struct FakeUpload {
+        calls: Mutex<Vec<usize>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Upload for FakeUpload {
+        fn max_call_bytes(&self) -> usize {
+            // Two of the test's 400-byte submissions fit in a call with room for no third (the batcher sends a
+            // batch early once fewer than 256 bytes are left).
+            1100
+        }
+
+        async fn upload(&self, _: &str, rows: &[Row], _: Instant) -> UploadOutcome {
+            self.calls.lock().unwrap().push(rows.len());
+            let mut out = UploadOutcome { calls: 1, ..Default::default() };
+            if rows.iter().any(|r| r.as_json().contains("poison")) {
+                let e = IngestError::Rejected { status: 400, code: "InvalidContent".into(), message: "refused".into() };
+                out.failures.push((0..rows.len(), e));
+            }
+            out
+        }
+    }
+
+    fn row(tag: &str) -> Row {
+        // 400 JSON bytes, whatever the tag.
+        Row::from_checked_json(format!("{{\"k\":\"{tag:<392}\"}}"))
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_fails_only_its_own_submissions() {
+        let fake = Arc::new(FakeUpload::default());
+        let batcher = Arc::new(Batcher::new(fake.clone(), ["S".to_string()], BatchSettings { linger: Duration::from_millis(50), max_in_flight: 1 }));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut waits = Vec::new();
+        for tag in ["poison", "innocent-in-the-same-call", "innocent-in-the-next-call"] {
+            let b = batcher.clone();
+            // A current-thread runtime runs these in the order spawned: the first two share a call.
+            waits.push(tokio::spawn(async move { b.deliver("S", vec![row(tag)], deadline).await }));
+        }
+        let results: Vec<Result<(), DeliveryError>> = futures::future::join_all(waits).await.into_iter().map(|r| r.unwrap()).collect();
+        assert!(matches!(results[0], Err(DeliveryError::Ingest(IngestError::Rejected { status: 400, .. }))), "{results:?}");
+        assert!(results[1].is_err(), "it shared the refused call: {results:?}");
+        assert_eq!(results[2], Ok(()), "a submission in another call is not touched by the refusal");
+        assert_eq!(*fake.calls.lock().unwrap(), vec![2, 1]);
+        assert_eq!(batcher.deliver("nope", vec![row("x")], deadline).await, Err(DeliveryError::UnknownStream("nope".into())));
+        batcher.shutdown().await;
+        assert_eq!(batcher.deliver("S", vec![row("late")], deadline).await, Err(DeliveryError::ShuttingDown));
+    }
 }

@@ -233,3 +233,41 @@ pub fn infer(signals: &[Signal], subjects: &Subjects) -> Vec<Hypothesis> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signal(name: &str, strength: f64, routine: bool) -> Signal {
+        Signal { name: name.into(), family: "test", summary: String::new(), strength, routine, evidence: Vec::new() }
+    }
+
+    /// The model as a table: signals in, the leading hypothesis and every confidence out. A change to a weight
+    /// or a rule shows here first, row by row.
+    #[test]
+    fn signals_to_confidences() {
+        type Row = (&'static [(&'static str, f64, bool)], HypothesisId, &'static [(HypothesisId, f64)]);
+        use HypothesisId::*;
+        // (signals: name, strength, routine) → the leading hypothesis, and the top two confidences in order.
+        let table: &[Row] = &[
+            (&[], NoFinding, &[(NoFinding, 1.0), (BenignLoad, 0.0)]),
+            (&[("cpu_spike", 1.0, false), ("compute_provisioned", 1.0, false)], Cryptojacking, &[(Cryptojacking, 0.8), (BenignLoad, 0.7)]),
+            // A CPU spike alone is more likely load than mining: cryptojacking needs more than the spike.
+            (&[("cpu_spike", 0.8, false)], BenignLoad, &[(BenignLoad, 0.32), (Cryptojacking, 0.22)]),
+            (&[("impossible_travel", 1.0, false), ("role_assignment", 1.0, false)], CredentialCompromise, &[(CredentialCompromise, 0.68), (ConfigDrift, 0.53)]),
+            (&[("network_out_spike", 1.0, false), ("storage_keys_listed", 1.0, false)], DataExfiltration, &[(DataExfiltration, 0.75), (Cryptojacking, 0.01)]),
+            (&[("network_opened", 1.0, false), ("role_assignment", 1.0, false)], ConfigDrift, &[(ConfigDrift, 0.81), (CredentialCompromise, 0.06)]),
+            // The same provisioning done routinely by its caller reads as operations.
+            (&[("cpu_spike", 0.5, false), ("compute_provisioned", 0.6, true)], BenignLoad, &[(BenignLoad, 0.6), (Cryptojacking, 0.23)]),
+            (&[("related_alerts", 0.2, false)], NoFinding, &[(NoFinding, 0.99), (CredentialCompromise, 0.01)]),
+        ];
+        for (signals, lead, top) in table {
+            let signals: Vec<Signal> = signals.iter().map(|(n, s, r)| signal(n, *s, *r)).collect();
+            let out = infer(&signals, &Subjects::default());
+            let got: Vec<(HypothesisId, f64)> = out.iter().map(|h| (h.id, h.confidence)).collect();
+            assert_eq!(out[0].id, *lead, "{got:?}");
+            assert_eq!(&got[..top.len()], *top, "{:?}", signals.iter().map(|s| &s.name).collect::<Vec<_>>());
+            assert!(got.windows(2).all(|w| w[0].1 >= w[1].1), "ordered by confidence: {got:?}");
+        }
+    }
+}
