@@ -375,3 +375,69 @@ async fn any_text_in_a_time_field_is_a_400_not_a_dropped_connection() {
     let b = expect_error(r, 404, "UnknownSource").await;
     assert!(!b["error"]["message"].as_str().unwrap().contains('\u{1b}'), "{b}");
 }
+
+/// Every row of the README's answers table, produced through the router itself (`app().oneshot()`): the
+/// table is a promise, and this keeps it.
+#[tokio::test]
+async fn the_readme_answers_table_holds() {
+    use sentinel_bridge::app::app;
+    use tower::ServiceExt;
+    let readme = std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let section = &readme[readme.find("### Answers").unwrap()..];
+    let section = &section[..section.find("\n## ").unwrap()];
+    let rows: Vec<(u16, String)> = section
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let status: u16 = cells.get(1)?.parse().ok()?;
+            Some(cells[2].split(" / ").map(|c| (status, c.trim_matches('`').to_string())).collect::<Vec<_>>())
+        })
+        .flatten()
+        .collect();
+    assert!(rows.len() >= 12, "{rows:?}");
+
+    let t = TestBridge::start(&[("WEBHOOK_MAX_BODY_BYTES", "2097152"), ("INGEST_DEADLINE_SECS", "1")]).await;
+    let sample = fixture("noxys-policy-violated.json");
+    let post = |path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Vec<u8>| {
+        let mut b = axum::http::Request::post(path);
+        if let Some(tok) = token {
+            b = b.header("authorization", format!("Bearer {tok}"));
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(axum::body::Body::from(body)).unwrap()
+    };
+    for (status, code) in rows {
+        let noxys = "/api/webhook/noxys";
+        let req = match code.as_str() {
+            "InvalidJson" => post(noxys, Some(NOXYS_TOKEN), &[], b"{\"id\": ".to_vec()),
+            "InvalidEvent" => post(noxys, Some(NOXYS_TOKEN), &[], b"[1, 2]".to_vec()),
+            "InvalidContentEncoding" => post(noxys, Some(NOXYS_TOKEN), &[("content-encoding", "gzip")], sample.clone().into_bytes()),
+            "Unauthorized" => post(noxys, Some("wrong-token"), &[], sample.clone().into_bytes()),
+            "UnknownSource" => post("/api/webhook/nope", Some(NOXYS_TOKEN), &[], sample.clone().into_bytes()),
+            "NotFound" => post("/api/nothing", None, &[], Vec::new()),
+            "BodyTooLarge" => post(noxys, Some(NOXYS_TOKEN), &[], vec![b' '; 3 * 1024 * 1024]),
+            "RecordTooLarge" => {
+                let big = json!({"id": "big", "event_type": "interaction.created", "timestamp": "2026-03-20T14:32:00Z", "blob": "x".repeat(1_100_000)});
+                post(noxys, Some(NOXYS_TOKEN), &[], big.to_string().into_bytes())
+            }
+            "UnsupportedMediaType" => post(noxys, Some(NOXYS_TOKEN), &[("content-type", "text/plain")], sample.clone().into_bytes()),
+            "UnsupportedContentEncoding" => post(noxys, Some(NOXYS_TOKEN), &[("content-encoding", "br")], sample.clone().into_bytes()),
+            "IngestionUnavailable" | "IngestionRejected" => {
+                let status = if code == "IngestionUnavailable" { 503 } else { 403 };
+                t.ws.workspace.faults.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status, retry_after_secs: None }, 1000));
+                post(noxys, Some(NOXYS_TOKEN), &[], sample.clone().into_bytes())
+            }
+            other => panic!("the README names a code this test does not know how to produce: {other}"),
+        };
+        let resp = app(t.bridge.state.clone()).oneshot(req).await.unwrap();
+        t.ws.workspace.faults.clear();
+        assert_eq!(resp.status().as_u16(), status, "{code}");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], code.as_str(), "{v}");
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty(), "{v}");
+    }
+    assert!(t.rows("NoxysEvents_CL").is_empty());
+}
