@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions, RetryPolicy};
+use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use sentinel_bridge::kql::Value as KValue;
 use sentinel_bridge::app::metrics::Metrics;
-use sentinel_bridge::azure::logs_query::{parse_response, LogsQueryClient, QueryError, QUERY_SCOPE};
+use sentinel_bridge::azure::logs_query::{parse_response, LogsQueryClient, QueryError, QueryOptions, QUERY_SCOPE};
 use sentinel_bridge::model::schema::{Column, ColumnType, Row, TableSchema};
 use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use sentinel_bridge::local_azure::tables::StreamDecl;
@@ -23,7 +23,7 @@ fn tokens(ws: &RunningWorkspace, scope: &str) -> Arc<TokenSource> {
 }
 
 fn query_client(ws: &RunningWorkspace) -> LogsQueryClient {
-    LogsQueryClient::new(&ws.url(), &ws.workspace.workspace_id(), tokens(ws, QUERY_SCOPE), RetryPolicy::default())
+    LogsQueryClient::new(&ws.url(), &ws.workspace.workspace_id(), tokens(ws, QUERY_SCOPE), QueryOptions::default())
 }
 
 async fn ingest_json(ws: &RunningWorkspace, stream: &str, rows: Value) -> reqwest::Response {

@@ -18,7 +18,7 @@ use crate::app::settings::{secrets_setting, source_setting, Backend, QueryBacken
 use crate::azure::http::RetryPolicy;
 use crate::azure::identity::{credential_for, TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
-use crate::azure::logs_query::{LogsQueryClient, QUERY_SCOPE};
+use crate::azure::logs_query::{LogsQueryClient, QueryOptions, QUERY_SCOPE};
 use crate::azure::openai::{OpenAiClient, OpenAiOptions, OPENAI_SCOPE};
 use crate::azure::sentinel::{SentinelClient, SentinelOptions, ARM_SCOPE};
 use crate::azure::storage::{StorageClient, StorageError, STORAGE_SCOPE};
@@ -333,7 +333,7 @@ fn build_enricher(
     Ok(EnrichmentState::Ready(Arc::new(Enricher {
         sentinel: SentinelClient::new(&arm, &ws_resource, tokens(ARM_SCOPE), SentinelOptions::default()),
         workspace_resource_id: ws_resource,
-        query: LogsQueryClient::new(&query_endpoint, &query_ws, tokens(QUERY_SCOPE), RetryPolicy::default()),
+        query: LogsQueryClient::new(&query_endpoint, &query_ws, tokens(QUERY_SCOPE), QueryOptions::default()),
         ingest,
         narrator,
         settings: e.settings.clone(),

@@ -42,6 +42,12 @@ impl QueryResult {
     }
 }
 
+/// How a [`LogsQueryClient`] sends (each query's timeout is the caller's, per call).
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    pub retry: RetryPolicy,
+}
+
 pub struct LogsQueryClient {
     driver: Driver,
     url: String,
@@ -49,9 +55,9 @@ pub struct LogsQueryClient {
 }
 
 impl LogsQueryClient {
-    pub fn new(endpoint: &str, workspace_id: &str, tokens: Arc<TokenSource>, retry: RetryPolicy) -> Self {
+    pub fn new(endpoint: &str, workspace_id: &str, tokens: Arc<TokenSource>, options: QueryOptions) -> Self {
         LogsQueryClient {
-            driver: Driver::new(retry),
+            driver: Driver::new(options.retry),
             url: format!("{}/v1/workspaces/{workspace_id}/query", endpoint.trim_end_matches('/')),
             tokens,
         }

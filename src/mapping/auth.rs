@@ -339,7 +339,7 @@ mod tests {
         let hmac = verifier(AuthMode::HmacSha256 { header: "x-sig".into(), encoding: SignatureEncoding::Hex, prefix: String::new() }, SECRET);
         let h = headers(&[("x-sig", &"a".repeat(MAX_SIGNATURE_HEADER_BYTES + 2))]);
         assert_eq!(hmac.verify(&h, &body, 0), Err(AuthError::TooLong("signature header", MAX_SIGNATURE_HEADER_BYTES)));
-        let many = vec!["0123456789abcdef-secret"; MAX_SECRETS + 1].join(",");
+        let many = ["0123456789abcdef-secret"; MAX_SECRETS + 1].join(",");
         assert_eq!(Secrets::parse(&many, &AuthMode::Bearer).unwrap_err(), SecretsError::TooMany);
         let unresolved = "@Microsoft.KeyVault(SecretUri=https://kv-sb.vault.azure.net/secrets/noxys-token/)";
         assert_eq!(Secrets::parse(unresolved, &AuthMode::Bearer).unwrap_err(), SecretsError::UnresolvedKeyVaultReference);
