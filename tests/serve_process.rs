@@ -103,7 +103,11 @@ async fn serve_uses_the_managed_identity_and_drains_on_sigterm() {
 async fn a_bad_mapping_file_stops_start_up_naming_file_source_and_field() {
     let path = std::env::temp_dir().join(format!("sb-bad-{}.toml", uuid::Uuid::new_v4()));
     std::fs::write(&path, "[[source]]\nname = \"acme\"\nauth = {}\n[[source.table]]\nname = \"Acme_CL\"\ntime = \"received\"\ncolumns = [{ name = \"Score\", type = \"decimal\", path = \"score\" }]\n").unwrap();
-    let child = spawn_serve(&[("WEBHOOK_SOURCES_FILE", path.display().to_string()), ("FUNCTIONS_CUSTOMHANDLER_PORT", free_port().to_string())]);
+    let child = spawn_serve(&[
+        ("WEBHOOK_SOURCES_FILE", path.display().to_string()),
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", free_port().to_string()),
+        ("LOGS_INGESTION_ENDPOINT", "local".into()),
+    ]);
     let (status, stderr) = tokio::task::spawn_blocking(move || wait_exit(child)).await.unwrap();
     assert!(!status.success());
     assert!(stderr.contains(&path.display().to_string()) && stderr.contains("'acme'") && stderr.contains("columns[0] (Score).type"), "{stderr}");
@@ -128,6 +132,8 @@ async fn with_no_azure_settings_rows_land_in_the_local_workspace_and_survive_a_r
         let port = free_port();
         let child = spawn_serve(&[
             ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+            // Under the host the local workspace is used only when asked for by name.
+            ("LOGS_INGESTION_ENDPOINT", "local".into()),
             ("SENTINEL_BRIDGE_DATA_DIR", dir.display().to_string()),
             ("SOURCE_NOXYS_SECRETS", NOXYS_TOKEN.into()),
         ]);

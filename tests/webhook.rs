@@ -441,3 +441,25 @@ async fn the_readme_answers_table_holds() {
     }
     assert!(t.rows("NoxysEvents_CL").is_empty());
 }
+
+#[tokio::test]
+async fn open_sources_are_refused_under_the_functions_host() {
+    let path = std::env::temp_dir().join(format!("sb-open-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, "[[source]]\nname = \"trial\"\nauth = { mode = \"bearer\", open = true }\n[[source.table]]\nname = \"Trial_CL\"\ntime = \"received\"\n").unwrap();
+    let vars = |hosted: bool| {
+        let mut v = vec![
+            ("WEBHOOK_SOURCES_FILE".to_string(), path.display().to_string()),
+            ("LOGS_INGESTION_ENDPOINT".to_string(), "local".to_string()),
+            ("SPILL".to_string(), "off".to_string()),
+            ("SENTINEL_BRIDGE_DATA_DIR".to_string(), std::env::temp_dir().join(format!("sb-open-{}", uuid::Uuid::new_v4())).display().to_string()),
+        ];
+        if hosted {
+            v.push(("FUNCTIONS_CUSTOMHANDLER_PORT".to_string(), "7071".to_string()));
+        }
+        sentinel_bridge::app::settings::Settings::from_vars(v).unwrap()
+    };
+    let err = sentinel_bridge::app::Bridge::build(&vars(true)).await.err().expect("refused under the host");
+    assert!(err.to_string().contains("'trial' is open"), "{err}");
+    let local = sentinel_bridge::app::Bridge::build(&vars(false)).await.expect("allowed for local trials");
+    local.shutdown().await;
+}

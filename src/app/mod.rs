@@ -110,6 +110,13 @@ pub fn build_verifiers(catalog: &Catalog, settings: &Settings) -> Result<HashMap
                 .map_err(|m| SettingError { setting: setting.clone(), message: m.to_string() })?,
             None => Secrets::default(),
         };
+        if s.auth.open && settings.under_functions_host {
+            return Err(SettingError {
+                setting: "WEBHOOK_SOURCES_FILE".into(),
+                message: format!("source '{}' is open (it accepts unauthenticated webhooks), which is for local trials, never under the Functions host", s.name),
+            }
+            .into());
+        }
         if secrets.is_empty() {
             if s.auth.open {
                 tracing::warn!(source = %s.name, "source is OPEN: it accepts unauthenticated webhooks (local trials only)");

@@ -73,7 +73,7 @@ const fn per_source(suffix: &'static str, name: &'static str, default: &'static 
 
 /// Every setting the bridge reads, in the order the README lists them.
 pub const REGISTRY: &[SettingDef] = &[
-    text("LOGS_INGESTION_ENDPOINT", "unset: local workspace", "the DCR's logs-ingestion endpoint or a DCE URL (https; http only on loopback)"),
+    text("LOGS_INGESTION_ENDPOINT", "unset: local workspace (under the Functions host or beside a managed identity: refused, say `local`)", "the DCR's logs-ingestion endpoint or a DCE URL (https; http only on loopback), or `local` for the local workspace"),
     text("DCR_IMMUTABLE_ID", "required with the endpoint", "the DCR's immutable id, `dcr-…`"),
     text("LOGS_INGESTION_SCOPE", "`https://monitor.azure.com/.default`", "token scope (`https://monitor.azure.us/.default` for US Gov, `.cn` for China)"),
     text("AZURE_CLIENT_ID", "system-assigned", "user-assigned managed identity's client id"),
@@ -350,15 +350,27 @@ impl Settings {
             None => None,
             Some(p) => Some(p.parse::<u16>().map_err(|_| bad("FUNCTIONS_CUSTOMHANDLER_PORT", format!("'{p}' is not a port")))?),
         };
-        let backend = match r.text("LOGS_INGESTION_ENDPOINT")? {
-            None => {
+        // Under the Functions host, or beside a managed identity, an instance's disk is no place for events: the
+        // local workspace is used there only when asked for by name.
+        let hosted = port.is_some()
+            || r.text("FUNCTIONS_WORKER_RUNTIME")?.is_some()
+            || r.text("IDENTITY_ENDPOINT")?.is_some()
+            || r.text("MSI_ENDPOINT")?.is_some();
+        let backend = match r.text("LOGS_INGESTION_ENDPOINT")?.as_deref() {
+            None | Some("local") => {
                 if r.text("DCR_IMMUTABLE_ID")?.is_some() {
                     return Err(bad("LOGS_INGESTION_ENDPOINT", "DCR_IMMUTABLE_ID is set but the endpoint is not"));
+                }
+                if hosted && r.text("LOGS_INGESTION_ENDPOINT")?.is_none() {
+                    return Err(bad(
+                        "LOGS_INGESTION_ENDPOINT",
+                        "is not set, and this runs under the Functions host (or beside a managed identity): events would land on this instance's disk. Set the DCR's endpoint and DCR_IMMUTABLE_ID, or LOGS_INGESTION_ENDPOINT=local to use the local workspace on purpose",
+                    ));
                 }
                 Backend::Local
             }
             Some(endpoint) => {
-                let endpoint = https_or_loopback("LOGS_INGESTION_ENDPOINT", &endpoint)?;
+                let endpoint = https_or_loopback("LOGS_INGESTION_ENDPOINT", endpoint)?;
                 let dcr = r.text("DCR_IMMUTABLE_ID")?.ok_or_else(|| bad("DCR_IMMUTABLE_ID", "required with LOGS_INGESTION_ENDPOINT"))?;
                 if !dcr.starts_with("dcr-") || dcr.len() < 5 || !dcr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                     return Err(bad("DCR_IMMUTABLE_ID", format!("'{dcr}' is not a DCR immutable id (dcr-…)")));
@@ -432,6 +444,23 @@ impl Settings {
             .unwrap_or_default();
         let source_secrets = r.per_source("SECRETS");
         let under_functions_host = port.is_some() || r.text("FUNCTIONS_WORKER_RUNTIME")?.is_some();
+        // Settings the chosen backend would ignore without a word are refused.
+        if backend == Backend::Local {
+            for ignored in ["LOGS_INGESTION_SCOPE", "LOG_ANALYTICS_WORKSPACE_ID", "LOG_ANALYTICS_ENDPOINT", "SENTINEL_WORKSPACE_RESOURCE_ID", "ARM_ENDPOINT"] {
+                if r.text(ignored)?.is_some() {
+                    return Err(bad(ignored, "is set, but rows and queries go to the local workspace (LOGS_INGESTION_ENDPOINT is unset or local), which would ignore it"));
+                }
+            }
+        }
+        if matches!(query, QueryBackend::Local) && r.text("LOG_ANALYTICS_ENDPOINT")?.is_some() {
+            return Err(bad("LOG_ANALYTICS_ENDPOINT", "is set without LOG_ANALYTICS_WORKSPACE_ID, which would ignore it"));
+        }
+        if enrich.workspace_resource_id.is_none() && r.text("ARM_ENDPOINT")?.is_some() {
+            return Err(bad("ARM_ENDPOINT", "is set without SENTINEL_WORKSPACE_RESOURCE_ID, which would ignore it"));
+        }
+        if enrich.openai.is_none() && r.text("AZURE_OPENAI_API_VERSION")?.is_some() {
+            return Err(bad("AZURE_OPENAI_API_VERSION", "is set without AZURE_OPENAI_ENDPOINT, which would ignore it"));
+        }
         let data_dir = PathBuf::from(r.text("SENTINEL_BRIDGE_DATA_DIR")?.unwrap_or_else(|| ".sentinel-bridge".into()));
         // The function's storage account, as the Functions host itself is told about it.
         let storage = match (r.text("AzureWebJobsStorage")?, r.text("AzureWebJobsStorage__queueServiceUri")?, r.text("AzureWebJobsStorage__accountName")?) {
@@ -542,9 +571,9 @@ mod tests {
         assert_eq!(s.max_body_bytes, 1_048_576);
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert_eq!(s.spill, SpillSetting::Dir(PathBuf::from(".sentinel-bridge/spill")));
-        let host = from(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1234")]).unwrap();
+        let host = from(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1234"), ("LOGS_INGESTION_ENDPOINT", "local")]).unwrap();
         assert_eq!(host.spill, SpillSetting::Off);
-        let host = from(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1234"), ("AzureWebJobsStorage__accountName", "sbst")]).unwrap();
+        let host = from(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1234"), ("LOGS_INGESTION_ENDPOINT", "local"), ("AzureWebJobsStorage__accountName", "sbst")]).unwrap();
         assert!(matches!(host.spill, SpillSetting::AzureQueue { storage: StorageSetting::Identity { ref queue_url, .. }, .. } if queue_url == "https://sbst.queue.core.windows.net"));
     }
 
@@ -576,6 +605,29 @@ mod tests {
         for (vars, setting) in cases {
             assert_eq!(from(vars).unwrap_err().setting, *setting, "{vars:?}");
         }
+    }
+
+    #[test]
+    fn no_silent_fallback_to_the_local_workspace() {
+        // Under the host or beside a managed identity: only when asked for by name.
+        for hosted in [("FUNCTIONS_CUSTOMHANDLER_PORT", "1234"), ("FUNCTIONS_WORKER_RUNTIME", "custom"), ("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi")] {
+            let e = from(&[hosted]).unwrap_err();
+            assert_eq!(e.setting, "LOGS_INGESTION_ENDPOINT", "{hosted:?}");
+            assert!(e.message.contains("LOGS_INGESTION_ENDPOINT=local"), "{e}");
+            assert_eq!(from(&[hosted, ("LOGS_INGESTION_ENDPOINT", "local")]).unwrap().backend, Backend::Local);
+        }
+        // A misspelt endpoint setting is refused by name (not ignored), and settings the backend would ignore too.
+        assert_eq!(from(&[("LOGS_INGESTION_ENDPIONT", "https://x")]).unwrap_err().setting, "LOGS_INGESTION_ENDPIONT");
+        let ws = ("LOG_ANALYTICS_WORKSPACE_ID", "63613592-b6f7-4c3d-a390-22ba13102111");
+        let sentinel = ("SENTINEL_WORKSPACE_RESOURCE_ID", "/subscriptions/s/resourceGroups/g/providers/Microsoft.OperationalInsights/workspaces/w");
+        for ignored in [ws, sentinel, ("ARM_ENDPOINT", "https://management.azure.com"), ("LOGS_INGESTION_SCOPE", "https://monitor.azure.us/.default")] {
+            assert_eq!(from(&[ignored]).unwrap_err().setting, ignored.0);
+        }
+        let azure = [("LOGS_INGESTION_ENDPOINT", "https://dce.example.ingest.monitor.azure.com"), ("DCR_IMMUTABLE_ID", "dcr-0123")];
+        assert_eq!(from(&[azure[0], azure[1], ("LOG_ANALYTICS_ENDPOINT", "https://api.loganalytics.azure.com")]).unwrap_err().setting, "LOG_ANALYTICS_ENDPOINT");
+        assert_eq!(from(&[azure[0], azure[1], ("ARM_ENDPOINT", "https://management.azure.com")]).unwrap_err().setting, "ARM_ENDPOINT");
+        assert_eq!(from(&[("AZURE_OPENAI_API_VERSION", "2025-01-01")]).unwrap_err().setting, "AZURE_OPENAI_API_VERSION");
+        assert!(from(&[azure[0], azure[1], ws, sentinel, ("ARM_ENDPOINT", "https://management.azure.com")]).is_ok());
     }
 
     #[test]
