@@ -101,6 +101,11 @@ async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
     let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["spill"]["batches"], 2, "{}", health["spill"]);
     assert!(health["spill"]["oldestAgeSecs"].as_u64().is_some());
+    // Spilled batches never expire (without messagettl=-1 Storage drops a message after 7 days).
+    let peeked = storage.get_messages("sentinel-bridge-spill", 32, 1).await.unwrap();
+    assert_eq!(peeked.len(), 2);
+    assert!(peeked.iter().all(|m| m.expires.contains("9999")), "{:?}", peeked.iter().map(|m| &m.expires).collect::<Vec<_>>());
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
 
     // While Azure Monitor is still down, redelivery fails and the host is told so (the messages stay).
     let statuses = trigger_once(&t, &storage).await;

@@ -129,6 +129,8 @@ pub struct QueueMessage {
     pub pop_receipt: String,
     pub text: String,
     pub dequeue_count: u32,
+    /// `ExpirationTime`, as Storage writes it (an HTTP date; year 9999 for a message that never expires).
+    pub expires: String,
 }
 
 fn xml_escape(s: &str) -> String {
@@ -234,10 +236,12 @@ impl StorageClient {
         self.call("create queue", reqwest::Method::PUT, &format!("{}/{queue}", self.queue_url), Vec::new(), &[], &[201, 204, 409]).await.map(drop)
     }
 
-    /// Enqueues a message whose text is `text` (already encoded as the reader expects).
+    /// Enqueues a message whose text is `text` (already encoded as the reader expects). It never expires:
+    /// without `messagettl` Storage deletes a message after 7 days, and `-1` means "never" (Put Message, Queue
+    /// service REST reference, version 2017-07-29 and later).
     pub async fn put_message(&self, queue: &str, text: &str) -> Result<(), StorageError> {
         let body = format!("<QueueMessage><MessageText>{}</MessageText></QueueMessage>", xml_escape(text));
-        let url = format!("{}/{queue}/messages", self.queue_url);
+        let url = format!("{}/{queue}/messages?messagettl=-1", self.queue_url);
         self.call("put message", reqwest::Method::POST, &url, body.into_bytes(), &[("content-type", "application/xml")], &[201]).await.map(drop)
     }
 
@@ -253,6 +257,7 @@ impl StorageClient {
                     pop_receipt: v("PopReceipt"),
                     text: v("MessageText").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"),
                     dequeue_count: v("DequeueCount").parse().unwrap_or(0),
+                    expires: v("ExpirationTime"),
                 }
             })
             .collect())

@@ -76,6 +76,13 @@ fn safe_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Spilled events are vendors' payloads: files readable by the owner only.
+fn owner_only(o: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(o, 0o600);
+    o
+}
+
 fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -120,7 +127,7 @@ impl Spill {
         let tmp = dir.join(format!("{name}.tmp"));
         let done = dir.join(format!("{name}.json"));
         {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            let mut f = owner_only(OpenOptions::new().write(true).create_new(true)).open(&tmp)?;
             f.write_all(&serde_json::to_vec(batch).map_err(std::io::Error::other)?)?;
             f.sync_all()?;
         }
@@ -467,6 +474,18 @@ impl SpillBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(unix)]
+    fn spill_files_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("sb-spill-mode-{}", uuid::Uuid::new_v4()));
+        let spill = Spill::open(&dir).unwrap();
+        spill.put(&SpillBatch::Sentinel { stream: "Custom-T_CL".into(), rows: vec!["{}".into()] }).unwrap();
+        let file = fs::read_dir(dir.join("sentinel/Custom-T_CL")).unwrap().next().unwrap().unwrap().path();
+        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn batches_are_written_whole_and_leftover_temporaries_are_removed() {

@@ -49,7 +49,12 @@ impl Store {
                     t.rows = records.iter().map(|r| typed_row(&def, r, &tenant)).collect();
                 }
                 if !read_only {
-                    t.file = Some(OpenOptions::new().create(true).append(true).open(&path)?);
+                    let mut options = OpenOptions::new();
+                    options.create(true).append(true);
+                    // Rows are vendors' events: the owner's alone.
+                    #[cfg(unix)]
+                    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                    t.file = Some(options.open(&path)?);
                 }
             }
             tables.insert(def.name.clone(), t);
