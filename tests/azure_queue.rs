@@ -94,7 +94,7 @@ async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
     // A small batch goes in the message; one over the message size goes to a blob the message points at.
     let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
     assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
-    let big = json!({"id": "evt_big", "timestamp": "2026-03-20T14:32:00Z", "event_type": "interaction.created", "tenant_id": "t", "data": {"note": "x".repeat(70_000)}});
+    let big = json!({"id": "evt_big", "timestamp": "2026-03-20T14:32:00Z", "event_type": "interaction.created", "tenant_id": "t", "data": {"note": "x".repeat(55_000)}});
     let (status, body) = t.post("noxys", NOXYS_TOKEN, big.to_string()).await;
     assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
     assert!(t.rows("NoxysEvents_CL").is_empty());
@@ -176,4 +176,36 @@ async fn with_the_identity_the_queue_gets_a_bearer_token() {
     assert_eq!(seen[0].0, "POST /queue/sentinel-bridge-spill/messages");
     assert!(seen[0].1.starts_with("Bearer local."), "{:?}", seen[0]);
     assert_eq!(seen[0].2, "2023-11-03");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_records_become_dead_letters_and_forged_messages_are_refused() {
+    let (_azurite, cs) = start_azurite();
+    let t = TestBridge::start_with(drifted_workspace(), &[("SPILL", "azure-queue"), ("AzureWebJobsStorage", &cs), ("INGEST_DEADLINE_SECS", "1")]).await;
+    let storage = StorageClient::from_connection_string(&cs).unwrap();
+    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(60_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    let (status, body) = t.post("generic", GENERIC_TOKEN, json!([{"type": "refused"}, {"n": 1}]).to_string()).await;
+    assert_eq!((status, body["spooled"].clone()), (202, json!(2)), "{body}");
+    t.ws.workspace.faults.clear();
+
+    // The innocent record lands, the refused one goes to the poison queue with the reason, the message is done.
+    assert_eq!(trigger_once(&t, &storage).await, [200]);
+    assert_eq!(t.rows("Webhook_CL").len(), 1);
+    let poison = storage.get_messages("sentinel-bridge-spill-poison", 32, 1).await.unwrap();
+    assert_eq!(poison.len(), 1);
+    let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&poison[0].text).unwrap()).unwrap();
+    let letter: Value = serde_json::from_str(&text).unwrap();
+    assert!(letter["deadLetter"]["reason"].as_str().unwrap().contains("InvalidRecord"), "{letter}");
+    assert_eq!(letter["deadLetter"]["batch"]["rows"].as_array().unwrap().len(), 1);
+    let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["spill"]["deadLetter"]["rowsThisRun"], 1, "{}", health["spill"]);
+    assert_eq!(health["spill"]["poisonBatches"], 1, "{}", health["spill"]);
+
+    // Messages the spill did not write are not followed: a blob outside our naming, a stream name that would
+    // reach a URL.
+    for forged in [json!({"blob": "../other-container/secret.json"}), json!({"destination": "sentinel", "stream": "Custom-X/../../admin", "rows": ["{}"]})] {
+        let invocation = json!({"Data": {"item": serde_json::to_string(&forged.to_string()).unwrap()}, "Metadata": {}});
+        let r = t.http.post(format!("{}/redeliver", t.url)).json(&invocation).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{forged}");
+    }
 }

@@ -163,3 +163,98 @@ async fn spooled_rows_survive_a_restart_and_arrive_once() {
     assert_eq!(ids, (0..5).map(|i| format!("evt_{i}")).collect::<Vec<_>>(), "each exactly once, in order of acceptance");
     again.shutdown().await;
 }
+
+fn dir_of(setting: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(setting.trim_start_matches("dir:"))
+}
+
+async fn health(t: &TestBridge) -> Value {
+    t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_refused_record_in_a_spilled_batch_is_dead_lettered_and_the_rest_drains() {
+    let spill = spill_dir();
+    let t = TestBridge::start_with(drifted_workspace(), &[("SPILL", &spill), ("INGEST_DEADLINE_SECS", "1")]).await;
+    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(120_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    // Accepted while Azure is down: one batch holding a record the deployed table refuses beside an innocent
+    // one, then a batch behind it.
+    let (status, body) = t.post("generic", GENERIC_TOKEN, json!([{"type": "refused"}, {"n": 1}]).to_string()).await;
+    assert_eq!((status, body["spooled"].clone()), (202, json!(2)), "{body}");
+    let (status, body) = t.post("generic", GENERIC_TOKEN, json!({"n": 2}).to_string()).await;
+    assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
+    t.ws.workspace.faults.clear();
+    eventually("the innocent rows", || t.rows("Webhook_CL").len() == 2).await;
+    let mut h = health(&t).await;
+    for _ in 0..50 {
+        if h["spill"]["batches"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        h = health(&t).await;
+    }
+    assert_eq!(h["spill"]["batches"], 0, "nothing blocks the queue: {h}");
+    assert_eq!(h["spill"]["deadLetter"]["batches"], 1, "{h}");
+    assert!(h["spill"]["deadLetter"]["last"].as_str().unwrap().contains("InvalidRecord"), "{h}");
+    // The dead letter holds the refused record alone, with the reason.
+    let dead = dir_of(&spill).join("dead-letter/sentinel/Custom-Webhook_CL");
+    let file = std::fs::read_dir(&dead).unwrap().next().unwrap().unwrap().path();
+    let letter: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    assert_eq!(letter["batch"]["rows"].as_array().unwrap().len(), 1, "{letter}");
+    assert!(letter["batch"]["rows"][0].as_str().unwrap().contains("refused"));
+    assert!(letter["reason"].as_str().unwrap().contains("EventType"), "{letter}");
+    let _ = std::fs::remove_dir_all(dir_of(&spill));
+}
+
+#[tokio::test]
+async fn a_batch_that_keeps_failing_is_moved_aside_and_replayed_after_the_fix() {
+    let spill = spill_dir();
+    let t = TestBridge::start(&[("SPILL", &spill), ("INGEST_DEADLINE_SECS", "1"), ("SPILL_MAX_ATTEMPTS", "2")]).await;
+    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(120_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    for i in 0..2 {
+        let (status, body) = t.post("noxys", NOXYS_TOKEN, event("interaction.created", &format!("evt_{i}"))).await;
+        assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
+    }
+    // Now the first batch is refused twice (a permission that is not there yet), then all is well.
+    t.ws.workspace.faults.clear();
+    t.ws.workspace.faults.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 403, retry_after_secs: None }, 2));
+    eventually("the batch behind the failing one", || t.rows("NoxysEvents_CL").len() == 1).await;
+    assert_eq!(t.rows("NoxysEvents_CL")[0]["EventId"], "evt_1");
+    let h = health(&t).await;
+    assert_eq!(h["spill"]["deadLetter"]["batches"], 1, "{h}");
+    assert!(h["spill"]["deadLetter"]["last"].as_str().unwrap().contains("after 2 attempts"), "{h}");
+    // After the fix, the operator replays the dead letters; they arrive.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sentinel-bridge"))
+        .args(["spill", "replay"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SPILL", &spill)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("moved 1 dead-letter batch"), "{}", String::from_utf8_lossy(&out.stdout));
+    eventually("the replayed batch", || t.rows("NoxysEvents_CL").len() == 2).await;
+    let _ = std::fs::remove_dir_all(dir_of(&spill));
+}
+
+#[tokio::test]
+async fn a_full_spill_directory_is_a_503_not_a_full_disk() {
+    let spill = spill_dir();
+    let t = TestBridge::start(&[("SPILL", &spill), ("INGEST_DEADLINE_SECS", "1"), ("SPILL_MAX_BYTES", "1048576")]).await;
+    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(120_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    let big = |i: usize| json!({"type": "bulk", "i": i, "text": "z".repeat(60_000)}).to_string();
+    let mut answers = Vec::new();
+    for i in 0..20 {
+        let (status, body) = t.post("generic", GENERIC_TOKEN, big(i)).await;
+        answers.push(status);
+        if status != 202 {
+            assert_eq!(status, 503, "{body}");
+            break;
+        }
+    }
+    assert_eq!(answers.last(), Some(&503), "past SPILL_MAX_BYTES the sender hears 503: {answers:?}");
+    assert!(answers.len() > 10, "the cap is what stops it, not the first spill: {answers:?}");
+    let h = health(&t).await;
+    assert!(h["spill"]["bytes"].as_u64().unwrap() <= 1_048_576, "{h}");
+    let _ = std::fs::remove_dir_all(dir_of(&spill));
+}

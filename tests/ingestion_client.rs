@@ -37,6 +37,22 @@ fn row(n: usize, pad: usize) -> Row {
     Row::new(&schema(), v.as_object().unwrap()).unwrap()
 }
 
+/// A row the stand-in refuses as Azure would: by its index, a mistyped value or nesting past the limit.
+fn poison_row(n: usize, pad: usize) -> Row {
+    let pad_value = if n % 2 == 0 {
+        json!("p".repeat(pad))
+    } else {
+        let mut deep = json!(0);
+        for _ in 0..sentinel_bridge::azure::logs_ingestion::limits::MAX_NESTING {
+            deep = json!([deep]);
+        }
+        deep
+    };
+    let n_value = if n % 2 == 0 { json!(format!("not-a-number-{n}")) } else { json!(n) };
+    let v = json!({"TimeGenerated": "2026-11-23T10:00:00Z", "N": n_value, "Pad": pad_value});
+    Row::from_checked_json(v.to_string())
+}
+
 /// One captured call: path, api-version, headers, decompressed body.
 type CapturedCall = (String, String, HeaderMap, Vec<u8>);
 
@@ -99,6 +115,34 @@ async fn permanent_errors_keep_azures_code() {
     assert!(matches!(&out.failures[0].1, IngestError::Rejected { status: 404, code, .. } if code == "NotFound"));
 }
 
+#[tokio::test]
+async fn a_refusal_of_the_call_itself_is_not_bisected() {
+    let ws = start_workspace(WorkspaceConfig::new(vec![Arc::new(schema())])).await;
+    let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
+    let client = IngestionClient::new(&ws.url(), "dcr-any", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
+    let rows: Vec<Row> = (0..16).map(|i| row(i, 10)).collect();
+    let out = client.upload("Custom-Undeclared_CL", &rows, Instant::now() + Duration::from_secs(5)).await;
+    assert_eq!(out.calls, 1, "an undeclared stream is the configuration's mistake: one call, not 31");
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].0, 0..16);
+    assert!(matches!(&out.failures[0].1, IngestError::Rejected { status: 400, code, .. } if code == "InvalidStream"));
+}
+
+#[tokio::test]
+async fn isolating_refused_records_is_bounded() {
+    let ws = start_workspace(WorkspaceConfig::new(vec![Arc::new(schema())])).await;
+    let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
+    let client = IngestionClient::new(&ws.url(), "dcr-any", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
+    // Every row refused: isolation gives up after its budget instead of sending 2n-1 calls.
+    let rows: Vec<Row> = (0..400).map(|i| poison_row(i * 2, 1)).collect();
+    let out = client.upload("Custom-Probe_CL", &rows, Instant::now() + Duration::from_secs(20)).await;
+    assert!(out.calls <= 1 + sentinel_bridge::azure::logs_ingestion::MAX_ISOLATION_CALLS, "{} calls", out.calls);
+    let failed: usize = out.failures.iter().map(|(r, _)| r.len()).sum();
+    assert_eq!(failed, 400, "nothing refused is reported delivered");
+    assert!(out.failures.iter().all(|(_, e)| matches!(e, IngestError::RecordRefused { .. })));
+    assert!(ws.workspace.rows("Probe_CL").is_empty());
+}
+
 fn fault() -> impl Strategy<Value = FaultKind> {
     prop_oneof![
         Just(FaultKind::Status { status: 413, retry_after_secs: None }),
@@ -118,6 +162,7 @@ proptest! {
         pads in prop::collection::vec(0usize..3000, 1..60),
         limit in 4096usize..20_000,
         faults in prop::collection::vec(fault(), 0..8),
+        poison in prop::collection::btree_set(0usize..60, 0..4),
     ) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         rt.block_on(async {
@@ -129,16 +174,26 @@ proptest! {
             let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
             let policy = RetryPolicy { base: Duration::from_millis(2), max_backoff: Duration::from_millis(20), attempt_timeout: Duration::from_secs(5) };
             let client = IngestionClient::new(&ws.url(), "dcr-prop", tokens, IngestionOptions { retry: policy, max_call_bytes: limit }, Arc::new(Metrics::default()));
-            let rows: Vec<Row> = pads.iter().enumerate().map(|(i, p)| row(i, *p)).collect();
+            // Poison rows are ones Azure refuses for their content (the stand-in: a value that does not convert
+            // to its column's type, or nesting past the limit), whichever call they share.
+            let rows: Vec<Row> = pads.iter().enumerate().map(|(i, p)| if poison.contains(&i) { poison_row(i, *p) } else { row(i, *p) }).collect();
             let out = client.upload("Custom-Probe_CL", &rows, Instant::now() + Duration::from_secs(20)).await;
-            // Only single rows may fail, as TooLarge: rows over the limit, or a row the service answered 413
-            // for when it was already alone. Everything else lands exactly once.
+            // Only single rows may fail: as TooLarge, rows over the limit or a row the service answered 413 for
+            // when it was already alone; as RecordRefused, exactly the poison rows, isolated from the innocent
+            // rows they shared a call with. Everything else lands exactly once.
             for (range, e) in &out.failures {
-                prop_assert!(matches!(e, IngestError::TooLarge { .. }), "{e}");
                 prop_assert_eq!(range.len(), 1);
-                prop_assert!(rows[range.start].len() + 2 > limit || injected_413);
+                match e {
+                    IngestError::TooLarge { .. } => prop_assert!(rows[range.start].len() + 2 > limit || injected_413),
+                    IngestError::RecordRefused { .. } => prop_assert!(poison.contains(&range.start), "an innocent row was refused: {e}"),
+                    other => prop_assert!(false, "{other}"),
+                }
+            }
+            for p in poison.iter().filter(|p| **p < rows.len()) {
+                prop_assert!(out.failures.iter().any(|(r, _)| r.contains(p)), "poison row {p} landed");
             }
             let mut landed: Vec<i64> = ws.workspace.rows("Probe_CL").iter().map(|r| r["N"].as_i64().unwrap()).collect();
+            prop_assert!(out.calls <= rows.len() * 2 + 16, "{} calls for {} rows", out.calls, rows.len());
             landed.sort_unstable();
             let expected: Vec<i64> = (0..rows.len())
                 .filter(|i| out.failures.iter().all(|(r, _)| !r.contains(i)))

@@ -463,3 +463,53 @@ async fn open_sources_are_refused_under_the_functions_host() {
     let local = sentinel_bridge::app::Bridge::build(&vars(false)).await.expect("allowed for local trials");
     local.shutdown().await;
 }
+
+#[tokio::test]
+async fn what_azure_would_refuse_or_truncate_is_refused_up_front_naming_the_limit() {
+    let t = TestBridge::start(&[("WEBHOOK_MAX_BODY_BYTES", "4194304")]).await;
+    let url = format!("{}/api/webhook/generic", t.url);
+    let mut deep = json!("bottom");
+    for _ in 0..70 {
+        deep = json!({"d": deep});
+    }
+    let body = json!([{"type": "fine"}, {"type": "deep", "x": deep}]);
+    let r = t.http.post(&url).bearer_auth(GENERIC_TOKEN).body(body.to_string()).send().await.unwrap();
+    let b = expect_error(r, 400, "NestingTooDeep").await;
+    let m = b["error"]["message"].as_str().unwrap();
+    assert!(m.contains("event 1") && m.contains("Webhook_CL") && m.contains("at most 63"), "{m}");
+    // Over Azure's 64 KB per field: Azure would truncate the dynamic Payload into broken JSON.
+    let body = json!({"type": "long", "text": "y".repeat(70_000)});
+    let r = t.http.post(&url).bearer_auth(GENERIC_TOKEN).body(body.to_string()).send().await.unwrap();
+    let b = expect_error(r, 413, "FieldTooLarge").await;
+    assert!(b["error"]["message"].as_str().unwrap().contains("'Payload'"), "{b}");
+    // Nothing of a refused request was sent, not even its acceptable events.
+    assert!(t.ws.workspace.calls().is_empty());
+    let (status, body) = t.post("generic", GENERIC_TOKEN, json!({"type": "ok", "text": "y".repeat(60_000)}).to_string()).await;
+    assert_eq!(status, 202, "{body}");
+}
+
+#[tokio::test]
+async fn a_refused_event_fails_alone_and_is_not_spilled() {
+    let spill = std::env::temp_dir().join(format!("sb-refused-{}", uuid::Uuid::new_v4()));
+    let spill_setting = format!("dir:{}", spill.display());
+    // A long linger so that both requests share one ingestion call.
+    let t = TestBridge::start_with(drifted_workspace(), &[("BATCH_LINGER_MS", "300"), ("SPILL", &spill_setting)]).await;
+    let bad = t.post("generic", GENERIC_TOKEN, json!({"type": "refused-by-the-drifted-column", "n": 1}).to_string());
+    let good = t.post("generic", GENERIC_TOKEN, json!({"n": 2}).to_string());
+    let ((bad_status, bad_body), (good_status, good_body)) = futures::future::join(bad, good).await;
+    assert_eq!(good_status, 202, "the innocent event in the same call is delivered: {good_body}");
+    assert_eq!(bad_status, 400, "{bad_body}");
+    assert_eq!(bad_body["error"]["code"], "EventRefused");
+    assert!(bad_body["error"]["message"].as_str().unwrap().contains("InvalidRecord"), "{bad_body}");
+    let rows = t.rows("Webhook_CL");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["Payload"], json!({"n": 2}));
+    // The workspace records the calls it took: the innocent half of the refused shared call.
+    assert_eq!(t.ws.workspace.calls().iter().map(|c| c.rows).collect::<Vec<_>>(), [1]);
+    let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["spill"]["batches"], 0, "a refused record is the sender's to fix, not spilled: {health}");
+    let stream = &health["counts"]["streams"]["Custom-Webhook_CL"];
+    // One bisection: the two requests did share the refused call.
+    assert_eq!((stream["isolations"].as_u64(), stream["refusedRows"].as_u64()), (Some(1), Some(1)), "{health}");
+    let _ = std::fs::remove_dir_all(&spill);
+}

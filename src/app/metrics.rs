@@ -47,6 +47,10 @@ pub struct StreamStats {
     pub retries: AtomicU64,
     pub splits: AtomicU64,
     pub failures: AtomicU64,
+    /// Bisections of calls refused for their content.
+    pub isolations: AtomicU64,
+    /// Records Azure refused once isolated.
+    pub refused_rows: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -64,6 +68,8 @@ impl StreamStats {
             "retries": self.retries.load(Relaxed),
             "splits": self.splits.load(Relaxed),
             "failures": self.failures.load(Relaxed),
+            "isolations": self.isolations.load(Relaxed),
+            "refusedRows": self.refused_rows.load(Relaxed),
             "lastError": *self.last_error.lock().unwrap_or_else(|e| e.into_inner()),
         })
     }

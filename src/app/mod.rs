@@ -226,7 +226,7 @@ async fn build_spill(settings: &Settings, cred: &Arc<dyn TokenCredential>) -> Re
     match &settings.spill {
         SpillSetting::Off => Ok(None),
         SpillSetting::Dir(dir) => {
-            let spill = Spill::open(dir).map_err(|e| SettingError { setting: "SPILL".into(), message: format!("{}: {e}", dir.display()) })?;
+            let spill = Spill::open(dir, settings.spill_limits).map_err(|e| SettingError { setting: "SPILL".into(), message: format!("{}: {e}", dir.display()) })?;
             Ok(Some(SpillBackend::Dir(spill)))
         }
         SpillSetting::AzureQueue { storage, queue, container } => {

@@ -91,6 +91,8 @@ pub const REGISTRY: &[SettingDef] = &[
     number("SEKOIA_MAX_CALL_BYTES", 524_288, 1024, 10 * 1_048_576, "largest Sekoia call (its limit is not documented)"),
     text("SPILL", "`azure-queue` under the Functions host (when its storage is set), else `dir:<data dir>/spill`", "where accepted events wait when a destination is down: `azure-queue`, `dir:<path>` or `off`"),
     text("SPILL_QUEUE", "`sentinel-bridge-spill`", "the spill queue (its poison queue is `<name>-poison`)"),
+    number("SPILL_MAX_ATTEMPTS", 30, 1, 10_000, "`dir:` spill: failed redeliveries of one batch before it moves to the dead-letter store, so the batches behind it drain"),
+    number("SPILL_MAX_BYTES", 1 << 30, 1 << 20, 1 << 40, "`dir:` spill: bytes it may hold, dead letters included; past it the webhook answers 503"),
     text("SPILL_CONTAINER", "`sentinel-bridge-spill`", "the blob container for spilled batches over 48 KiB"),
     text("AzureWebJobsStorage", "unset", "the host's storage as a connection string with a key (Azurite, `UseDevelopmentStorage=true`)"),
     text("AzureWebJobsStorage__accountName", "unset", "identity-based host storage; the spill derives the queue and blob URIs from it"),
@@ -302,6 +304,7 @@ pub struct Settings {
     pub query: QueryBackend,
     pub enrich: EnrichConfig,
     pub spill: SpillSetting,
+    pub spill_limits: crate::delivery::spill::SpillLimits,
     /// `SEKOIA_INTAKE_URL`, when set (else the EU intake, or the local workspace's stand-in locally).
     pub sekoia_url: Option<String>,
     pub sekoia_key: Option<String>,
@@ -504,6 +507,13 @@ impl Settings {
             Some("azure-queue") => azure_queue(storage)?,
             Some(v) => return Err(bad("SPILL", format!("'{v}' is not azure-queue, dir:<path> or off"))),
         };
+        if !matches!(spill, SpillSetting::Dir(_)) {
+            for ignored in ["SPILL_MAX_ATTEMPTS", "SPILL_MAX_BYTES"] {
+                if r.text(ignored)?.is_some() {
+                    return Err(bad(ignored, "is set, but the spill is not a directory (in azure-queue the host's maxDequeueCount bounds attempts), which would ignore it"));
+                }
+            }
+        }
         let sekoia_url = match r.text("SEKOIA_INTAKE_URL")? {
             None => None,
             Some(u) => Some(https_or_loopback("SEKOIA_INTAKE_URL", &u)?),
@@ -536,6 +546,10 @@ impl Settings {
             enrich,
             data_dir,
             spill,
+            spill_limits: crate::delivery::spill::SpillLimits {
+                max_attempts: r.number("SPILL_MAX_ATTEMPTS")? as u32,
+                max_bytes: r.number("SPILL_MAX_BYTES")?,
+            },
             sekoia_url,
             sekoia_key: r.text("SEKOIA_INTAKE_KEY")?,
             sekoia_max_call_bytes: r.number("SEKOIA_MAX_CALL_BYTES")? as usize,

@@ -7,7 +7,7 @@
 //! - `rules test`: the shipped analytics rules over the local workspace ([`rules`]);
 //! - `schema`: the tables and DCR streams infra/ deploys ([`schema`]);
 //! - `settings`: the settings registry as the README's table ([`crate::app::settings`]);
-//! - `spill replay-poison` ([`spill`]); `bench` ([`crate::bench`]).
+//! - `spill replay` ([`spill`]); `bench` ([`crate::bench`]).
 //!
 //! Commands report failures as boxed errors: this is the edge where an error becomes a line on stderr.
 
@@ -37,8 +37,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum SpillCommand {
-    /// Move the messages of the poison queue (`<queue>-poison`) back to the spill queue, to be redelivered.
-    ReplayPoison,
+    /// Put what was set aside back in the spill, to be redelivered: a `dir:` spill's dead-letter store, or the
+    /// poison queue (`<queue>-poison`) of `azure-queue`.
+    #[command(alias = "replay-poison")]
+    Replay,
 }
 
 #[derive(Subcommand)]
@@ -96,7 +98,7 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-    /// The azure-queue spill.
+    /// The spill: what waits for redelivery, and what was set aside.
     #[command(subcommand)]
     Spill(SpillCommand),
     /// Print (or write) the table and DCR stream declarations the mappings define: the schema infra/ deploys.
@@ -166,7 +168,7 @@ async fn run(command: Command, settings: Settings) -> CliResult {
         Command::Enrich { incident } => enrich::run_enrich(&settings, &incident).await,
         Command::Demo { scenario, data_dir } => enrich::run_demo(&scenario, data_dir).await,
         Command::Schema { out } => schema::run(&settings, out),
-        Command::Spill(SpillCommand::ReplayPoison) => spill::replay_poison(&settings).await,
+        Command::Spill(SpillCommand::Replay) => spill::replay(&settings).await,
         Command::Rules(RulesCommand::Test { rules, json }) => rules::run(&settings, &rules, json),
         Command::Settings => {
             print!("{}", crate::app::settings::markdown_table());

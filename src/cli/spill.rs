@@ -1,14 +1,29 @@
-//! `sentinel-bridge spill replay-poison`: messages the host gave up on (`<queue>-poison`) go back to the spill
-//! queue, to be redelivered once the cause is fixed.
+//! `sentinel-bridge spill replay`: what was set aside goes back to the spill, to be redelivered once the cause
+//! is fixed: the dead-letter store of a `dir:` spill, or the poison queue (`<queue>-poison`: messages the host
+//! gave up on and records Azure refused) of `azure-queue`.
 
 use super::CliResult;
 use crate::app::settings::{Settings, SpillSetting};
 use crate::app::storage_client;
 use crate::azure::identity::credential_for;
+use crate::delivery::spill::Spill;
 
-pub async fn replay_poison(settings: &Settings) -> CliResult {
+pub async fn replay(settings: &Settings) -> CliResult {
+    match &settings.spill {
+        SpillSetting::Dir(dir) => {
+            let spill = Spill::open(dir, settings.spill_limits)?;
+            let moved = spill.replay_dead_letters()?;
+            println!("moved {moved} dead-letter batch(es) in {} back to their queues", dir.display());
+            Ok(())
+        }
+        SpillSetting::AzureQueue { .. } => replay_poison(settings).await,
+        SpillSetting::Off => Err("SPILL is off: there is nothing to replay".into()),
+    }
+}
+
+async fn replay_poison(settings: &Settings) -> CliResult {
     let SpillSetting::AzureQueue { storage, queue, .. } = &settings.spill else {
-        return Err("SPILL is not azure-queue (set SPILL=azure-queue and the AzureWebJobsStorage settings)".into());
+        return Err("SPILL is not azure-queue".into());
     };
     let (cred, _) = credential_for(&settings.identity)?;
     let client = storage_client(storage, cred)?;

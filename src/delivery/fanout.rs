@@ -1,12 +1,13 @@
 //! One request's rows and Sekoia events, sent to every destination at once: one destination being slow or
 //! down neither delays nor blocks the other. What a destination cannot take in time goes to the spill, when
-//! there is one; only when that fails too does the sender hear an error. A record too large for any call is
-//! the sender's problem (413), never spilled.
+//! there is one; only when that fails too does the sender hear an error. A record Azure refuses for what it
+//! holds (too large for any call, or refused once isolated from its call) is the sender's problem (413 or 400),
+//! never spilled: redelivering it could only fail again. Refusals of the call itself (401, 403, an undeclared
+//! stream) are the configuration's: the events are kept, and redelivered once the operator fixes it.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::azure::logs_ingestion::IngestError;
 use crate::delivery::batcher::{Batcher, DeliveryError};
 use crate::delivery::spill::{SpillBackend, SpillBatch};
 use crate::mapping::{SekoiaEvent, SourceMapping};
@@ -54,13 +55,13 @@ impl Fanout<'_> {
         let mut delivered = Delivered::default();
         let mut failure: Option<DeliveryError> = None;
         let mut note = |e: DeliveryError| {
-            if is_too_large(&e) || failure.is_none() {
+            if is_records_fault(&e) || failure.is_none() {
                 failure = Some(e);
             }
         };
         for (stream, rows, r) in sentinel_results {
             let Err(e) = r else { continue };
-            if is_too_large(&e) {
+            if is_records_fault(&e) {
                 note(e);
                 continue;
             }
@@ -72,7 +73,7 @@ impl Fanout<'_> {
         }
         if let Some(Err(e)) = sekoia_result {
             let e = DeliveryError::Ingest(e);
-            if is_too_large(&e) {
+            if is_records_fault(&e) {
                 note(e);
             } else {
                 let batch = SpillBatch::Sekoia { source: source.name.clone(), events: sekoia.to_vec() };
@@ -103,6 +104,6 @@ impl Fanout<'_> {
     }
 }
 
-fn is_too_large(e: &DeliveryError) -> bool {
-    matches!(e, DeliveryError::Ingest(IngestError::TooLarge { .. }))
+fn is_records_fault(e: &DeliveryError) -> bool {
+    matches!(e, DeliveryError::Ingest(e) if e.is_records_fault())
 }

@@ -8,6 +8,13 @@
 //! removed at start). Each queue drains oldest first, so batches arrive in order of acceptance per stream; a
 //! batch is deleted only after its destination took it, so a crash in between redelivers it (at least once;
 //! `EventId` lets KQL drop the duplicate).
+//!
+//! Nothing blocks a queue for good: records the destination refuses for what they hold go to the dead-letter
+//! store (`<path>/dead-letter/…`, with the reason) while the rest of their batch is delivered, and a batch
+//! that still fails after `SPILL_MAX_ATTEMPTS` attempts is moved there too, so the batches behind it drain.
+//! `sentinel-bridge spill replay` puts dead letters back once the cause is fixed. The directory holds at most
+//! `SPILL_MAX_BYTES` (dead letters included); past that a put fails and the sender hears 503, rather than the
+//! disk filling.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -62,14 +69,43 @@ struct QueueState {
     last_error: Option<String>,
 }
 
+/// A batch set aside: what was refused or kept failing, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeadLetter {
+    pub reason: String,
+    pub at: String,
+    pub attempts: u32,
+    pub batch: SpillBatch,
+}
+
+/// The bounds of a directory spill.
+#[derive(Debug, Clone, Copy)]
+pub struct SpillLimits {
+    /// Failed attempts of one batch before it is moved to the dead-letter store.
+    pub max_attempts: u32,
+    /// Bytes of batch and dead-letter files the directory may hold.
+    pub max_bytes: u64,
+}
+
+impl Default for SpillLimits {
+    fn default() -> Self {
+        SpillLimits { max_attempts: 30, max_bytes: 1 << 30 }
+    }
+}
+
 pub struct Spill {
     dir: PathBuf,
+    limits: SpillLimits,
+    /// Bytes of the files the directory holds now.
+    bytes: AtomicU64,
     seq: AtomicU64,
     wake: Notify,
     queues: Mutex<BTreeMap<(String, String), QueueState>>,
     pub spooled: AtomicU64,
     pub redelivered: AtomicU64,
     pub failed_attempts: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    last_dead_letter: Mutex<Option<String>>,
 }
 
 fn safe_name(s: &str) -> bool {
@@ -89,29 +125,100 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
 
 impl Spill {
     /// Opens (or creates) a spill directory; removes temporary files of batches never acknowledged.
-    pub fn open(dir: &Path) -> std::io::Result<Arc<Spill>> {
+    pub fn open(dir: &Path, limits: SpillLimits) -> std::io::Result<Arc<Spill>> {
         fs::create_dir_all(dir)?;
         let spill = Spill {
             dir: dir.to_path_buf(),
+            limits,
+            bytes: AtomicU64::new(0),
             seq: AtomicU64::new(0),
             wake: Notify::new(),
             queues: Mutex::new(BTreeMap::new()),
             spooled: AtomicU64::new(0),
             redelivered: AtomicU64::new(0),
             failed_attempts: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            last_dead_letter: Mutex::new(None),
         };
-        for (_, files) in spill.scan() {
+        let mut held = 0u64;
+        for files in spill.scan().into_values().chain(spill.scan_dead().into_values()) {
             for f in files {
                 if f.extension().and_then(|e| e.to_str()) == Some("tmp") {
                     let _ = fs::remove_file(&f);
+                } else {
+                    held += fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
                 }
             }
         }
+        spill.bytes.store(held, Relaxed);
         Ok(Arc::new(spill))
     }
 
     fn queue_dir(&self, q: &(String, String)) -> PathBuf {
         self.dir.join(&q.0).join(&q.1)
+    }
+
+    fn dead_dir(&self, q: &(String, String)) -> PathBuf {
+        self.dir.join("dead-letter").join(&q.0).join(&q.1)
+    }
+
+    /// Writes `bytes` as `<dir>/<name>.json` durably: temporary file, fsync, rename, directory fsync.
+    /// `capped`: new data, refused past `max_bytes` (a dead letter moves what is already held, and is not).
+    fn write_file(&self, dir: &Path, bytes: &[u8], capped: bool) -> Result<PathBuf, SpillError> {
+        let held = self.bytes.load(Relaxed);
+        if capped && held + bytes.len() as u64 > self.limits.max_bytes {
+            return Err(SpillError::Full { limit: self.limits.max_bytes });
+        }
+        fs::create_dir_all(dir)?;
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_nanos();
+        let name = format!("{nanos:024}-{:010}", self.seq.fetch_add(1, Relaxed));
+        let tmp = dir.join(format!("{name}.tmp"));
+        let done = dir.join(format!("{name}.json"));
+        {
+            let mut f = owner_only(OpenOptions::new().write(true).create_new(true)).open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, &done)?;
+        fsync_dir(dir)?;
+        self.bytes.fetch_add(bytes.len() as u64, Relaxed);
+        Ok(done)
+    }
+
+    /// Keeps a file that is outside damage in `<dir>/unreadable`, never deleting it.
+    fn move_aside(&self, f: &Path, what: &'static str) {
+        let aside = self.dir.join("unreadable");
+        let _ = fs::create_dir_all(&aside);
+        let _ = fs::rename(f, aside.join(f.file_name().unwrap_or_default()));
+        tracing::error!(file = %f.display(), "{what}");
+    }
+
+    /// Replaces a file's content in place (same name, so the queue's order holds), as durably as a put.
+    fn rewrite_file(&self, f: &Path, bytes: &[u8]) -> Result<(), SpillError> {
+        let old = fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+        let tmp = f.with_extension("tmp");
+        {
+            let mut file = owner_only(OpenOptions::new().write(true).create_new(true)).open(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, f)?;
+        if let Some(dir) = f.parent() {
+            fsync_dir(dir)?;
+        }
+        self.bytes.fetch_add(bytes.len() as u64, Relaxed);
+        self.bytes.fetch_sub(old.min(self.bytes.load(Relaxed)), Relaxed);
+        Ok(())
+    }
+
+    fn remove_file(&self, f: &Path) {
+        let len = fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+        if fs::remove_file(f).is_ok() {
+            self.bytes.fetch_sub(len.min(self.bytes.load(Relaxed)), Relaxed);
+            if let Some(dir) = f.parent() {
+                let _ = fsync_dir(dir);
+            }
+        }
     }
 
     /// Writes a batch durably; returns once it will survive a crash.
@@ -120,37 +227,53 @@ impl Spill {
         if !safe_name(&q.1) {
             return Err(SpillError::UnsafeName(q.1));
         }
-        let dir = self.queue_dir(&q);
-        fs::create_dir_all(&dir)?;
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_nanos();
-        let name = format!("{nanos:024}-{:010}", self.seq.fetch_add(1, Relaxed));
-        let tmp = dir.join(format!("{name}.tmp"));
-        let done = dir.join(format!("{name}.json"));
-        {
-            let mut f = owner_only(OpenOptions::new().write(true).create_new(true)).open(&tmp)?;
-            f.write_all(&serde_json::to_vec(batch).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, &done)?;
-        fsync_dir(&dir)?;
+        // Serialising our own types cannot fail.
+        self.write_file(&self.queue_dir(&q), &serde_json::to_vec(batch).unwrap_or_default(), true)?;
         self.spooled.fetch_add(batch.len() as u64, Relaxed);
         self.wake.notify_one();
         Ok(())
     }
 
-    /// Files per queue, oldest first.
-    fn scan(&self) -> BTreeMap<(String, String), Vec<PathBuf>> {
-        let mut out = BTreeMap::new();
-        for dest in ["sentinel", "sekoia"] {
-            let Ok(entries) = fs::read_dir(self.dir.join(dest)) else { continue };
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().to_string();
-                let mut files: Vec<PathBuf> = fs::read_dir(e.path()).into_iter().flatten().flatten().map(|f| f.path()).collect();
-                files.sort();
-                out.insert((dest.to_string(), name), files);
+    /// Sets a batch aside with the reason; it stays there until `spill replay`.
+    fn dead_letter(&self, batch: SpillBatch, reason: &str, attempts: u32) -> Result<(), SpillError> {
+        let q = batch.queue();
+        if !safe_name(&q.1) {
+            return Err(SpillError::UnsafeName(q.1));
+        }
+        let n = batch.len() as u64;
+        let at = crate::model::time::format_datetime(time::OffsetDateTime::now_utc());
+        let letter = DeadLetter { reason: reason.to_string(), at, attempts, batch };
+        self.write_file(&self.dead_dir(&q), &serde_json::to_vec(&letter).unwrap_or_default(), false)?;
+        self.dead_lettered.fetch_add(n, Relaxed);
+        *self.last_dead_letter.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{}:{}: {reason}", q.0, q.1));
+        tracing::error!(queue = %format!("{}:{}", q.0, q.1), events = n, reason, "spilled events moved to the dead-letter store");
+        Ok(())
+    }
+
+    /// Puts every dead letter back in its queue; the number of batches moved.
+    pub fn replay_dead_letters(&self) -> Result<usize, SpillError> {
+        let mut moved = 0;
+        for files in self.scan_dead().into_values() {
+            for f in files.into_iter().filter(|f| f.extension().and_then(|e| e.to_str()) == Some("json")) {
+                let letter: DeadLetter = serde_json::from_slice(&fs::read(&f)?).map_err(|e| SpillError::Unreadable(format!("{}: {e}", f.display())))?;
+                let q = letter.batch.queue();
+                self.write_file(&self.queue_dir(&q), &serde_json::to_vec(&letter.batch).unwrap_or_default(), false)?;
+                self.remove_file(&f);
+                self.wake.notify_one();
+                moved += 1;
             }
         }
-        out
+        Ok(moved)
+    }
+
+    /// Files per queue, oldest first.
+    fn scan(&self) -> BTreeMap<(String, String), Vec<PathBuf>> {
+        scan_queues(&self.dir)
+    }
+
+    /// Dead-letter files per queue, oldest first.
+    fn scan_dead(&self) -> BTreeMap<(String, String), Vec<PathBuf>> {
+        scan_queues(&self.dir.join("dead-letter"))
     }
 
     /// Depth and age per queue, for health.
@@ -177,8 +300,17 @@ impl Spill {
                     "failuresInARow": st.map(|s| s.failures_in_a_row).unwrap_or(0)}),
             );
         }
+        let dead: usize = self.scan_dead().values().map(|f| f.iter().filter(|f| f.extension().and_then(|e| e.to_str()) == Some("json")).count()).sum();
         json!({
             "dir": self.dir.display().to_string(),
+            "bytes": self.bytes.load(Relaxed),
+            "maxBytes": self.limits.max_bytes,
+            "deadLetter": {
+                "batches": dead,
+                "rowsThisRun": self.dead_lettered.load(Relaxed),
+                "last": *self.last_dead_letter.lock().unwrap_or_else(|e| e.into_inner()),
+                "replay": "sentinel-bridge spill replay",
+            },
             "batches": total,
             "oldestAgeSecs": oldest,
             "spooledRows": self.spooled.load(Relaxed),
@@ -224,14 +356,17 @@ impl Spill {
                 let batch: SpillBatch = match fs::read(&f).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
                     Some(b) => b,
                     None => {
-                        // Renames are atomic, so this is outside damage: keep it aside, never delete it.
-                        let aside = self.dir.join("unreadable");
-                        let _ = fs::create_dir_all(&aside);
-                        let _ = fs::rename(&f, aside.join(f.file_name().unwrap_or_default()));
-                        tracing::error!(file = %f.display(), "an unreadable spill file was moved aside");
+                        // Renames are atomic, so this is outside damage.
+                        self.move_aside(&f, "an unreadable spill file was moved aside");
                         continue;
                     }
                 };
+                // A batch in a queue it does not name was put there from outside: its stream or source name is
+                // checked as if it were new, and it is not sent where its directory says.
+                if batch.queue() != q {
+                    self.move_aside(&f, "a spill file names another queue than the directory it was found in");
+                    continue;
+                }
                 // A stop abandons the attempt at once: the batch stays in the spill for the next start, and
                 // shutdown does not wait out a redelivery that is still retrying.
                 let mut stopping = stop.clone();
@@ -239,32 +374,66 @@ impl Spill {
                     r = deliver(&batch, sentinel, sekoia, Instant::now() + Duration::from_secs(30)) => r,
                     _ = stopping.wait_for(|s| *s) => return,
                 };
-                let mut states = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-                let st = states.entry(q.clone()).or_default();
-                match result {
-                    Ok(()) => {
-                        let _ = fs::remove_file(&f);
-                        if let Some(dir) = f.parent() {
-                            let _ = fsync_dir(dir);
-                        }
-                        self.redelivered.fetch_add(batch.len() as u64, Relaxed);
-                        st.failures_in_a_row = 0;
-                        st.backoff_until = None;
-                        tracing::info!(queue = %format!("{}:{}", q.0, q.1), rows = batch.len(), "redelivered a spilled batch");
-                    }
-                    Err(e) => {
-                        self.failed_attempts.fetch_add(1, Relaxed);
-                        st.failures_in_a_row += 1;
-                        let secs = (1u64 << st.failures_in_a_row.min(6)).min(60) as f64;
-                        st.backoff_until = Some(Instant::now() + Duration::from_secs_f64(secs * (0.75 + fastrand::f64() * 0.5)));
-                        tracing::warn!(queue = %format!("{}:{}", q.0, q.1), error = %e, "redelivery failed; will retry");
-                        st.last_error = Some(e.to_string());
-                        break; // keep the queue's order: nothing newer goes before this batch
+                self.redelivered.fetch_add(result.delivered as u64, Relaxed);
+                if let Some((refused, why)) = result.refused {
+                    if self.dead_letter(refused, &why, 1).is_err() {
+                        // The records stay in their batch file: nothing acknowledged is dropped.
+                        break;
                     }
                 }
+                let mut states = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+                let st = states.entry(q.clone()).or_default();
+                let Some((pending, e)) = result.pending else {
+                    self.remove_file(&f);
+                    st.failures_in_a_row = 0;
+                    st.backoff_until = None;
+                    tracing::info!(queue = %format!("{}:{}", q.0, q.1), rows = result.delivered, "redelivered a spilled batch");
+                    continue;
+                };
+                self.failed_attempts.fetch_add(1, Relaxed);
+                st.failures_in_a_row += 1;
+                st.last_error = Some(e.to_string());
+                if st.failures_in_a_row >= self.limits.max_attempts {
+                    // Bounded: the batches behind this one are not held up for ever.
+                    let reason = format!("still failing after {} attempts: {e}", st.failures_in_a_row);
+                    if self.dead_letter(pending, &reason, st.failures_in_a_row).is_ok() {
+                        self.remove_file(&f);
+                        st.failures_in_a_row = 0;
+                        st.backoff_until = None;
+                        continue;
+                    }
+                } else if result.delivered > 0 || pending.len() < batch.len() {
+                    // Only what is still pending stays, so a retry does not send the delivered rows again.
+                    if let Err(e) = self.rewrite_file(&f, &serde_json::to_vec(&pending).unwrap_or_default()) {
+                        tracing::warn!(file = %f.display(), error = %e, "could not narrow a spilled batch to its pending rows");
+                    }
+                }
+                let secs = (1u64 << st.failures_in_a_row.min(6)).min(60) as f64;
+                st.backoff_until = Some(Instant::now() + Duration::from_secs_f64(secs * (0.75 + fastrand::f64() * 0.5)));
+                tracing::warn!(queue = %format!("{}:{}", q.0, q.1), error = %e, attempts = st.failures_in_a_row, "redelivery failed; will retry");
+                break; // keep the queue's order: nothing newer goes before this batch
             }
         }
     }
+}
+
+/// `<root>/<destination>/<queue>/<files>`, oldest first. Queue directories are only ever created from safe
+/// names, so a directory with any other name is left alone.
+fn scan_queues(root: &Path) -> BTreeMap<(String, String), Vec<PathBuf>> {
+    let mut out = BTreeMap::new();
+    for dest in ["sentinel", "sekoia"] {
+        let Ok(entries) = fs::read_dir(root.join(dest)) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if !safe_name(&name) {
+                continue;
+            }
+            let mut files: Vec<PathBuf> = fs::read_dir(e.path()).into_iter().flatten().flatten().map(|f| f.path()).collect();
+            files.sort();
+            out.insert((dest.to_string(), name), files);
+        }
+    }
+    out
 }
 
 /// Why the spill could not keep a batch.
@@ -278,6 +447,10 @@ pub enum SpillError {
     UnsafeName(String),
     #[error("the spill task stopped: {0}")]
     Task(String),
+    #[error("the spill directory is full (SPILL_MAX_BYTES={limit})")]
+    Full { limit: u64 },
+    #[error("unreadable dead letter {0}")]
+    Unreadable(String),
 }
 
 /// Why a spilled batch was not redelivered (it stays spilled).
@@ -291,34 +464,78 @@ pub enum RedeliveryError {
     Storage(#[from] StorageError),
 }
 
-/// Sends a spilled batch to its destination.
+/// What became of a spilled batch sent again.
+#[derive(Debug, Default)]
+pub struct Redelivered {
+    pub delivered: usize,
+    /// Records the destination refused for what they hold, with its reason: they go to the dead-letter store,
+    /// since sending them again could only fail again.
+    pub refused: Option<(SpillBatch, String)>,
+    /// What is still to deliver, and why it was not (an outage, or a refusal of the call: the configuration's).
+    pub pending: Option<(SpillBatch, RedeliveryError)>,
+}
+
+/// Sends a spilled batch to its destination; what it refuses for good is told apart from what is to retry.
 pub async fn deliver(
     batch: &SpillBatch,
     sentinel: &IngestionClient,
     sekoia: &BTreeMap<String, Arc<SekoiaClient>>,
     deadline: Instant,
-) -> Result<(), RedeliveryError> {
+) -> Redelivered {
     match batch {
         SpillBatch::Sentinel { stream, rows } => {
-            let rows: Vec<Row> = rows.iter().cloned().map(Row::from_checked_json).collect();
-            let out = sentinel.upload(stream, &rows, deadline).await;
-            match out.failures.into_iter().next() {
-                None => Ok(()),
-                Some((_, e)) => Err(e.into()),
+            let as_rows: Vec<Row> = rows.iter().cloned().map(Row::from_checked_json).collect();
+            let out = sentinel.upload(stream, &as_rows, deadline).await;
+            let mut refused = (Vec::new(), None::<String>);
+            let mut pending = (Vec::new(), None::<IngestError>);
+            for (range, e) in &out.failures {
+                let part = rows[range.clone()].iter().cloned();
+                if e.is_records_fault() {
+                    refused.0.extend(part);
+                    refused.1.get_or_insert_with(|| e.to_string());
+                } else {
+                    pending.0.extend(part);
+                    pending.1.get_or_insert_with(|| e.clone());
+                }
+            }
+            let failed = refused.0.len() + pending.0.len();
+            Redelivered {
+                delivered: rows.len() - failed,
+                refused: refused.1.map(|why| (SpillBatch::Sentinel { stream: stream.clone(), rows: refused.0 }, why)),
+                pending: pending.1.map(|e| (SpillBatch::Sentinel { stream: stream.clone(), rows: pending.0 }, e.into())),
             }
         }
-        SpillBatch::Sekoia { source, events } => match sekoia.get(source) {
-            Some(c) => Ok(c.send(source, events, deadline).await?),
-            None => Err(RedeliveryError::SekoiaNotConfigured(source.clone())),
-        },
+        SpillBatch::Sekoia { source, events } => {
+            let result = match sekoia.get(source) {
+                Some(c) => c.send(source, events, deadline).await.map_err(RedeliveryError::from),
+                None => Err(RedeliveryError::SekoiaNotConfigured(source.clone())),
+            };
+            match result {
+                Ok(()) => Redelivered { delivered: events.len(), ..Default::default() },
+                // Sekoia batches are one request's events, packed per call: no one else's rows share them.
+                Err(RedeliveryError::Ingest(e)) if e.is_records_fault() => {
+                    Redelivered { refused: Some((batch.clone(), e.to_string())), ..Default::default() }
+                }
+                Err(e) => Redelivered { pending: Some((batch.clone(), e)), ..Default::default() },
+            }
+        }
     }
 }
 
-/// What a queue message carries: a batch, or (over the queue's 64 KiB) a pointer to the blob that holds it.
+/// What a queue message carries: a batch, or (over the queue's 64 KiB) a pointer to the blob that holds it;
+/// on the poison queue, also dead letters (a batch and why it was set aside), inline or in a blob.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, rename_all = "camelCase")]
 pub enum QueueEnvelope {
     Blob { blob: String },
+    DeadLetterBlob {
+        #[serde(rename = "deadLetterBlob")]
+        dead_letter_blob: String,
+    },
+    DeadLetter {
+        #[serde(rename = "deadLetter")]
+        dead_letter: DeadLetter,
+    },
     Batch(SpillBatch),
 }
 
@@ -326,9 +543,17 @@ pub enum QueueEnvelope {
 /// holds 64 KiB.
 pub const MAX_INLINE_BYTES: usize = 48 * 1024;
 
+/// Our own blob names, `<uuid>.json`: a message naming any other blob (`../other-container/…`) was not put
+/// by us and is not read with the identity's rights.
+fn is_spill_blob_name(name: &str) -> bool {
+    name.strip_suffix(".json").is_some_and(|stem| stem.len() == 36 && uuid::Uuid::try_parse(stem).is_ok())
+}
+
 /// `azure-queue`: spilled batches as messages on the function's own storage queue, drained by the queue-triggered
 /// `redeliver` function (the Functions host retries a failed message and moves it to `<queue>-poison` after
-/// `maxDequeueCount`).
+/// `maxDequeueCount`). Records Azure refuses for what they hold are put on `<queue>-poison` at once as dead
+/// letters with the reason, and the rest of their batch is delivered; `spill replay` moves the poison queue
+/// back once the cause is fixed.
 pub struct QueueSpill {
     pub client: StorageClient,
     pub queue: String,
@@ -336,12 +561,15 @@ pub struct QueueSpill {
     pub spooled: AtomicU64,
     pub redelivered: AtomicU64,
     pub failed_attempts: AtomicU64,
+    pub dead_lettered: AtomicU64,
     last_error: Mutex<Option<String>>,
+    last_dead_letter: Mutex<Option<String>>,
 }
 
 impl QueueSpill {
     pub async fn open(client: StorageClient, queue: &str, container: &str) -> Result<Arc<QueueSpill>, StorageError> {
         client.create_queue(queue).await?;
+        client.create_queue(&format!("{queue}-poison")).await?;
         client.create_container(container).await?;
         Ok(Arc::new(QueueSpill {
             client,
@@ -350,7 +578,9 @@ impl QueueSpill {
             spooled: AtomicU64::new(0),
             redelivered: AtomicU64::new(0),
             failed_attempts: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            last_dead_letter: Mutex::new(None),
         }))
     }
 
@@ -370,8 +600,63 @@ impl QueueSpill {
         Ok(())
     }
 
-    /// Redelivers one message's batch (its text as the trigger hands it over); the blob, if any, is removed
-    /// after success.
+    /// Puts records on the poison queue with the reason they were set aside.
+    async fn dead_letter(&self, batch: SpillBatch, reason: &str) -> Result<(), StorageError> {
+        let n = batch.len() as u64;
+        let at = crate::model::time::format_datetime(time::OffsetDateTime::now_utc());
+        let letter = DeadLetter { reason: reason.to_string(), at, attempts: 1, batch };
+        let poison = format!("{}-poison", self.queue);
+        let inline = serde_json::to_string(&QueueEnvelope::DeadLetter { dead_letter: letter.clone() }).unwrap_or_default();
+        let text = if inline.len() <= MAX_INLINE_BYTES {
+            inline
+        } else {
+            let name = format!("{}.json", uuid::Uuid::new_v4());
+            self.client.put_blob(&self.container, &name, serde_json::to_vec(&letter).unwrap_or_default()).await?;
+            serde_json::to_string(&QueueEnvelope::DeadLetterBlob { dead_letter_blob: name }).unwrap_or_default()
+        };
+        self.client.put_message(&poison, &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text)).await?;
+        self.dead_lettered.fetch_add(n, Relaxed);
+        *self.last_dead_letter.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+        tracing::error!(queue = %poison, events = n, reason, "spilled events moved to the poison queue as dead letters");
+        Ok(())
+    }
+
+    /// The batch a message carries, and the blob it was read from.
+    async fn read(&self, message: &str) -> Result<(SpillBatch, Option<String>), RedeliverError> {
+        let envelope: QueueEnvelope = serde_json::from_str(message).map_err(|e| RedeliverError::Unreadable(e.to_string()))?;
+        let blob_text = |name: String| async move {
+            if !is_spill_blob_name(&name) {
+                return Err(RedeliverError::Unreadable("the message names a blob the spill did not write".into()));
+            }
+            let text = self.client.get_blob(&self.container, &name).await.map_err(|e| RedeliverError::Failed(e.into()))?;
+            Ok((text, name))
+        };
+        let (batch, blob) = match envelope {
+            QueueEnvelope::Batch(b) => (b, None),
+            QueueEnvelope::DeadLetter { dead_letter } => (dead_letter.batch, None),
+            QueueEnvelope::Blob { blob } => {
+                let (text, name) = blob_text(blob).await?;
+                (serde_json::from_str(&text).map_err(|e| RedeliverError::Unreadable(e.to_string()))?, Some(name))
+            }
+            QueueEnvelope::DeadLetterBlob { dead_letter_blob } => {
+                let (text, name) = blob_text(dead_letter_blob).await?;
+                let letter: DeadLetter = serde_json::from_str(&text).map_err(|e| RedeliverError::Unreadable(e.to_string()))?;
+                (letter.batch, Some(name))
+            }
+        };
+        // Stream and source names reach URLs: only the names we would have written are read back.
+        let (_, name) = batch.queue();
+        if !safe_name(&name) {
+            return Err(RedeliverError::Unreadable(format!("the batch's stream or source name is not one the spill writes ({} characters)", name.chars().count())));
+        }
+        Ok((batch, blob))
+    }
+
+    /// Redelivers one message's batch (its text as the trigger hands it over). What Azure refuses for what it
+    /// holds becomes a dead letter; when some rows went through, what is still pending is put back as a new,
+    /// smaller message, so a retry never resends delivered rows (and each such step shrinks the batch, which
+    /// bounds them); otherwise the failure is the host's to retry. The blob, if any, is removed once the
+    /// message is done.
     pub async fn redeliver(
         &self,
         message: &str,
@@ -379,28 +664,28 @@ impl QueueSpill {
         sekoia: &BTreeMap<String, Arc<SekoiaClient>>,
         deadline: Instant,
     ) -> Result<usize, RedeliverError> {
-        let envelope: QueueEnvelope = serde_json::from_str(message).map_err(|e| RedeliverError::Unreadable(e.to_string()))?;
-        let (batch, blob) = match envelope {
-            QueueEnvelope::Batch(b) => (b, None),
-            QueueEnvelope::Blob { blob } => {
-                let text = self.client.get_blob(&self.container, &blob).await.map_err(|e| RedeliverError::Failed(e.into()))?;
-                let b: SpillBatch = serde_json::from_str(&text).map_err(|e| RedeliverError::Unreadable(e.to_string()))?;
-                (b, Some(blob))
-            }
-        };
-        if let Err(e) = deliver(&batch, sentinel, sekoia, deadline).await {
+        let (batch, blob) = self.read(message).await?;
+        let result = deliver(&batch, sentinel, sekoia, deadline).await;
+        self.redelivered.fetch_add(result.delivered as u64, Relaxed);
+        let progressed = result.delivered > 0 || result.refused.is_some();
+        if let Some((refused, why)) = result.refused {
+            self.dead_letter(refused, &why).await.map_err(|e| RedeliverError::Failed(e.into()))?;
+        }
+        if let Some((pending, e)) = result.pending {
             self.failed_attempts.fetch_add(1, Relaxed);
             *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-            return Err(RedeliverError::Failed(e));
+            if !progressed {
+                return Err(RedeliverError::Failed(e));
+            }
+            self.put(&pending).await.map_err(|e| RedeliverError::Failed(e.into()))?;
         }
         if let Some(b) = blob {
-            // Delivered already: a blob left behind costs storage, never data.
+            // Done with: a blob left behind costs storage, never data.
             if let Err(e) = self.client.delete_blob(&self.container, &b).await {
                 tracing::warn!(blob = %b, error = %e, "could not delete a redelivered spill blob");
             }
         }
-        self.redelivered.fetch_add(batch.len() as u64, Relaxed);
-        Ok(batch.len())
+        Ok(result.delivered)
     }
 
     /// Status with the queue's depth, the oldest message's age and the poison queue's depth.
@@ -427,6 +712,11 @@ impl QueueSpill {
             "redeliveredRows": self.redelivered.load(Relaxed),
             "failedAttempts": self.failed_attempts.load(Relaxed),
             "lastError": *self.last_error.lock().unwrap_or_else(|p| p.into_inner()),
+            "deadLetter": {
+                "rowsThisRun": self.dead_lettered.load(Relaxed),
+                "last": *self.last_dead_letter.lock().unwrap_or_else(|p| p.into_inner()),
+                "replay": "sentinel-bridge spill replay",
+            },
         })
     }
 }
@@ -480,7 +770,7 @@ mod tests {
     fn spill_files_are_the_owners_alone() {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("sb-spill-mode-{}", uuid::Uuid::new_v4()));
-        let spill = Spill::open(&dir).unwrap();
+        let spill = Spill::open(&dir, SpillLimits::default()).unwrap();
         spill.put(&SpillBatch::Sentinel { stream: "Custom-T_CL".into(), rows: vec!["{}".into()] }).unwrap();
         let file = fs::read_dir(dir.join("sentinel/Custom-T_CL")).unwrap().next().unwrap().unwrap().path();
         assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
@@ -490,13 +780,13 @@ mod tests {
     #[test]
     fn batches_are_written_whole_and_leftover_temporaries_are_removed() {
         let dir = std::env::temp_dir().join(format!("sb-spill-{}", uuid::Uuid::new_v4()));
-        let spill = Spill::open(&dir).unwrap();
+        let spill = Spill::open(&dir, SpillLimits::default()).unwrap();
         let b = SpillBatch::Sentinel { stream: "Custom-T_CL".into(), rows: vec!["{\"a\":1}".into()] };
         spill.put(&b).unwrap();
         spill.put(&b).unwrap();
         // A crash between create and rename leaves a temporary file behind.
         fs::write(dir.join("sentinel/Custom-T_CL/999.tmp"), b"{\"destinat").unwrap();
-        let spill = Spill::open(&dir).unwrap();
+        let spill = Spill::open(&dir, SpillLimits::default()).unwrap();
         let files = &spill.scan()[&("sentinel".to_string(), "Custom-T_CL".to_string())];
         assert_eq!(files.len(), 2);
         for f in files {

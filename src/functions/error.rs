@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::mapping::auth::AuthError;
 use crate::delivery::batcher::DeliveryError;
+use crate::azure::logs_ingestion::limits::RecordLimit;
 use crate::azure::logs_ingestion::IngestError;
 use crate::mapping::MapError;
 
@@ -31,6 +32,10 @@ pub enum AppError {
     InvalidEvent(MapError),
     #[error("{0}")]
     RecordTooLarge(String),
+    #[error("event {event}, table {table}: {limit}")]
+    EventOverLimit { event: usize, table: String, limit: RecordLimit },
+    #[error("Azure Monitor refused an event's record ({code}: {message}); the request's other events were delivered")]
+    EventRefused { code: String, message: String },
     #[error("{message}")]
     Unavailable { code: &'static str, message: String, retry_after_secs: u64 },
     #[error("no route for {0}")]
@@ -50,7 +55,9 @@ impl AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::UnsupportedMediaType(_) | AppError::UnsupportedContentEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::InvalidContentEncoding(_) => StatusCode::BAD_REQUEST,
-            AppError::InvalidJson(_) | AppError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
+            AppError::InvalidJson(_) | AppError::InvalidEvent(_) | AppError::EventRefused { .. } => StatusCode::BAD_REQUEST,
+            AppError::EventOverLimit { limit: RecordLimit::TooDeep { .. }, .. } => StatusCode::BAD_REQUEST,
+            AppError::EventOverLimit { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -64,6 +71,12 @@ impl AppError {
             AppError::IncidentNotFound(_) => "IncidentNotFound",
             AppError::BodyTooLarge { .. } => "BodyTooLarge",
             AppError::RecordTooLarge(_) => "RecordTooLarge",
+            AppError::EventOverLimit { limit, .. } => match limit {
+                RecordLimit::TooDeep { .. } => "NestingTooDeep",
+                RecordLimit::FieldTooLarge { .. } => "FieldTooLarge",
+                RecordLimit::TooLarge { .. } => "RecordTooLarge",
+            },
+            AppError::EventRefused { .. } => "EventRefused",
             AppError::Unauthorized(_) => "Unauthorized",
             AppError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             AppError::InvalidJson(_) => "InvalidJson",
@@ -81,6 +94,7 @@ impl From<DeliveryError> for AppError {
             DeliveryError::Ingest(IngestError::TooLarge { bytes, limit }) => AppError::RecordTooLarge(format!(
                 "an event maps to a {bytes}-byte record, over the {limit}-byte limit of one Logs Ingestion call"
             )),
+            DeliveryError::Ingest(IngestError::RecordRefused { code, message }) => AppError::EventRefused { code, message },
             DeliveryError::Ingest(IngestError::Deadline { last }) => AppError::Unavailable {
                 code: "IngestionUnavailable",
                 message: format!("Azure Monitor did not take the events in time ({last}); nothing was kept, retry later"),

@@ -17,6 +17,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::app::AppState;
+use crate::azure::logs_ingestion::limits;
 use crate::functions::error::AppError;
 use crate::mapping::{AuthMode, MappingContext};
 use crate::delivery::fanout::Fanout;
@@ -135,6 +136,14 @@ async fn handle(
         },
         _ => None,
     };
+
+    // What Azure would refuse or truncate later is refused now, while the sender can still fix it.
+    let max_record = state.ingest.max_call_bytes();
+    for ((t, row), event) in mapped.rows.iter().zip(&mapped.row_events) {
+        if let Err(limit) = limits::check(row.as_json(), max_record) {
+            return Err(AppError::EventOverLimit { event: *event, table: mapping.tables[*t].schema.name.clone(), limit });
+        }
+    }
 
     let mut per_table: BTreeMap<usize, Vec<Row>> = BTreeMap::new();
     for (t, row) in mapped.rows {

@@ -1,7 +1,7 @@
 //! The workspace's Logs Ingestion API, enforcing Azure's contract (contract §1): the path and api-version, a
 //! bearer token for `https://monitor.azure.com`, `Content-Type: application/json`, gzip or plain bodies of at
 //! most 1,048,576 bytes as sent (413 `ContentLengthLimitExceeded`), a JSON array of
-//! objects, declared streams only, and 204 on success. Columns a stream does not declare are dropped as
+//! objects nested at most [`limits::MAX_NESTING`] deep (a 400 for the whole call, see `limits`), declared streams only, and 204 on success. Columns a stream does not declare are dropped as
 //! Azure drops them, but counted and logged. Values of the wrong type for their column are refused with a 400
 //! (stricter than Azure, which quietly stores null): for our own writers that is always a bug worth failing on.
 //! A stream's transformation (`transformKql`) runs on the records, with `source` bound to them.
@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::store::Record;
 use super::tables::{accepts, StreamDecl};
 use super::{azure_error, RecordedCall, Workspace};
-use crate::azure::logs_ingestion::{API_VERSION, MAX_CALL_BYTES};
+use crate::azure::logs_ingestion::{limits, API_VERSION, MAX_CALL_BYTES};
 use crate::kql::{self, Frame};
 use crate::model::time::format_datetime;
 
@@ -121,6 +121,15 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
         let Value::Object(mut rec) = item else {
             return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidPayload", &format!("Record {i} is not a JSON object.")));
         };
+        // The whole call is refused, as a JSON reader with a depth limit refuses the whole document.
+        let nesting = 1 + limits::depth(&Value::Object(rec.clone()));
+        if nesting > limits::MAX_NESTING {
+            return Err(azure_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidPayload",
+                &format!("Record {i} nests {nesting} levels deep with the array; the maximum is {}.", limits::MAX_NESTING),
+            ));
+        }
         let before = rec.len();
         rec.retain(|k, _| columns.contains_key(k.as_str()));
         dropped += (before - rec.len()) as u64;

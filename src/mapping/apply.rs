@@ -18,6 +18,8 @@ pub struct MappingContext {
 #[derive(Debug, Default)]
 pub struct MappedBatch {
     pub rows: Vec<(usize, Row)>,
+    /// The position in the body of each row's event, parallel to `rows`.
+    pub row_events: Vec<usize>,
     pub sekoia: Vec<SekoiaEvent>,
     pub events: usize,
     /// Events no destination takes (filtered out by event type).
@@ -68,6 +70,7 @@ impl SourceMapping {
                         taken = true;
                         let row = self.map_event(table, ev, ctx).map_err(|m| MapError { event: index, ..m })?;
                         out.rows.push((t, row));
+                        out.row_events.push(i);
                     }
                 }
             }

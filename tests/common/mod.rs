@@ -32,6 +32,29 @@ pub fn builtin_workspace_config() -> WorkspaceConfig {
     WorkspaceConfig::new(tables)
 }
 
+/// The built-in tables, except that the deployed `Webhook_CL` declares `EventType` a long: the drift between a
+/// deployed DCR and the mappings that makes Azure refuse some records and take others.
+pub fn drifted_workspace() -> WorkspaceConfig {
+    let mut cfg = builtin_workspace_config();
+    cfg.tables = cfg
+        .tables
+        .into_iter()
+        .map(|t| {
+            if t.name != "Webhook_CL" {
+                return t;
+            }
+            let mut t = (*t).clone();
+            for c in &mut t.columns {
+                if c.name == "EventType" {
+                    c.kind = sentinel_bridge::model::schema::ColumnType::Long;
+                }
+            }
+            std::sync::Arc::new(t)
+        })
+        .collect();
+    cfg
+}
+
 pub struct TestBridge {
     pub ws: RunningWorkspace,
     pub bridge: Bridge,

@@ -5,6 +5,13 @@
 //! connections are retried (honouring `Retry-After`, else jittered exponential backoff) until the caller's
 //! deadline; 400/401/403 and other 4xx are permanent and keep Azure's error code. A 401 is retried once with a
 //! fresh token first, since a cached token can be revoked early.
+//!
+//! A 400 about the content of a call that carried several records is isolated: the call is bisected until
+//! the records Azure refuses are alone ([`IngestError::RecordRefused`]) and every other record is delivered,
+//! so one bad event never takes the innocent ones that shared its call with it. A 400 about the call itself
+//! (an undeclared stream, the api-version, the encoding: [`CALL_WIDE_CODES`]) is the configuration's, not a
+//! record's, and is not bisected. Isolation costs about 2·log2(n) calls per bad record and is bounded by
+//! [`MAX_ISOLATION_CALLS`] per upload; past it, what is still unresolved fails as refused.
 
 use std::io::Write;
 use std::ops::Range;
@@ -18,6 +25,7 @@ use flate2::Compression;
 use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::StatusCode;
 
+pub mod limits;
 pub mod pack;
 
 pub use pack::MAX_CALL_BYTES;
@@ -42,6 +50,9 @@ pub enum IngestError {
     /// One record is over the call limit by itself.
     #[error("a record of {bytes} bytes is over the {limit}-byte call limit")]
     TooLarge { bytes: usize, limit: usize },
+    /// Azure refused these records' content (a 400 that isolation narrowed to them): resending cannot help.
+    #[error("the service refused the record ({code}): {message}")]
+    RecordRefused { code: String, message: String },
 }
 
 impl IngestError {
@@ -51,8 +62,26 @@ impl IngestError {
             IngestError::Rejected { code, .. } => code.clone(),
             IngestError::Deadline { last } => format!("Deadline({})", last.split(':').next().unwrap_or_default()),
             IngestError::TooLarge { .. } => "RecordTooLarge".into(),
+            IngestError::RecordRefused { code, .. } => code.clone(),
         }
     }
+
+    /// The records themselves are at fault: the sender can be told, and no redelivery will change it.
+    pub fn is_records_fault(&self) -> bool {
+        matches!(self, IngestError::TooLarge { .. } | IngestError::RecordRefused { .. })
+    }
+}
+
+/// 400 codes that are about the call, not its records (contract §1 and the stand-in's codes): bisecting a
+/// call refused for these would only multiply the refusals.
+pub const CALL_WIDE_CODES: &[&str] =
+    &["InvalidStream", "MissingApiVersionParameter", "UnsupportedApiVersion", "InvalidContentEncoding", "UnsupportedMediaType", "InvalidDataCollectionRule"];
+
+/// Calls one upload may spend isolating refused records.
+pub const MAX_ISOLATION_CALLS: usize = 64;
+
+fn isolatable(e: &CallError) -> bool {
+    matches!(e, CallError::Refused(AzureError { status: 400, code, .. }) if !CALL_WIDE_CODES.contains(&code.as_str()))
 }
 
 /// Which rows did not make it, and why. Rows outside every failure range are in the table.
@@ -140,10 +169,18 @@ impl IngestionClient {
             async move { self.send_call(stream, part, deadline, stats).await }
         })
         .await;
+        let failures = self.isolate(stream, rows, failures, deadline, &stats, &calls_made).await;
         out.calls += calls_made.into_inner();
         for (range, e) in failures {
             let e = match e {
                 CallError::Split => IngestError::TooLarge { bytes: array_len(&rows[range.clone()]), limit: self.max_call_bytes },
+                // Alone, or left in a range when the isolation budget ran out.
+                e if isolatable(&e) => {
+                    let CallError::Refused(AzureError { code, message, .. }) = e else { unreachable!("isolatable means refused") };
+                    stats.refused_rows.fetch_add(range.len() as u64, Relaxed);
+                    stats.set_last_error(&code);
+                    IngestError::RecordRefused { code, message }
+                }
                 other => {
                     let e = IngestError::from(other);
                     stats.failures.fetch_add(1, Relaxed);
@@ -155,6 +192,48 @@ impl IngestionClient {
         }
         out.failures.sort_by_key(|(r, _)| r.start);
         out
+    }
+
+    /// Bisects calls refused for their content until each refused range is one record (or the budget is
+    /// spent); the halves that go through are delivered.
+    async fn isolate(
+        &self,
+        stream: &str,
+        rows: &[Row],
+        failures: Vec<(Range<usize>, CallError)>,
+        deadline: Instant,
+        stats: &StreamStats,
+        calls_made: &std::sync::atomic::AtomicUsize,
+    ) -> Vec<(Range<usize>, CallError)> {
+        let mut settled = Vec::new();
+        let mut pending: Vec<(Range<usize>, CallError)> = Vec::new();
+        for (range, e) in failures {
+            if range.len() > 1 && isolatable(&e) {
+                pending.push((range, e));
+            } else {
+                settled.push((range, e));
+            }
+        }
+        let mut budget = MAX_ISOLATION_CALLS;
+        // Last in, first out: one bad record is narrowed down before the next range is opened.
+        while let Some((range, e)) = pending.pop() {
+            if range.len() <= 1 || budget < 2 || Instant::now() >= deadline {
+                settled.push((range, e));
+                continue;
+            }
+            stats.isolations.fetch_add(1, Relaxed);
+            let mid = range.start + range.len() / 2;
+            for half in [mid..range.end, range.start..mid] {
+                budget -= 1;
+                calls_made.fetch_add(1, Relaxed);
+                match self.send_call(stream, &rows[half.clone()], deadline, stats).await {
+                    Ok(()) => {}
+                    Err(e) if isolatable(&e) && half.len() > 1 => pending.push((half, e)),
+                    Err(e) => settled.push((half, e)),
+                }
+            }
+        }
+        settled
     }
 
     /// One call: retried in place until it succeeds, fails for good, or the deadline passes.
