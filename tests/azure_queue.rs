@@ -209,3 +209,87 @@ async fn refused_records_become_dead_letters_and_forged_messages_are_refused() {
         assert_eq!(r.status(), 400, "{forged}");
     }
 }
+
+/// `serve` as a child process on `port`, its replay markers in the storage account of `cs`.
+fn spawn_serve(port: u16, ws: &str, cs: &str, mapping: &str, whsec: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sentinel-bridge"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("IDENTITY_ENDPOINT", format!("{ws}/msi/token"))
+        .env("IDENTITY_HEADER", "any")
+        .env("LOGS_INGESTION_ENDPOINT", ws)
+        .env("DCR_IMMUTABLE_ID", "dcr-replay")
+        .env("AzureWebJobsStorage", cs)
+        .env("SPILL", "off")
+        .env("WEBHOOK_SOURCES_FILE", mapping)
+        .env("SOURCE_STDHOOKS_SECRETS", whsec)
+        .env("BATCH_LINGER_MS", "300")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !reqwest::get(format!("http://127.0.0.1:{port}/")).await.is_ok_and(|r| r.status() == 200) {
+        assert!(Instant::now() < deadline, "serve did not start");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_message_is_ingested_once_across_instances_and_restarts() {
+    use sentinel_bridge::mapping::auth::standard_webhooks_signature;
+    let (_azurite, cs) = start_azurite();
+    let mapping_text = "[[source]]\nname = \"stdhooks\"\nauth = { mode = \"standard-webhooks\" }\n[[source.table]]\nname = \"Std_CL\"\ntime = \"received\"\ncolumns = [{ name = \"Kind\", type = \"string\", path = \"kind\" }]\n";
+    let mapping = std::env::temp_dir().join(format!("sb-std-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&mapping, mapping_text).unwrap();
+    let mut cfg = builtin_workspace_config();
+    cfg.tables = sentinel_bridge::mapping::Catalog::load(&[("f".into(), mapping_text.into())]).unwrap().tables();
+    let ws = start_workspace(cfg).await;
+    let key = b"standard-webhooks-key-32-bytes!!";
+    let whsec = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key));
+    let (pa, pb) = (free_port(), free_port());
+    let mut a = spawn_serve(pa, &ws.url(), &cs, &mapping.display().to_string(), &whsec);
+    let mut b = spawn_serve(pb, &ws.url(), &cs, &mapping.display().to_string(), &whsec);
+    wait_ready(pa).await;
+    wait_ready(pb).await;
+    let http = reqwest::Client::new();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let send = |port: u16, id: &'static str| {
+        let body = r#"{"kind":"a"}"#;
+        http.post(format!("http://127.0.0.1:{port}/api/webhook/stdhooks"))
+            .header("webhook-id", id)
+            .header("webhook-timestamp", now.to_string())
+            .header("webhook-signature", standard_webhooks_signature(key, id, now, body.as_bytes()))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // Delivered by one instance, replayed to the other.
+    assert_eq!(send(pa, "msg_once").await.unwrap().status(), 202);
+    let r = send(pb, "msg_once").await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["duplicate"], true);
+    // Two copies at once, one per instance: one ingests, the other hears "duplicate" or "retry shortly".
+    let (x, y) = tokio::join!(send(pa, "msg_race"), send(pb, "msg_race"));
+    let mut statuses = [x.unwrap().status().as_u16(), y.unwrap().status().as_u16()];
+    statuses.sort();
+    assert!(statuses == [202, 202] || statuses == [202, 503], "{statuses:?}");
+    // After a restart, the id is still known.
+    let _ = a.kill();
+    let _ = a.wait();
+    let pc = free_port();
+    let mut c = spawn_serve(pc, &ws.url(), &cs, &mapping.display().to_string(), &whsec);
+    wait_ready(pc).await;
+    let r = send(pc, "msg_once").await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["duplicate"], true);
+    let rows: Vec<String> = ws.workspace.rows("Std_CL").iter().map(|r| r["Kind"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(rows.len(), 2, "each message id once: {rows:?}");
+    for p in [&mut b, &mut c] {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+}

@@ -39,7 +39,7 @@ fn row(n: usize, pad: usize) -> Row {
 
 /// A row the stand-in refuses as Azure would: by its index, a mistyped value or nesting past the limit.
 fn poison_row(n: usize, pad: usize) -> Row {
-    let pad_value = if n % 2 == 0 {
+    let pad_value = if n.is_multiple_of(2) {
         json!("p".repeat(pad))
     } else {
         let mut deep = json!(0);
@@ -48,7 +48,7 @@ fn poison_row(n: usize, pad: usize) -> Row {
         }
         deep
     };
-    let n_value = if n % 2 == 0 { json!(format!("not-a-number-{n}")) } else { json!(n) };
+    let n_value = if n.is_multiple_of(2) { json!(format!("not-a-number-{n}")) } else { json!(n) };
     let v = json!({"TimeGenerated": "2026-11-23T10:00:00Z", "N": n_value, "Pad": pad_value});
     Row::from_checked_json(v.to_string())
 }

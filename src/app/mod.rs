@@ -23,7 +23,7 @@ use crate::azure::openai::{OpenAiClient, OpenAiOptions, OPENAI_SCOPE};
 use crate::azure::sentinel::{SentinelClient, SentinelOptions, ARM_SCOPE};
 use crate::azure::storage::{StorageClient, StorageError, STORAGE_SCOPE};
 use crate::delivery::batcher::{BatchSettings, Batcher};
-use crate::delivery::replay::ReplayGuard;
+use crate::delivery::replay::{ReplayGuard, ReplayStore};
 use crate::delivery::spill::{QueueSpill, Spill, SpillBackend};
 use crate::enrich::narrative::OpenAiNarrator;
 use crate::enrich::Enricher;
@@ -81,6 +81,8 @@ pub enum StartupError {
     LocalBackend(#[from] local_backend::LocalBackendError),
     #[error("SPILL=azure-queue: the storage queue is unreachable: {0}")]
     SpillQueue(StorageError),
+    #[error("AzureWebJobsStorage: the replay container is unreachable: {0}")]
+    ReplayStore(StorageError),
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Listen { port: u16, source: std::io::Error },
     #[error("the server stopped: {0}")]
@@ -179,6 +181,7 @@ impl Bridge {
         let enricher = build_enricher(settings, local.as_ref(), cred.clone(), client.clone())?;
         let sekoia = build_sekoia(&catalog, settings, local.as_ref(), metrics.clone())?;
         let spill = build_spill(settings, &cred).await?;
+        let replay = ReplayGuard::new(build_replay_store(settings, &cred).await?);
         let drain = match &spill {
             Some(SpillBackend::Dir(s)) => {
                 let (tx, rx) = tokio::sync::watch::channel(false);
@@ -200,7 +203,7 @@ impl Bridge {
             verifiers,
             batcher,
             metrics,
-            replay: ReplayGuard::new(Duration::from_secs(600)),
+            replay,
             max_body_bytes: settings.max_body_bytes,
             deadline: settings.deadline,
             backend,
@@ -220,6 +223,27 @@ impl Bridge {
         }
     }
 }
+
+/// Where Standard Webhooks message ids are kept: the function's storage account when there is one (every
+/// instance sees it), else the data directory (every local process and restart sees it).
+async fn build_replay_store(settings: &Settings, cred: &Arc<dyn TokenCredential>) -> Result<ReplayStore, StartupError> {
+    match &settings.storage {
+        Some(storage) => {
+            let client = storage_client(storage, cred.clone())?;
+            client.create_container(REPLAY_CONTAINER).await.map_err(StartupError::ReplayStore)?;
+            Ok(ReplayStore::Blob { client: Arc::new(client), container: REPLAY_CONTAINER.into() })
+        }
+        None => {
+            if settings.under_functions_host {
+                tracing::warn!("no AzureWebJobsStorage: Standard Webhooks message ids are kept on this instance's disk only");
+            }
+            Ok(ReplayStore::Dir(settings.data_dir.join("replay")))
+        }
+    }
+}
+
+/// The container of replay markers (`infra/modules/storage.bicep` deletes its blobs after a day).
+pub const REPLAY_CONTAINER: &str = "sentinel-bridge-replay";
 
 /// The spill the settings ask for: a directory, or the function's storage queue (reachable before we serve).
 async fn build_spill(settings: &Settings, cred: &Arc<dyn TokenCredential>) -> Result<Option<SpillBackend>, StartupError> {

@@ -103,7 +103,7 @@ pub const REGISTRY: &[SettingDef] = &[
     number("BATCH_LINGER_MS", 50, 0, 5_000, "how long a call waits for other requests' rows"),
     number("INGEST_MAX_IN_FLIGHT", 4, 1, 64, "ingestion calls in flight per stream"),
     number("INGEST_MAX_CALL_BYTES", MAX_CALL_BYTES as u64, 1024, MAX_CALL_BYTES as u64, "largest call, JSON bytes, at most Azure's 1048576"),
-    text("SENTINEL_BRIDGE_DATA_DIR", "`.sentinel-bridge`", "the local workspace's directory"),
+    text("SENTINEL_BRIDGE_DATA_DIR", "`.sentinel-bridge`", "the local workspace's directory; also the spill's and, without `AzureWebJobsStorage`, the replay guard's"),
     text("LOG_ANALYTICS_WORKSPACE_ID", "unset: local workspace", "the workspace GUID for queries (`query`, enrichment)"),
     text("LOG_ANALYTICS_ENDPOINT", "`https://api.loganalytics.azure.com`", "the Query API endpoint"),
     text("SENTINEL_WORKSPACE_RESOURCE_ID", "unset", "the Sentinel workspace's ARM id (`/subscriptions/…/workspaces/…`); with `LOG_ANALYTICS_WORKSPACE_ID` it turns enrichment on in Azure"),
@@ -304,6 +304,8 @@ pub struct Settings {
     pub query: QueryBackend,
     pub enrich: EnrichConfig,
     pub spill: SpillSetting,
+    /// The function's storage account, when the host's settings name one.
+    pub storage: Option<StorageSetting>,
     pub spill_limits: crate::delivery::spill::SpillLimits,
     /// `SEKOIA_INTAKE_URL`, when set (else the EU intake, or the local workspace's stand-in locally).
     pub sekoia_url: Option<String>,
@@ -495,6 +497,7 @@ impl Settings {
             let storage = storage.ok_or_else(|| bad("SPILL", "azure-queue needs AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__queueServiceUri / __accountName"))?;
             Ok(SpillSetting::AzureQueue { storage, queue: queue.clone(), container: container.clone() })
         };
+        let host_storage = storage.clone();
         let spill = match r.text("SPILL")?.as_deref() {
             // A Functions instance's disk does not outlive it: under the host, the function's storage queue.
             None if under_functions_host => match storage {
@@ -546,6 +549,7 @@ impl Settings {
             enrich,
             data_dir,
             spill,
+            storage: host_storage,
             spill_limits: crate::delivery::spill::SpillLimits {
                 max_attempts: r.number("SPILL_MAX_ATTEMPTS")? as u32,
                 max_bytes: r.number("SPILL_MAX_BYTES")?,

@@ -376,9 +376,35 @@ where
     failures
 }
 
+/// A value as one URL path segment: every byte outside RFC 3986's unreserved set percent-encoded, so a name
+/// holding `/`, `?`, `#`, `\` or `..` can never reach another path than the one it names.
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    // A segment of only dots is a path step, not a name.
+    if out.bytes().all(|b| b == b'.') {
+        out = out.replace('.', "%2E");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_segments_cannot_leave_their_place() {
+        assert_eq!(path_segment("9f0c6a1e-1111"), "9f0c6a1e-1111");
+        assert_eq!(path_segment("a/../b?x#y\\z"), "a%2F..%2Fb%3Fx%23y%5Cz");
+        assert_eq!(path_segment(".."), "%2E%2E");
+        assert_eq!(path_segment("é"), "%C3%A9");
+    }
 
     #[test]
     fn retry_after_forms() {

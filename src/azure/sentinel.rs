@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::azure::http::{AzureRules, Call, CallError, Driver, RetryPolicy};
+use crate::azure::http::{path_segment, AzureRules, Call, CallError, Driver, RetryPolicy};
 use crate::azure::identity::TokenSource;
 
 pub const API_VERSION: &str = "2025-12-01";
@@ -157,24 +157,24 @@ impl SentinelClient {
     }
 
     pub async fn get_incident(&self, name: &str) -> Result<Incident, SentinelError> {
-        let (_, v) = self.call(reqwest::Method::GET, &format!("/{name}"), None).await?;
+        let (_, v) = self.call(reqwest::Method::GET, &format!("/{}", path_segment(name)), None).await?;
         serde_json::from_value(v).map_err(|e| SentinelError::Transport(format!("unreadable incident: {e}")))
     }
 
     pub async fn alerts(&self, name: &str) -> Result<Vec<Alert>, SentinelError> {
-        let (_, v) = self.call(reqwest::Method::POST, &format!("/{name}/alerts"), None).await?;
+        let (_, v) = self.call(reqwest::Method::POST, &format!("/{}/alerts", path_segment(name)), None).await?;
         serde_json::from_value(v["value"].clone()).map_err(|e| SentinelError::Transport(format!("unreadable alerts: {e}")))
     }
 
     pub async fn entities(&self, name: &str) -> Result<Vec<Entity>, SentinelError> {
-        let (_, v) = self.call(reqwest::Method::POST, &format!("/{name}/entities"), None).await?;
+        let (_, v) = self.call(reqwest::Method::POST, &format!("/{}/entities", path_segment(name)), None).await?;
         serde_json::from_value(v["entities"].clone()).map_err(|e| SentinelError::Transport(format!("unreadable entities: {e}")))
     }
 
     /// Creates or replaces a comment; returns whether it was created (201) rather than replaced (200).
     pub async fn put_comment(&self, name: &str, comment_id: &str, message: &str) -> Result<bool, SentinelError> {
         let (status, _) = self
-            .call(reqwest::Method::PUT, &format!("/{name}/comments/{comment_id}"), Some(&json!({"properties": {"message": message}})))
+            .call(reqwest::Method::PUT, &format!("/{}/comments/{}", path_segment(name), path_segment(comment_id)), Some(&json!({"properties": {"message": message}})))
             .await?;
         Ok(status == 201)
     }
@@ -182,7 +182,7 @@ impl SentinelClient {
     /// Writes an incident back with the etag it was read with; a stale etag is [`SentinelError::Conflict`].
     pub async fn put_incident(&self, incident: &Incident) -> Result<Incident, SentinelError> {
         let body = serde_json::to_value(incident).map_err(|e| SentinelError::Transport(e.to_string()))?;
-        let (_, v) = self.call(reqwest::Method::PUT, &format!("/{}", incident.name), Some(&body)).await?;
+        let (_, v) = self.call(reqwest::Method::PUT, &format!("/{}", path_segment(&incident.name)), Some(&body)).await?;
         serde_json::from_value(v).map_err(|e| SentinelError::Transport(format!("unreadable incident: {e}")))
     }
 }

@@ -116,7 +116,10 @@ fn shared_key(account: &str, key: &[u8], request: &reqwest::Request) -> String {
     let length = if length == 0 { String::new() } else { length.to_string() };
     let method = request.method().as_str();
     let content_type = header("content-type");
-    let to_sign = format!("{method}\n\n\n{length}\n\n{content_type}\n\n\n\n\n\n\n{canonical_headers}{resource}");
+    let (if_match, if_none_match) = (header("if-match"), header("if-none-match"));
+    // VERB, Content-Encoding, -Language, -Length, -MD5, -Type, Date, If-Modified-Since, If-Match,
+    // If-None-Match, If-Unmodified-Since, Range, then the canonical headers and resource.
+    let to_sign = format!("{method}\n\n\n{length}\n\n{content_type}\n\n\n{if_match}\n{if_none_match}\n\n\n{canonical_headers}{resource}");
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { return String::new() };
     mac.update(to_sign.as_bytes());
     format!("SharedKey {account}:{}", B64.encode(mac.finalize().into_bytes()))
@@ -284,6 +287,40 @@ impl StorageClient {
     pub async fn get_blob(&self, container: &str, name: &str) -> Result<String, StorageError> {
         let url = format!("{}/{container}/{name}", self.blob_url);
         self.call("get blob", reqwest::Method::GET, &url, Vec::new(), &[], &[200]).await.map(|(_, t)| t)
+    }
+
+    /// Creates a blob only if there is none of that name (`If-None-Match: *`, atomic in Storage): whether it
+    /// was created (a 409 `BlobAlreadyExists` means another writer was first).
+    pub async fn create_blob_if_absent(&self, container: &str, name: &str, bytes: Vec<u8>) -> Result<bool, StorageError> {
+        let url = format!("{}/{container}/{name}", self.blob_url);
+        let headers = [("x-ms-blob-type", "BlockBlob"), ("content-type", "application/json"), ("if-none-match", "*")];
+        match self.call("create blob", reqwest::Method::PUT, &url, bytes, &headers, &[201]).await {
+            Ok(_) => Ok(true),
+            Err(StorageError::Refused { status: 409, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A blob's text and ETag, or `None` when there is no such blob.
+    pub async fn get_blob_tagged(&self, container: &str, name: &str) -> Result<Option<(String, String)>, StorageError> {
+        let url = format!("{}/{container}/{name}", self.blob_url);
+        match self.call("get blob", reqwest::Method::GET, &url, Vec::new(), &[], &[200]).await {
+            Ok((h, text)) => Ok(Some((text, h.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()))),
+            Err(StorageError::Refused { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces a blob only if it is still the version read (`If-Match: <etag>`): whether it was replaced (412
+    /// or 404: another writer changed or removed it first).
+    pub async fn replace_blob_if_match(&self, container: &str, name: &str, etag: &str, bytes: Vec<u8>) -> Result<bool, StorageError> {
+        let url = format!("{}/{container}/{name}", self.blob_url);
+        let headers = [("x-ms-blob-type", "BlockBlob"), ("content-type", "application/json"), ("if-match", etag)];
+        match self.call("replace blob", reqwest::Method::PUT, &url, bytes, &headers, &[201]).await {
+            Ok(_) => Ok(true),
+            Err(StorageError::Refused { status: 412 | 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn delete_blob(&self, container: &str, name: &str) -> Result<(), StorageError> {

@@ -18,12 +18,30 @@ pub fn parse_arm_id(id: &str) -> Option<IncidentRef> {
     let lower = id.to_ascii_lowercase();
     let marker = "/providers/microsoft.securityinsights/incidents/";
     let at = lower.find(marker)?;
-    let name = id[at + marker.len()..].trim_matches('/').to_string();
-    if name.is_empty() || name.contains('/') {
+    let name = id[at + marker.len()..].trim_end_matches('/').to_string();
+    // The name reaches other ARM paths with the function's token: only an incident name's characters.
+    if !is_name(&name) {
         return None;
     }
     let ws = id[..at].to_string();
-    ws.to_ascii_lowercase().starts_with("/subscriptions/").then_some(IncidentRef { name, workspace_resource_id: Some(ws) })
+    is_workspace_id(&ws).then_some(IncidentRef { name, workspace_resource_id: Some(ws) })
+}
+
+/// `/subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.OperationalInsights/workspaces/<name>`, with
+/// ARM's characters for each name (resource groups: letters, digits, `-_.()`; workspaces: letters, digits, `-`).
+fn is_workspace_id(ws: &str) -> bool {
+    let parts: Vec<&str> = ws.split('/').collect();
+    let [empty, subs, sub, rgs, rg, providers, ns, workspaces, name] = parts.as_slice() else { return false };
+    let part = |s: &str, extra: &str| !s.is_empty() && s.len() <= 90 && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+    empty.is_empty()
+        && subs.eq_ignore_ascii_case("subscriptions")
+        && part(sub, "-")
+        && rgs.eq_ignore_ascii_case("resourcegroups")
+        && part(rg, "-_.()")
+        && providers.eq_ignore_ascii_case("providers")
+        && ns.eq_ignore_ascii_case("microsoft.operationalinsights")
+        && workspaces.eq_ignore_ascii_case("workspaces")
+        && part(name, "-")
 }
 
 fn is_name(s: &str) -> bool {
@@ -62,7 +80,8 @@ pub fn incident_from_body(body: &Value) -> Result<IncidentRef, TriggerError> {
                 let g = w.get("ResourceGroupName")?.as_str()?;
                 let n = w.get("WorkspaceName")?.as_str()?;
                 Some(format!("/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.OperationalInsights/workspaces/{n}"))
-            });
+            })
+            .filter(|ws| is_workspace_id(ws));
             return Ok(IncidentRef { name: name.to_string(), workspace_resource_id: ws });
         }
     }
@@ -104,5 +123,12 @@ mod tests {
         assert_eq!(incident_from_body(&alert).unwrap().name, "9f0c6a1e-1111-4222-8333-444455556666");
         assert!(incident_from_body(&json!({})).unwrap_err().to_string().contains("object.id"));
         assert!(incident_from_body(&json!({"incidentId": "a b/../c"})).is_err());
+        // Names from an ARM id follow the name grammar: nothing that would change the path it is put in.
+        for bad in ["x?api-version=1", "x#frag", "..\\..\\roleAssignments", "x%2F..", "x/comments/1"] {
+            let id = format!("{WS}/providers/Microsoft.SecurityInsights/Incidents/{bad}");
+            assert!(incident_from_body(&json!({"object": {"id": id}})).is_err(), "{bad}");
+        }
+        let forged = "/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.Authorization/x/../providers/Microsoft.SecurityInsights/incidents/abc";
+        assert!(parse_arm_id(forged).is_none());
     }
 }

@@ -126,17 +126,6 @@ async fn handle(
     let mapped = mapping.map_body(&body, &MappingContext { received: now }).map_err(AppError::InvalidEvent)?;
 
     // Standard Webhooks: a message already ingested is acknowledged, not ingested twice.
-    let claim = match (&verified.message_id, verifier.mode()) {
-        (Some(id), AuthMode::StandardWebhooks { .. }) => match state.replay.claim(&mapping.name, id).await {
-            Claim::Duplicate => {
-                stats.duplicates.fetch_add(1, Relaxed);
-                return Ok((StatusCode::ACCEPTED, Json(json!({"accepted": 0, "duplicate": true})) ).into_response());
-            }
-            Claim::Owner(ticket) => Some(ticket),
-        },
-        _ => None,
-    };
-
     // What Azure would refuse or truncate later is refused now, while the sender can still fix it.
     let max_record = state.ingest.max_call_bytes();
     for ((t, row), event) in mapped.rows.iter().zip(&mapped.row_events) {
@@ -144,6 +133,34 @@ async fn handle(
             return Err(AppError::EventOverLimit { event: *event, table: mapping.tables[*t].schema.name.clone(), limit });
         }
     }
+
+    let claim = match (&verified.message_id, verifier.mode()) {
+        (Some(id), AuthMode::StandardWebhooks { .. }) => {
+            let until = verified.replay_until.unwrap_or_else(|| now.unix_timestamp());
+            // The lease outlasts the request's deadline, so a live claim is never taken over.
+            let lease = state.deadline + std::time::Duration::from_secs(5);
+            match state.replay.claim(&mapping.name, id, until, lease).await {
+                Ok(Claim::Duplicate) => {
+                    stats.duplicates.fetch_add(1, Relaxed);
+                    return Ok((StatusCode::ACCEPTED, Json(json!({"accepted": 0, "duplicate": true}))).into_response());
+                }
+                Ok(Claim::Busy) => {
+                    return Err(AppError::Unavailable {
+                        code: "MessageInFlight",
+                        message: "this message id is being ingested by another instance; retry shortly".into(),
+                        retry_after_secs: 5,
+                    })
+                }
+                Ok(Claim::Owner(ticket)) => Some(ticket),
+                // Unable to tell a replay from a first delivery: refuse, the sender retries, nothing is lost.
+                Err(e) => {
+                    tracing::error!(error = %e, "replay store unavailable");
+                    return Err(AppError::Unavailable { code: "ReplayStoreUnavailable", message: "the replay store is unavailable; retry shortly".into(), retry_after_secs: 30 });
+                }
+            }
+        }
+        _ => None,
+    };
 
     let mut per_table: BTreeMap<usize, Vec<Row>> = BTreeMap::new();
     for (t, row) in mapped.rows {
@@ -154,7 +171,7 @@ async fn handle(
     let fanout = Fanout { batcher: &state.batcher, sekoia, spill: state.spill.as_ref() };
     let spooled = fanout.deliver(mapping, &per_table, &mapped.sekoia, deadline).await?.spooled;
     if let Some(ticket) = claim {
-        ticket.succeeded();
+        ticket.succeeded().await;
     }
 
     let accepted = mapped.events - mapped.ignored;

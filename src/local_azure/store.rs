@@ -135,28 +135,31 @@ fn typed_row(def: &TableDef, r: &Record, tenant: &Arc<str>) -> Row {
     row.into()
 }
 
+/// Reads a table file. Appends are whole lines, so only the last line can be torn (a write cut off by a crash):
+/// a final fragment without its newline is cut. A complete line that does not parse is outside damage: it is
+/// reported with its line number and skipped, and everything after it is kept.
 fn load_file(path: &Path, read_only: bool) -> std::io::Result<Vec<Record>> {
     let file = File::open(path)?;
     let mut records = Vec::new();
     let mut good_len: u64 = 0;
     let mut reader = BufReader::new(&file);
     let mut line = Vec::new();
+    let mut number = 0usize;
     loop {
         line.clear();
         let n = reader.read_until(b'\n', &mut line)?;
         if n == 0 {
             break;
         }
-        let complete = line.last() == Some(&b'\n');
+        number += 1;
+        if line.last() != Some(&b'\n') {
+            tracing::warn!(file = %path.display(), line = number, "a torn write at the end of a table file is ignored");
+            break;
+        }
+        good_len += n as u64;
         match serde_json::from_slice::<Record>(&line) {
-            Ok(r) if complete => {
-                records.push(r);
-                good_len += n as u64;
-            }
-            _ => {
-                tracing::warn!(file = %path.display(), offset = good_len, "a torn write at the end of a table file is ignored");
-                break;
-            }
+            Ok(r) => records.push(r),
+            Err(e) => tracing::error!(file = %path.display(), line = number, error = %e, "a damaged line in a table file is skipped; the lines after it are kept"),
         }
     }
     if !read_only {
@@ -207,6 +210,27 @@ mod tests {
         assert_eq!(got, [json!(1), json!(2), json!(4)]);
         let f = s.frame("T_CL").unwrap();
         assert_eq!(f.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "TenantId", "Type"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_line_in_the_middle_is_skipped_and_the_rest_kept() {
+        let dir = std::env::temp_dir().join(format!("sb-store-{}", uuid::Uuid::new_v4()));
+        {
+            let s = Store::open(Some(&dir), &[def()], "ws", false).unwrap();
+            s.append("T_CL", &[rec(json!({"a": 1}))]).unwrap();
+        }
+        let path = dir.join("tables/T_CL.jsonl");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"\x00\x00 bit rot \xff\n{\"a\": 2}\n{\"a\": 3}\n").unwrap();
+        drop(f);
+        let s = Store::open(Some(&dir), &[def()], "ws", false).unwrap();
+        let got: Vec<_> = s.rows_json("T_CL").iter().map(|r| r["a"].clone()).collect();
+        assert_eq!(got, [json!(1), json!(2), json!(3)], "nothing after the damage is lost");
+        s.append("T_CL", &[rec(json!({"a": 4}))]).unwrap();
+        drop(s);
+        let s = Store::open(Some(&dir), &[def()], "ws", false).unwrap();
+        assert_eq!(s.row_count("T_CL"), 4);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

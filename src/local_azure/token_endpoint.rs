@@ -14,6 +14,9 @@ use serde_json::json;
 use super::{azure_error, Workspace};
 use std::sync::Arc;
 
+/// Tokens the stand-in remembers at most (a token evicted early is answered 401, as a revoked one is).
+pub const MAX_TOKENS: usize = 16_384;
+
 pub(super) struct Issued {
     audience: String,
     expires: SystemTime,
@@ -30,8 +33,26 @@ impl Workspace {
         let token = format!("local.{}", uuid::Uuid::new_v4().simple());
         let lifetime = self.config.token_lifetime;
         let issued = Issued { audience: audience_of(audience), expires: SystemTime::now() + lifetime };
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).insert(token.clone(), issued);
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        if tokens.len() >= MAX_TOKENS {
+            // Bounded however many tokens are asked for: expired ones go first, then the oldest quarter.
+            let now = SystemTime::now();
+            tokens.retain(|_, t| t.expires > now);
+            if tokens.len() >= MAX_TOKENS {
+                let mut by_expiry: Vec<(SystemTime, String)> = tokens.iter().map(|(k, t)| (t.expires, k.clone())).collect();
+                by_expiry.sort();
+                for (_, k) in by_expiry.into_iter().take(MAX_TOKENS / 4) {
+                    tokens.remove(&k);
+                }
+            }
+        }
+        tokens.insert(token.clone(), issued);
         (token, lifetime.as_secs())
+    }
+
+    #[cfg(test)]
+    pub(super) fn token_count(&self) -> usize {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Checks a request's bearer token for an audience; the error is Azure's 401/403 answer.
@@ -139,4 +160,24 @@ pub(super) async fn oauth_token(
     }
     let (token, lifetime) = ws.issue(scope);
     Json(json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local_azure::WorkspaceConfig;
+
+    #[test]
+    fn the_token_map_is_bounded() {
+        let ws = Workspace::open(WorkspaceConfig::new(vec![])).unwrap();
+        let mut last = String::new();
+        for _ in 0..MAX_TOKENS + 100 {
+            last = ws.issue("https://monitor.azure.com").0;
+        }
+        assert!(ws.token_count() <= MAX_TOKENS, "{} tokens kept", ws.token_count());
+        // The newest token still works.
+        let mut h = HeaderMap::new();
+        h.insert("authorization", format!("Bearer {last}").parse().unwrap());
+        assert!(ws.authorize(&h, &HashSet::from(["https://monitor.azure.com"])).is_ok());
+    }
 }

@@ -97,6 +97,9 @@ pub enum AuthError {
 pub struct Verified {
     /// The Standard Webhooks message id, for replay detection.
     pub message_id: Option<String>,
+    /// Until when (Unix seconds) the signed timestamp keeps this message acceptable: how long its id must be
+    /// remembered.
+    pub replay_until: Option<i64>,
     /// The source is open and no secret was checked.
     pub open: bool,
 }
@@ -130,7 +133,7 @@ impl Verifier {
     /// Verifies a request, given its headers, raw body and the current Unix time.
     pub fn verify(&self, headers: &HeaderMap, body: &[u8], now_unix: i64) -> Result<Verified, AuthError> {
         if self.secrets.is_empty() {
-            return if self.config.open { Ok(Verified { message_id: None, open: true }) } else { Err(AuthError::NotConfigured) };
+            return if self.config.open { Ok(Verified { message_id: None, replay_until: None, open: true }) } else { Err(AuthError::NotConfigured) };
         }
         match &self.config.mode {
             AuthMode::Bearer => {
@@ -192,7 +195,7 @@ impl Verifier {
                     }
                     any == 1
                 });
-                ok.then(|| Verified { message_id: Some(id.to_string()), open: false }).ok_or(AuthError::Mismatch("webhook-signature"))
+                ok.then(|| Verified { message_id: Some(id.to_string()), replay_until: Some(ts_num.saturating_add(*tolerance_secs as i64)), open: false }).ok_or(AuthError::Mismatch("webhook-signature"))
             }
         }
     }
@@ -228,6 +231,9 @@ fn mac_of(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 pub const MAX_SIGNATURE_CANDIDATES: usize = 8;
 /// Longer than eight `v1,<base64 of 32 bytes>` entries with room to spare.
 pub const MAX_SIGNATURE_HEADER_BYTES: usize = 1024;
+/// The longest `tolerance_secs` a Standard Webhooks source may have.
+pub const MAX_TOLERANCE_SECS: u64 = 3600;
+
 /// Standard Webhooks message ids are short (`msg_<ksuid>`); they are also keys of the replay guard.
 pub const MAX_MESSAGE_ID_BYTES: usize = 256;
 /// Secrets a source may hold at once (rotation needs two).

@@ -327,7 +327,12 @@ fn compile_auth(spec: &SourceSpec, fail: &dyn Fn(&str, String) -> MappingError) 
             },
             prefix: a.prefix.clone().unwrap_or_default(),
         },
-        "standard-webhooks" => AuthMode::StandardWebhooks { tolerance_secs: a.tolerance_secs.unwrap_or(300) },
+        "standard-webhooks" => match a.tolerance_secs.unwrap_or(300) {
+            // The replay guard keeps an id for as long as its signed timestamp is accepted: the bound keeps
+            // that store small (the specification recommends five minutes).
+            t if (1..=auth::MAX_TOLERANCE_SECS).contains(&t) => AuthMode::StandardWebhooks { tolerance_secs: t },
+            t => return Err(fail("auth.tolerance_secs", format!("{t} is not between 1 and {} seconds", auth::MAX_TOLERANCE_SECS))),
+        },
         other => {
             return Err(fail(
                 "auth.mode",

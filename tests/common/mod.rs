@@ -81,6 +81,8 @@ impl TestBridge {
             // No spill unless a test asks for one (and then in its own directory).
             ("SPILL".into(), "off".into()),
             ("INGEST_DEADLINE_SECS".into(), "10".into()),
+            // Replay markers and anything else kept on disk: this test's own.
+            ("SENTINEL_BRIDGE_DATA_DIR".into(), std::env::temp_dir().join(format!("sb-test-{}", uuid::Uuid::new_v4())).display().to_string()),
             // Enrichment against the same workspace, as it would run against Azure.
             ("LOG_ANALYTICS_WORKSPACE_ID".into(), sentinel_bridge::local_azure::LOCAL_WORKSPACE_ID.into()),
             ("LOG_ANALYTICS_ENDPOINT".into(), ws.url()),

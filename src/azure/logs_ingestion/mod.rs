@@ -33,7 +33,7 @@ use pack::{array_len, encode_array, pack};
 
 use crate::app::metrics::{Metrics, StreamStats};
 pub use crate::azure::http::RetryPolicy;
-use crate::azure::http::{azure_verdict, send_halving, AzureError, Call, CallError, Driver, RetryLogic, Verdict};
+use crate::azure::http::{azure_verdict, path_segment, send_halving, AzureError, Call, CallError, Driver, RetryLogic, Verdict};
 use crate::azure::identity::TokenSource;
 use crate::model::schema::Row;
 
@@ -240,7 +240,7 @@ impl IngestionClient {
     async fn send_call(&self, stream: &str, rows: &[Row], deadline: Instant, stats: &StreamStats) -> Result<(), CallError> {
         let raw = encode_array(rows);
         let body = Bytes::from(gzip(&raw));
-        let url = format!("{}/{}?api-version={API_VERSION}", self.base, stream);
+        let url = format!("{}/{}?api-version={API_VERSION}", self.base, path_segment(stream));
         let request_id = uuid::Uuid::new_v4().to_string();
         let build = |http: &reqwest::Client| {
             http.post(&url)

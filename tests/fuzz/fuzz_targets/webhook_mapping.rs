@@ -1,10 +1,11 @@
 //! Any body, for every built-in source: mapping either yields rows that fit their stream or a clear error,
-//! never a panic.
+//! never a panic; the webhook's up-front limits measure every row as a parser would (depth and largest field).
 #![no_main]
 
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
+use sentinel_bridge::azure::logs_ingestion::limits;
 use sentinel_bridge::mapping::{Catalog, MappingContext};
 
 static CATALOG: LazyLock<Catalog> = LazyLock::new(Catalog::builtin);
@@ -16,7 +17,12 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(batch) = source.map_body(&body, &ctx) {
             for (_, row) in batch.rows {
                 // Every row is JSON an ingestion stream accepts.
-                let _: serde_json::Value = serde_json::from_str(row.as_json()).expect("rows are JSON");
+                let parsed: serde_json::Value = serde_json::from_str(row.as_json()).expect("rows are JSON");
+                let shape = limits::shape(row.as_json());
+                assert_eq!(shape.depth, limits::depth(&parsed), "the scanner's depth differs from the parser's");
+                let largest = parsed.as_object().and_then(|o| o.values().map(|v| serde_json::to_string(v).unwrap().len()).max());
+                assert_eq!(shape.largest_field.map(|(_, n)| n), largest);
+                let _ = limits::check(row.as_json(), 1 << 20);
             }
         }
     }
