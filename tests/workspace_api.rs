@@ -101,6 +101,63 @@ async fn the_query_api_enforces_auth_and_documented_quirks() {
 }
 
 #[tokio::test]
+async fn a_revoked_token_is_a_403_on_the_query_api_and_the_client_refreshes_it() {
+    let ws = start_workspace(builtin_workspace_config()).await;
+    let good = tokens(&ws, QUERY_SCOPE).token().await.unwrap();
+    ws.workspace.revoke_tokens();
+    let url = format!("{}/v1/workspaces/63613592-b6f7-4c3d-a390-22ba13102111/query", ws.url());
+    let r = reqwest::Client::new().post(&url).bearer_auth(&good).json(&json!({"query": "print 1"})).send().await.unwrap();
+    assert_eq!(r.status(), 403, "the Query API's answer to a token it cannot use");
+    assert_eq!(r.headers()["x-ms-error-code"], "InvalidAuthenticationToken");
+    // The client holds a token the service has since revoked: one retry with a fresh one succeeds.
+    let client = sentinel_bridge::azure::logs_query::LogsQueryClient::new(&ws.url(), "63613592-b6f7-4c3d-a390-22ba13102111", tokens(&ws, QUERY_SCOPE), Default::default());
+    client.query("print 1", None, std::time::Duration::from_secs(5)).await.unwrap();
+    ws.workspace.revoke_tokens();
+    let out = client.query("print x = 2", None, std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(out.primary().rows.len(), 1);
+}
+
+#[tokio::test]
+async fn sentinel_request_limits_are_enforced() {
+    use reqwest::Method;
+    let mut cfg = builtin_workspace_config();
+    cfg.sentinel_writes_per_window = 1000;
+    let ws = start_workspace(cfg).await;
+    let id = "7a1b2c3d-0000-4000-8000-000000000001";
+    let (status, _) = arm(&ws, Method::PUT, &format!("/{id}"), Some(json!({"properties": {"title": "t", "severity": "Low", "status": "New"}}))).await;
+    assert_eq!(status, 201);
+    // 100 comments per incident; replacing one is still allowed.
+    for i in 1..=100 {
+        let (status, body) = arm(&ws, Method::PUT, &format!("/{id}/comments/c{i}"), Some(json!({"properties": {"message": "m"}}))).await;
+        assert_eq!(status, 201, "comment {i}: {body}");
+    }
+    let (status, body) = arm(&ws, Method::PUT, &format!("/{id}/comments/c101"), Some(json!({"properties": {"message": "m"}}))).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = arm(&ws, Method::PUT, &format!("/{id}/comments/c1"), Some(json!({"properties": {"message": "edited"}}))).await;
+    assert_eq!(status, 200, "replacing one of the 100 is allowed");
+    assert!(body["error"]["message"].as_str().unwrap().contains("100 comments"));
+    // 75 comment PUTs per 5 minutes (the documented minimum): the 76th is throttled, with Retry-After.
+    let ws = start_workspace(builtin_workspace_config()).await;
+    let (status, _) = arm(&ws, Method::PUT, &format!("/{id}"), Some(json!({"properties": {"title": "t", "severity": "Low", "status": "New"}}))).await;
+    assert_eq!(status, 201);
+    for i in 0..75 {
+        let (status, body) = arm(&ws, Method::PUT, &format!("/{id}/comments/c{i}"), Some(json!({"properties": {"message": "m"}}))).await;
+        assert_eq!(status, 201, "comment {i}: {body}");
+    }
+    let token = tokens(&ws, "https://management.azure.com/.default").token().await.unwrap();
+    let r = reqwest::Client::new()
+        .put(format!("{}/{id}/comments/c1?api-version=2025-12-01", arm_base(&ws)))
+        .bearer_auth(token)
+        .json(&json!({"properties": {"message": "again"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&wait), "{wait}");
+}
+
+#[tokio::test]
 async fn standard_tables_take_microsoft_streams() {
     let ws = start_workspace(builtin_workspace_config()).await;
     let rows = json!([{"TimeGenerated": "2026-11-20T10:00:00Z", "UserPrincipalName": "alice@contoso.com", "IPAddress": "203.0.113.9",
@@ -325,7 +382,10 @@ async fn sentinel_incidents_follow_the_official_examples() {
     let (_, list) = arm(&ws, Method::GET, &format!("/{id}/comments"), None).await;
     assert_eq!(list["value"].as_array().unwrap().len(), 1);
     assert_eq!(list["value"][0]["properties"]["message"], "Edited");
-    let (status, _) = arm(&ws, Method::PUT, &format!("/{id}/comments/long"), Some(json!({"properties": {"message": "x".repeat(3001)}}))).await;
+    // Sentinel's limit is 30,000 characters (service limits; the contract sheet's 3,000 is outdated).
+    let (status, _) = arm(&ws, Method::PUT, &format!("/{id}/comments/long"), Some(json!({"properties": {"message": "é".repeat(30_000)}}))).await;
+    assert_eq!(status, 201);
+    let (status, _) = arm(&ws, Method::PUT, &format!("/{id}/comments/longer"), Some(json!({"properties": {"message": "x".repeat(30_001)}}))).await;
     assert_eq!(status, 400);
 
     // Tasks and relations, as in their examples.
@@ -340,7 +400,7 @@ async fn sentinel_incidents_follow_the_official_examples() {
 
     // The incident made through ARM is in SecurityIncident, one row per version.
     let f = ws.workspace.query(&format!("SecurityIncident | where IncidentName == '{id}' | summarize versions = count(), arg_max(TimeGenerated, Severity)")).unwrap();
-    assert_eq!(f.rows[0][0].to_text(), "6", "created, updated, comment, comment edit, task, relation");
+    assert_eq!(f.rows[0][0].to_text(), "7", "created, updated, comment, comment edit, long comment, task, relation");
     assert_eq!(f.rows[0][2].to_text(), "Medium");
 
     // Lists, 404s, api-versions.

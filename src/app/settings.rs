@@ -112,7 +112,7 @@ pub const REGISTRY: &[SettingDef] = &[
     number("ENRICH_LOOKAROUND_HOURS", 72, 1, 720, "hours before the first activity that the window covers"),
     number("ENRICH_BASELINE_DAYS", 14, 14, 30, "days of baseline before the window"),
     number("ENRICH_QUERY_TIMEOUT_SECS", 30, 1, 600, "each correlation query's timeout"),
-    number("ENRICH_COMMENT_MAX_CHARS", 3000, 500, 30_000, "the comment's size budget"),
+    number("ENRICH_COMMENT_MAX_CHARS", 10_000, 500, 30_000, "the comment's size budget, characters (Sentinel takes 30000; why 10000: the README's enrichment section)"),
     text("ENRICH_ACT_THRESHOLD", "0.8", "confidence (0 to 1) from which `act` labels and raises severity"),
     text("AZURE_OPENAI_ENDPOINT", "off", "with `AZURE_OPENAI_DEPLOYMENT`: turn on the optional narrative by Azure OpenAI (managed identity)"),
     text("AZURE_OPENAI_DEPLOYMENT", "off", "the chat deployment's name"),

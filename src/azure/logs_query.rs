@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 
-use crate::azure::http::{AzureRules, Call, CallError, Driver, RetryPolicy};
+use crate::azure::http::{azure_verdict, AzureError, Call, CallError, Driver, RetryLogic, RetryPolicy, Verdict};
 use crate::azure::identity::TokenSource;
 use crate::kql::{Column, Frame, KType, Value};
 
@@ -39,6 +39,20 @@ impl QueryResult {
     /// The first table (`PrimaryResult`), or an empty one.
     pub fn primary(&self) -> Frame {
         self.tables.first().cloned().unwrap_or_default()
+    }
+}
+
+/// The Query API's reading of its answers: Azure's common rules, except that it answers a token it cannot
+/// use (revoked, expired) with 403 `InvalidAuthenticationToken` (contract §2) rather than 401, which is
+/// worth one retry with a fresh token too.
+struct QueryRules;
+
+impl RetryLogic for QueryRules {
+    fn classify(&self, status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, body: &[u8]) -> Verdict {
+        if status == reqwest::StatusCode::FORBIDDEN && AzureError::from_response(status, headers, body).code == "InvalidAuthenticationToken" {
+            return Verdict::RefreshToken;
+        }
+        azure_verdict(status)
     }
 }
 
@@ -76,7 +90,7 @@ impl LogsQueryClient {
         let build = |http: &reqwest::Client| {
             http.post(&self.url).header("content-type", "application/json").header("prefer", &wait).body(body.clone())
         };
-        let call = Call { build: &build, auth: self.tokens.as_ref(), logic: &AzureRules, deadline: Instant::now() + timeout, retries: None, what: "log analytics query" };
+        let call = Call { build: &build, auth: self.tokens.as_ref(), logic: &QueryRules, deadline: Instant::now() + timeout, retries: None, what: "log analytics query" };
         match self.driver.send(call).await {
             Ok(exchange) => parse_response(&exchange.text()),
             Err(CallError::Refused(e)) => Err(QueryError::Refused { status: e.status, code: e.code, message: e.message }),

@@ -83,7 +83,7 @@ impl Default for EnrichSettings {
             lookaround: Duration::from_secs(72 * 3600),
             baseline_days: 14,
             query_timeout: Duration::from_secs(30),
-            comment_budget: 3_000,
+            comment_budget: 10_000,
             act_threshold: 0.8,
         }
     }

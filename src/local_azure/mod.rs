@@ -80,8 +80,12 @@ pub struct WorkspaceConfig {
     pub extra_streams: Vec<StreamDecl>,
     /// Open the data directory without ever writing to it (a second process reading a live workspace).
     pub read_only: bool,
-    /// Longest incident comment accepted (contract §3: 3,000 characters).
+    /// Longest incident comment accepted: 30,000 characters (Sentinel service limits, "Incident limits";
+    /// the contract sheet's 3,000 is a 2020 figure, raised in 2022).
     pub comment_max_chars: usize,
+    /// `PUT incident` and `PUT comments` requests each taken per 5 minutes before a 429
+    /// ([`sentinel_endpoint::WRITES_PER_WINDOW`]).
+    pub sentinel_writes_per_window: usize,
     /// Accept only this Sekoia intake key; `None` accepts any.
     pub sekoia_intake_key: Option<String>,
 }
@@ -100,7 +104,8 @@ impl WorkspaceConfig {
             standard_tables: true,
             extra_streams: Vec::new(),
             read_only: false,
-            comment_max_chars: 3_000,
+            comment_max_chars: 30_000,
+            sentinel_writes_per_window: sentinel_endpoint::WRITES_PER_WINDOW,
             sekoia_intake_key: None,
         }
     }
@@ -134,6 +139,8 @@ pub struct Workspace {
     tokens: Mutex<HashMap<String, token_endpoint::Issued>>,
     calls: Mutex<Vec<RecordedCall>>,
     sentinel_lock: Mutex<()>,
+    /// Recent Sentinel writes per resource, for its request limits.
+    sentinel_writes: Mutex<HashMap<String, std::collections::VecDeque<std::time::Instant>>>,
     sekoia_events: Mutex<Vec<sekoia_intake::IntakeEvent>>,
     pub faults: Faults,
     pub stats: WorkspaceStats,
@@ -163,6 +170,7 @@ impl Workspace {
             streams,
             store,
             tokens: Mutex::new(HashMap::new()),
+            sentinel_writes: Mutex::new(HashMap::new()),
             calls: Mutex::new(Vec::new()),
             sentinel_lock: Mutex::new(()),
             sekoia_events: Mutex::new(Vec::new()),

@@ -64,7 +64,7 @@ pub(super) async fn query_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = ws.authorize(&headers, &HashSet::from(QUERY_AUDIENCES)) {
+    if let Err(r) = authorize_query(&ws, &headers) {
         return r;
     }
     if let Err(r) = check_workspace(&ws, &id) {
@@ -88,13 +88,27 @@ pub(super) async fn query_get(
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = ws.authorize(&headers, &HashSet::from(QUERY_AUDIENCES)) {
+    if let Err(r) = authorize_query(&ws, &headers) {
         return r;
     }
     if let Err(r) = check_workspace(&ws, &id) {
         return r;
     }
     run(ws, QueryBody { query: q.get("query").cloned(), timespan: q.get("timespan").cloned(), workspaces: None }, &headers).await
+}
+
+/// The Query API answers a token it cannot use with 403 (`InvalidAuthenticationToken`, contract §2's table of
+/// documented errors), where ARM and Logs Ingestion answer 401; only a missing token is a 401
+/// (`AuthenticationFailed`).
+fn authorize_query(ws: &Workspace, headers: &HeaderMap) -> Result<(), Response> {
+    ws.authorize(headers, &HashSet::from(QUERY_AUDIENCES)).map_err(|r| {
+        let code = r.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        match code.as_str() {
+            "InvalidAuthenticationToken" => azure_error(StatusCode::FORBIDDEN, "InvalidAuthenticationToken", "The provided authentication is not valid for this resource."),
+            "ExpiredAuthenticationToken" => azure_error(StatusCode::FORBIDDEN, "InvalidAuthenticationToken", "The access token has expired."),
+            _ => r,
+        }
+    })
 }
 
 fn check_workspace(ws: &Workspace, id: &str) -> Result<(), Response> {

@@ -332,6 +332,35 @@ fn child_json(base: &str, incident: &str, kind: &str, item: &Value) -> Value {
     })
 }
 
+/// Sentinel's request limits ("Request limits and throttling", Sentinel REST API docs): at least 75 `PUT
+/// incident` and 75 `PUT comments` per 5 minutes per subscription and endpoint (ARM instance), answered 429
+/// with `Retry-After`; the stand-in is one instance, so it counts per operation, and its limit is
+/// `WorkspaceConfig::sentinel_writes_per_window` (75). 100 comments per incident and 30,000 characters per
+/// comment come from the service limits page ("Incident limits").
+pub const WRITES_PER_WINDOW: usize = 75;
+pub const WRITE_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+pub const MAX_COMMENTS: usize = 100;
+
+impl Workspace {
+    /// Counts a write to `resource`; how long to wait when it is over the limit.
+    fn sentinel_throttle(&self, resource: &str) -> Option<std::time::Duration> {
+        let now = std::time::Instant::now();
+        let mut writes = self.sentinel_writes.lock().unwrap_or_else(|e| e.into_inner());
+        if writes.len() > 10_000 {
+            writes.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < WRITE_WINDOW));
+        }
+        let q = writes.entry(resource.to_string()).or_default();
+        while q.front().is_some_and(|t| now.duration_since(*t) >= WRITE_WINDOW) {
+            q.pop_front();
+        }
+        if q.len() >= self.config.sentinel_writes_per_window {
+            return q.front().map(|t| WRITE_WINDOW.saturating_sub(now.duration_since(*t)));
+        }
+        q.push_back(now);
+        None
+    }
+}
+
 pub(super) async fn handle(
     State(ws): State<Arc<Workspace>>,
     method: Method,
@@ -365,6 +394,23 @@ pub(super) async fn handle(
             Err(e) => return bad(&format!("The request content was invalid and could not be deserialized: {e}")),
         }
     };
+    if method == Method::PUT {
+        if t.incident.is_some() {
+            let resource = match t.child.as_ref() {
+                None => Some("PUT incident"),
+                Some((child, Some(_))) if child == "comments" => Some("PUT comments"),
+                _ => None,
+            };
+            if let Some(resource) = resource {
+                if let Some(wait) = ws.sentinel_throttle(resource) {
+                    let limit = ws.config.sentinel_writes_per_window;
+                    let mut r = azure_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", &format!("More than {limit} '{resource}' requests in {} seconds.", WRITE_WINDOW.as_secs()));
+                    r.headers_mut().insert("retry-after", axum::http::HeaderValue::from(wait.as_secs().max(1)));
+                    return r;
+                }
+            }
+        }
+    }
     // Read-modify-append under one lock, so etag checks and incident numbers are race-free.
     let _guard = ws.sentinel_lock.lock().unwrap_or_else(|e| e.into_inner());
     let base = &t.base;
@@ -590,6 +636,9 @@ fn child_op(ws: &Workspace, base: &str, id: &str, kind: &str, item: Option<&str>
                     let max = ws.config.comment_max_chars;
                     if msg.chars().count() > max {
                         return bad(&format!("'properties.message' is {} characters; the limit is {max}.", msg.chars().count()));
+                    }
+                    if find(name).is_none() && items.len() >= MAX_COMMENTS {
+                        return bad(&format!("The incident already has {MAX_COMMENTS} comments, the most it may have."));
                     }
                     entry.insert("message".into(), json!(msg));
                     entry.insert("author".into(), local_identity());

@@ -50,6 +50,11 @@ impl Workspace {
         (token, lifetime.as_secs())
     }
 
+    /// Forgets every token issued, as a revocation does: the next call with one is refused.
+    pub fn revoke_tokens(&self) {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     #[cfg(test)]
     pub(super) fn token_count(&self) -> usize {
         self.tokens.lock().unwrap_or_else(|e| e.into_inner()).len()
