@@ -394,22 +394,16 @@ pub(super) async fn handle(
             Err(e) => return bad(&format!("The request content was invalid and could not be deserialized: {e}")),
         }
     };
-    if method == Method::PUT {
-        if t.incident.is_some() {
-            let resource = match t.child.as_ref() {
-                None => Some("PUT incident"),
-                Some((child, Some(_))) if child == "comments" => Some("PUT comments"),
-                _ => None,
-            };
-            if let Some(resource) = resource {
-                if let Some(wait) = ws.sentinel_throttle(resource) {
-                    let limit = ws.config.sentinel_writes_per_window;
-                    let mut r = azure_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", &format!("More than {limit} '{resource}' requests in {} seconds.", WRITE_WINDOW.as_secs()));
-                    r.headers_mut().insert("retry-after", axum::http::HeaderValue::from(wait.as_secs().max(1)));
-                    return r;
-                }
-            }
-        }
+    let throttled = match (&method, t.incident.is_some(), t.child.as_ref()) {
+        (&Method::PUT, true, None) => Some("PUT incident"),
+        (&Method::PUT, true, Some((child, Some(_)))) if child == "comments" => Some("PUT comments"),
+        _ => None,
+    };
+    if let Some((resource, wait)) = throttled.and_then(|r| ws.sentinel_throttle(r).map(|w| (r, w))) {
+        let limit = ws.config.sentinel_writes_per_window;
+        let mut r = azure_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", &format!("More than {limit} '{resource}' requests in {} seconds.", WRITE_WINDOW.as_secs()));
+        r.headers_mut().insert("retry-after", axum::http::HeaderValue::from(wait.as_secs().max(1)));
+        return r;
     }
     // Read-modify-append under one lock, so etag checks and incident numbers are race-free.
     let _guard = ws.sentinel_lock.lock().unwrap_or_else(|e| e.into_inner());
