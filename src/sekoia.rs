@@ -99,7 +99,14 @@ impl SekoiaClient {
         if start < events.len() {
             calls.push(start..events.len());
         }
-        let failures = send_halving(calls, true, &stats.splits, |range| self.call(&events[range], deadline, &stats)).await;
+        let too_large = |e: &CallError| {
+            let split = matches!(e, CallError::Split);
+            if split {
+                stats.splits.fetch_add(1, Relaxed);
+            }
+            split
+        };
+        let failures = send_halving(calls, true, too_large, |range| self.call(&events[range], deadline, &stats)).await;
         let Some((range, e)) = failures.into_iter().next() else { return Ok(()) };
         let e = match e {
             CallError::Split => return Err(IngestError::TooLarge { bytes: entry_len(&self.key, &events[range.start]), limit: self.max_call_bytes }),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use common::*;
 use sentinel_bridge::azure::storage::StorageClient;
-use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec};
+use sentinel_bridge::local_azure::Endpoint;
 use serde_json::{json, Value};
 
 struct Azurite(Vec<Child>);
@@ -89,7 +89,7 @@ async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
     let (_azurite, cs) = start_azurite();
     let t = TestBridge::start(&[("SPILL", "azure-queue"), ("AzureWebJobsStorage", &cs), ("INGEST_DEADLINE_SECS", "1")]).await;
     let storage = StorageClient::from_connection_string(&cs).unwrap();
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(60_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 60));
 
     // A small batch goes in the message; one over the message size goes to a blob the message points at.
     let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
@@ -183,7 +183,7 @@ async fn refused_records_become_dead_letters_and_forged_messages_are_refused() {
     let (_azurite, cs) = start_azurite();
     let t = TestBridge::start_with(drifted_workspace(), &[("SPILL", "azure-queue"), ("AzureWebJobsStorage", &cs), ("INGEST_DEADLINE_SECS", "1")]).await;
     let storage = StorageClient::from_connection_string(&cs).unwrap();
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(60_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 60));
     let (status, body) = t.post("generic", GENERIC_TOKEN, json!([{"type": "refused"}, {"n": 1}]).to_string()).await;
     assert_eq!((status, body["spooled"].clone()), (202, json!(2)), "{body}");
     t.ws.workspace.faults.clear();

@@ -62,7 +62,7 @@ async fn one_post_reaches_both_and_filters_differ_per_destination() {
 #[tokio::test]
 async fn sekoia_down_does_not_hold_sentinel_and_catches_up_later() {
     let t = TestBridge::start(&[FANOUT, ("SPILL", &spill_dir()), ("INGEST_DEADLINE_SECS", "1")]).await;
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(120_000), ..FaultSpec::new(Endpoint::Sekoia, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    t.ws.workspace.faults.add(outage(Endpoint::Sekoia, 120));
     let started = Instant::now();
     let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
     assert_eq!(status, 202, "{body}");
@@ -83,7 +83,7 @@ async fn sekoia_down_does_not_hold_sentinel_and_catches_up_later() {
 #[tokio::test]
 async fn sentinel_down_does_not_hold_sekoia() {
     let t = TestBridge::start(&[FANOUT, ("SPILL", &spill_dir()), ("INGEST_DEADLINE_SECS", "1")]).await;
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(120_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 120));
     let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["spooled"], 1);
@@ -135,7 +135,7 @@ async fn spooled_rows_survive_a_restart_and_arrive_once() {
     let dir = spill_dir();
     let t = TestBridge::start(&[("SPILL", &dir), ("INGEST_DEADLINE_SECS", "1")]).await;
     // Down until the test says otherwise, however slow the machine is.
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(120_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 120));
     for i in 0..5 {
         let (status, body) = t.post("noxys", NOXYS_TOKEN, event("interaction.created", &format!("evt_{i}"))).await;
         assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
@@ -176,7 +176,7 @@ async fn health(t: &TestBridge) -> Value {
 async fn a_refused_record_in_a_spilled_batch_is_dead_lettered_and_the_rest_drains() {
     let spill = spill_dir();
     let t = TestBridge::start_with(drifted_workspace(), &[("SPILL", &spill), ("INGEST_DEADLINE_SECS", "1")]).await;
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(120_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 120));
     // Accepted while Azure is down: one batch holding a record the deployed table refuses beside an innocent
     // one, then a batch behind it.
     let (status, body) = t.post("generic", GENERIC_TOKEN, json!([{"type": "refused"}, {"n": 1}]).to_string()).await;
@@ -210,7 +210,7 @@ async fn a_refused_record_in_a_spilled_batch_is_dead_lettered_and_the_rest_drain
 async fn a_batch_that_keeps_failing_is_moved_aside_and_replayed_after_the_fix() {
     let spill = spill_dir();
     let t = TestBridge::start(&[("SPILL", &spill), ("INGEST_DEADLINE_SECS", "1"), ("SPILL_MAX_ATTEMPTS", "2")]).await;
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(120_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 120));
     for i in 0..2 {
         let (status, body) = t.post("noxys", NOXYS_TOKEN, event("interaction.created", &format!("evt_{i}"))).await;
         assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
@@ -241,7 +241,7 @@ async fn a_batch_that_keeps_failing_is_moved_aside_and_replayed_after_the_fix() 
 async fn a_full_spill_directory_is_a_503_not_a_full_disk() {
     let spill = spill_dir();
     let t = TestBridge::start(&[("SPILL", &spill), ("INGEST_DEADLINE_SECS", "1"), ("SPILL_MAX_BYTES", "1048576")]).await;
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(120_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 120));
     let big = |i: usize| json!({"type": "bulk", "i": i, "text": "z".repeat(60_000)}).to_string();
     let mut answers = Vec::new();
     for i in 0..20 {

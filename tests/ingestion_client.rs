@@ -37,6 +37,12 @@ fn row(n: usize, pad: usize) -> Row {
     Row::new(&schema(), v.as_object().unwrap()).unwrap()
 }
 
+/// A client with default options and the workspace's own token endpoint.
+fn client(ws: &sentinel_bridge::local_azure::RunningWorkspace, dcr: &str) -> IngestionClient {
+    let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
+    IngestionClient::new(&ws.url(), dcr, tokens, IngestionOptions::default(), Arc::new(Metrics::default()))
+}
+
 /// A row the stand-in refuses as Azure would: by its index, a mistyped value or nesting past the limit.
 fn poison_row(n: usize, pad: usize) -> Row {
     let pad_value = if n.is_multiple_of(2) {
@@ -108,8 +114,7 @@ async fn permanent_errors_keep_azures_code() {
     let mut cfg = WorkspaceConfig::new(vec![Arc::new(schema())]);
     cfg.dcr_immutable_id = Some("dcr-right".into());
     let ws = start_workspace(cfg).await;
-    let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
-    let client = IngestionClient::new(&ws.url(), "dcr-wrong", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
+    let client = client(&ws, "dcr-wrong");
     let out = client.upload("Custom-Probe_CL", &[row(1, 0)], Instant::now() + Duration::from_secs(5)).await;
     assert_eq!(out.failures.len(), 1);
     assert!(matches!(&out.failures[0].1, IngestError::Rejected { status: 404, code, .. } if code == "NotFound"));
@@ -118,8 +123,7 @@ async fn permanent_errors_keep_azures_code() {
 #[tokio::test]
 async fn a_refusal_of_the_call_itself_is_not_bisected() {
     let ws = start_workspace(WorkspaceConfig::new(vec![Arc::new(schema())])).await;
-    let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
-    let client = IngestionClient::new(&ws.url(), "dcr-any", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
+    let client = client(&ws, "dcr-any");
     let rows: Vec<Row> = (0..16).map(|i| row(i, 10)).collect();
     let out = client.upload("Custom-Undeclared_CL", &rows, Instant::now() + Duration::from_secs(5)).await;
     assert_eq!(out.calls, 1, "an undeclared stream is the configuration's mistake: one call, not 31");
@@ -131,8 +135,7 @@ async fn a_refusal_of_the_call_itself_is_not_bisected() {
 #[tokio::test]
 async fn isolating_refused_records_is_bounded() {
     let ws = start_workspace(WorkspaceConfig::new(vec![Arc::new(schema())])).await;
-    let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
-    let client = IngestionClient::new(&ws.url(), "dcr-any", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
+    let client = client(&ws, "dcr-any");
     // Every row refused: isolation gives up after its budget instead of sending 2n-1 calls.
     let rows: Vec<Row> = (0..400).map(|i| poison_row(i * 2, 1)).collect();
     let out = client.upload("Custom-Probe_CL", &rows, Instant::now() + Duration::from_secs(20)).await;

@@ -344,14 +344,17 @@ impl Driver {
     }
 }
 
-/// Sends `ranges` of a batch in order, each with `send`; a range the service calls too large ([`CallError::Split`])
-/// is halved and both halves are sent in its place, so one oversized call costs a few more calls, never rows.
-/// A single item the service still refuses as too large comes back as `Split`. With `stop_at_first_failure`,
-/// nothing is sent after a failure (for services whose callers retry the whole batch).
-pub async fn send_halving<F, Fut>(ranges: Vec<Range<usize>>, stop_at_first_failure: bool, splits: &AtomicU64, mut send: F) -> Vec<(Range<usize>, CallError)>
+/// Sends `ranges` of a batch in order, each with `send`; a range of several items whose failure `halve` accepts
+/// is halved and both halves are sent in its place (the first half first). Every client halves on
+/// [`CallError::Split`] (the call is too large), so one oversized call costs a few more calls, never rows; a
+/// client may also halve to isolate the items a service refuses, within a budget `halve` keeps. A single item
+/// comes back with its error (`Split` for one the service still finds too large). With
+/// `stop_at_first_failure`, nothing is sent after a failure (for services whose callers retry the whole batch).
+pub async fn send_halving<F, Fut, H>(ranges: Vec<Range<usize>>, stop_at_first_failure: bool, mut halve: H, mut send: F) -> Vec<(Range<usize>, CallError)>
 where
     F: FnMut(Range<usize>) -> Fut,
     Fut: std::future::Future<Output = Result<(), CallError>>,
+    H: FnMut(&CallError) -> bool,
 {
     // An explicit stack instead of recursion: a split pushes both halves, the first on top.
     let mut pending: Vec<Range<usize>> = ranges.into_iter().rev().collect();
@@ -359,8 +362,7 @@ where
     while let Some(range) = pending.pop() {
         match send(range.clone()).await {
             Ok(()) => {}
-            Err(CallError::Split) if range.len() > 1 => {
-                splits.fetch_add(1, Relaxed);
+            Err(e) if range.len() > 1 && halve(&e) => {
                 let mid = range.start + range.len() / 2;
                 pending.push(mid..range.end);
                 pending.push(range.start..mid);

@@ -147,32 +147,50 @@ impl ReplayStore {
         }
     }
 
-    async fn release(&self, name: &str) {
+    /// Removes a claim that did not succeed. Synchronous for memory and files (one unlink), so a retry right
+    /// after sees the id free; a blob is deleted in the background.
+    fn release(&self, name: &str) {
         let result = match self {
             ReplayStore::Memory(map) => {
                 map.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
                 Ok(())
             }
             ReplayStore::Dir(dir) => std::fs::remove_file(dir.join(name)).map_err(ReplayError::from),
-            ReplayStore::Blob { client, container } => client.delete_blob(container, name).await.map_err(ReplayError::from),
+            ReplayStore::Blob { client, container } => {
+                let (client, container, name) = (client.clone(), container.clone(), name.to_string());
+                tokio::spawn(async move {
+                    if let Err(e) = client.delete_blob(&container, &name).await {
+                        warn_unreleased(&ReplayError::from(e));
+                    }
+                });
+                Ok(())
+            }
         };
         if let Err(e) = result {
-            // The lease runs out by itself: a retry after it claims the id again.
-            tracing::warn!(error = %e, "could not release a replay claim; it expires with its lease");
+            warn_unreleased(&e);
         }
     }
 
-    /// Drops expired markers of a directory store (blobs are removed by the account's lifecycle policy).
+    /// Drops expired markers of a directory store, on a blocking thread (blobs are removed by the account's
+    /// lifecycle policy).
     fn sweep(&self) {
         let ReplayStore::Dir(dir) = self else { return };
-        let now = now_unix();
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if std::fs::read(&p).map(|b| decode(&b).until + SKEW_SECS < now).unwrap_or(false) {
-                let _ = std::fs::remove_file(&p);
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let now = now_unix();
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if std::fs::read(&p).map(|b| decode(&b).until + SKEW_SECS < now).unwrap_or(false) {
+                    let _ = std::fs::remove_file(&p);
+                }
             }
-        }
+        });
     }
+}
+
+fn warn_unreleased(e: &ReplayError) {
+    // The lease runs out by itself: a retry after it claims the id again.
+    tracing::warn!(error = %e, "could not release a replay claim; it expires with its lease");
 }
 
 /// `O_EXCL` create; an expired marker is first renamed away (atomic: of two racers, one rename succeeds).
@@ -247,15 +265,7 @@ impl Drop for ClaimTicket<'_> {
         // Not marked as succeeded: release the claim so a retry can try again.
         let Some(tx) = self.done.take() else { return };
         self.guard.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.name);
-        match &self.guard.store {
-            ReplayStore::Memory(_) | ReplayStore::Dir(_) => {
-                futures::executor::block_on(self.guard.store.release(&self.name));
-            }
-            ReplayStore::Blob { client, container } => {
-                let (client, container, name) = (client.clone(), container.clone(), self.name.clone());
-                tokio::spawn(async move { ReplayStore::Blob { client, container }.release(&name).await });
-            }
-        }
+        self.guard.store.release(&self.name);
         drop(tx);
     }
 }

@@ -123,6 +123,26 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Batches are `.json` once renamed into place; `.tmp` while being written.
+fn has_extension(f: &Path, ext: &str) -> bool {
+    f.extension().and_then(|e| e.to_str()) == Some(ext)
+}
+
+/// Writes `bytes` to `tmp` (owner-only), fsyncs it, renames it to `dest` and fsyncs the directory: `dest`
+/// then holds all of `bytes` or, after a crash, what it held before.
+fn write_durably(tmp: &Path, dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    {
+        let mut f = owner_only(OpenOptions::new().write(true).create_new(true)).open(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(tmp, dest)?;
+    match dest.parent() {
+        Some(dir) => fsync_dir(dir),
+        None => Ok(()),
+    }
+}
+
 impl Spill {
     /// Opens (or creates) a spill directory; removes temporary files of batches never acknowledged.
     pub fn open(dir: &Path, limits: SpillLimits) -> std::io::Result<Arc<Spill>> {
@@ -143,7 +163,7 @@ impl Spill {
         let mut held = 0u64;
         for files in spill.scan().into_values().chain(spill.scan_dead().into_values()) {
             for f in files {
-                if f.extension().and_then(|e| e.to_str()) == Some("tmp") {
+                if has_extension(&f, "tmp") {
                     let _ = fs::remove_file(&f);
                 } else {
                     held += fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
@@ -172,15 +192,8 @@ impl Spill {
         fs::create_dir_all(dir)?;
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_nanos();
         let name = format!("{nanos:024}-{:010}", self.seq.fetch_add(1, Relaxed));
-        let tmp = dir.join(format!("{name}.tmp"));
         let done = dir.join(format!("{name}.json"));
-        {
-            let mut f = owner_only(OpenOptions::new().write(true).create_new(true)).open(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, &done)?;
-        fsync_dir(dir)?;
+        write_durably(&dir.join(format!("{name}.tmp")), &done, bytes)?;
         self.bytes.fetch_add(bytes.len() as u64, Relaxed);
         Ok(done)
     }
@@ -196,16 +209,7 @@ impl Spill {
     /// Replaces a file's content in place (same name, so the queue's order holds), as durably as a put.
     fn rewrite_file(&self, f: &Path, bytes: &[u8]) -> Result<(), SpillError> {
         let old = fs::metadata(f).map(|m| m.len()).unwrap_or(0);
-        let tmp = f.with_extension("tmp");
-        {
-            let mut file = owner_only(OpenOptions::new().write(true).create_new(true)).open(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, f)?;
-        if let Some(dir) = f.parent() {
-            fsync_dir(dir)?;
-        }
+        write_durably(&f.with_extension("tmp"), f, bytes)?;
         self.bytes.fetch_add(bytes.len() as u64, Relaxed);
         self.bytes.fetch_sub(old.min(self.bytes.load(Relaxed)), Relaxed);
         Ok(())
@@ -254,7 +258,7 @@ impl Spill {
     pub fn replay_dead_letters(&self) -> Result<usize, SpillError> {
         let mut moved = 0;
         for files in self.scan_dead().into_values() {
-            for f in files.into_iter().filter(|f| f.extension().and_then(|e| e.to_str()) == Some("json")) {
+            for f in files.into_iter().filter(|f| has_extension(f, "json")) {
                 let letter: DeadLetter = serde_json::from_slice(&fs::read(&f)?).map_err(|e| SpillError::Unreadable(format!("{}: {e}", f.display())))?;
                 let q = letter.batch.queue();
                 self.write_file(&self.queue_dir(&q), &serde_json::to_vec(&letter.batch).unwrap_or_default(), false)?;
@@ -284,7 +288,7 @@ impl Spill {
         let mut total = 0usize;
         let mut oldest: Option<u64> = None;
         for (q, files) in self.scan() {
-            let files: Vec<_> = files.into_iter().filter(|f| f.extension().and_then(|e| e.to_str()) == Some("json")).collect();
+            let files: Vec<_> = files.into_iter().filter(|f| has_extension(f, "json")).collect();
             let age = files
                 .first()
                 .and_then(|f| fs::metadata(f).ok())
@@ -300,7 +304,7 @@ impl Spill {
                     "failuresInARow": st.map(|s| s.failures_in_a_row).unwrap_or(0)}),
             );
         }
-        let dead: usize = self.scan_dead().values().map(|f| f.iter().filter(|f| f.extension().and_then(|e| e.to_str()) == Some("json")).count()).sum();
+        let dead: usize = self.scan_dead().values().map(|f| f.iter().filter(|f| has_extension(f, "json")).count()).sum();
         json!({
             "dir": self.dir.display().to_string(),
             "bytes": self.bytes.load(Relaxed),
@@ -349,7 +353,7 @@ impl Spill {
             if waiting {
                 continue;
             }
-            for f in files.into_iter().filter(|f| f.extension().and_then(|e| e.to_str()) == Some("json")) {
+            for f in files.into_iter().filter(|f| has_extension(f, "json")) {
                 if *stop.borrow() {
                     return;
                 }
@@ -402,7 +406,7 @@ impl Spill {
                         st.backoff_until = None;
                         continue;
                     }
-                } else if result.delivered > 0 || pending.len() < batch.len() {
+                } else if pending.len() < batch.len() {
                     // Only what is still pending stays, so a retry does not send the delivered rows again.
                     if let Err(e) = self.rewrite_file(&f, &serde_json::to_vec(&pending).unwrap_or_default()) {
                         tracing::warn!(file = %f.display(), error = %e, "could not narrow a spilled batch to its pending rows");
@@ -584,18 +588,24 @@ impl QueueSpill {
         }))
     }
 
-    /// Enqueues a batch (base64 message text, as the queue trigger reads it by default); returns once stored.
-    pub async fn put(&self, batch: &SpillBatch) -> Result<(), StorageError> {
-        // Serialising our own types cannot fail; the envelope of a blob is one short string.
-        let text = serde_json::to_string(batch).unwrap_or_default();
-        let envelope = if text.len() <= MAX_INLINE_BYTES {
-            text
+    /// Puts a message on `queue` (base64 text, as the queue trigger reads it by default): `inline` itself when
+    /// it fits a message, else `blob(inline)` in the container and a message of `pointer(<blob name>)`.
+    async fn put_inline_or_blob(&self, queue: &str, inline: String, blob: impl FnOnce(String) -> Vec<u8>, pointer: impl FnOnce(String) -> QueueEnvelope) -> Result<(), StorageError> {
+        let text = if inline.len() <= MAX_INLINE_BYTES {
+            inline
         } else {
             let name = format!("{}.json", uuid::Uuid::new_v4());
-            self.client.put_blob(&self.container, &name, text.into_bytes()).await?;
-            serde_json::to_string(&QueueEnvelope::Blob { blob: name }).unwrap_or_default()
+            self.client.put_blob(&self.container, &name, blob(inline)).await?;
+            // Serialising our own types cannot fail; a pointer is one short string.
+            serde_json::to_string(&pointer(name)).unwrap_or_default()
         };
-        self.client.put_message(&self.queue, &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, envelope)).await?;
+        self.client.put_message(queue, &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text)).await
+    }
+
+    /// Enqueues a batch; returns once stored.
+    pub async fn put(&self, batch: &SpillBatch) -> Result<(), StorageError> {
+        let text = serde_json::to_string(batch).unwrap_or_default();
+        self.put_inline_or_blob(&self.queue, text, String::into_bytes, |blob| QueueEnvelope::Blob { blob }).await?;
         self.spooled.fetch_add(batch.len() as u64, Relaxed);
         Ok(())
     }
@@ -607,14 +617,8 @@ impl QueueSpill {
         let letter = DeadLetter { reason: reason.to_string(), at, attempts: 1, batch };
         let poison = format!("{}-poison", self.queue);
         let inline = serde_json::to_string(&QueueEnvelope::DeadLetter { dead_letter: letter.clone() }).unwrap_or_default();
-        let text = if inline.len() <= MAX_INLINE_BYTES {
-            inline
-        } else {
-            let name = format!("{}.json", uuid::Uuid::new_v4());
-            self.client.put_blob(&self.container, &name, serde_json::to_vec(&letter).unwrap_or_default()).await?;
-            serde_json::to_string(&QueueEnvelope::DeadLetterBlob { dead_letter_blob: name }).unwrap_or_default()
-        };
-        self.client.put_message(&poison, &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text)).await?;
+        let body = |_| serde_json::to_vec(&letter).unwrap_or_default();
+        self.put_inline_or_blob(&poison, inline, body, |dead_letter_blob| QueueEnvelope::DeadLetterBlob { dead_letter_blob }).await?;
         self.dead_lettered.fetch_add(n, Relaxed);
         *self.last_dead_letter.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
         tracing::error!(queue = %poison, events = n, reason, "spilled events moved to the poison queue as dead letters");

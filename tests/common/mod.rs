@@ -26,6 +26,13 @@ pub async fn start_workspace(config: WorkspaceConfig) -> RunningWorkspace {
     ws.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap()
 }
 
+/// An endpoint answering 503 for `secs`: an outage that lasts until the test clears the faults, however slow
+/// the machine is.
+pub fn outage(endpoint: sentinel_bridge::local_azure::Endpoint, secs: u64) -> sentinel_bridge::local_azure::FaultSpec {
+    use sentinel_bridge::local_azure::{FaultKind, FaultSpec};
+    FaultSpec { count: None, for_millis: Some(secs * 1000), ..FaultSpec::new(endpoint, FaultKind::Status { status: 503, retry_after_secs: None }, 0) }
+}
+
 pub fn builtin_workspace_config() -> WorkspaceConfig {
     let mut tables = Catalog::builtin().tables();
     tables.extend(sentinel_bridge::enrich::tables::all());

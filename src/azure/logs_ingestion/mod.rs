@@ -80,8 +80,13 @@ pub const CALL_WIDE_CODES: &[&str] =
 /// Calls one upload may spend isolating refused records.
 pub const MAX_ISOLATION_CALLS: usize = 64;
 
+fn is_call_wide(code: &str) -> bool {
+    CALL_WIDE_CODES.contains(&code)
+}
+
+/// A refusal of a call's content, worth bisecting to find the records at fault.
 fn isolatable(e: &CallError) -> bool {
-    matches!(e, CallError::Refused(AzureError { status: 400, code, .. }) if !CALL_WIDE_CODES.contains(&code.as_str()))
+    matches!(e, CallError::Refused(AzureError { status: 400, code, .. }) if !is_call_wide(code))
 }
 
 /// Which rows did not make it, and why. Rows outside every failure range are in the table.
@@ -161,22 +166,35 @@ impl IngestionClient {
         for o in oversized {
             out.failures.push((o.index..o.index + 1, IngestError::TooLarge { bytes: o.bytes, limit: self.max_call_bytes }));
         }
-        let calls_made = std::sync::atomic::AtomicUsize::new(0);
-        let failures = send_halving(calls, false, &stats.splits, |range| {
-            calls_made.fetch_add(1, Relaxed);
+        let mut calls_made = 0usize;
+        // Halving serves both 413 (split until each call fits) and isolation (bisect a call refused for its
+        // content until the refused records are alone), the latter within its budget and the deadline.
+        let mut budget = MAX_ISOLATION_CALLS;
+        let halve = |e: &CallError| match e {
+            CallError::Split => {
+                stats.splits.fetch_add(1, Relaxed);
+                true
+            }
+            e if isolatable(e) && budget >= 2 && Instant::now() < deadline => {
+                budget -= 2;
+                stats.isolations.fetch_add(1, Relaxed);
+                true
+            }
+            _ => false,
+        };
+        let failures = send_halving(calls, false, halve, |range| {
+            calls_made += 1;
             let part = &rows[range];
             let stats = &stats;
             async move { self.send_call(stream, part, deadline, stats).await }
         })
         .await;
-        let failures = self.isolate(stream, rows, failures, deadline, &stats, &calls_made).await;
-        out.calls += calls_made.into_inner();
+        out.calls += calls_made;
         for (range, e) in failures {
             let e = match e {
                 CallError::Split => IngestError::TooLarge { bytes: array_len(&rows[range.clone()]), limit: self.max_call_bytes },
                 // Alone, or left in a range when the isolation budget ran out.
-                e if isolatable(&e) => {
-                    let CallError::Refused(AzureError { code, message, .. }) = e else { unreachable!("isolatable means refused") };
+                CallError::Refused(AzureError { status: 400, code, message }) if !is_call_wide(&code) => {
                     stats.refused_rows.fetch_add(range.len() as u64, Relaxed);
                     stats.set_last_error(&code);
                     IngestError::RecordRefused { code, message }
@@ -192,48 +210,6 @@ impl IngestionClient {
         }
         out.failures.sort_by_key(|(r, _)| r.start);
         out
-    }
-
-    /// Bisects calls refused for their content until each refused range is one record (or the budget is
-    /// spent); the halves that go through are delivered.
-    async fn isolate(
-        &self,
-        stream: &str,
-        rows: &[Row],
-        failures: Vec<(Range<usize>, CallError)>,
-        deadline: Instant,
-        stats: &StreamStats,
-        calls_made: &std::sync::atomic::AtomicUsize,
-    ) -> Vec<(Range<usize>, CallError)> {
-        let mut settled = Vec::new();
-        let mut pending: Vec<(Range<usize>, CallError)> = Vec::new();
-        for (range, e) in failures {
-            if range.len() > 1 && isolatable(&e) {
-                pending.push((range, e));
-            } else {
-                settled.push((range, e));
-            }
-        }
-        let mut budget = MAX_ISOLATION_CALLS;
-        // Last in, first out: one bad record is narrowed down before the next range is opened.
-        while let Some((range, e)) = pending.pop() {
-            if range.len() <= 1 || budget < 2 || Instant::now() >= deadline {
-                settled.push((range, e));
-                continue;
-            }
-            stats.isolations.fetch_add(1, Relaxed);
-            let mid = range.start + range.len() / 2;
-            for half in [mid..range.end, range.start..mid] {
-                budget -= 1;
-                calls_made.fetch_add(1, Relaxed);
-                match self.send_call(stream, &rows[half.clone()], deadline, stats).await {
-                    Ok(()) => {}
-                    Err(e) if isolatable(&e) && half.len() > 1 => pending.push((half, e)),
-                    Err(e) => settled.push((half, e)),
-                }
-            }
-        }
-        settled
     }
 
     /// One call: retried in place until it succeeds, fails for good, or the deadline passes.
