@@ -154,3 +154,45 @@ async fn with_no_azure_settings_rows_land_in_the_local_workspace_and_survive_a_r
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// azure_identity's managed identity credential caches tokens for as long as they live, so a refused token is
+/// only replaced if the credential is: after the workspace revokes every token, the next event still lands,
+/// with a token fetched anew from the identity endpoint.
+#[tokio::test]
+async fn a_revoked_token_is_replaced_by_a_new_one_from_the_identity_endpoint() {
+    let mut cfg = builtin_workspace_config();
+    cfg.dcr_immutable_id = Some("dcr-0a1b2c".into());
+    let ws = start_workspace(cfg).await;
+    let port = free_port();
+    let child = spawn_serve(&[
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+        ("IDENTITY_ENDPOINT", format!("{}/msi/token", ws.url())),
+        ("IDENTITY_HEADER", "h".into()),
+        ("LOGS_INGESTION_ENDPOINT", ws.url()),
+        ("DCR_IMMUTABLE_ID", "dcr-0a1b2c".into()),
+        ("SOURCE_NOXYS_SECRETS", NOXYS_TOKEN.into()),
+        ("BATCH_LINGER_MS", "0".into()),
+    ]);
+    wait_ready(port).await;
+    let post = || async {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/webhook/noxys"))
+            .bearer_auth(NOXYS_TOKEN)
+            .body(fixture("noxys-policy-violated.json"))
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(post().await.status(), 202);
+    let issued = || ws.workspace.stats.tokens_issued.load(std::sync::atomic::Ordering::Relaxed);
+    let tokens_before = issued();
+    ws.workspace.revoke_tokens();
+    let r = post().await;
+    let status = r.status();
+    assert_eq!(status, 202, "{:?}", r.text().await);
+    assert_eq!(issued(), tokens_before + 1, "one new token, fetched once");
+    assert_eq!(ws.workspace.rows("NoxysEvents_CL").len(), 2);
+    sigterm(&child);
+    let (status, stderr) = tokio::task::spawn_blocking(move || wait_exit(child)).await.unwrap();
+    assert!(status.success(), "{stderr}");
+}

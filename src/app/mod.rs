@@ -16,7 +16,7 @@ use azure_core::credentials::TokenCredential;
 use crate::app::metrics::Metrics;
 use crate::app::settings::{secrets_setting, source_setting, Backend, QueryBackend, SettingError, Settings, SpillSetting, StorageSetting};
 use crate::azure::http::RetryPolicy;
-use crate::azure::identity::{credential_for, TokenSource, MONITOR_SCOPE};
+use crate::azure::identity::{Credential, TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use crate::azure::logs_query::{LogsQueryClient, QueryOptions, QUERY_SCOPE};
 use crate::azure::openai::{OpenAiClient, OpenAiOptions, OPENAI_SCOPE};
@@ -160,18 +160,18 @@ impl Bridge {
         let metrics = Arc::new(Metrics::default());
         let (endpoint, dcr, scope, local, backend, cred) = match &settings.backend {
             Backend::Azure { endpoint, dcr_immutable_id, scope } => {
-                let (cred, kind) = match credential {
-                    Some(c) => (c, "given"),
-                    None => credential_for(&settings.identity).map_err(StartupError::Credential)?,
+                let cred = match credential {
+                    Some(c) => Credential::fixed(c, "given"),
+                    None => Credential::for_setting(&settings.identity).map_err(StartupError::Credential)?,
                 };
-                tracing::info!(endpoint = %endpoint, credential = kind, "ingesting into Azure Monitor");
+                tracing::info!(endpoint = %endpoint, credential = cred.kind, "ingesting into Azure Monitor");
                 (endpoint.clone(), dcr_immutable_id.clone(), scope.clone(), None, "azure".to_string(), cred)
             }
             Backend::Local => {
                 let local = LocalBackend::start(settings, &catalog).await?;
                 let url = local.url();
                 tracing::info!(data_dir = %settings.data_dir.display(), url = %url, "no LOGS_INGESTION_ENDPOINT: using the local workspace");
-                let cred = local.credential();
+                let cred = Credential::fixed(local.credential(), "local workspace");
                 (url, "dcr-local".to_string(), MONITOR_SCOPE.to_string(), Some(local), format!("local:{}", settings.data_dir.display()), cred)
             }
         };
@@ -226,7 +226,7 @@ impl Bridge {
 
 /// Where Standard Webhooks message ids are kept: the function's storage account when there is one (every
 /// instance sees it), else the data directory (every local process and restart sees it).
-async fn build_replay_store(settings: &Settings, cred: &Arc<dyn TokenCredential>) -> Result<ReplayStore, StartupError> {
+async fn build_replay_store(settings: &Settings, cred: &Credential) -> Result<ReplayStore, StartupError> {
     match &settings.storage {
         Some(storage) => {
             let client = storage_client(storage, cred.clone())?;
@@ -246,7 +246,7 @@ async fn build_replay_store(settings: &Settings, cred: &Arc<dyn TokenCredential>
 pub const REPLAY_CONTAINER: &str = "sentinel-bridge-replay";
 
 /// The spill the settings ask for: a directory, or the function's storage queue (reachable before we serve).
-async fn build_spill(settings: &Settings, cred: &Arc<dyn TokenCredential>) -> Result<Option<SpillBackend>, StartupError> {
+async fn build_spill(settings: &Settings, cred: &Credential) -> Result<Option<SpillBackend>, StartupError> {
     match &settings.spill {
         SpillSetting::Off => Ok(None),
         SpillSetting::Dir(dir) => {
@@ -263,7 +263,7 @@ async fn build_spill(settings: &Settings, cred: &Arc<dyn TokenCredential>) -> Re
 }
 
 /// The function's storage account as a setting describes it.
-pub fn storage_client(storage: &StorageSetting, cred: Arc<dyn TokenCredential>) -> Result<StorageClient, SettingError> {
+pub fn storage_client(storage: &StorageSetting, cred: Credential) -> Result<StorageClient, SettingError> {
     match storage {
         StorageSetting::ConnectionString(cs) => {
             StorageClient::from_connection_string(cs).map_err(|e| SettingError { setting: "AzureWebJobsStorage".into(), message: e.to_string() })
@@ -331,7 +331,7 @@ fn build_sekoia(
 fn build_enricher(
     settings: &Settings,
     local: Option<&LocalBackend>,
-    cred: Arc<dyn TokenCredential>,
+    cred: Credential,
     ingest: Arc<IngestionClient>,
 ) -> Result<EnrichmentState, StartupError> {
     let e = &settings.enrich;

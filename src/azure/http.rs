@@ -173,8 +173,9 @@ impl RetryLogic for AzureRules {
 #[async_trait::async_trait]
 pub trait Authorizer: Send + Sync {
     async fn authorize(&self, request: &mut reqwest::Request) -> Result<(), String>;
-    /// Forget what is cached, after the service said 401.
-    async fn refresh(&self) {}
+    /// The service refused the credential this request carried (`rejected`, its Authorization header): forget
+    /// it, so the next attempt carries a new one. Concurrent refusals of one token renew it once.
+    async fn refresh(&self, _rejected: Option<&reqwest::header::HeaderValue>) {}
 }
 
 /// For calls that carry no credential (or carry it in the request already).
@@ -278,7 +279,9 @@ impl Driver {
                     last = format!("TokenUnavailable: {e}");
                     None
                 }
-                Ok(Ok(())) => match self.http.execute(request).await {
+                Ok(Ok(())) => {
+                    let presented = request.headers().get(reqwest::header::AUTHORIZATION).cloned();
+                    match self.http.execute(request).await {
                     Err(e) => {
                         let kind = if e.is_timeout() { "Timeout" } else if e.is_connect() { "ConnectFailed" } else { "ConnectionError" };
                         tracing::warn!(call = what, attempt, error = kind, "call failed");
@@ -302,7 +305,7 @@ impl Driver {
                             Verdict::Split => return Err(CallError::Split),
                             Verdict::RefreshToken if !refreshed => {
                                 refreshed = true;
-                                call.auth.refresh().await;
+                                call.auth.refresh(presented.as_ref()).await;
                                 tracing::warn!(call = what, "401: retrying once with a fresh token");
                                 continue;
                             }
@@ -324,7 +327,8 @@ impl Driver {
                             }
                         }
                     }
-                },
+                    }
+                }
             };
             self.pause(&mut attempt, retry_after, call.deadline, &last, call.retries).await?;
         }

@@ -1,6 +1,6 @@
 //! Entra tokens for the Azure APIs: which credential to use (managed identity under the Functions host, a
 //! client secret, else the developer tools), and a small cache in front of it so the hot path takes a cached
-//! token without a round trip and a 401 can force a refresh.
+//! token without a round trip and a refused token is replaced by a new one (not the cached copy).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +23,42 @@ pub const MONITOR_SCOPE: &str = "https://monitor.azure.com/.default";
 /// Refresh this long before expiry, so a token never expires mid-call.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
-/// The credential a setting calls for, and its name for logs.
+/// A credential, and how to make it again. azure_identity's credentials keep their own token cache, with no
+/// way to bypass it, so forgetting our copy of a refused token would only fetch the same token back: a
+/// refusal instead replaces the credential with a new one, whose cache is empty.
+#[derive(Clone)]
+pub struct Credential {
+    current: Arc<dyn TokenCredential>,
+    remake: Option<Arc<dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync>>,
+    /// What it is, for logs and `doctor`.
+    pub kind: &'static str,
+}
+
+impl Credential {
+    /// A credential used as it is (one without a cache, such as [`LoopbackClientCredential`], or a test's).
+    pub fn fixed(credential: Arc<dyn TokenCredential>, kind: &'static str) -> Self {
+        Credential { current: credential, remake: None, kind }
+    }
+
+    /// The credential a setting calls for; it can be remade from the setting.
+    pub fn for_setting(setting: &IdentitySetting) -> azure_core::Result<Self> {
+        let (current, kind) = credential_for(setting)?;
+        let setting = setting.clone();
+        Ok(Credential { current, remake: Some(Arc::new(move || credential_for(&setting).map(|(c, _)| c))), kind })
+    }
+
+    pub fn get(&self) -> Arc<dyn TokenCredential> {
+        self.current.clone()
+    }
+}
+
+impl From<Arc<dyn TokenCredential>> for Credential {
+    fn from(c: Arc<dyn TokenCredential>) -> Self {
+        Credential::fixed(c, "given")
+    }
+}
+
+/// The azure_identity credential a setting calls for, and its name for logs.
 pub fn credential_for(setting: &IdentitySetting) -> Result<(Arc<dyn TokenCredential>, &'static str), azure_core::Error> {
     match setting {
         IdentitySetting::ManagedIdentity { client_id } => {
@@ -40,36 +75,64 @@ pub fn credential_for(setting: &IdentitySetting) -> Result<(Arc<dyn TokenCredent
     }
 }
 
-/// A token for one scope, cached until shortly before it expires; concurrent callers share one fetch.
-pub struct TokenSource {
+struct Held {
     credential: Arc<dyn TokenCredential>,
+    token: Option<(String, OffsetDateTime)>,
+    /// The credential was renewed and has fetched nothing since: a further refusal is of an older token.
+    renewed: bool,
+}
+
+/// A token for one scope, cached until shortly before it expires; concurrent callers share one fetch. A token
+/// the service refuses is renewed for real (see [`Credential`]), once however many calls it failed.
+pub struct TokenSource {
     scope: String,
-    cached: Mutex<Option<(String, OffsetDateTime)>>,
+    remake: Option<Arc<dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync>>,
+    held: Mutex<Held>,
 }
 
 impl TokenSource {
-    pub fn new(credential: Arc<dyn TokenCredential>, scope: impl Into<String>) -> Self {
-        TokenSource { credential, scope: scope.into(), cached: Mutex::new(None) }
+    pub fn new(credential: impl Into<Credential>, scope: impl Into<String>) -> Self {
+        let c = credential.into();
+        TokenSource { scope: scope.into(), remake: c.remake, held: Mutex::new(Held { credential: c.current, token: None, renewed: false }) }
     }
 
     pub async fn token(&self) -> azure_core::Result<String> {
-        let mut cached = self.cached.lock().await;
-        if let Some((tok, exp)) = cached.as_ref() {
+        let mut held = self.held.lock().await;
+        if let Some((tok, exp)) = held.token.as_ref() {
             if *exp - OffsetDateTime::now_utc() > REFRESH_MARGIN {
                 return Ok(tok.clone());
             }
         }
         let AccessToken { token, expires_on, .. } =
-            self.credential.get_token(&[self.scope.as_str()], None::<TokenRequestOptions>).await?;
+            held.credential.get_token(&[self.scope.as_str()], None::<TokenRequestOptions>).await?;
         let tok = token.secret().to_string();
-        *cached = Some((tok.clone(), expires_on));
+        held.token = Some((tok.clone(), expires_on));
+        held.renewed = false;
         Ok(tok)
     }
 
-    /// Drops the cached token (after a 401) so the next call fetches a new one.
-    pub async fn invalidate(&self) {
-        *self.cached.lock().await = None;
+    /// Forgets the token `rejected` (all of it, when `None`) and renews the credential, so the next call
+    /// fetches a new token from the identity endpoint. A refusal of a token already replaced changes nothing.
+    pub async fn invalidate(&self, rejected: Option<&str>) {
+        let mut held = self.held.lock().await;
+        let current = held.token.as_ref().map(|(t, _)| t.as_str());
+        if held.renewed || (rejected.is_some() && current.is_some() && current != rejected) {
+            return;
+        }
+        held.token = None;
+        held.renewed = true;
+        if let Some(remake) = &self.remake {
+            match remake() {
+                Ok(c) => held.credential = c,
+                Err(e) => tracing::warn!(error = %e, "could not renew the credential; its cache may hand back the refused token"),
+            }
+        }
     }
+}
+
+/// The bearer token in an Authorization header value.
+pub fn bearer_of(value: Option<&HeaderValue>) -> Option<&str> {
+    value?.to_str().ok()?.strip_prefix("Bearer ")
 }
 
 #[async_trait::async_trait]
@@ -82,8 +145,8 @@ impl Authorizer for TokenSource {
         Ok(())
     }
 
-    async fn refresh(&self) {
-        self.invalidate().await;
+    async fn refresh(&self, rejected: Option<&HeaderValue>) {
+        self.invalidate(bearer_of(rejected)).await;
     }
 }
 
@@ -136,5 +199,47 @@ impl TokenCredential for LoopbackClientCredential {
             token: Secret::new(t.access_token),
             expires_on: OffsetDateTime::now_utc() + Duration::from_secs(t.expires_in),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+    /// A credential with a cache it never lets go of, as azure_identity's: each instance has one token.
+    #[derive(Debug)]
+    struct Sticky(u64);
+
+    #[async_trait::async_trait]
+    impl TokenCredential for Sticky {
+        async fn get_token(&self, _: &[&str], _: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+            Ok(AccessToken { token: Secret::new(format!("token-{}", self.0)), expires_on: OffsetDateTime::now_utc() + Duration::from_secs(3600) })
+        }
+    }
+
+    fn renewable() -> (TokenSource, Arc<AtomicU64>) {
+        let made = Arc::new(AtomicU64::new(0));
+        let m = made.clone();
+        let remake: Arc<dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync> =
+            Arc::new(move || Ok(Arc::new(Sticky(m.fetch_add(1, SeqCst) + 1)) as Arc<dyn TokenCredential>));
+        let c = Credential { current: Arc::new(Sticky(0)), remake: Some(remake), kind: "test" };
+        (TokenSource::new(c, MONITOR_SCOPE), made)
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_replaced_once_however_many_calls_it_failed() {
+        let (source, made) = renewable();
+        let first = source.token().await.unwrap();
+        assert_eq!(first, "token-0");
+        // Ten calls carried the token and were refused.
+        for _ in 0..10 {
+            source.invalidate(Some(&first)).await;
+        }
+        assert_eq!(made.load(SeqCst), 1, "the credential is remade once");
+        assert_eq!(source.token().await.unwrap(), "token-1", "a new token, not the cached copy");
+        // A refusal of the new token renews again.
+        source.invalidate(Some("token-1")).await;
+        assert_eq!(source.token().await.unwrap(), "token-2");
     }
 }

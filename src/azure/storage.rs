@@ -86,9 +86,9 @@ impl Authorizer for StorageAuth {
         Ok(())
     }
 
-    async fn refresh(&self) {
+    async fn refresh(&self, rejected: Option<&HeaderValue>) {
         if let StorageAuth::Bearer(tokens) = self {
-            tokens.invalidate().await;
+            tokens.invalidate(crate::azure::identity::bearer_of(rejected)).await;
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use crate::kql::Value;
 use crate::app::metrics::Metrics;
 use crate::model::schema::{Column, ColumnType, Row, TableSchema};
-use crate::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
+use crate::azure::identity::{Credential, LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use crate::local_azure::{Workspace, WorkspaceConfig};
 
 fn perf_record(i: usize, start: i64) -> serde_json::Map<String, serde_json::Value> {
@@ -54,7 +54,7 @@ async fn ingest(args: &WorkspaceBenchArgs) -> Result<(), String> {
     cfg.data_dir = Some(dir.clone());
     let ws = Workspace::open(cfg).map_err(|e| e.to_string())?;
     let running = ws.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(|e| e.to_string())?;
-    let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&running.url(), "b", "b", "b")), MONITOR_SCOPE));
+    let tokens = Arc::new(TokenSource::new(Credential::fixed(Arc::new(LoopbackClientCredential::new(&running.url(), "b", "b", "b")), "loopback"), MONITOR_SCOPE));
     let client = Arc::new(IngestionClient::new(&running.url(), "dcr-bench", tokens, IngestionOptions::default(), Arc::new(Metrics::default())));
     let rows: Vec<Row> = (0..args.ingest_rows)
         .map(|i| {

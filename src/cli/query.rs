@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::CliResult;
 use crate::app::settings::{QueryBackend, Settings};
-use crate::azure::identity::{credential_for, TokenSource};
+use crate::azure::identity::{Credential, TokenSource};
 use crate::azure::logs_query::{LogsQueryClient, QueryOptions, QUERY_SCOPE};
 use crate::kql::Frame;
 use crate::local_azure::query_endpoint::WorkspaceTables;
@@ -15,7 +15,7 @@ use crate::model::time::{now_ticks, parse_query_timespan};
 pub async fn run(settings: &Settings, kql: &str, json: bool, csv: bool, timespan: Option<&str>) -> CliResult {
     let frame = match &settings.query {
         QueryBackend::Azure { endpoint, workspace_id } => {
-            let (cred, _) = credential_for(&settings.identity)?;
+            let cred = Credential::for_setting(&settings.identity)?;
             let client = LogsQueryClient::new(endpoint, workspace_id, Arc::new(TokenSource::new(cred, QUERY_SCOPE)), QueryOptions::default());
             let r = client.query(kql, timespan, Duration::from_secs(600)).await?;
             if let Some(p) = &r.partial_error {

@@ -5,7 +5,7 @@
 use super::CliResult;
 use crate::app::settings::{Settings, SpillSetting};
 use crate::app::storage_client;
-use crate::azure::identity::credential_for;
+use crate::azure::identity::Credential;
 use crate::delivery::spill::Spill;
 
 pub async fn replay(settings: &Settings) -> CliResult {
@@ -25,7 +25,7 @@ async fn replay_poison(settings: &Settings) -> CliResult {
     let SpillSetting::AzureQueue { storage, queue, .. } = &settings.spill else {
         return Err("SPILL is not azure-queue".into());
     };
-    let (cred, _) = credential_for(&settings.identity)?;
+    let cred = Credential::for_setting(&settings.identity)?;
     let client = storage_client(storage, cred)?;
     let poison = format!("{queue}-poison");
     let mut moved = 0;

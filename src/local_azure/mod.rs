@@ -130,6 +130,8 @@ pub struct WorkspaceStats {
     pub rows: AtomicU64,
     pub dropped_columns: AtomicU64,
     pub dropped_connections: AtomicU64,
+    /// Tokens issued by the identity endpoints.
+    pub tokens_issued: AtomicU64,
 }
 
 pub struct Workspace {

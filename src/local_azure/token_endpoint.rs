@@ -47,6 +47,7 @@ impl Workspace {
             }
         }
         tokens.insert(token.clone(), issued);
+        self.stats.tokens_issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (token, lifetime.as_secs())
     }
 
