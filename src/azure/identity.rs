@@ -26,10 +26,13 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// A credential, and how to make it again. azure_identity's credentials keep their own token cache, with no
 /// way to bypass it, so forgetting our copy of a refused token would only fetch the same token back: a
 /// refusal instead replaces the credential with a new one, whose cache is empty.
+/// Makes a credential anew (its cache empty).
+type Remake = Arc<dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Credential {
     current: Arc<dyn TokenCredential>,
-    remake: Option<Arc<dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync>>,
+    remake: Option<Remake>,
     /// What it is, for logs and `doctor`.
     pub kind: &'static str,
 }
@@ -54,6 +57,12 @@ impl Credential {
 
 impl From<Arc<dyn TokenCredential>> for Credential {
     fn from(c: Arc<dyn TokenCredential>) -> Self {
+        Credential::fixed(c, "given")
+    }
+}
+
+impl<T: TokenCredential + 'static> From<Arc<T>> for Credential {
+    fn from(c: Arc<T>) -> Self {
         Credential::fixed(c, "given")
     }
 }
@@ -86,7 +95,7 @@ struct Held {
 /// the service refuses is renewed for real (see [`Credential`]), once however many calls it failed.
 pub struct TokenSource {
     scope: String,
-    remake: Option<Arc<dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync>>,
+    remake: Option<Remake>,
     held: Mutex<Held>,
 }
 
@@ -221,8 +230,7 @@ mod tests {
     fn renewable() -> (TokenSource, Arc<AtomicU64>) {
         let made = Arc::new(AtomicU64::new(0));
         let m = made.clone();
-        let remake: Arc<dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync> =
-            Arc::new(move || Ok(Arc::new(Sticky(m.fetch_add(1, SeqCst) + 1)) as Arc<dyn TokenCredential>));
+        let remake: Remake = Arc::new(move || Ok(Arc::new(Sticky(m.fetch_add(1, SeqCst) + 1)) as Arc<dyn TokenCredential>));
         let c = Credential { current: Arc::new(Sticky(0)), remake: Some(remake), kind: "test" };
         (TokenSource::new(c, MONITOR_SCOPE), made)
     }
