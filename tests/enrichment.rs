@@ -260,6 +260,37 @@ async fn the_optional_narrative_sees_findings_only_and_falls_back() {
     assert!(e["narrative"].as_str().unwrap().starts_with("Cryptojacking is the leading hypothesis"));
 }
 
+/// Chat and reasoning deployments take different parameters (the workspace's Azure OpenAI refuses the wrong
+/// ones as Azure does); the narrative follows AZURE_OPENAI_MODEL_KIND, and when it cannot be used the
+/// enrichment says why instead of falling back in silence.
+#[tokio::test]
+async fn the_narrative_follows_the_deployment_s_model_kind() {
+    let run = |extra: Vec<(&'static str, &'static str)>| async move {
+        let mut vars = vec![("AZURE_OPENAI_ENDPOINT", "{ws}")];
+        vars.extend(extra);
+        let t = TestBridge::start(&vars).await;
+        let name = stage(&t, Scenario::Cryptojacking, &Cast::default()).await;
+        let (status, e) = enrich(&t, &playbook_body(&name)).await;
+        assert_eq!(status, 200, "{e}");
+        e
+    };
+    let e = run(vec![("AZURE_OPENAI_DEPLOYMENT", "gpt-4o")]).await;
+    assert_eq!(e["narrativeSource"], "azure-openai", "a chat model with max_tokens and temperature: {e}");
+    let e = run(vec![("AZURE_OPENAI_DEPLOYMENT", "o4-mini"), ("AZURE_OPENAI_MODEL_KIND", "reasoning"), ("AZURE_OPENAI_REASONING_EFFORT", "low")]).await;
+    assert_eq!(e["narrativeSource"], "azure-openai", "a reasoning model with max_completion_tokens: {e}");
+    assert!(e["narrative"].as_str().unwrap().starts_with("Cryptojacking is most likely"));
+
+    // The wrong shape for the deployment: refused, and the enrichment names the refusal and the setting.
+    let e = run(vec![("AZURE_OPENAI_DEPLOYMENT", "o4-mini")]).await;
+    assert_eq!(e["narrativeSource"], "deterministic");
+    let why = e["narrativeError"].as_str().unwrap();
+    assert!(why.contains("unsupported_parameter") && why.contains("max_tokens") && why.contains("AZURE_OPENAI_MODEL_KIND"), "{why}");
+    // A budget the model's reasoning uses up: no text, and the setting to raise.
+    let e = run(vec![("AZURE_OPENAI_DEPLOYMENT", "o4-mini"), ("AZURE_OPENAI_MODEL_KIND", "reasoning"), ("AZURE_OPENAI_MAX_OUTPUT_TOKENS", "300")]).await;
+    assert_eq!(e["narrativeSource"], "deterministic");
+    assert!(e["narrativeError"].as_str().unwrap().contains("AZURE_OPENAI_MAX_OUTPUT_TOKENS"), "{e}");
+}
+
 #[tokio::test]
 async fn a_throttled_sentinel_is_waited_out_within_the_budget() {
     let t = TestBridge::start(&[]).await;

@@ -117,6 +117,9 @@ pub const REGISTRY: &[SettingDef] = &[
     text("AZURE_OPENAI_ENDPOINT", "off", "with `AZURE_OPENAI_DEPLOYMENT`: turn on the optional narrative by Azure OpenAI (managed identity)"),
     text("AZURE_OPENAI_DEPLOYMENT", "off", "the chat deployment's name"),
     text("AZURE_OPENAI_API_VERSION", "`2024-10-21`", "chat completions api-version"),
+    text("AZURE_OPENAI_MODEL_KIND", "`chat`", "the deployment's request shape: `chat` (GPT-4o, GPT-4.1: `max_tokens`, `temperature` 0) or `reasoning` (o-series, GPT-5: `max_completion_tokens`, no temperature, a developer message)"),
+    text("AZURE_OPENAI_MAX_OUTPUT_TOKENS", "300 (`chat`), 4000 (`reasoning`)", "the completion's token budget; a reasoning model's hidden reasoning counts against it"),
+    text("AZURE_OPENAI_REASONING_EFFORT", "unset", "`minimal`, `low`, `medium` or `high`: sent as `reasoning_effort` (reasoning only)"),
     text("LOG_FORMAT", "`json` under the host, else `pretty`", "`json` or `pretty`"),
     text("RUST_LOG", "`info`", "log levels, as `tracing`'s filter reads them (`info,sentinel_bridge=debug`)"),
     text("FUNCTIONS_WORKER_RUNTIME", "set by you in Azure", "`custom`; its presence also means \"under the Functions host\" (JSON logs)"),
@@ -239,6 +242,9 @@ pub struct OpenAiSetting {
     pub endpoint: String,
     pub deployment: String,
     pub api_version: String,
+    pub kind: crate::azure::openai::ModelKind,
+    pub max_output_tokens: u32,
+    pub reasoning_effort: Option<String>,
 }
 
 /// Which Entra credential the bridge uses, in the order the Functions host makes sense of it.
@@ -423,11 +429,34 @@ impl Settings {
         };
         let openai = match (r.text("AZURE_OPENAI_ENDPOINT")?, r.text("AZURE_OPENAI_DEPLOYMENT")?) {
             (None, None) => None,
-            (Some(e), Some(d)) => Some(OpenAiSetting {
-                endpoint: https_or_loopback("AZURE_OPENAI_ENDPOINT", &e)?,
-                deployment: d,
-                api_version: r.text("AZURE_OPENAI_API_VERSION")?.unwrap_or_else(|| "2024-10-21".into()),
-            }),
+            (Some(e), Some(d)) => {
+                use crate::azure::openai::ModelKind;
+                let kind = match r.text("AZURE_OPENAI_MODEL_KIND")? {
+                    None => ModelKind::Chat,
+                    Some(k) => ModelKind::parse(&k).ok_or_else(|| bad("AZURE_OPENAI_MODEL_KIND", format!("'{k}' is not chat or reasoning")))?,
+                };
+                let max_output_tokens = match r.text("AZURE_OPENAI_MAX_OUTPUT_TOKENS")? {
+                    None => kind.default_max_output_tokens(),
+                    Some(n) => n.parse::<u32>().ok().filter(|n| (16..=100_000).contains(n))
+                        .ok_or_else(|| bad("AZURE_OPENAI_MAX_OUTPUT_TOKENS", format!("'{n}' is not a whole number in 16..100000")))?,
+                };
+                let reasoning_effort = match r.text("AZURE_OPENAI_REASONING_EFFORT")? {
+                    None => None,
+                    Some(_) if kind == ModelKind::Chat => {
+                        return Err(bad("AZURE_OPENAI_REASONING_EFFORT", "is set, but AZURE_OPENAI_MODEL_KIND is chat, whose models refuse it"))
+                    }
+                    Some(e) if ["minimal", "low", "medium", "high"].contains(&e.as_str()) => Some(e),
+                    Some(e) => return Err(bad("AZURE_OPENAI_REASONING_EFFORT", format!("'{e}' is not minimal, low, medium or high"))),
+                };
+                Some(OpenAiSetting {
+                    endpoint: https_or_loopback("AZURE_OPENAI_ENDPOINT", &e)?,
+                    deployment: d,
+                    api_version: r.text("AZURE_OPENAI_API_VERSION")?.unwrap_or_else(|| "2024-10-21".into()),
+                    kind,
+                    max_output_tokens,
+                    reasoning_effort,
+                })
+            }
             (Some(_), None) => return Err(bad("AZURE_OPENAI_DEPLOYMENT", "required with AZURE_OPENAI_ENDPOINT")),
             (None, Some(_)) => return Err(bad("AZURE_OPENAI_ENDPOINT", "required with AZURE_OPENAI_DEPLOYMENT")),
         };
@@ -463,8 +492,10 @@ impl Settings {
         if enrich.workspace_resource_id.is_none() && r.text("ARM_ENDPOINT")?.is_some() {
             return Err(bad("ARM_ENDPOINT", "is set without SENTINEL_WORKSPACE_RESOURCE_ID, which would ignore it"));
         }
-        if enrich.openai.is_none() && r.text("AZURE_OPENAI_API_VERSION")?.is_some() {
-            return Err(bad("AZURE_OPENAI_API_VERSION", "is set without AZURE_OPENAI_ENDPOINT, which would ignore it"));
+        for ignored in ["AZURE_OPENAI_API_VERSION", "AZURE_OPENAI_MODEL_KIND", "AZURE_OPENAI_MAX_OUTPUT_TOKENS", "AZURE_OPENAI_REASONING_EFFORT"] {
+            if enrich.openai.is_none() && r.text(ignored)?.is_some() {
+                return Err(bad(ignored, "is set without AZURE_OPENAI_ENDPOINT, which would ignore it"));
+            }
         }
         let data_dir = PathBuf::from(r.text("SENTINEL_BRIDGE_DATA_DIR")?.unwrap_or_else(|| ".sentinel-bridge".into()));
         // The function's storage account, as the Functions host itself is told about it.
@@ -612,6 +643,10 @@ mod tests {
             (&[("ENRICH_ACT_THRESHOLD", "1.5")], "ENRICH_ACT_THRESHOLD"),
             (&[("SENTINEL_WORKSPACE_RESOURCE_ID", "/subscriptions/x/workspaces/y")], "SENTINEL_WORKSPACE_RESOURCE_ID"),
             (&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com")], "AZURE_OPENAI_DEPLOYMENT"),
+            (&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"), ("AZURE_OPENAI_DEPLOYMENT", "o3"), ("AZURE_OPENAI_MODEL_KIND", "o3")], "AZURE_OPENAI_MODEL_KIND"),
+            (&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"), ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o"), ("AZURE_OPENAI_REASONING_EFFORT", "low")], "AZURE_OPENAI_REASONING_EFFORT"),
+            (&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"), ("AZURE_OPENAI_DEPLOYMENT", "o3"), ("AZURE_OPENAI_MAX_OUTPUT_TOKENS", "lots")], "AZURE_OPENAI_MAX_OUTPUT_TOKENS"),
+            (&[("AZURE_OPENAI_MODEL_KIND", "reasoning")], "AZURE_OPENAI_MODEL_KIND"),
             (&[("ARM_ENDPOINT", "http://management.example.com")], "ARM_ENDPOINT"),
             (&[("SPILL", "tape")], "SPILL"),
             (&[("SPILL", "azure-queue")], "SPILL"),

@@ -163,6 +163,9 @@ pub struct Enrichment {
     pub comment_html: String,
     pub narrative: String,
     pub narrative_source: &'static str,
+    /// Why the model's narrative is not used, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub narrative_error: Option<String>,
     pub actions: Vec<String>,
     pub tables_written: bool,
     pub window: Value,
@@ -279,6 +282,7 @@ impl Enricher {
         );
         let mut narrative_text = narrative::deterministic(&hyps, &signals);
         let mut narrative_source = "deterministic";
+        let mut narrative_error = None;
         let mut audit: Vec<Value> = Vec::new();
         if let Some(n) = &self.narrator {
             let t = Instant::now();
@@ -291,6 +295,7 @@ impl Enricher {
                 Err(e) => {
                     tracing::warn!(error = %e, "Azure OpenAI narrative failed; using the deterministic one");
                     audit.push(json!({"Kind": "narrative", "Name": "azure-openai", "Status": format!("failed: {e}"), "DurationMs": ms(t)}));
+                    narrative_error = Some(e.to_string());
                 }
             }
         }
@@ -337,6 +342,7 @@ impl Enricher {
             comment_html: html,
             narrative: narrative_text,
             narrative_source,
+            narrative_error,
             actions,
             tables_written: false,
             window: json!({"start": format_ticks(window_start), "end": format_ticks(window_end), "baselineStart": format_ticks(baseline_start)}),

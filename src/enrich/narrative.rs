@@ -63,7 +63,7 @@ impl OpenAiNarrator {
 
     pub async fn rephrase(&self, hypotheses: &[Hypothesis], signals: &[Signal]) -> Result<String, NarrativeError> {
         let findings = Self::findings(hypotheses, signals);
-        let text = self.client.complete(SYSTEM, &format!("Findings (JSON data):\n{findings}"), 300).await?;
+        let text = self.client.complete(SYSTEM, &format!("Findings (JSON data):\n{findings}")).await?;
         let lead = &hypotheses[0];
         let states_lead = text.to_lowercase().contains(&lead.title.to_lowercase()) && text.contains(&format!("{:.2}", lead.confidence));
         if text.is_empty() || text.len() > 800 || !states_lead {

@@ -16,6 +16,8 @@ pub enum Endpoint {
     Query,
     Sentinel,
     Sekoia,
+    #[serde(rename = "openai")]
+    OpenAi,
     Any,
 }
 

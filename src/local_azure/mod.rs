@@ -1,15 +1,18 @@
 //! The local workspace: an embedded stand-in for Azure Monitor that speaks Azure's wire protocol, so the bridge
 //! runs offline with no Azure settings and every test drives the real clients over real HTTP.
 //!
-//! It serves the Logs Ingestion API ([`ingestion`]), the Log Analytics Query API ([`query_api`], over the
-//! [`crate::kql`] engine), the managed identity and Entra token endpoints ([`identity`]) and fault injection
-//! ([`faults`]). Rows are kept durably by [`store`]; tables and streams are described in [`tables`].
+//! It serves the Logs Ingestion API (`ingestion_endpoint`), the Log Analytics Query API ([`query_endpoint`],
+//! over the [`crate::kql`] engine), the managed identity and Entra token endpoints (`token_endpoint`), the
+//! Sentinel REST API (`sentinel_endpoint`), Azure OpenAI chat completions ([`openai_endpoint`]), Sekoia's
+//! intake (`sekoia_intake`) and fault injection ([`faults`]). Rows are kept durably by [`store`]; tables and
+//! streams are described in [`tables`].
 //! Inspection routes under `/_local/` let tests and people see what landed.
 
 // Handlers answer Azure's error responses directly as `Err(Response)`; their size does not matter here.
 #![allow(clippy::result_large_err)]
 
 pub mod faults;
+pub mod openai_endpoint;
 mod token_endpoint;
 mod ingestion_endpoint;
 pub mod query_endpoint;
@@ -88,6 +91,9 @@ pub struct WorkspaceConfig {
     pub sentinel_writes_per_window: usize,
     /// Accept only this Sekoia intake key; `None` accepts any.
     pub sekoia_intake_key: Option<String>,
+    /// Azure OpenAI deployments and the request shape each takes (by default `gpt-4o`, a chat model, and
+    /// `o4-mini`, a reasoning one).
+    pub openai_deployments: Vec<(String, openai_endpoint::ModelFamily)>,
 }
 
 impl WorkspaceConfig {
@@ -107,6 +113,7 @@ impl WorkspaceConfig {
             comment_max_chars: 30_000,
             sentinel_writes_per_window: sentinel_endpoint::WRITES_PER_WINDOW,
             sekoia_intake_key: None,
+            openai_deployments: vec![("gpt-4o".into(), openai_endpoint::ModelFamily::Chat), ("o4-mini".into(), openai_endpoint::ModelFamily::Reasoning)],
         }
     }
 }
@@ -232,6 +239,7 @@ impl Workspace {
             .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint::oauth_token))
             .route("/v1/workspaces/{id}/query", post(query_endpoint::query_post).get(query_endpoint::query_get))
             .route("/subscriptions/{*rest}", axum::routing::any(sentinel_endpoint::handle))
+            .route("/openai/deployments/{deployment}/chat/completions", post(openai_endpoint::chat_completions))
             .route("/sekoia/array", post(sekoia_intake::array))
             .route("/sekoia/jsons", post(sekoia_intake::jsons))
             .route("/_local/tables/{table}", get(table_rows))
@@ -294,6 +302,8 @@ impl Workspace {
             Some(Endpoint::Sentinel)
         } else if path.starts_with("/sekoia/") {
             Some(Endpoint::Sekoia)
+        } else if path.starts_with("/openai/") {
+            Some(Endpoint::OpenAi)
         } else {
             None
         };

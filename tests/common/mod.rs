@@ -99,9 +99,10 @@ impl TestBridge {
             ("SEKOIA_INTAKE_URL".into(), format!("{}/sekoia", ws.url())),
             ("SEKOIA_INTAKE_KEY".into(), "test-intake-key".into()),
         ];
+        // `{ws}` in a value stands for the workspace's URL (its other endpoints: Azure OpenAI, …).
         for (k, v) in extra {
             vars.retain(|(key, _)| key != k);
-            vars.push((k.to_string(), v.to_string()));
+            vars.push((k.to_string(), v.replace("{ws}", &ws.url())));
         }
         let settings = Settings::from_vars(vars).unwrap();
         let cred = Arc::new(LoopbackClientCredential::new(&ws.url(), "test-tenant", "test-client", "test-secret"));
