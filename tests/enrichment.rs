@@ -306,3 +306,25 @@ async fn a_throttled_sentinel_is_waited_out_within_the_budget() {
     assert_eq!(e["comment"], "created", "{e}");
     assert!(started.elapsed() >= std::time::Duration::from_secs(2), "Retry-After was honoured");
 }
+
+/// One enrichment runs eight correlation queries, and incidents arrive together: with a workspace that queues
+/// past five queries per user (and gives up on a queued one quickly), none of them waits in its queue.
+#[tokio::test]
+async fn concurrent_enrichments_stay_within_the_query_api_s_five() {
+    let mut cfg = common::builtin_workspace_config();
+    cfg.query_limits.min_latency = std::time::Duration::from_millis(100);
+    cfg.query_limits.queue_timeout = std::time::Duration::from_millis(20);
+    let t = TestBridge::start_with(cfg, &[]).await;
+    let a = stage(&t, Scenario::Cryptojacking, &Cast::default()).await;
+    let b = stage(&t, Scenario::Exfiltration, &Cast { host: "vm-db-02".into(), ..Cast::default() }).await;
+    let (ba, bb) = (playbook_body(&a), playbook_body(&b));
+    let (ra, rb) = tokio::join!(enrich(&t, &ba), enrich(&t, &bb));
+    for (status, e) in [ra, rb] {
+        assert_eq!(status, 200, "{e}");
+        let failed: Vec<&Value> = e["queries"].as_array().unwrap().iter().filter(|q| q["status"] != "ok" && !q["status"].as_str().unwrap_or("").starts_with("skipped")).collect();
+        assert!(failed.is_empty(), "{failed:?}");
+    }
+    let stats = &t.ws.workspace.stats;
+    assert_eq!(stats.queries_throttled.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert!(stats.queries_peak_running.load(std::sync::atomic::Ordering::Relaxed) <= 5);
+}

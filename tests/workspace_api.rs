@@ -117,6 +117,64 @@ async fn a_revoked_token_is_a_403_on_the_query_api_and_the_client_refreshes_it()
     assert_eq!(out.primary().rows.len(), 1);
 }
 
+/// Log Analytics runs five queries per user and queues the rest (at most 200, each at most 3 minutes, then
+/// 429), and takes at most 200 per 30 s: the workspace does the same, here with a small queue and short waits.
+#[tokio::test]
+async fn the_query_api_throttles_per_user_as_documented() {
+    let mut cfg = builtin_workspace_config();
+    cfg.query_limits.min_latency = Duration::from_millis(600);
+    cfg.query_limits.queue_timeout = Duration::from_millis(200);
+    cfg.query_limits.queue_max = 1;
+    let ws = start_workspace(cfg).await;
+    let token = tokens(&ws, QUERY_SCOPE).token().await.unwrap();
+    let raw = |token: String| {
+        let url = format!("{}/v1/workspaces/{}/query", ws.url(), ws.workspace.workspace_id());
+        async move {
+            let r = reqwest::Client::new().post(url).bearer_auth(token).json(&json!({"query": "print 1"})).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let answers = futures::future::join_all((0..7).map(|_| raw(token.clone()))).await;
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    let throttled: Vec<&String> = answers.iter().filter(|(s, _)| *s == 429).map(|(_, b)| b).collect();
+    assert_eq!((ok, throttled.len()), (5, 2), "five run, one waits past the queue timeout, one finds the queue full: {answers:?}");
+    assert!(throttled.iter().any(|b| b.contains("queued")) && throttled.iter().any(|b| b.contains("waited")), "{throttled:?}");
+    assert_eq!(ws.workspace.stats.queries_peak_running.load(std::sync::atomic::Ordering::Relaxed), 5);
+    // Another user has slots of its own.
+    let other = TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "other-client", "s")), QUERY_SCOPE).token().await.unwrap();
+    let both = futures::future::join_all((0..10).map(|i| raw(if i % 2 == 0 { token.clone() } else { other.clone() }))).await;
+    assert!(both.iter().all(|(s, _)| *s == 200), "{both:?}");
+
+    // The rate limit.
+    let mut cfg = builtin_workspace_config();
+    cfg.query_limits.rate = 3;
+    let ws = start_workspace(cfg).await;
+    let token = tokens(&ws, QUERY_SCOPE).token().await.unwrap();
+    let statuses: Vec<u16> = futures::future::join_all((0..4).map(|_| {
+        let url = format!("{}/v1/workspaces/{}/query", ws.url(), ws.workspace.workspace_id());
+        let token = token.clone();
+        async move { reqwest::Client::new().post(url).bearer_auth(token).json(&json!({"query": "print 1"})).send().await.unwrap().status().as_u16() }
+    }))
+    .await;
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 1, "{statuses:?}");
+}
+
+/// The client keeps its own queries within the five a user may run, however many are asked of it at once,
+/// so none waits in Azure's queue on its own timeout.
+#[tokio::test]
+async fn the_query_client_runs_at_most_five_at_once() {
+    let mut cfg = builtin_workspace_config();
+    cfg.query_limits.min_latency = Duration::from_millis(150);
+    cfg.query_limits.queue_timeout = Duration::from_millis(50);
+    let ws = start_workspace(cfg).await;
+    let q = query_client(&ws);
+    let results = futures::future::join_all((0..12).map(|_| q.query("print 1", None, T))).await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let stats = &ws.workspace.stats;
+    assert_eq!(stats.queries_throttled.load(std::sync::atomic::Ordering::Relaxed), 0, "nothing waited in the service's queue");
+    assert_eq!(stats.queries_peak_running.load(std::sync::atomic::Ordering::Relaxed), 5);
+}
+
 #[tokio::test]
 async fn sentinel_request_limits_are_enforced() {
     use reqwest::Method;

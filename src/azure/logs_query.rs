@@ -15,6 +15,11 @@ use crate::kql::{Column, Frame, KType, Value};
 pub const QUERY_SCOPE: &str = "https://api.loganalytics.io/.default";
 pub const DEFAULT_ENDPOINT: &str = "https://api.loganalytics.azure.com";
 
+/// Queries one identity runs at once. Log Analytics runs five per user and queues the rest, at most 3 minutes
+/// (azure-docs, includes/azure-monitor-limits-log-queries.md, "User query throttling"): a query queued there
+/// spends its own timeout waiting, so the client queues them itself and starts each one's clock when it is sent.
+pub const MAX_CONCURRENT_QUERIES: usize = 5;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
     /// The service refused the query (400 BadArgumentError for a bad query, 403, …).
@@ -66,6 +71,8 @@ pub struct LogsQueryClient {
     driver: Driver,
     url: String,
     tokens: Arc<TokenSource>,
+    /// Shared by every enrichment this client serves: the limit is per identity, not per incident.
+    slots: tokio::sync::Semaphore,
 }
 
 impl LogsQueryClient {
@@ -74,12 +81,18 @@ impl LogsQueryClient {
             driver: Driver::new(options.retry),
             url: format!("{}/v1/workspaces/{workspace_id}/query", endpoint.trim_end_matches('/')),
             tokens,
+            slots: tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES),
         }
     }
 
     /// Runs a query; `timeout` bounds the whole call, token and retries of throttling and passing faults
-    /// included (Azure's common rules: 408, 429 and 5xx pass; a 401 is retried once with a fresh token).
+    /// included (Azure's common rules: 408, 429 and 5xx pass; a 401 is retried once with a fresh token). A
+    /// query waits for one of the [`MAX_CONCURRENT_QUERIES`] slots first, for at most `timeout` too.
     pub async fn query(&self, kql: &str, timespan: Option<&str>, timeout: Duration) -> Result<QueryResult, QueryError> {
+        let Ok(Ok(_slot)) = tokio::time::timeout(timeout, self.slots.acquire()).await else {
+            tracing::warn!("no query slot free in time: {MAX_CONCURRENT_QUERIES} queries were running throughout");
+            return Err(QueryError::Timeout(timeout));
+        };
         let mut body = json!({"query": kql});
         if let Some(t) = timespan {
             body["timespan"] = json!(t);

@@ -94,6 +94,8 @@ pub struct WorkspaceConfig {
     /// Azure OpenAI deployments and the request shape each takes (by default `gpt-4o`, a chat model, and
     /// `o4-mini`, a reasoning one).
     pub openai_deployments: Vec<(String, openai_endpoint::ModelFamily)>,
+    /// The Query API's per-user throttling.
+    pub query_limits: query_endpoint::QueryLimits,
 }
 
 impl WorkspaceConfig {
@@ -113,6 +115,7 @@ impl WorkspaceConfig {
             comment_max_chars: 30_000,
             sentinel_writes_per_window: sentinel_endpoint::WRITES_PER_WINDOW,
             sekoia_intake_key: None,
+            query_limits: query_endpoint::QueryLimits::default(),
             openai_deployments: vec![("gpt-4o".into(), openai_endpoint::ModelFamily::Chat), ("o4-mini".into(), openai_endpoint::ModelFamily::Reasoning)],
         }
     }
@@ -139,6 +142,9 @@ pub struct WorkspaceStats {
     pub dropped_connections: AtomicU64,
     /// Tokens issued by the identity endpoints.
     pub tokens_issued: AtomicU64,
+    /// Queries answered 429 by the per-user limits, and the most any user had running at once.
+    pub queries_throttled: AtomicU64,
+    pub queries_peak_running: std::sync::atomic::AtomicUsize,
 }
 
 pub struct Workspace {
@@ -151,6 +157,7 @@ pub struct Workspace {
     /// Recent Sentinel writes per resource, for its request limits.
     sentinel_writes: Mutex<HashMap<String, std::collections::VecDeque<std::time::Instant>>>,
     sekoia_events: Mutex<Vec<sekoia_intake::IntakeEvent>>,
+    query_users: Mutex<HashMap<String, Arc<query_endpoint::UserQueries>>>,
     pub faults: Faults,
     pub stats: WorkspaceStats,
 }
@@ -183,9 +190,16 @@ impl Workspace {
             calls: Mutex::new(Vec::new()),
             sentinel_lock: Mutex::new(()),
             sekoia_events: Mutex::new(Vec::new()),
+            query_users: Mutex::new(HashMap::new()),
             faults: Faults::default(),
             stats: WorkspaceStats::default(),
         }))
+    }
+
+    /// A user's share of the Query API's limits.
+    fn query_user(&self, subject: &str) -> Arc<query_endpoint::UserQueries> {
+        let mut users = self.query_users.lock().unwrap_or_else(|e| e.into_inner());
+        users.entry(subject.to_string()).or_insert_with(|| Arc::new(query_endpoint::UserQueries::new(&self.config.query_limits))).clone()
     }
 
     fn record(&self, call: RecordedCall) {

@@ -4,9 +4,10 @@
 //! `start/end`, or `start/duration`) filters every table's `TimeGenerated`. A bad or unsupported query is a 400
 //! `BadArgumentError` whose message names the problem.
 
-use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -22,6 +23,52 @@ use crate::kql::{self, Frame, KqlError};
 pub const MAX_ROWS: usize = 500_000;
 
 pub const QUERY_AUDIENCES: [&str; 2] = ["https://api.loganalytics.io", "https://api.loganalytics.azure.com"];
+
+/// Azure Monitor's per-user query throttling (azure-docs, includes/azure-monitor-limits-log-queries.md, "User
+/// query throttling"): five queries run at once; the rest wait in a queue of at most 200, each for at most
+/// 3 minutes before a 429; and a user submits at most 200 queries per 30 seconds.
+#[derive(Debug, Clone)]
+pub struct QueryLimits {
+    pub concurrent: usize,
+    pub queue_max: usize,
+    pub queue_timeout: Duration,
+    pub rate: usize,
+    pub rate_window: Duration,
+    /// How long each query holds its slot at least: a busy workspace, for tests of the limits above.
+    pub min_latency: Duration,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            concurrent: 5,
+            queue_max: 200,
+            queue_timeout: Duration::from_secs(180),
+            rate: 200,
+            rate_window: Duration::from_secs(30),
+            min_latency: Duration::ZERO,
+        }
+    }
+}
+
+/// One user's running and queued queries.
+pub(super) struct UserQueries {
+    running: tokio::sync::Semaphore,
+    queued: AtomicUsize,
+    now_running: AtomicUsize,
+    recent: Mutex<VecDeque<Instant>>,
+}
+
+impl UserQueries {
+    pub(super) fn new(limits: &QueryLimits) -> Self {
+        UserQueries { running: tokio::sync::Semaphore::new(limits.concurrent), queued: AtomicUsize::new(0), now_running: AtomicUsize::new(0), recent: Mutex::new(VecDeque::new()) }
+    }
+}
+
+fn throttled(ws: &Workspace, message: &str) -> Response {
+    ws.stats.queries_throttled.fetch_add(1, Relaxed);
+    azure_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message)
+}
 
 #[derive(serde::Deserialize, Default)]
 pub(super) struct QueryBody {
@@ -64,9 +111,10 @@ pub(super) async fn query_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorize_query(&ws, &headers) {
-        return r;
-    }
+    let subject = match authorize_query(&ws, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     if let Err(r) = check_workspace(&ws, &id) {
         return r;
     }
@@ -79,7 +127,7 @@ pub(super) async fn query_post(
         Ok(b) => b,
         Err(e) => return bad_argument(&format!("The request body is not valid JSON: {e}"), "BadRequest"),
     };
-    run(ws, parsed, &headers).await
+    run(ws, parsed, &headers, &subject).await
 }
 
 pub(super) async fn query_get(
@@ -88,20 +136,21 @@ pub(super) async fn query_get(
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = authorize_query(&ws, &headers) {
-        return r;
-    }
+    let subject = match authorize_query(&ws, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     if let Err(r) = check_workspace(&ws, &id) {
         return r;
     }
-    run(ws, QueryBody { query: q.get("query").cloned(), timespan: q.get("timespan").cloned(), workspaces: None }, &headers).await
+    run(ws, QueryBody { query: q.get("query").cloned(), timespan: q.get("timespan").cloned(), workspaces: None }, &headers, &subject).await
 }
 
 /// The Query API answers a token it cannot use with 403 (`InvalidAuthenticationToken`, contract §2's table of
 /// documented errors), where ARM and Logs Ingestion answer 401; only a missing token is a 401
 /// (`AuthenticationFailed`).
-fn authorize_query(ws: &Workspace, headers: &HeaderMap) -> Result<(), Response> {
-    ws.authorize(headers, &HashSet::from(QUERY_AUDIENCES)).map_err(|r| {
+fn authorize_query(ws: &Workspace, headers: &HeaderMap) -> Result<String, Response> {
+    ws.authorize_subject(headers, &HashSet::from(QUERY_AUDIENCES)).map_err(|r| {
         let code = r.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         match code.as_str() {
             "InvalidAuthenticationToken" => azure_error(StatusCode::FORBIDDEN, "InvalidAuthenticationToken", "The provided authentication is not valid for this resource."),
@@ -123,12 +172,51 @@ fn check_workspace(ws: &Workspace, id: &str) -> Result<(), Response> {
     }
 }
 
-async fn run(ws: Arc<Workspace>, body: QueryBody, headers: &HeaderMap) -> Response {
+async fn run(ws: Arc<Workspace>, body: QueryBody, headers: &HeaderMap, subject: &str) -> Response {
     let Some(query) = body.query.filter(|q| !q.trim().is_empty()) else {
         return bad_argument("The request had some invalid properties: 'query' is required", "QueryMissing");
     };
+    let limits = ws.config.query_limits.clone();
+    let user = ws.query_user(subject);
+    {
+        let mut recent = user.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        while recent.front().is_some_and(|t| now.duration_since(*t) > limits.rate_window) {
+            recent.pop_front();
+        }
+        if recent.len() >= limits.rate {
+            return throttled(&ws, &format!("Too many queries: a user may submit {} per {} seconds.", limits.rate, limits.rate_window.as_secs()));
+        }
+        recent.push_back(now);
+    }
+    // Five run; the rest queue (at most 200), each for at most the queue timeout.
+    let permit = match user.running.try_acquire() {
+        Ok(p) => p,
+        Err(_) => {
+            if user.queued.fetch_add(1, Relaxed) >= limits.queue_max {
+                user.queued.fetch_sub(1, Relaxed);
+                return throttled(&ws, &format!("Too many queries: {} are queued behind the {} running.", limits.queue_max, limits.concurrent));
+            }
+            let waited = tokio::time::timeout(limits.queue_timeout, user.running.acquire()).await;
+            user.queued.fetch_sub(1, Relaxed);
+            match waited {
+                Ok(Ok(p)) => p,
+                _ => return throttled(&ws, &format!("The query waited in the queue for more than {} seconds without starting.", limits.queue_timeout.as_secs())),
+            }
+        }
+    };
+    let running = user.now_running.fetch_add(1, Relaxed) + 1;
+    ws.stats.queries_peak_running.fetch_max(running, Relaxed);
+    let answer = execute(ws.clone(), query, body.timespan, headers, limits.min_latency).await;
+    user.now_running.fetch_sub(1, Relaxed);
+    drop(permit);
+    answer
+}
+
+async fn execute(ws: Arc<Workspace>, query: String, timespan: Option<String>, headers: &HeaderMap, min_latency: Duration) -> Response {
+    let hold = tokio::time::sleep(min_latency);
     let now = crate::model::time::now_ticks();
-    let range = match body.timespan.as_deref() {
+    let range = match timespan.as_deref() {
         None => None,
         Some(t) => match crate::model::time::parse_query_timespan(t, now) {
             Some(r) => Some(r),
@@ -162,5 +250,6 @@ async fn run(ws: Arc<Workspace>, body: QueryBody, headers: &HeaderMap) -> Respon
     if stats {
         out["statistics"] = json!({"query": {"executionTime": started.elapsed().as_secs_f64()}});
     }
+    hold.await;
     Json(out).into_response()
 }

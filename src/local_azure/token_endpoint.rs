@@ -20,6 +20,8 @@ pub const MAX_TOKENS: usize = 16_384;
 pub(super) struct Issued {
     audience: String,
     expires: SystemTime,
+    /// Who the token is for (the client id, or the managed identity's), as Azure's per-user limits count.
+    subject: String,
 }
 
 /// `https://monitor.azure.com/.default`, `https://monitor.azure.com//.default` and `https://monitor.azure.com`
@@ -29,10 +31,10 @@ pub fn audience_of(resource_or_scope: &str) -> String {
 }
 
 impl Workspace {
-    fn issue(&self, audience: &str) -> (String, u64) {
+    fn issue(&self, audience: &str, subject: &str) -> (String, u64) {
         let token = format!("local.{}", uuid::Uuid::new_v4().simple());
         let lifetime = self.config.token_lifetime;
-        let issued = Issued { audience: audience_of(audience), expires: SystemTime::now() + lifetime };
+        let issued = Issued { audience: audience_of(audience), expires: SystemTime::now() + lifetime, subject: subject.to_string() };
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         if tokens.len() >= MAX_TOKENS {
             // Bounded however many tokens are asked for: expired ones go first, then the oldest quarter.
@@ -63,6 +65,11 @@ impl Workspace {
 
     /// Checks a request's bearer token for an audience; the error is Azure's 401/403 answer.
     pub(super) fn authorize(&self, headers: &HeaderMap, audiences: &HashSet<&str>) -> Result<(), Response> {
+        self.authorize_subject(headers, audiences).map(|_| ())
+    }
+
+    /// As [`Workspace::authorize`]; the token's subject when it is good.
+    pub(super) fn authorize_subject(&self, headers: &HeaderMap, audiences: &HashSet<&str>) -> Result<String, Response> {
         let Some(token) = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -84,7 +91,7 @@ impl Workspace {
                 &format!("The access token has been obtained for wrong audience or resource '{}'.", issued.audience),
             ));
         }
-        Ok(())
+        Ok(issued.subject.clone())
     }
 }
 
@@ -112,7 +119,8 @@ pub(super) async fn msi_token(State(ws): State<Arc<Workspace>>, headers: HeaderM
     let Some(resource) = q.resource.filter(|r| !r.is_empty()) else {
         return (StatusCode::BAD_REQUEST, Json(json!({"statusCode": 400, "message": "resource is required"}))).into_response();
     };
-    let (token, lifetime) = ws.issue(&resource);
+    let subject = q.client_id.clone().unwrap_or_else(|| "system-assigned".into());
+    let (token, lifetime) = ws.issue(&resource, &subject);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
     Json(json!({
         "access_token": token,
@@ -164,7 +172,7 @@ pub(super) async fn oauth_token(
     if !scope.trim_end().ends_with("/.default") {
         return aad_error(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, "The provided value for scope is not valid.");
     }
-    let (token, lifetime) = ws.issue(scope);
+    let (token, lifetime) = ws.issue(scope, client_id);
     Json(json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token})).into_response()
 }
 
@@ -178,7 +186,7 @@ mod tests {
         let ws = Workspace::open(WorkspaceConfig::new(vec![])).unwrap();
         let mut last = String::new();
         for _ in 0..MAX_TOKENS + 100 {
-            last = ws.issue("https://monitor.azure.com").0;
+            last = ws.issue("https://monitor.azure.com", "c").0;
         }
         assert!(ws.token_count() <= MAX_TOKENS, "{} tokens kept", ws.token_count());
         // The newest token still works.
