@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 async fn stage(t: &TestBridge, s: Scenario, cast: &Cast) -> String {
     let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), MONITOR_SCOPE));
-    let client = IngestionClient::new(&t.ws.url(), "dcr-demo", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
+    let client = IngestionClient::new(&sentinel_bridge::local_azure::backfill_endpoint(&t.ws.url()), "dcr-demo", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
     let staged = scenarios::build(s, cast);
     scenarios::stage(&client, &staged).await.unwrap();
     staged.incident_name
@@ -327,4 +327,24 @@ async fn concurrent_enrichments_stay_within_the_query_api_s_five() {
     let stats = &t.ws.workspace.stats;
     assert_eq!(stats.queries_throttled.load(std::sync::atomic::Ordering::Relaxed), 0);
     assert!(stats.queries_peak_running.load(std::sync::atomic::Ordering::Relaxed) <= 5);
+}
+
+/// Vendor events that reached Azure late (a batch redelivered after an outage, a vendor's backfill) carry
+/// the time they arrived in TimeGenerated; the vendor queries read the event's own time, EventTime.
+#[tokio::test]
+async fn vendor_evidence_is_found_by_its_own_time_not_its_arrival() {
+    let t = TestBridge::start(&[]).await;
+    let mut staged = scenarios::build(Scenario::Exfiltration, &Cast::default());
+    let (_, noxys) = staged.streams.iter_mut().find(|(s, _)| s == "Custom-NoxysEvents_CL").unwrap();
+    let arrived = sentinel_bridge::model::time::format_ticks(sentinel_bridge::model::time::now_ticks() + 3 * 3600 * sentinel_bridge::model::time::TICKS_PER_SEC);
+    for row in noxys.iter_mut() {
+        row["TimeGenerated"] = json!(arrived);
+    }
+    let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), MONITOR_SCOPE));
+    let client = IngestionClient::new(&sentinel_bridge::local_azure::backfill_endpoint(&t.ws.url()), "dcr-demo", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
+    scenarios::stage(&client, &staged).await.unwrap();
+    let (status, e) = enrich(&t, &playbook_body(&staged.incident_name)).await;
+    assert_eq!(status, 200, "{e}");
+    let q = e["queries"].as_array().unwrap().iter().find(|q| q["name"] == "vendor_noxys").unwrap();
+    assert_eq!(q["rows"], 3, "{q}");
 }

@@ -9,6 +9,13 @@ use sentinel_bridge::mapping::auth::{hmac_sha256_hex, standard_webhooks_signatur
 use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec};
 use serde_json::{json, Value};
 
+/// A row whose TimeGenerated is the time it arrived (within the last minute).
+fn assert_arrived_now(row: &Value) {
+    let t = sentinel_bridge::model::time::parse_datetime_ticks(row["TimeGenerated"].as_str().unwrap()).unwrap();
+    let age = sentinel_bridge::model::time::now_ticks() - t;
+    assert!((0..60 * sentinel_bridge::model::time::TICKS_PER_SEC).contains(&age), "{row}");
+}
+
 #[tokio::test]
 async fn noxys_sample_lands_as_a_gzipped_row() {
     let t = TestBridge::start(&[]).await;
@@ -18,7 +25,12 @@ async fn noxys_sample_lands_as_a_gzipped_row() {
     let rows = t.rows("NoxysEvents_CL");
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
-    assert_eq!(r["TimeGenerated"], "2026-03-20T14:32:00Z");
+    // The sample is from March: Azure stamps it with the time it arrived, and EventTime keeps the vendor's.
+    assert_eq!(r["EventTime"], "2026-03-20T14:32:00Z");
+    assert_arrived_now(r);
+    assert_eq!(t.ws.workspace.stats.time_generated_replaced.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["counts"]["streams"]["Custom-NoxysEvents_CL"]["outsideTimeWindow"], 1, "{health}");
     assert_eq!(r["EventType"], "interaction.policy_violated");
     assert_eq!(r["NoxysTenantId"], "tenant-123");
     assert_eq!(r["InteractionId"], "int_abc123");
@@ -47,14 +59,15 @@ async fn trapeye_threats_and_interactions_go_to_their_tables() {
     assert_eq!(status, 202, "{body}");
     assert_eq!(body, json!({"accepted": 2, "ignored": 1, "table": ["TrapEye_Threats_CL", "TrapEye_Interactions_CL"]}));
     let th = &t.rows("TrapEye_Threats_CL")[0];
-    assert_eq!(th["TimeGenerated"], "2026-03-20T14:30:12Z");
+    assert_eq!(th["EventTime"], "2026-03-20T14:30:12Z");
+    assert_arrived_now(th);
     assert_eq!(th["source_ip"], "203.0.113.45");
     assert_eq!(th["reverse_lookup"], "scanner.example.net");
     assert_eq!(th["threat_uuid"], "7f3c2a1e-9b4d-4e6f-8a2b-1c5d7e9f0a3b");
     assert_eq!((th["Product"].as_str(), th["Vendor"].as_str()), (Some("TrapEye"), Some("TrapEye")));
     assert_eq!(th["AdditionalData"], json!({"interaction_count": 12, "decoy": {"name": "fin-db-01", "type": "mssql"}}));
     let it = &t.rows("TrapEye_Interactions_CL")[0];
-    assert_eq!(it["TimeGenerated"], "2026-03-20T14:31:02Z");
+    assert_eq!(it["EventTime"], "2026-03-20T14:31:02Z");
     assert_eq!(it["AdditionalData"], json!({"protocol": "tds", "destination_port": 1433}));
 }
 
@@ -64,7 +77,7 @@ async fn apono_sample_reads_the_templates_paths() {
     let (status, body) = t.post("apono", APONO_TOKEN, fixture("apono-request-granted.json")).await;
     assert_eq!(status, 202, "{body}");
     let r = &t.rows("Apono_CL")[0];
-    assert_eq!(r["TimeGenerated"], "2026-03-20T15:04:05Z");
+    assert_eq!(r["EventTime"], "2026-03-20T15:04:05Z");
     assert_eq!(r["event_type"], "RequestGranted");
     assert_eq!(r["requester_id"], "usr-17");
     assert_eq!(r["requester_name"], "Alice Martin");

@@ -51,16 +51,16 @@ async fn the_query_api_answers_with_typed_tables() {
     let f = r.primary();
     assert_eq!(f.columns.iter().map(|c| (c.name.as_str(), c.ktype.name())).collect::<Vec<_>>(), [("PlatformId", "string"), ("n", "long"), ("avg_RiskScore", "real")]);
     assert_eq!(f.rows[0].iter().map(|v| v.to_text()).collect::<Vec<_>>(), ["chatgpt", "3", "0.95"]);
-    let r = q.query("NoxysEvents_CL | take 1 | project Classifications, TimeGenerated", None, T).await.unwrap();
+    let r = q.query("NoxysEvents_CL | take 1 | project Classifications, EventTime", None, T).await.unwrap();
     let row = &r.primary().rows[0];
     assert!(matches!(&row[0], KValue::Dynamic(d) if d[0]["type"] == "EMAIL"), "dynamic cells come back as JSON");
     assert_eq!(row[1].to_text(), "2026-03-20T14:32:00Z");
 
-    // timespan filters TimeGenerated: the sample is from March, so the last day holds nothing.
-    let r = q.query("NoxysEvents_CL | count", Some("P1D"), T).await.unwrap();
-    assert_eq!(r.primary().rows[0][0].to_text(), "0");
-    let r = q.query("NoxysEvents_CL | count", Some("2026-03-20T00:00:00Z/2026-03-21T00:00:00Z"), T).await.unwrap();
+    // timespan filters TimeGenerated, which for a sample from March is the time it arrived.
+    let r = q.query("NoxysEvents_CL | count", Some("PT1H"), T).await.unwrap();
     assert_eq!(r.primary().rows[0][0].to_text(), "3");
+    let r = q.query("NoxysEvents_CL | count", Some("2026-03-20T00:00:00Z/2026-03-21T00:00:00Z"), T).await.unwrap();
+    assert_eq!(r.primary().rows[0][0].to_text(), "0");
 
     // An unsupported operator is a 400 BadArgumentError that names it.
     match q.query("NoxysEvents_CL | parse EventType with * '.' Kind", None, T).await {
@@ -257,7 +257,10 @@ async fn a_streams_transform_shapes_rows_as_the_dcr_says() {
     assert_eq!(ingest_json(&ws, "Custom-TrapEyeRaw", json!([threat, interaction])).await.status(), 204);
     let rows = ws.workspace.rows("TrapEye_Threats_CL");
     assert_eq!(rows.len(), 1, "the transform's where keeps threats only");
-    assert_eq!(rows[0]["TimeGenerated"], "2026-03-20T14:30:12Z");
+    // The seed sets TimeGenerated to first_interaction, which can be older than Azure keeps: it became the
+    // time received, as it would in Azure (and why the mappings keep EventTime).
+    assert_ne!(rows[0]["TimeGenerated"], "2026-03-20T14:30:12Z");
+    assert_eq!(ws.workspace.stats.time_generated_replaced.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert_eq!((rows[0]["Product"].as_str(), rows[0]["Vendor"].as_str()), (Some("TrapEye"), Some("TrapEye")));
     assert_eq!(rows[0]["source_ip"], "203.0.113.45");
 }
@@ -302,7 +305,77 @@ async fn the_official_ingestion_example_is_accepted() {
     let rows = ws.workspace.rows("MyTable_CL");
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1]["AdditionalContext"]["CounterValue"], 23.5);
-    assert_eq!(rows[0]["TimeGenerated"], "2021-12-08T23:51:14.1104269Z");
+    // The example's 2021 time is far outside Azure's window: replaced with the time received.
+    assert!(rows[0]["TimeGenerated"].as_str().unwrap().starts_with(&sentinel_bridge::model::time::format_ticks(sentinel_bridge::model::time::now_ticks())[..10]));
+}
+
+/// Azure keeps a TimeGenerated from two days before it receives a row to one day after; the workspace
+/// replaces the others with the time received, keeps the edges, and keeps history staged as such.
+#[tokio::test]
+async fn time_generated_outside_azure_s_window_becomes_the_time_received() {
+    use sentinel_bridge::model::time::{format_ticks, now_ticks, TICKS_PER_SEC};
+    let ws = start_workspace(builtin_workspace_config()).await;
+    let hour = 3600 * TICKS_PER_SEC;
+    let now = now_ticks();
+    let times = [now - 47 * hour, now - 49 * hour, now + 23 * hour, now + 25 * hour];
+    let rows: Vec<Value> = times.iter().enumerate().map(|(i, t)| json!({"TimeGenerated": format_ticks(*t), "EventType": format!("e{i}")})).collect();
+    assert_eq!(ingest_json(&ws, "Custom-Webhook_CL", json!(rows)).await.status(), 204);
+    let landed = ws.workspace.rows("Webhook_CL");
+    let kept: Vec<bool> = landed.iter().zip(times).map(|(r, t)| r["TimeGenerated"] == format_ticks(t)).collect();
+    assert_eq!(kept, [true, false, true, false]);
+    assert_eq!(ws.workspace.stats.time_generated_replaced.load(std::sync::atomic::Ordering::Relaxed), 2);
+    // The backfill route (local only) stands for rows that arrived long ago: their time stays.
+    let token = tokens(&ws, MONITOR_SCOPE).token().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/dataCollectionRules/dcr-test/streams/Custom-Webhook_CL?api-version=2023-01-01", sentinel_bridge::local_azure::backfill_endpoint(&ws.url())))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(json!([{"TimeGenerated": "2026-01-01T00:00:00Z", "EventType": "old"}]).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(ws.workspace.rows("Webhook_CL").iter().any(|r| r["TimeGenerated"] == "2026-01-01T00:00:00Z"));
+}
+
+/// Azure truncates a field over 64 KB, and a dynamic value cut there is no longer JSON; a call is 1 MB
+/// uncompressed as well, counting its records (the official SDK's separators come on top).
+#[tokio::test]
+async fn fields_over_64_kb_are_truncated_and_calls_are_1_mb_uncompressed() {
+    let ws = start_workspace(builtin_workspace_config()).await;
+    let long = "x".repeat(70_000);
+    let rows = json!([{"TimeGenerated": "2026-12-01T00:00:00Z", "EventType": long, "Payload": {"text": long}}]);
+    assert_eq!(ingest_json(&ws, "Custom-Webhook_CL", rows).await.status(), 204);
+    let r = &ws.workspace.rows("Webhook_CL")[0];
+    assert_eq!(r["EventType"].as_str().unwrap().len(), 65_536);
+    let payload = r["Payload"].as_str().expect("a cut dynamic value lands as text");
+    assert_eq!(payload.len(), 65_536);
+    assert!(serde_json::from_str::<Value>(payload).is_err());
+    assert_eq!(ws.workspace.stats.truncated_fields.load(std::sync::atomic::Ordering::Relaxed), 2);
+
+    let token = tokens(&ws, MONITOR_SCOPE).token().await.unwrap();
+    let send_gzip = |records: Vec<Value>, separator: &str| {
+        let text = format!("[{}]", records.iter().map(Value::to_string).collect::<Vec<_>>().join(separator));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        let body = gz.finish().unwrap();
+        let url = format!("{}/dataCollectionRules/dcr-test/streams/Custom-Webhook_CL?api-version=2023-01-01", ws.url());
+        let token = token.clone();
+        async move {
+            let r = reqwest::Client::new().post(url).bearer_auth(token).header("content-type", "application/json").header("content-encoding", "gzip").body(body).send().await.unwrap();
+            (r.status().as_u16(), text.len())
+        }
+    };
+    let record = |n: usize| json!({"TimeGenerated": "2026-12-01T00:00:00Z", "EventType": "y".repeat(n)});
+    // 1 MiB of records plus the SDK's ", " separators: taken.
+    let size = record(1000).to_string().len();
+    let n = 1_048_576 / size;
+    let (status, sent) = send_gzip((0..n).map(|_| record(1000)).collect(), ", ").await;
+    assert!(sent > 1_048_576, "{sent}");
+    assert_eq!(status, 204);
+    // Records over 1 MiB uncompressed: refused, however well they compress.
+    let (status, _) = send_gzip((0..n + 2).map(|_| record(1000)).collect(), ",").await;
+    assert_eq!(status, 413);
 }
 
 #[tokio::test]

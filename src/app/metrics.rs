@@ -51,6 +51,9 @@ pub struct StreamStats {
     pub isolations: AtomicU64,
     /// Records Azure refused once isolated.
     pub refused_rows: AtomicU64,
+    /// Rows sent with a TimeGenerated Azure replaces with the time received (more than two days old or a day
+    /// ahead); their own time is in EventTime.
+    pub outside_time_window: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -70,6 +73,7 @@ impl StreamStats {
             "failures": self.failures.load(Relaxed),
             "isolations": self.isolations.load(Relaxed),
             "refusedRows": self.refused_rows.load(Relaxed),
+            "outsideTimeWindow": self.outside_time_window.load(Relaxed),
             "lastError": *self.last_error.lock().unwrap_or_else(|e| e.into_inner()),
         })
     }

@@ -55,7 +55,7 @@ async fn ingest(args: &WorkspaceBenchArgs) -> Result<(), String> {
     let ws = Workspace::open(cfg).map_err(|e| e.to_string())?;
     let running = ws.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(|e| e.to_string())?;
     let tokens = Arc::new(TokenSource::new(Credential::fixed(Arc::new(LoopbackClientCredential::new(&running.url(), "b", "b", "b")), "loopback"), MONITOR_SCOPE));
-    let client = Arc::new(IngestionClient::new(&running.url(), "dcr-bench", tokens, IngestionOptions::default(), Arc::new(Metrics::default())));
+    let client = Arc::new(IngestionClient::new(&crate::local_azure::backfill_endpoint(&running.url()), "dcr-bench", tokens, IngestionOptions::default(), Arc::new(Metrics::default())));
     let rows: Vec<Row> = (0..args.ingest_rows)
         .map(|i| {
             let v = json!({"TimeGenerated": "2026-11-23T00:00:00Z", "Computer": format!("vm-{:03}", i % 50), "CounterName": "% Processor Time",

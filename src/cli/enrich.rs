@@ -58,7 +58,8 @@ pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
     let local = bridge.local.as_ref().ok_or("no local workspace")?;
     let url = local.url();
     let tokens = Arc::new(TokenSource::new(local.credential(), MONITOR_SCOPE));
-    let client = IngestionClient::new(&url, "dcr-demo", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
+    // Two weeks of history, staged at once: the workspace keeps their times, as rows that arrived over time.
+    let client = IngestionClient::new(&crate::local_azure::backfill_endpoint(&url), "dcr-demo", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
     let staged = scenarios::build(s, &Cast::default());
     let rows: usize = staged.streams.iter().map(|(_, r)| r.len()).sum();
     scenarios::stage(&client, &staged).await?;

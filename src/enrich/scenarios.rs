@@ -182,7 +182,7 @@ pub fn build(s: Scenario, cast: &Cast) -> Staged {
     let mut noxys = Vec::new();
     if s == Scenario::Exfiltration {
         for k in 0..3 {
-            noxys.push(json!({"TimeGenerated": at(-40 + k * 5), "EventType": "interaction.policy_violated", "UserId": upn, "PlatformId": "deepseek",
+            noxys.push(json!({"TimeGenerated": at(-40 + k * 5), "EventTime": at(-40 + k * 5), "EventType": "interaction.policy_violated", "UserId": upn, "PlatformId": "deepseek",
                 "RiskScore": 0.97, "Classifications": [{"type": "IBAN", "score": 0.99}], "PolicyDecisions": [{"action": "block"}], "EventId": format!("evt_exfil_{k}")}));
         }
     }

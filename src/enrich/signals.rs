@@ -371,7 +371,7 @@ pub fn related_alerts(frame: &Frame) -> Vec<Signal> {
 
 pub fn vendor_noxys(frame: &Frame) -> Vec<Signal> {
     let c = |n: &str| col(frame, n);
-    let (ti, ui, ei, pi, ri, ci, idi) = (c("TimeGenerated"), c("UserId"), c("EventType"), c("PlatformId"), c("RiskScore"), c("Classifications"), c("EventId"));
+    let (ti, ui, ei, pi, ri, ci, idi) = (c("EventTime"), c("UserId"), c("EventType"), c("PlatformId"), c("RiskScore"), c("Classifications"), c("EventId"));
     let mut sensitive = false;
     let ev: Vec<Evidence> = frame
         .rows
@@ -405,7 +405,7 @@ pub fn vendor_noxys(frame: &Frame) -> Vec<Signal> {
 
 pub fn vendor_trapeye(frame: &Frame) -> Vec<Signal> {
     let c = |n: &str| col(frame, n);
-    let (ti, si, ri, ui) = (c("TimeGenerated"), c("source_ip"), c("reverse_lookup"), c("threat_uuid"));
+    let (ti, si, ri, ui) = (c("EventTime"), c("source_ip"), c("reverse_lookup"), c("threat_uuid"));
     let ev: Vec<Evidence> = frame
         .rows
         .iter()
@@ -419,7 +419,7 @@ pub fn vendor_trapeye(frame: &Frame) -> Vec<Signal> {
 
 pub fn vendor_apono(frame: &Frame) -> Vec<Signal> {
     let c = |n: &str| col(frame, n);
-    let (ti, ei, ri, pi) = (c("TimeGenerated"), c("requester_email"), c("resource_name"), c("permission"));
+    let (ti, ei, ri, pi) = (c("EventTime"), c("requester_email"), c("resource_name"), c("permission"));
     let ev: Vec<Evidence> = frame
         .rows
         .iter()

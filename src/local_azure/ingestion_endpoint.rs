@@ -38,8 +38,32 @@ pub(super) async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    ingest_as(ws, dcr, stream, q, headers, body, Arrival::Now).await
+}
+
+/// `POST /_local/backfill/dataCollectionRules/{dcr}/streams/{stream}`: the local workspace only, the same
+/// call for rows that stand for history (a scenario's two weeks of telemetry, which in Azure would have
+/// arrived as it happened), so their TimeGenerated is kept.
+pub(super) async fn backfill(
+    State(ws): State<Arc<Workspace>>,
+    Path((dcr, stream)): Path<(String, String)>,
+    Query(q): Query<IngestQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    ingest_as(ws, dcr, stream, q, headers, body, Arrival::History).await
+}
+
+/// Whether rows arrive now (Azure's rules on TimeGenerated apply) or stand for rows that arrived long ago.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    Now,
+    History,
+}
+
+async fn ingest_as(ws: Arc<Workspace>, dcr: String, stream: String, q: IngestQuery, headers: HeaderMap, body: Bytes, arrival: Arrival) -> Response {
     // Decompressing, checking and fsyncing a 1 MiB call is blocking work: keep it off the async workers.
-    let result = tokio::task::spawn_blocking(move || ingest_inner(&ws, &dcr, &stream, q, &headers, &body)).await;
+    let result = tokio::task::spawn_blocking(move || ingest_inner(&ws, &dcr, &stream, q, &headers, &body, arrival)).await;
     match result {
         Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
         Ok(Err(r)) => r,
@@ -47,10 +71,18 @@ pub(super) async fn ingest(
     }
 }
 
-/// Decompressed bodies may exceed 1 MiB a little: Microsoft's own Python SDK packs 1 MiB of items and then
-/// adds the array's separators, and Azure takes those calls. Whether Azure bounds the decompressed body at all
-/// is unconfirmed (contract §9); this cap stops gzip bombs without refusing what the official SDK sends.
+/// A call is at most 1 MB "both compressed and uncompressed" (Logs Ingestion API service limits, contract §1).
+/// Microsoft's own Python SDK packs 1 MiB of items as `json.dumps` measures each one and then adds the array's
+/// `", "` separators uncounted, and Azure takes those calls: so the uncompressed limit applies to the records,
+/// not the separators between them. The records of a decompressed body may total [`MAX_CALL_BYTES`] (each
+/// measured as compact JSON, which is never longer than the SDK's measure); the body itself may reach twice
+/// that, the worst case of the SDK's separators (two bytes for each record of two), and inflation stops
+/// there, which also stops gzip bombs.
 pub const MAX_DECOMPRESSED_BYTES: usize = 2 * MAX_CALL_BYTES;
+
+/// A field value is at most 64 KB; Azure truncates longer ones (Logs Ingestion API service limits, contract
+/// §1). A dynamic value cut there is no longer JSON: it lands as the text it was cut to.
+pub const MAX_FIELD_BYTES: usize = limits::MAX_FIELD_BYTES;
 
 fn too_large(len: usize) -> Response {
     azure_error(
@@ -60,7 +92,7 @@ fn too_large(len: usize) -> Response {
     )
 }
 
-fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers: &HeaderMap, body: &[u8], arrival: Arrival) -> Result<(), Response> {
     match q.api_version.as_deref() {
         Some(API_VERSION) => {}
         Some(v) => {
@@ -114,6 +146,16 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
     let Value::Array(items) = parsed else {
         return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidPayload", "The body must be a JSON array of records."));
     };
+    if raw.len() > MAX_CALL_BYTES {
+        let records: usize = items.iter().map(|i| serde_json::to_vec(i).map(|v| v.len()).unwrap_or(0)).sum();
+        if records > MAX_CALL_BYTES {
+            return Err(azure_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "ContentLengthLimitExceeded",
+                &format!("Maximum allowed content length: {MAX_CALL_BYTES} bytes (1 MB) uncompressed. Provided records: {records} bytes."),
+            ));
+        }
+    }
     let columns: HashMap<&str, kql::KType> = decl.columns.iter().map(|c| (c.name.as_str(), c.ktype)).collect();
     let mut records = Vec::with_capacity(items.len());
     let mut dropped = 0u64;
@@ -149,12 +191,36 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
         None => records,
         Some(kql_text) => transform(ws, decl, kql_text, records, &mut dropped)?,
     };
-    // Azure fills TimeGenerated with the ingestion time when a record lacks it.
+    // Azure fills TimeGenerated with the time received when a record lacks it, or has one outside its window.
     let now = format_datetime(time::OffsetDateTime::now_utc());
+    let now_ticks = crate::model::time::now_ticks();
+    let mut replaced = 0u64;
+    let mut truncated = 0u64;
     for rec in &mut records {
-        if rec.get("TimeGenerated").is_none_or(Value::is_null) {
+        let kept = match rec.get("TimeGenerated").and_then(Value::as_str).and_then(crate::model::time::parse_datetime_ticks) {
+            None => false,
+            Some(_) if arrival == Arrival::History => true,
+            // Two days back to one ahead (`outside_time_window` cites the rule).
+            Some(t) => {
+                let outside = crate::model::schema::outside_time_window(t, now_ticks);
+                replaced += u64::from(outside);
+                !outside
+            }
+        };
+        if !kept {
             rec.insert("TimeGenerated".into(), Value::String(now.clone()));
         }
+        for v in rec.values_mut() {
+            truncated += u64::from(truncate_field(v));
+        }
+    }
+    if replaced > 0 {
+        ws.stats.time_generated_replaced.fetch_add(replaced, Relaxed);
+        tracing::warn!(stream, replaced, "TimeGenerated outside two days before and one day after now was replaced with the time received (as Azure does)");
+    }
+    if truncated > 0 {
+        ws.stats.truncated_fields.fetch_add(truncated, Relaxed);
+        tracing::warn!(stream, truncated, "field values over 64 KB were truncated (as Azure does)");
     }
     if dropped > 0 {
         ws.stats.dropped_columns.fetch_add(dropped, Relaxed);
@@ -178,6 +244,33 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
         rows: count,
     });
     Ok(())
+}
+
+/// Cuts a value over [`MAX_FIELD_BYTES`] to that many bytes, as Azure does; a dynamic value becomes the text
+/// it was cut to. Whether it was cut.
+fn truncate_field(v: &mut Value) -> bool {
+    let cut = |s: &str| -> String {
+        let mut end = MAX_FIELD_BYTES;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s[..end].to_string()
+    };
+    match v {
+        Value::String(s) if s.len() > MAX_FIELD_BYTES => {
+            *s = cut(s);
+            true
+        }
+        Value::Array(_) | Value::Object(_) => {
+            let text = v.to_string();
+            if text.len() <= MAX_FIELD_BYTES {
+                return false;
+            }
+            *v = Value::String(cut(&text));
+            true
+        }
+        _ => false,
+    }
 }
 
 struct SourceOnly(Frame);

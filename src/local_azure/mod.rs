@@ -47,6 +47,12 @@ use store::Store;
 use crate::model::schema::TableSchema;
 use tables::{StreamDecl, TableDef};
 
+/// The workspace's ingestion endpoint for rows that stand for history: their TimeGenerated is kept, where
+/// the real endpoint replaces one more than two days old (see `ingestion_endpoint`). Not an Azure API.
+pub fn backfill_endpoint(url: &str) -> String {
+    format!("{}/_local/backfill", url.trim_end_matches('/'))
+}
+
 /// The workspace id the local workspace answers to by default (any GUID is accepted unless one is configured).
 pub const LOCAL_WORKSPACE_ID: &str = "00000000-0000-4000-8000-00000000b71d";
 
@@ -142,6 +148,10 @@ pub struct WorkspaceStats {
     pub dropped_connections: AtomicU64,
     /// Tokens issued by the identity endpoints.
     pub tokens_issued: AtomicU64,
+    /// TimeGenerated values outside Azure's window, replaced with the time received.
+    pub time_generated_replaced: AtomicU64,
+    /// Field values over 64 KB, truncated.
+    pub truncated_fields: AtomicU64,
     /// Queries answered 429 by the per-user limits, and the most any user had running at once.
     pub queries_throttled: AtomicU64,
     pub queries_peak_running: std::sync::atomic::AtomicUsize,
@@ -249,6 +259,7 @@ impl Workspace {
         Router::new()
             .route("/", get(info))
             .route("/dataCollectionRules/{dcr}/streams/{stream}", post(ingestion_endpoint::ingest))
+            .route("/_local/backfill/dataCollectionRules/{dcr}/streams/{stream}", post(ingestion_endpoint::backfill))
             .route("/msi/token", get(token_endpoint::msi_token))
             .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint::oauth_token))
             .route("/v1/workspaces/{id}/query", post(query_endpoint::query_post).get(query_endpoint::query_get))
@@ -306,7 +317,7 @@ impl Workspace {
         req: hyper::Request<hyper::body::Incoming>,
     ) -> Result<Response, std::io::Error> {
         let path = req.uri().path();
-        let endpoint = if path.starts_with("/dataCollectionRules/") {
+        let endpoint = if path.starts_with("/dataCollectionRules/") || path.starts_with("/_local/backfill/") {
             Some(Endpoint::Ingestion)
         } else if path == "/msi/token" || path.ends_with("/oauth2/v2.0/token") {
             Some(Endpoint::Token)

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::{JsonPath, SourceMapping, TableMapping, TimeSource, Unmapped, ValueSource, ADDITIONAL_DATA, TIME_GENERATED};
+use super::{JsonPath, SourceMapping, TableMapping, TimeSource, Unmapped, ValueSource, ADDITIONAL_DATA, EVENT_TIME, TIME_GENERATED};
 use crate::model::schema::{ColumnType, Row};
 use crate::model::time::format_datetime;
 
@@ -127,6 +127,7 @@ impl SourceMapping {
                 })?,
             },
         };
+        row.insert(EVENT_TIME.into(), time.clone());
         row.insert(TIME_GENERATED.into(), time);
         for c in &table.columns {
             let value = match &c.source {

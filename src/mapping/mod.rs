@@ -244,6 +244,11 @@ impl SourceMapping {
 
 pub const ADDITIONAL_DATA: &str = "AdditionalData";
 pub const TIME_GENERATED: &str = "TimeGenerated";
+/// The event's own time, kept beside TimeGenerated in every mapped table. Azure replaces a TimeGenerated more
+/// than two days before it receives the row, or more than a day after, with the time it received it
+/// (azure-monitor `logs/log-standard-columns.md`, "TimeGenerated"): a batch redelivered after an outage, a
+/// vendor's backfill or TrapEye's `first_interaction` would otherwise lose when the event happened.
+pub const EVENT_TIME: &str = "EventTime";
 
 /// Parses and validates one mapping file.
 pub fn parse_mapping_file(file: &str, text: &str) -> Result<Vec<SourceMapping>, MappingError> {
@@ -378,8 +383,8 @@ fn compile_table(
     names.insert(TIME_GENERATED.to_string());
     for (i, c) in t.columns.into_iter().enumerate() {
         let cf = f(&format!("columns[{i}] ({})", c.name));
-        if c.name == TIME_GENERATED {
-            return Err(fail(&cf, "TimeGenerated is set by the table's `time`, not as a column".into()));
+        if c.name == TIME_GENERATED || c.name == EVENT_TIME {
+            return Err(fail(&cf, format!("{} is set by the table's `time`, not as a column", c.name)));
         }
         if c.name == ADDITIONAL_DATA && unmapped == Unmapped::Keep {
             return Err(fail(&cf, "AdditionalData is added by `unmapped = \"keep\"`".into()));
@@ -415,7 +420,7 @@ fn compile_table(
         };
         columns.push(ColumnMapping { column: Column { name: c.name, kind }, source, required: c.required });
     }
-    let mut schema_cols = vec![Column { name: TIME_GENERATED.into(), kind: ColumnType::Datetime }];
+    let mut schema_cols = vec![Column { name: TIME_GENERATED.into(), kind: ColumnType::Datetime }, Column { name: EVENT_TIME.into(), kind: ColumnType::Datetime }];
     schema_cols.extend(columns.iter().map(|c| c.column.clone()));
     if unmapped == Unmapped::Keep {
         schema_cols.push(Column { name: ADDITIONAL_DATA.into(), kind: ColumnType::Dynamic });

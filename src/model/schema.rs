@@ -212,6 +212,15 @@ pub enum RowError {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Row {
     json: Arc<str>,
+    /// Its TimeGenerated, in ticks, to tell when Azure would replace it (see [`outside_time_window`]).
+    time: Option<i64>,
+}
+
+/// Azure keeps a TimeGenerated from two days before it receives the row to one day after, and replaces it
+/// with the time received otherwise (azure-monitor `logs/log-standard-columns.md`, "TimeGenerated").
+pub fn outside_time_window(time: i64, now: i64) -> bool {
+    use crate::model::time::TICKS_PER_SEC;
+    time < now - 2 * 86_400 * TICKS_PER_SEC || time > now + 86_400 * TICKS_PER_SEC
 }
 
 impl Row {
@@ -225,16 +234,28 @@ impl Row {
                 return Err(RowError::WrongType { stream: schema.stream_name(), column: name.clone(), expected: col.kind });
             }
         }
-        if fields.get("TimeGenerated").is_none_or(Value::is_null) {
+        let Some(time) = fields.get("TimeGenerated").filter(|v| !v.is_null()) else {
             return Err(RowError::MissingTime { stream: schema.stream_name() });
-        }
+        };
+        let time = time.as_str().and_then(crate::model::time::parse_datetime_ticks);
         let json = serde_json::to_string(fields).expect("a JSON map always serialises");
-        Ok(Row { json: json.into() })
+        Ok(Row { json: json.into(), time })
     }
 
     /// A row from JSON text that was checked when it was first built (a spilled row coming back).
     pub fn from_checked_json(json: String) -> Row {
-        Row { json: json.into() }
+        #[derive(serde::Deserialize)]
+        struct Time {
+            #[serde(rename = "TimeGenerated")]
+            time: Option<String>,
+        }
+        let time = serde_json::from_str::<Time>(&json).ok().and_then(|t| t.time).and_then(|t| crate::model::time::parse_datetime_ticks(&t));
+        Row { json: json.into(), time }
+    }
+
+    /// Its TimeGenerated, when it has a readable one.
+    pub fn time(&self) -> Option<i64> {
+        self.time
     }
 
     /// The record's JSON text exactly as it will be sent.

@@ -229,6 +229,12 @@ impl IngestionClient {
         self.driver.send(call).await?;
         stats.calls.fetch_add(1, Relaxed);
         stats.rows.fetch_add(rows.len() as u64, Relaxed);
+        let now = crate::model::time::now_ticks();
+        let late = rows.iter().filter(|r| r.time().is_some_and(|t| crate::model::schema::outside_time_window(t, now))).count();
+        if late > 0 {
+            stats.outside_time_window.fetch_add(late as u64, Relaxed);
+            tracing::warn!(rows = late, "rows sent with a TimeGenerated outside Azure's window: it becomes the time received (EventTime keeps theirs)");
+        }
         stats.bytes.fetch_add(raw.len() as u64, Relaxed);
         stats.gzip_bytes.fetch_add(body.len() as u64, Relaxed);
         Ok(())
