@@ -16,16 +16,6 @@ param location string = resourceGroup().location
 @maxLength(11)
 param namePrefix string = 'sbridge'
 
-@description('Function hosting: Flex Consumption (default) or Elastic Premium.')
-@allowed([
-  'FlexConsumption'
-  'ElasticPremium'
-])
-param hostingPlan string = 'FlexConsumption'
-
-@description('Use a Data Collection Endpoint (for private link). Off: the DCR\'s own ingestion endpoint.')
-param privateNetworking bool = false
-
 @description('Per-source webhook secrets, as {"noxys": "<secret>[,<next secret>]", ...}; stored in Key Vault.')
 @secure()
 param sourceSecrets object
@@ -38,8 +28,10 @@ param sourceSecrets object
 ])
 param enrichMode string = 'comment'
 
-@description('Object id of the "Azure Security Insights" service principal in this tenant, so automation rules can run the playbook. Empty: assign it by hand.')
-param sentinelAutomationPrincipalId string = ''
+@description('Object id of the "Azure Security Insights" service principal in this tenant, so automation rules can run the playbook: az ad sp show --id 98785600-1bb7-4fb9-b9fa-19afe2c8a360 --query id -o tsv')
+@minLength(36)
+@maxLength(36)
+param sentinelAutomationPrincipalId string
 
 @description('Sources whose events also go to Sekoia XDR (seed 001), e.g. ["noxys"]. Empty: Sentinel only.')
 param sekoiaSources array = []
@@ -78,6 +70,7 @@ module monitoring 'modules/monitoring.bicep' = {
     name: '${namePrefix}-ai-${suffix}'
     location: location
     workspaceResourceId: workspaceResourceId
+    principalId: identity.outputs.principalId
   }
 }
 
@@ -109,21 +102,30 @@ module tables 'modules/tables.bicep' = {
   }
 }
 
-module dcr 'modules/dcr.bicep' = {
-  name: 'dcr'
+module dce 'modules/dce.bicep' = {
+  name: 'dce'
+  params: {
+    name: '${namePrefix}-dce-${suffix}'
+    location: location
+  }
+}
+
+// A rule holds 10 streams: schema.json's `rules` carry the tables ten at a time, all behind the one endpoint.
+module dcr 'modules/dcr.bicep' = [for (rule, i) in schema.rules: {
+  name: 'dcr-${i}'
   dependsOn: [
     tables
   ]
   params: {
-    name: '${namePrefix}-dcr-${suffix}'
+    name: '${namePrefix}-dcr-${suffix}${i == 0 ? '' : '-${i}'}'
     location: location
     workspaceResourceId: workspaceResourceId
-    tables: schema.tables
-    streamDeclarations: schema.streamDeclarations
-    privateNetworking: privateNetworking
+    endpointId: dce.outputs.id
+    tables: rule.tables
+    streamDeclarations: rule.streamDeclarations
     principalId: identity.outputs.principalId
   }
-}
+}]
 
 module workspaceRoles 'modules/workspace-roles.bicep' = {
   name: 'workspace-roles'
@@ -138,7 +140,6 @@ module functionApp 'modules/functionapp.bicep' = {
   params: {
     name: '${namePrefix}-fn-${suffix}'
     location: location
-    hostingPlan: hostingPlan
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
@@ -146,8 +147,10 @@ module functionApp 'modules/functionapp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.connectionString
     vaultName: vault.outputs.name
     sources: sources
-    logsIngestionEndpoint: dcr.outputs.logsIngestionEndpoint
-    dcrImmutableId: dcr.outputs.immutableId
+    logsIngestionEndpoint: dce.outputs.logsIngestionEndpoint
+    dcrImmutableId: dcr[0].outputs.immutableId
+    // Streams of the rules past the first, as the bridge reads them (DCR_STREAM_RULES).
+    dcrStreamRules: [for o in schema.overflow: '${o.stream}=${dcr[o.rule].outputs.immutableId}']
     workspaceCustomerId: workspace.properties.customerId
     workspaceResourceId: workspaceResourceId
     enrichMode: enrichMode
@@ -167,13 +170,14 @@ module sentinel 'modules/sentinel.bicep' = {
     workspaceName: workspaceName
     location: location
     playbookName: '${namePrefix}-enrich-${suffix}'
-    functionAppId: functionApp.outputs.id
+    functionAppName: functionApp.outputs.name
+    functionHostName: functionApp.outputs.defaultHostName
     sentinelAutomationPrincipalId: sentinelAutomationPrincipalId
   }
 }
 
 @description('Each source\'s webhook URL. Add the function key (?code=) from the portal or `az functionapp function keys list`; no Entra secret ever leaves Azure.')
 output webhookUrls array = [for s in sources: 'https://${functionApp.outputs.defaultHostName}/api/webhook/${s}']
-output dcrImmutableId string = dcr.outputs.immutableId
-output logsIngestionEndpoint string = dcr.outputs.logsIngestionEndpoint
+output dcrImmutableIds array = [for (rule, i) in schema.rules: dcr[i].outputs.immutableId]
+output logsIngestionEndpoint string = dce.outputs.logsIngestionEndpoint
 output functionAppName string = functionApp.outputs.name

@@ -2,8 +2,6 @@ using 'main.bicep'
 
 param workspaceResourceId = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/security-rg/providers/Microsoft.OperationalInsights/workspaces/sentinel-ws'
 param namePrefix = 'sbridge'
-param hostingPlan = 'FlexConsumption'
-param privateNetworking = false
 param enrichMode = 'comment'
 // Generate each with `openssl rand -hex 32`; give the same value to the vendor's webhook header.
 param sourceSecrets = {
@@ -14,5 +12,6 @@ param sourceSecrets = {
 // Seed 001: also send Noxys events to Sekoia XDR (EU intake).
 param sekoiaSources = []
 param sekoiaIntakeKey = readEnvironmentVariable('SEKOIA_INTAKE_KEY', '')
-// az ad sp show --id 98785600-1bb7-4fb9-b9fa-19afe2c8a360 --query id -o tsv
-param sentinelAutomationPrincipalId = readEnvironmentVariable('SENTINEL_AUTOMATION_PRINCIPAL_ID', '')
+// Required: the object id of Sentinel's service principal ("Azure Security Insights") in your tenant:
+//   export SENTINEL_AUTOMATION_PRINCIPAL_ID=$(az ad sp show --id 98785600-1bb7-4fb9-b9fa-19afe2c8a360 --query id -o tsv)
+param sentinelAutomationPrincipalId = readEnvironmentVariable('SENTINEL_AUTOMATION_PRINCIPAL_ID')

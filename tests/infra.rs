@@ -66,7 +66,7 @@ fn bicep_files() -> Vec<PathBuf> {
 fn every_bicep_file_parses_and_checkov_passes() {
     let python = iac_python();
     let files = bicep_files();
-    assert!(files.len() >= 9, "{files:?}");
+    assert!(files.len() >= 10, "{files:?}");
     let script = "import sys, pathlib\nfrom pycep import BicepParser\nbad = []\nfor f in sys.argv[1:]:\n    try:\n        BicepParser().parse(file_path=pathlib.Path(f))\n    except Exception as e:\n        bad.append(f'{f}: {str(e)[:300]}')\nprint('\\n'.join(bad))\nsys.exit(1 if bad else 0)\n";
     let out = Command::new(&python).arg("-c").arg(script).args(&files).output().unwrap();
     assert!(out.status.success(), "Bicep parse errors:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -79,6 +79,77 @@ fn every_bicep_file_parses_and_checkov_passes() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && stdout.contains("Failed checks: 0") && !stdout.contains("Parsing errors"), "checkov:\n{stdout}");
+}
+
+/// Each `resource` declaration of a Bicep file: (symbolic name, type, its text).
+fn resources(file: &str) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(root().join(file)).unwrap();
+    text.split("\nresource ")
+        .skip(1)
+        .map(|block| {
+            let mut words = block.split_whitespace();
+            let name = words.next().unwrap_or_default().to_string();
+            let kind = words.next().unwrap_or_default().trim_matches('\'').to_string();
+            let end = block.find("\n}").map(|i| i + 2).unwrap_or(block.len());
+            (name, kind, block[..end].to_string())
+        })
+        .collect()
+}
+
+/// The deployment's rules that no parser checks: each option deploys something that works, Sentinel can run
+/// the playbook, the playbook can call a custom handler, telemetry can reach Application Insights, the DCRs
+/// report what they drop, and rules hold at most ten streams.
+#[test]
+fn the_deployment_wires_what_azure_requires() {
+    let all: Vec<(String, String, String, String)> = bicep_files()
+        .iter()
+        .flat_map(|f| {
+            let rel = f.strip_prefix(root()).unwrap().display().to_string();
+            resources(&rel).into_iter().map(move |(n, k, b)| (rel.clone(), n, k, b))
+        })
+        .collect();
+    for f in bicep_files() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for gone in ["ElasticPremium", "privateNetworking", "publicNetworkAccess: 'Disabled'"] {
+            assert!(!text.contains(gone), "{}: {gone} deploys something that cannot work", f.display());
+        }
+    }
+    // Every role assignment's name includes the principal it grants to, so a new principal is a new assignment.
+    let assignments: Vec<_> = all.iter().filter(|(_, _, k, _)| k.starts_with("Microsoft.Authorization/roleAssignments")).collect();
+    assert!(assignments.len() >= 6, "{}", assignments.len());
+    for (file, name, _, block) in &assignments {
+        let guid = block.lines().find(|l| l.trim_start().starts_with("name: guid(")).unwrap_or_else(|| panic!("{file}: {name} has no guid name"));
+        assert!(guid.to_lowercase().contains("principalid"), "{file}: {name}: {guid}");
+        assert!(!block.contains("= if ("), "{file}: {name} is conditional");
+    }
+    let find = |file: &str, name: &str| all.iter().find(|(f, n, _, _)| f == file && n == name).map(|(_, _, _, b)| b.clone()).unwrap_or_else(|| panic!("{file}: no {name}"));
+    // Sentinel runs the playbook: Automation Contributor on the resource group (no `scope:`), required, and the
+    // automation rule waits for it; the playbook itself needs no Sentinel role.
+    let contributor = find("infra/modules/sentinel.bicep", "automationContributor");
+    assert!(!contributor.contains("scope:") && contributor.contains("resourceGroup().id"), "{contributor}");
+    assert!(find("infra/modules/sentinel.bicep", "automationRule").contains("automationContributor"));
+    let main = std::fs::read_to_string(root().join("infra/main.bicep")).unwrap();
+    assert!(!main.contains("param sentinelAutomationPrincipalId string ="), "the principal is required");
+    assert!(!all.iter().any(|(f, _, k, b)| f.ends_with("sentinel.bicep") && k.starts_with("Microsoft.Authorization") && b.contains("playbook.identity")));
+    // The playbook calls the custom handler over HTTP with the function key, kept out of run history.
+    let playbook = find("infra/modules/sentinel.bicep", "playbook");
+    assert!(playbook.contains("type: 'Http'") && !playbook.contains("type: 'Function'"));
+    assert!(playbook.contains("/api/enrich") && playbook.contains("x-functions-key") && playbook.contains("SecureString") && playbook.contains("secureData"));
+    assert!(playbook.contains("listKeys()"));
+    // Telemetry with local auth off needs Monitoring Metrics Publisher on Application Insights.
+    let insights = std::fs::read_to_string(root().join("infra/modules/monitoring.bicep")).unwrap();
+    assert!(insights.contains("DisableLocalAuth: true") && insights.contains("3913510d-42f4-4e42-8a64-420c390055eb"));
+    // Each DCR reports what it drops, and the saved search reads it.
+    let dcr = find("infra/modules/dcr.bicep", "errors");
+    assert!(dcr.contains("diagnosticSettings") || dcr.contains("LogErrors"), "{dcr}");
+    assert!(dcr.contains("category: 'LogErrors'") && dcr.contains("scope: dcr"));
+    assert!(find("infra/modules/sentinel.bicep", "droppedRows").contains("dcr_errors.kql"));
+    // One rule per ten streams, all behind one endpoint.
+    assert!(main.contains("[for (rule, i) in schema.rules:") && main.contains("schema.overflow"));
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(root().join("infra/schema.json")).unwrap()).unwrap();
+    for r in schema["rules"].as_array().unwrap() {
+        assert!(r["tables"].as_array().unwrap().len() <= sentinel_bridge::local_azure::MAX_STREAMS_PER_RULE);
+    }
 }
 
 fn kql_check(input: &Value) -> Vec<Value> {
@@ -133,6 +204,7 @@ fn every_shipped_query_passes_the_kusto_language_service() {
     for (name, text) in QUERIES {
         queries.push(json!({"name": format!("enrichment: {name}"), "query": format!("{preamble}{text}")}));
     }
+    queries.push(json!({"name": "saved search: dcr_errors", "query": std::fs::read_to_string(root().join("queries/dcr_errors.kql")).unwrap()}));
     let results = kql_check(&json!({"tables": tables, "queries": queries}));
     assert_eq!(results.len(), queries.len());
     let failures: Vec<String> = results

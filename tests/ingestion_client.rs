@@ -176,7 +176,7 @@ proptest! {
             }
             let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
             let policy = RetryPolicy { base: Duration::from_millis(2), max_backoff: Duration::from_millis(20), attempt_timeout: Duration::from_secs(5) };
-            let client = IngestionClient::new(&ws.url(), "dcr-prop", tokens, IngestionOptions { retry: policy, max_call_bytes: limit }, Arc::new(Metrics::default()));
+            let client = IngestionClient::new(&ws.url(), "dcr-prop", tokens, IngestionOptions { retry: policy, max_call_bytes: limit, ..Default::default() }, Arc::new(Metrics::default()));
             // Poison rows are ones Azure refuses for their content (the stand-in: a value that does not convert
             // to its column's type, or nesting past the limit), whichever call they share.
             let rows: Vec<Row> = pads.iter().enumerate().map(|(i, p)| if poison.contains(&i) { poison_row(i, *p) } else { row(i, *p) }).collect();

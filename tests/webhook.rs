@@ -526,3 +526,40 @@ async fn a_refused_event_fails_alone_and_is_not_spilled() {
     assert_eq!((stream["isolations"].as_u64(), stream["refusedRows"].as_u64()), (Some(1), Some(1)), "{health}");
     let _ = std::fs::remove_dir_all(&spill);
 }
+
+/// A data collection rule holds ten streams: past them, tables go to another rule on the same endpoint and
+/// `DCR_STREAM_RULES` names them. The workspace refuses a stream its rule does not declare, as Azure does.
+#[tokio::test]
+async fn streams_of_a_second_rule_are_sent_to_it() {
+    let split = || {
+        let mut cfg = builtin_workspace_config();
+        let streams: Vec<String> = cfg.tables.iter().map(|t| t.stream_name()).collect();
+        let (second, first): (Vec<String>, Vec<String>) = streams.into_iter().partition(|s| s == "Custom-Apono_CL");
+        cfg.rules = vec![("dcr-test0001".into(), first), ("dcr-second".into(), second)];
+        cfg
+    };
+    let t = TestBridge::start_with(split(), &[("DCR_STREAM_RULES", "Custom-Apono_CL=dcr-second")]).await;
+    let (status, body) = t.post("apono", APONO_TOKEN, fixture("apono-request-granted.json")).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(t.rows("Apono_CL").len(), 1);
+    assert_eq!(t.ws.workspace.calls()[0].dcr, "dcr-second");
+    assert_eq!(t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await.0, 202, "the other streams stay on the first rule");
+
+    // Without the setting the first rule is asked for a stream it does not carry: refused, not landed.
+    let t = TestBridge::start_with(split(), &[]).await;
+    let (status, body) = t.post("apono", APONO_TOKEN, fixture("apono-request-granted.json")).await;
+    assert_ne!(status, 202, "{body}");
+    assert!(body.to_string().contains("InvalidStream"), "{body}");
+    assert!(t.rows("Apono_CL").is_empty());
+}
+
+#[test]
+fn a_rule_holds_at_most_ten_streams() {
+    let mut cfg = builtin_workspace_config();
+    let mut streams: Vec<String> = cfg.tables.iter().map(|t| t.stream_name()).collect();
+    streams.extend(["Microsoft-Perf", "Microsoft-SigninLogs", "Microsoft-AzureActivity", "Microsoft-AzureMetrics"].map(String::from));
+    assert!(streams.len() > 10);
+    cfg.rules = vec![("dcr-big".into(), streams)];
+    let err = sentinel_bridge::local_azure::Workspace::open(cfg).err().unwrap();
+    assert!(err.to_string().contains("at most 10"), "{err}");
+}

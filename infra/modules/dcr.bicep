@@ -1,32 +1,24 @@
-// One Direct data collection rule with a stream and a data flow per table (a DCE only for private networking),
-// and Monitoring Metrics Publisher for the function's identity on this DCR alone.
+// One data collection rule (at most 10 streams and 10 data flows, azure-monitor
+// essentials/data-collection-rule-overview.md "Limits"; infra/schema.json's `rules` splits the tables), sent
+// through the shared endpoint; Monitoring Metrics Publisher for the function's identity on this rule alone; and
+// a diagnostic setting so the rows it drops (transformation errors, columns it cannot take) fill DCRLogErrors.
+// A 204 from the Logs Ingestion API means accepted, not landed: queries/dcr_errors.kql reads what was not.
 param name string
 param location string
 param workspaceResourceId string
+param endpointId string
 param tables array
 @description('The streams\' declarations, keyed by stream name (infra/schema.json).')
 param streamDeclarations object
-param privateNetworking bool
 param principalId string
 
 var metricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
-resource dce 'Microsoft.Insights/dataCollectionEndpoints@2024-03-11' = if (privateNetworking) {
-  name: '${name}-dce'
-  location: location
-  properties: {
-    networkAcls: {
-      publicNetworkAccess: 'Disabled'
-    }
-  }
-}
-
 resource dcr 'Microsoft.Insights/dataCollectionRules@2024-03-11' = {
   name: name
   location: location
-  kind: 'Direct'
   properties: {
-    dataCollectionEndpointId: privateNetworking ? dce.id : null
+    dataCollectionEndpointId: endpointId
     streamDeclarations: streamDeclarations
     destinations: {
       logAnalytics: [
@@ -49,6 +41,20 @@ resource dcr 'Microsoft.Insights/dataCollectionRules@2024-03-11' = {
   }
 }
 
+resource errors 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  scope: dcr
+  name: 'dcr-log-errors'
+  properties: {
+    workspaceId: workspaceResourceId
+    logs: [
+      {
+        category: 'LogErrors'
+        enabled: true
+      }
+    ]
+  }
+}
+
 resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: dcr
   name: guid(dcr.id, principalId, metricsPublisher)
@@ -59,5 +65,5 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+output id string = dcr.id
 output immutableId string = dcr.properties.immutableId
-output logsIngestionEndpoint string = privateNetworking ? dce.properties.logsIngestion.endpoint : dcr.properties.endpoints.logsIngestion

@@ -1,13 +1,10 @@
-// The Function App for the custom handler (Linux; Flex Consumption by default, Elastic Premium on request),
-// running as the user-assigned identity: identity-based AzureWebJobsStorage, Key Vault references for the
-// source secrets, HTTPS only, FTP off.
+// The Function App for the custom handler (Linux, Flex Consumption), running as the user-assigned identity:
+// identity-based AzureWebJobsStorage, code from the deployment container read with that identity, Key Vault
+// references for the source secrets, HTTPS only, FTP off. Flex is the one plan here that receives code without
+// a shared key: Elastic Premium needs an Azure Files content share, which the storage account (shared keys off)
+// cannot serve, so it is not offered.
 param name string
 param location string
-@allowed([
-  'FlexConsumption'
-  'ElasticPremium'
-])
-param hostingPlan string
 param identityId string
 param identityClientId string
 param storageAccountName string
@@ -17,6 +14,8 @@ param vaultName string
 param sources array
 param logsIngestionEndpoint string
 param dcrImmutableId string
+@description('Streams carried by rules past the first, each `<stream>=<immutable id>` (empty: none).')
+param dcrStreamRules array
 param workspaceCustomerId string
 param workspaceResourceId string
 param enrichMode string
@@ -24,8 +23,6 @@ param openAiEndpoint string
 param openAiDeployment string
 param sekoiaSources array
 param sekoiaIntakeUrl string
-
-var flex = hostingPlan == 'FlexConsumption'
 
 var baseSettings = [
   {
@@ -73,21 +70,13 @@ var baseSettings = [
     value: enrichMode
   }
   {
+    name: 'DCR_STREAM_RULES'
+    value: join(dcrStreamRules, ',')
+  }
+  {
     // Accepted events wait in this account's queue when a destination is down (functions/redeliver drains it).
     name: 'SPILL'
     value: 'azure-queue'
-  }
-]
-
-// Premium runs the custom handler through the worker runtime setting; Flex declares it in functionAppConfig.
-var premiumSettings = flex ? [] : [
-  {
-    name: 'FUNCTIONS_EXTENSION_VERSION'
-    value: '~4'
-  }
-  {
-    name: 'FUNCTIONS_WORKER_RUNTIME'
-    value: 'custom'
   }
 ]
 
@@ -128,16 +117,12 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: '${name}-plan'
   location: location
   kind: 'functionapp'
-  sku: flex ? {
+  sku: {
     name: 'FC1'
     tier: 'FlexConsumption'
-  } : {
-    name: 'EP1'
-    tier: 'ElasticPremium'
   }
   properties: {
     reserved: true
-    maximumElasticWorkerCount: flex ? null : 20
   }
 }
 
@@ -159,7 +144,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
-    functionAppConfig: flex ? {
+    functionAppConfig: {
       deployment: {
         storage: {
           type: 'blobContainer'
@@ -178,12 +163,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         name: 'custom'
         version: '1.0'
       }
-    } : null
+    }
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      appSettings: concat(baseSettings, premiumSettings, openAiSettings, sekoiaSettings, destinationSettings, secretSettings)
+      appSettings: concat(baseSettings, openAiSettings, sekoiaSettings, destinationSettings, secretSettings)
     }
   }
 }

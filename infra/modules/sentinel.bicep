@@ -1,16 +1,29 @@
 // Sentinel content: the seeds' analytics rules (infra/rules.json), the enrichment playbook (a Logic App with
-// the Sentinel incident trigger and a managed identity, posting the trigger body to the enrich function), the
-// automation rule that runs it when an incident is created, and the workbook of seed 000 Step 6.
+// the Sentinel incident trigger, posting the trigger body to /api/enrich), the automation rule that runs it
+// when an incident is created, the role that lets Sentinel run it, the workbook of seed 000 Step 6, and a saved
+// search for the rows the DCRs dropped.
+//
+// The playbook calls the function with an HTTP action and the host's default function key, kept in a secure
+// workflow parameter and hidden from run history. Not the Logic Apps "Azure Functions" action: it supports only
+// C# and JavaScript functions on the HTTP trigger template, without custom routes, and resolves the function
+// when the workflow is saved, before any code is published on a first deployment. Not the playbook's managed
+// identity either: the handler would have to validate Entra tokens for an app registration that Bicep cannot
+// create; the function key is what every Functions route already checks.
 param workspaceName string
 param location string
 param playbookName string
-param functionAppId string
+param functionAppName string
+param functionHostName string
+@description('Object id of the "Azure Security Insights" service principal (app id 98785600-1bb7-4fb9-b9fa-19afe2c8a360).')
 param sentinelAutomationPrincipalId string
 
 var rules = loadJsonContent('../rules.json')
 var roles = {
-  sentinelResponder: '3e150937-b8fe-4cfb-8069-0eaf05ecd056'
   sentinelAutomationContributor: 'f4c81013-99ee-4d62-a7ee-b3f1f648599a'
+}
+
+resource functionHost 'Microsoft.Web/sites/host@2024-04-01' existing = {
+  name: '${functionAppName}/default'
 }
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
@@ -83,6 +96,9 @@ resource playbook 'Microsoft.Logic/workflows@2019-05-01' = {
           defaultValue: {}
           type: 'Object'
         }
+        enrichKey: {
+          type: 'SecureString'
+        }
       }
       triggers: {
         Microsoft_Sentinel_incident: {
@@ -102,20 +118,38 @@ resource playbook 'Microsoft.Logic/workflows@2019-05-01' = {
       }
       actions: {
         Enrich_incident: {
-          type: 'Function'
+          type: 'Http'
           runAfter: {}
           inputs: {
-            function: {
-              id: '${functionAppId}/functions/enrich'
-            }
             method: 'POST'
+            uri: 'https://${functionHostName}/api/enrich'
+            headers: {
+              'content-type': 'application/json'
+              'x-functions-key': '@{parameters(\'enrichKey\')}'
+            }
             body: '@triggerBody()'
+            retryPolicy: {
+              type: 'exponential'
+              count: 4
+              interval: 'PT20S'
+            }
+          }
+          // The key is in the inputs: keep them out of the run history.
+          runtimeConfiguration: {
+            secureData: {
+              properties: [
+                'inputs'
+              ]
+            }
           }
         }
       }
       outputs: {}
     }
     parameters: {
+      enrichKey: {
+        value: functionHost.listKeys().functionKeys.default
+      }
       '$connections': {
         value: {
           azuresentinel: {
@@ -134,21 +168,11 @@ resource playbook 'Microsoft.Logic/workflows@2019-05-01' = {
   }
 }
 
-// The playbook reads incidents as the trigger fires: Sentinel Responder on the workspace.
-resource playbookResponder 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: workspace
-  name: guid(workspace.id, playbook.id, roles.sentinelResponder)
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.sentinelResponder)
-    principalId: playbook.identity.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-// Sentinel itself runs playbooks from automation rules: Automation Contributor on the playbook alone.
-resource automationContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(sentinelAutomationPrincipalId)) {
-  scope: playbook
-  name: guid(playbook.id, sentinelAutomationPrincipalId, roles.sentinelAutomationContributor)
+// Sentinel itself runs playbooks from automation rules: Microsoft Sentinel Automation Contributor for its
+// service principal on the playbook's resource group (Sentinel, "Configure permissions for playbooks": granted
+// on the resource group, not on the Logic App). The automation rule waits for it.
+resource automationContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(resourceGroup().id, sentinelAutomationPrincipalId, roles.sentinelAutomationContributor)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.sentinelAutomationContributor)
     principalId: sentinelAutomationPrincipalId
@@ -158,6 +182,9 @@ resource automationContributor 'Microsoft.Authorization/roleAssignments@2022-04-
 
 resource automationRule 'Microsoft.SecurityInsights/automationRules@2024-09-01' = {
   scope: workspace
+  dependsOn: [
+    automationContributor
+  ]
   name: guid(workspace.id, playbook.id, 'enrich-on-create')
   properties: {
     displayName: 'sentinel-bridge: enrich new incidents'
@@ -189,5 +216,16 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
     category: 'sentinel'
     sourceId: workspace.id
     serializedData: loadTextContent('../workbook.json')
+  }
+}
+
+// What the DCRs could not take (DCRLogErrors, filled by their diagnostic settings): Logs > Queries > sentinel-bridge.
+resource droppedRows 'Microsoft.OperationalInsights/workspaces/savedSearches@2023-09-01' = {
+  parent: workspace
+  name: 'sentinel-bridge-dcr-errors'
+  properties: {
+    category: 'sentinel-bridge'
+    displayName: 'sentinel-bridge: rows the data collection rules dropped'
+    query: loadTextContent('../../queries/dcr_errors.kql')
   }
 }

@@ -158,8 +158,16 @@ impl Bridge {
         apply_destinations(&mut catalog, settings)?;
         let verifiers = build_verifiers(&catalog, settings)?;
         let metrics = Arc::new(Metrics::default());
+        let mut stream_rules = std::collections::HashMap::new();
         let (endpoint, dcr, scope, local, backend, cred) = match &settings.backend {
-            Backend::Azure { endpoint, dcr_immutable_id, scope } => {
+            Backend::Azure { endpoint, dcr_immutable_id, scope, stream_rules: rules } => {
+                let streams: Vec<String> = catalog.tables().iter().map(|t| t.stream_name()).chain(crate::enrich::tables::all().iter().map(|t| t.stream_name())).collect();
+                for (stream, rule) in rules {
+                    if !streams.contains(stream) {
+                        return Err(SettingError { setting: "DCR_STREAM_RULES".into(), message: format!("names {stream}, which no mapping or enrichment table writes") }.into());
+                    }
+                    stream_rules.insert(stream.clone(), rule.clone());
+                }
                 let cred = match credential {
                     Some(c) => Credential::fixed(c, "given"),
                     None => Credential::for_setting(&settings.identity).map_err(StartupError::Credential)?,
@@ -176,7 +184,7 @@ impl Bridge {
             }
         };
         let tokens = Arc::new(TokenSource::new(cred.clone(), scope));
-        let options = IngestionOptions { retry: RetryPolicy::default(), max_call_bytes: settings.max_call_bytes };
+        let options = IngestionOptions { retry: RetryPolicy::default(), max_call_bytes: settings.max_call_bytes, stream_rules };
         let client = Arc::new(IngestionClient::new(&endpoint, &dcr, tokens, options, metrics.clone()));
         let enricher = build_enricher(settings, local.as_ref(), cred.clone(), client.clone())?;
         let sekoia = build_sekoia(&catalog, settings, local.as_ref(), metrics.clone())?;

@@ -75,6 +75,7 @@ const fn per_source(suffix: &'static str, name: &'static str, default: &'static 
 pub const REGISTRY: &[SettingDef] = &[
     text("LOGS_INGESTION_ENDPOINT", "unset: local workspace (under the Functions host or beside a managed identity: refused, say `local`)", "the DCR's logs-ingestion endpoint or a DCE URL (https; http only on loopback), or `local` for the local workspace"),
     text("DCR_IMMUTABLE_ID", "required with the endpoint", "the DCR's immutable id, `dcr-…`"),
+    text("DCR_STREAM_RULES", "unset: every stream in `DCR_IMMUTABLE_ID`", "streams carried by other rules of the same endpoint (a DCR holds 10 streams): `Custom-A_CL=dcr-…,Custom-B_CL=dcr-…`; infra/ sets it"),
     text("LOGS_INGESTION_SCOPE", "`https://monitor.azure.com/.default`", "token scope (`https://monitor.azure.us/.default` for US Gov, `.cn` for China)"),
     text("AZURE_CLIENT_ID", "system-assigned", "user-assigned managed identity's client id"),
     text("AZURE_TENANT_ID", "unset", "with `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET` and no managed identity: a client-secret credential"),
@@ -215,7 +216,7 @@ impl Reader<'_> {
 /// Where rows go: Azure, or the embedded local workspace when no endpoint is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
-    Azure { endpoint: String, dcr_immutable_id: String, scope: String },
+    Azure { endpoint: String, dcr_immutable_id: String, scope: String, stream_rules: Vec<(String, String)> },
     Local,
 }
 
@@ -369,8 +370,10 @@ impl Settings {
             || r.text("MSI_ENDPOINT")?.is_some();
         let backend = match r.text("LOGS_INGESTION_ENDPOINT")?.as_deref() {
             None | Some("local") => {
-                if r.text("DCR_IMMUTABLE_ID")?.is_some() {
-                    return Err(bad("LOGS_INGESTION_ENDPOINT", "DCR_IMMUTABLE_ID is set but the endpoint is not"));
+                for needs_endpoint in ["DCR_IMMUTABLE_ID", "DCR_STREAM_RULES"] {
+                    if r.text(needs_endpoint)?.is_some() {
+                        return Err(bad("LOGS_INGESTION_ENDPOINT", format!("{needs_endpoint} is set but the endpoint is not")));
+                    }
                 }
                 if hosted && r.text("LOGS_INGESTION_ENDPOINT")?.is_none() {
                     return Err(bad(
@@ -383,14 +386,27 @@ impl Settings {
             Some(endpoint) => {
                 let endpoint = https_or_loopback("LOGS_INGESTION_ENDPOINT", endpoint)?;
                 let dcr = r.text("DCR_IMMUTABLE_ID")?.ok_or_else(|| bad("DCR_IMMUTABLE_ID", "required with LOGS_INGESTION_ENDPOINT"))?;
-                if !dcr.starts_with("dcr-") || dcr.len() < 5 || !dcr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                let is_dcr_id = |d: &str| d.starts_with("dcr-") && d.len() >= 5 && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+                if !is_dcr_id(&dcr) {
                     return Err(bad("DCR_IMMUTABLE_ID", format!("'{dcr}' is not a DCR immutable id (dcr-…)")));
+                }
+                let mut stream_rules = Vec::new();
+                for entry in r.text("DCR_STREAM_RULES")?.unwrap_or_default().split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                    let (stream, rule) = entry.split_once('=').map(|(s, d)| (s.trim(), d.trim())).unwrap_or((entry, ""));
+                    let stream_ok = (stream.starts_with("Custom-") || stream.starts_with("Microsoft-")) && crate::azure::logs_ingestion::is_stream_name(stream);
+                    if !stream_ok || !is_dcr_id(rule) {
+                        return Err(bad("DCR_STREAM_RULES", format!("'{entry}' is not <stream>=<dcr immutable id> (Custom-Acme_CL=dcr-…)")));
+                    }
+                    if stream_rules.iter().any(|(s, _): &(String, String)| s == stream) {
+                        return Err(bad("DCR_STREAM_RULES", format!("'{stream}' is named twice")));
+                    }
+                    stream_rules.push((stream.to_string(), rule.to_string()));
                 }
                 let scope = r.text("LOGS_INGESTION_SCOPE")?.unwrap_or_else(|| MONITOR_SCOPE.into());
                 if !scope.ends_with("/.default") {
                     return Err(bad("LOGS_INGESTION_SCOPE", "must end in /.default"));
                 }
-                Backend::Azure { endpoint: endpoint.trim_end_matches('/').to_string(), dcr_immutable_id: dcr, scope }
+                Backend::Azure { endpoint: endpoint.trim_end_matches('/').to_string(), dcr_immutable_id: dcr, scope, stream_rules }
             }
         };
         let query = match r.text("LOG_ANALYTICS_WORKSPACE_ID")? {
@@ -633,6 +649,10 @@ mod tests {
             (&[("LOGS_INGESTION_ENDPOINT", "http://example.com"), ("DCR_IMMUTABLE_ID", "dcr-1")], "LOGS_INGESTION_ENDPOINT"),
             (&[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "abc")], "DCR_IMMUTABLE_ID"),
             (&[("DCR_IMMUTABLE_ID", "dcr-1")], "LOGS_INGESTION_ENDPOINT"),
+            (&[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "dcr-1"), ("DCR_STREAM_RULES", "Custom-A_CL")], "DCR_STREAM_RULES"),
+            (&[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "dcr-1"), ("DCR_STREAM_RULES", "A_CL=dcr-2")], "DCR_STREAM_RULES"),
+            (&[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "dcr-1"), ("DCR_STREAM_RULES", "Custom-A_CL=dcr-2,Custom-A_CL=dcr-3")], "DCR_STREAM_RULES"),
+            (&[("DCR_STREAM_RULES", "Custom-A_CL=dcr-2")], "LOGS_INGESTION_ENDPOINT"),
             (&[("WEBHOOK_MAX_BODY_BYTES", "lots")], "WEBHOOK_MAX_BODY_BYTES"),
             (&[("INGEST_DEADLINE_SECS", "900")], "INGEST_DEADLINE_SECS"),
             (&[("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")], "FUNCTIONS_CUSTOMHANDLER_PORT"),

@@ -109,7 +109,7 @@ pub struct Spill {
 }
 
 fn safe_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    crate::azure::logs_ingestion::is_stream_name(s)
 }
 
 /// Spilled events are vendors' payloads: files readable by the owner only.

@@ -101,14 +101,17 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
         None => return Err(azure_error(StatusCode::BAD_REQUEST, "MissingApiVersionParameter", "The api-version query parameter is required.")),
     }
     ws.authorize(headers, &HashSet::from(["https://monitor.azure.com"]))?;
-    let dcr_ok = match &ws.config.dcr_immutable_id {
-        Some(expected) => dcr == expected,
-        None => dcr.starts_with("dcr-"),
+    let rule = ws.config.rules.iter().find(|(id, _)| id == dcr);
+    let dcr_ok = match (&ws.config.dcr_immutable_id, rule) {
+        (_, Some(_)) => true,
+        (Some(expected), None) => dcr == expected && ws.config.rules.is_empty(),
+        (None, None) => dcr.starts_with("dcr-") && ws.config.rules.is_empty(),
     };
     if !dcr_ok {
         return Err(azure_error(StatusCode::NOT_FOUND, "NotFound", &format!("Data collection rule with immutable Id '{dcr}' not found.")));
     }
-    let Some(decl) = ws.streams.get(stream) else {
+    let declared = rule.is_none_or(|(_, streams)| streams.iter().any(|s| s == stream));
+    let Some(decl) = ws.streams.get(stream).filter(|_| declared) else {
         return Err(azure_error(
             StatusCode::BAD_REQUEST,
             "InvalidStream",

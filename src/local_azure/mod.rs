@@ -53,6 +53,10 @@ pub fn backfill_endpoint(url: &str) -> String {
     format!("{}/_local/backfill", url.trim_end_matches('/'))
 }
 
+/// Streams (and data flows) a data collection rule holds at most (azure-monitor
+/// `essentials/data-collection-rule-overview.md`, "Limits": 10 data streams, 10 data flows).
+pub const MAX_STREAMS_PER_RULE: usize = 10;
+
 /// The workspace id the local workspace answers to by default (any GUID is accepted unless one is configured).
 pub const LOCAL_WORKSPACE_ID: &str = "00000000-0000-4000-8000-00000000b71d";
 
@@ -73,6 +77,10 @@ pub struct WorkspaceConfig {
     pub data_dir: Option<PathBuf>,
     /// Accept only this DCR immutable id; `None` accepts any `dcr-…`.
     pub dcr_immutable_id: Option<String>,
+    /// Data collection rules and the streams each declares, at most [`MAX_STREAMS_PER_RULE`] (a call to a
+    /// rule for a stream it does not declare is 400 `InvalidStream`). Empty: one rule for every stream, the
+    /// local default (the standard tables' streams are there to stage telemetry).
+    pub rules: Vec<(String, Vec<String>)>,
     /// Require this `X-IDENTITY-HEADER`; `None` accepts any non-empty one.
     pub identity_header: Option<String>,
     /// Accept only this client id and secret; `None` accepts any.
@@ -110,6 +118,7 @@ impl WorkspaceConfig {
             tables,
             data_dir: None,
             dcr_immutable_id: None,
+            rules: Vec::new(),
             identity_header: None,
             client_credentials: None,
             token_lifetime: Duration::from_secs(3599),
@@ -188,6 +197,17 @@ impl Workspace {
                 crate::kql::parse(t).map_err(|e| std::io::Error::other(format!("transformKql of stream {}: {e}", s.name)))?;
             }
             streams.insert(s.name.clone(), s.clone());
+        }
+        for (rule, declared) in &config.rules {
+            if declared.len() > MAX_STREAMS_PER_RULE {
+                return Err(std::io::Error::other(format!(
+                    "data collection rule {rule} declares {} streams; a rule holds at most {MAX_STREAMS_PER_RULE}",
+                    declared.len()
+                )));
+            }
+            if let Some(s) = declared.iter().find(|s| !streams.contains_key(s.as_str())) {
+                return Err(std::io::Error::other(format!("data collection rule {rule} declares {s}, which no table has")));
+            }
         }
         let tenant = config.workspace_id.clone().unwrap_or_else(|| LOCAL_WORKSPACE_ID.to_string());
         let store = Store::open(config.data_dir.as_deref(), &defs, &tenant, config.read_only)?;

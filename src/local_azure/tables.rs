@@ -115,6 +115,12 @@ pub fn standard_tables() -> Vec<TableDef> {
             ("SourceSystem", String),
         ]),
         // Columns as the Query API's official example returns them (fixture loganalytics-query-v1-oms-post-example).
+        // What a DCR's diagnostic setting (category LogErrors) records of the rows it could not take
+        // (azure-monitor reference, tables/dcrlogerrors).
+        def("DCRLogErrors", &[
+            ("TimeGenerated", DateTime), ("ClientRequestId", String), ("CorrelationId", String), ("InputStreamId", String),
+            ("Message", String), ("OperationName", String), ("_ResourceId", String), ("SourceSystem", String),
+        ]),
         def("Usage", &[
             ("Computer", String), ("TimeGenerated", DateTime), ("SourceSystem", String), ("StartTime", DateTime),
             ("EndTime", DateTime), ("ResourceUri", String), ("LinkedResourceUri", String), ("DataType", String),

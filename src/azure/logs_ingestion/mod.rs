@@ -16,6 +16,7 @@
 use std::io::Write;
 use std::ops::Range;
 use std::sync::atomic::Ordering::Relaxed;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -126,17 +127,26 @@ pub struct IngestionOptions {
     pub retry: RetryPolicy,
     /// Uncompressed bytes per call, at most [`MAX_CALL_BYTES`].
     pub max_call_bytes: usize,
+    /// Streams that another rule of the same endpoint carries (a rule holds 10 streams), by stream.
+    pub stream_rules: HashMap<String, String>,
 }
 
 impl Default for IngestionOptions {
     fn default() -> Self {
-        IngestionOptions { retry: RetryPolicy::default(), max_call_bytes: MAX_CALL_BYTES }
+        IngestionOptions { retry: RetryPolicy::default(), max_call_bytes: MAX_CALL_BYTES, stream_rules: HashMap::new() }
     }
+}
+
+/// A stream name as a DCR declares one: `Custom-`/`Microsoft-` and letters, digits, `-` and `_`.
+pub fn is_stream_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 pub struct IngestionClient {
     driver: Driver,
-    base: String,
+    endpoint: String,
+    dcr: String,
+    stream_rules: HashMap<String, String>,
     tokens: Arc<TokenSource>,
     max_call_bytes: usize,
     metrics: Arc<Metrics>,
@@ -147,7 +157,9 @@ impl IngestionClient {
     pub fn new(endpoint: &str, dcr_immutable_id: &str, tokens: Arc<TokenSource>, options: IngestionOptions, metrics: Arc<Metrics>) -> Self {
         IngestionClient {
             driver: Driver::new(options.retry),
-            base: format!("{}/dataCollectionRules/{}/streams", endpoint.trim_end_matches('/'), dcr_immutable_id),
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            dcr: dcr_immutable_id.to_string(),
+            stream_rules: options.stream_rules,
             tokens,
             max_call_bytes: options.max_call_bytes.min(MAX_CALL_BYTES),
             metrics,
@@ -216,7 +228,8 @@ impl IngestionClient {
     async fn send_call(&self, stream: &str, rows: &[Row], deadline: Instant, stats: &StreamStats) -> Result<(), CallError> {
         let raw = encode_array(rows);
         let body = Bytes::from(gzip(&raw));
-        let url = format!("{}/{}?api-version={API_VERSION}", self.base, path_segment(stream));
+        let dcr = self.stream_rules.get(stream).unwrap_or(&self.dcr);
+        let url = format!("{}/dataCollectionRules/{}/streams/{}?api-version={API_VERSION}", self.endpoint, path_segment(dcr), path_segment(stream));
         let request_id = uuid::Uuid::new_v4().to_string();
         let build = |http: &reqwest::Client| {
             http.post(&url)
