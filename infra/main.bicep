@@ -149,6 +149,7 @@ module functionApp 'modules/functionapp.bicep' = {
     sources: sources
     logsIngestionEndpoint: dce.outputs.logsIngestionEndpoint
     dcrImmutableId: dcr[0].outputs.immutableId
+    dcrResourceId: dcr[0].outputs.id
     // Streams of the rules past the first, as the bridge reads them (DCR_STREAM_RULES).
     dcrStreamRules: [for o in schema.overflow: '${o.stream}=${dcr[o.rule].outputs.immutableId}']
     workspaceCustomerId: workspace.properties.customerId

@@ -32,6 +32,8 @@
 //! - [`local_azure`]: the local stand-in of Azure (Logs Ingestion, Query API, Sentinel, token endpoints, a
 //!   Sekoia intake, fault injection). Product code reaches it only over HTTP, through the same clients it uses
 //!   for Azure: only [`app::local_backend`], [`cli`] and [`bench`] may name it (a test holds this).
+//! - [`doctor`]: does a deployment work: settings, tokens, the DCR, roles, tables, Sentinel, the spill,
+//!   and a canary row per stream read back.
 //! - [`cli`]: the commands of the binary; `main.rs` only dispatches to them.
 //! - [`bench`]: benchmarks that print figures against a baseline run in the same process.
 
@@ -40,6 +42,7 @@ pub mod azure;
 pub mod bench;
 pub mod cli;
 pub mod delivery;
+pub mod doctor;
 pub mod enrich;
 pub mod functions;
 pub mod kql;

@@ -119,6 +119,11 @@ impl SekoiaClient {
         Err(e)
     }
 
+    /// An empty batch (`[]`): the intake answers it when it is reachable and the key is taken.
+    pub async fn probe(&self, deadline: Instant) -> Result<(), IngestError> {
+        self.call(&[], deadline, &StreamStats::default()).await.map_err(IngestError::from)
+    }
+
     async fn call(&self, events: &[SekoiaEvent], deadline: Instant, stats: &StreamStats) -> Result<(), CallError> {
         let body: Vec<Value> = events.iter().map(|e| json!({"intake_key": self.key, "json": e.json, "timestamp": e.timestamp})).collect();
         let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());

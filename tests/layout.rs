@@ -25,7 +25,7 @@ fn host_json_runs_the_custom_handler() {
 #[test]
 fn functions_are_http_in_and_out_only() {
     // Forwarding applies only to functions with exactly one httpTrigger in and one http out (contract §5).
-    for (name, route, method) in [("webhook", "webhook/{source}", "post"), ("enrich", "enrich", "post"), ("health", "health", "get")] {
+    for (name, route, method) in [("webhook", "webhook/{source}", "post"), ("enrich", "enrich", "post"), ("health", "health", "get"), ("doctor", "doctor", "get")] {
         let f: Value = serde_json::from_str(&read(&format!("functions/{name}/function.json"))).unwrap();
         let b = f["bindings"].as_array().unwrap();
         assert_eq!(b.len(), 2, "{name}");

@@ -13,6 +13,8 @@ param streamDeclarations object
 param principalId string
 
 var metricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+// Read-only, on this rule alone: lets `sentinel-bridge doctor` compare the deployed declarations with the mappings.
+var monitoringReader = '43d0d8ad-25c7-4714-9337-8ba259a9fe05'
 
 resource dcr 'Microsoft.Insights/dataCollectionRules@2024-03-11' = {
   name: name
@@ -60,6 +62,16 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(dcr.id, principalId, metricsPublisher)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', metricsPublisher)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource reader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: dcr
+  name: guid(dcr.id, principalId, monitoringReader)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringReader)
     principalId: principalId
     principalType: 'ServicePrincipal'
   }

@@ -14,6 +14,8 @@ param vaultName string
 param sources array
 param logsIngestionEndpoint string
 param dcrImmutableId string
+@description('The first rule\'s ARM id, for `sentinel-bridge doctor`.')
+param dcrResourceId string
 @description('Streams carried by rules past the first, each `<stream>=<immutable id>` (empty: none).')
 param dcrStreamRules array
 param workspaceCustomerId string
@@ -68,6 +70,10 @@ var baseSettings = [
   {
     name: 'ENRICH_MODE'
     value: enrichMode
+  }
+  {
+    name: 'DCR_RESOURCE_ID'
+    value: dcrResourceId
   }
   {
     name: 'DCR_STREAM_RULES'

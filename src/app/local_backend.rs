@@ -16,6 +16,9 @@ use crate::mapping::Catalog;
 pub const LOCAL_WORKSPACE_RESOURCE_ID: &str =
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.OperationalInsights/workspaces/local";
 
+/// The local workspace's data collection rule, as ARM names it.
+pub const LOCAL_DCR_RESOURCE_ID: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.Insights/dataCollectionRules/local";
+
 /// Why the local workspace could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalBackendError {

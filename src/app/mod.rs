@@ -30,7 +30,7 @@ use crate::enrich::Enricher;
 use crate::mapping::auth::{Secrets, Verifier};
 use crate::mapping::Catalog;
 use crate::sekoia::{SekoiaClient, SekoiaOptions};
-pub use local_backend::{LocalBackend, LOCAL_WORKSPACE_RESOURCE_ID};
+pub use local_backend::{LocalBackend, LOCAL_DCR_RESOURCE_ID, LOCAL_WORKSPACE_RESOURCE_ID};
 pub use router::{app, serve};
 
 /// Whether enrichment runs here, and if not, why.
@@ -66,6 +66,14 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub deadline: Duration,
     pub backend: String,
+    /// The settings it was built from, and the credential of every Azure call: what `doctor` checks.
+    pub settings: Settings,
+    pub credential: Credential,
+    /// The first rule's ARM id (`DCR_RESOURCE_ID`, or the local workspace's), and where ARM is, for `doctor`.
+    pub dcr_resource_id: Option<String>,
+    pub arm_endpoint: String,
+    /// The last `doctor` report, for `/api/doctor` and `/api/health`.
+    pub doctor: crate::doctor::Cache,
 }
 
 /// Everything that is wrong with the configuration or the environment, found before serving.
@@ -159,8 +167,10 @@ impl Bridge {
         let verifiers = build_verifiers(&catalog, settings)?;
         let metrics = Arc::new(Metrics::default());
         let mut stream_rules = std::collections::HashMap::new();
+        let dcr_resource_id;
         let (endpoint, dcr, scope, local, backend, cred) = match &settings.backend {
-            Backend::Azure { endpoint, dcr_immutable_id, scope, stream_rules: rules } => {
+            Backend::Azure { endpoint, dcr_immutable_id, scope, stream_rules: rules, dcr_resource_id: rule_id } => {
+                dcr_resource_id = rule_id.clone();
                 let streams: Vec<String> = catalog.tables().iter().map(|t| t.stream_name()).chain(crate::enrich::tables::all().iter().map(|t| t.stream_name())).collect();
                 for (stream, rule) in rules {
                     if !streams.contains(stream) {
@@ -169,7 +179,7 @@ impl Bridge {
                     stream_rules.insert(stream.clone(), rule.clone());
                 }
                 let cred = match credential {
-                    Some(c) => Credential::fixed(c, "given"),
+                    Some(c) => Credential::fixed(c, "given credential"),
                     None => Credential::for_setting(&settings.identity).map_err(StartupError::Credential)?,
                 };
                 tracing::info!(endpoint = %endpoint, credential = cred.kind, "ingesting into Azure Monitor");
@@ -180,6 +190,7 @@ impl Bridge {
                 let url = local.url();
                 tracing::info!(data_dir = %settings.data_dir.display(), url = %url, "no LOGS_INGESTION_ENDPOINT: using the local workspace");
                 let cred = Credential::fixed(local.credential(), "local workspace");
+                dcr_resource_id = Some(LOCAL_DCR_RESOURCE_ID.to_string());
                 (url, "dcr-local".to_string(), MONITOR_SCOPE.to_string(), Some(local), format!("local:{}", settings.data_dir.display()), cred)
             }
         };
@@ -215,6 +226,11 @@ impl Bridge {
             max_body_bytes: settings.max_body_bytes,
             deadline: settings.deadline,
             backend,
+            settings: settings.clone(),
+            credential: cred,
+            dcr_resource_id,
+            arm_endpoint: local.as_ref().map_or_else(|| settings.enrich.arm_endpoint.clone(), |l| l.url()),
+            doctor: crate::doctor::Cache::default(),
         });
         Ok(Bridge { state, local, drain })
     }

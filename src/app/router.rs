@@ -21,6 +21,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         // The Functions host polls `/` until it answers: answer at once, whatever the state.
         .route("/", get(|| async { "ok" }))
         .route("/api/health", get(crate::functions::health::health))
+        .route("/api/doctor", get(crate::functions::doctor::doctor))
         .route("/api/webhook/{source}", post(crate::functions::webhook::receive))
         .route("/api/enrich", post(crate::functions::enrich::enrich))
         // The queue-triggered `redeliver` function: the host's default invocation, at the function's name.
@@ -51,6 +52,14 @@ pub async fn serve(settings: Settings, port: u16) -> Result<(), StartupError> {
         .map_err(|source| StartupError::Listen { port, source })?;
     let addr = listener.local_addr().map_err(|source| StartupError::Listen { port, source })?;
     tracing::info!(%addr, "sentinel-bridge listening");
+    // One doctor pass at start, so /api/health says whether the deployment works (no canary).
+    let state = bridge.state.clone();
+    tokio::spawn(async move {
+        let report = state.doctor.get_or_run(&state).await;
+        if report.failed() {
+            tracing::warn!(doctor = %report.summary(), "the deployment check found a failure: GET /api/doctor");
+        }
+    });
     axum::serve(listener, app(bridge.state.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await

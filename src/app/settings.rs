@@ -75,6 +75,7 @@ const fn per_source(suffix: &'static str, name: &'static str, default: &'static 
 pub const REGISTRY: &[SettingDef] = &[
     text("LOGS_INGESTION_ENDPOINT", "unset: local workspace (under the Functions host or beside a managed identity: refused, say `local`)", "the DCR's logs-ingestion endpoint or a DCE URL (https; http only on loopback), or `local` for the local workspace"),
     text("DCR_IMMUTABLE_ID", "required with the endpoint", "the DCR's immutable id, `dcr-…`"),
+    text("DCR_RESOURCE_ID", "unset", "the first rule's ARM id (`/subscriptions/…/dataCollectionRules/…`), so `doctor` compares its stream declarations with the mappings; infra/ sets it"),
     text("DCR_STREAM_RULES", "unset: every stream in `DCR_IMMUTABLE_ID`", "streams carried by other rules of the same endpoint (a DCR holds 10 streams): `Custom-A_CL=dcr-…,Custom-B_CL=dcr-…`; infra/ sets it"),
     text("LOGS_INGESTION_SCOPE", "`https://monitor.azure.com/.default`", "token scope (`https://monitor.azure.us/.default` for US Gov, `.cn` for China)"),
     text("AZURE_CLIENT_ID", "system-assigned", "user-assigned managed identity's client id"),
@@ -216,7 +217,7 @@ impl Reader<'_> {
 /// Where rows go: Azure, or the embedded local workspace when no endpoint is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
-    Azure { endpoint: String, dcr_immutable_id: String, scope: String, stream_rules: Vec<(String, String)> },
+    Azure { endpoint: String, dcr_immutable_id: String, scope: String, stream_rules: Vec<(String, String)>, dcr_resource_id: Option<String> },
     Local,
 }
 
@@ -370,7 +371,7 @@ impl Settings {
             || r.text("MSI_ENDPOINT")?.is_some();
         let backend = match r.text("LOGS_INGESTION_ENDPOINT")?.as_deref() {
             None | Some("local") => {
-                for needs_endpoint in ["DCR_IMMUTABLE_ID", "DCR_STREAM_RULES"] {
+                for needs_endpoint in ["DCR_IMMUTABLE_ID", "DCR_STREAM_RULES", "DCR_RESOURCE_ID"] {
                     if r.text(needs_endpoint)?.is_some() {
                         return Err(bad("LOGS_INGESTION_ENDPOINT", format!("{needs_endpoint} is set but the endpoint is not")));
                     }
@@ -406,7 +407,20 @@ impl Settings {
                 if !scope.ends_with("/.default") {
                     return Err(bad("LOGS_INGESTION_SCOPE", "must end in /.default"));
                 }
-                Backend::Azure { endpoint: endpoint.trim_end_matches('/').to_string(), dcr_immutable_id: dcr, scope, stream_rules }
+                let dcr_resource_id = match r.text("DCR_RESOURCE_ID")? {
+                    None => None,
+                    Some(id) => {
+                        let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
+                        let eq = |i: usize, s: &str| segs.get(i).is_some_and(|x| x.eq_ignore_ascii_case(s));
+                        let ok = segs.len() == 8 && eq(0, "subscriptions") && eq(2, "resourceGroups") && eq(4, "providers") && eq(5, "Microsoft.Insights") && eq(6, "dataCollectionRules")
+                            && segs.iter().all(|s| !s.is_empty() && *s != "." && *s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.()".contains(c)));
+                        if !ok {
+                            return Err(bad("DCR_RESOURCE_ID", format!("'{id}' is not a data collection rule's ARM id (/subscriptions/…/resourceGroups/…/providers/Microsoft.Insights/dataCollectionRules/…)")));
+                        }
+                        Some(format!("/{}", segs.join("/")))
+                    }
+                };
+                Backend::Azure { endpoint: endpoint.trim_end_matches('/').to_string(), dcr_immutable_id: dcr, scope, stream_rules, dcr_resource_id }
             }
         };
         let query = match r.text("LOG_ANALYTICS_WORKSPACE_ID")? {
@@ -653,6 +667,7 @@ mod tests {
             (&[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "dcr-1"), ("DCR_STREAM_RULES", "A_CL=dcr-2")], "DCR_STREAM_RULES"),
             (&[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "dcr-1"), ("DCR_STREAM_RULES", "Custom-A_CL=dcr-2,Custom-A_CL=dcr-3")], "DCR_STREAM_RULES"),
             (&[("DCR_STREAM_RULES", "Custom-A_CL=dcr-2")], "LOGS_INGESTION_ENDPOINT"),
+            (&[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "dcr-1"), ("DCR_RESOURCE_ID", "/subscriptions/s/resourceGroups/g/providers/Microsoft.Insights/dataCollectionRules/../x")], "DCR_RESOURCE_ID"),
             (&[("WEBHOOK_MAX_BODY_BYTES", "lots")], "WEBHOOK_MAX_BODY_BYTES"),
             (&[("INGEST_DEADLINE_SECS", "900")], "INGEST_DEADLINE_SECS"),
             (&[("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")], "FUNCTIONS_CUSTOMHANDLER_PORT"),

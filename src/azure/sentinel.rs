@@ -106,6 +106,9 @@ impl Default for SentinelOptions {
     }
 }
 
+/// An incident name no incident has (a GUID of zeros), for [`SentinelClient::may_write_comments`].
+pub const PROBE_INCIDENT: &str = "00000000-0000-0000-0000-000000000000";
+
 pub struct SentinelClient {
     driver: Driver,
     /// `{arm}/subscriptions/…/workspaces/{ws}/providers/Microsoft.SecurityInsights/incidents`
@@ -129,7 +132,12 @@ impl SentinelClient {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), SentinelError> {
-        let url = format!("{}{path}?api-version={API_VERSION}", self.incidents_url);
+        self.call_with(method, path, "", body).await
+    }
+
+    /// As [`Self::call`], with more query parameters (`&name=value`, ours, never the caller's text).
+    async fn call_with(&self, method: reqwest::Method, path: &str, query: &str, body: Option<&Value>) -> Result<(u16, Value), SentinelError> {
+        let url = format!("{}{path}?api-version={API_VERSION}{query}", self.incidents_url);
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         let build = |http: &reqwest::Client| {
             let req = http.request(method.clone(), &url);
@@ -177,6 +185,24 @@ impl SentinelClient {
             .call(reqwest::Method::PUT, &format!("/{}/comments/{}", path_segment(name), path_segment(comment_id)), Some(&json!({"properties": {"message": message}})))
             .await?;
         Ok(status == 201)
+    }
+
+    /// Lists at most `top` incidents: the workspace answers, and the identity may read incidents.
+    pub async fn list_incidents(&self, top: u32) -> Result<usize, SentinelError> {
+        let (_, v) = self.call_with(reqwest::Method::GET, "", &format!("&$top={top}"), None).await?;
+        Ok(v["value"].as_array().map_or(0, Vec::len))
+    }
+
+    /// Whether the identity may write comments, without writing one: ARM checks the role before it looks the
+    /// incident up, so a comment on an incident that does not exist is a 404 with the role and a 403 without.
+    pub async fn may_write_comments(&self) -> Result<bool, SentinelError> {
+        match self.put_comment(PROBE_INCIDENT, "sentinel-bridge-doctor", "probe").await {
+            Err(SentinelError::NotFound(_)) => Ok(true),
+            Err(SentinelError::Refused { status: 403, .. }) => Ok(false),
+            Err(e) => Err(e),
+            // The probe incident exists after all: the write worked.
+            Ok(_) => Ok(true),
+        }
     }
 
     /// Writes an incident back with the etag it was read with; a stale etag is [`SentinelError::Conflict`].

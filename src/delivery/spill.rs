@@ -281,6 +281,11 @@ impl Spill {
     }
 
     /// Depth and age per queue, for health.
+    /// Where the spill keeps its files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn status(&self) -> Value {
         let now = SystemTime::now();
         let states = self.queues.lock().unwrap_or_else(|e| e.into_inner());

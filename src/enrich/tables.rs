@@ -26,6 +26,7 @@ pub fn incident_enrichment() -> Arc<TableSchema> {
         ("Version", String),
         ("CommentId", String),
         ("Actions", Dynamic),
+        ("Canary", String),
     ])
 }
 
@@ -41,6 +42,7 @@ pub fn enrichment_audit() -> Arc<TableSchema> {
         ("Rows", Long),
         ("DurationMs", Real),
         ("Detail", Dynamic),
+        ("Canary", String),
     ])
 }
 

@@ -5,8 +5,10 @@
 //! - [`enrich`]: `POST /api/enrich`, the playbook's call for an incident;
 //! - [`redeliver`]: `POST /redeliver`, the spill queue's trigger, in the host's [`invocation`] envelope;
 //! - [`health`]: `GET /api/health`, counters for operators;
+//! - [`doctor`]: `GET /api/doctor`, the cached `doctor` report;
 //! - [`error`]: every error a caller can get, as one type.
 
+pub mod doctor;
 pub mod enrich;
 pub mod error;
 pub mod health;

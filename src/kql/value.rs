@@ -39,6 +39,14 @@ impl KType {
         }
     }
 
+    /// The name a DCR's stream declaration uses (`boolean` where the Query API says `bool`).
+    pub fn dcr_name(self) -> &'static str {
+        match self {
+            KType::Bool => "boolean",
+            other => other.name(),
+        }
+    }
+
     pub fn parse(s: &str) -> Option<KType> {
         Some(match s.to_ascii_lowercase().as_str() {
             "bool" | "boolean" => KType::Bool,

@@ -11,6 +11,7 @@
 // Handlers answer Azure's error responses directly as `Err(Response)`; their size does not matter here.
 #![allow(clippy::result_large_err)]
 
+mod arm_dcr;
 pub mod faults;
 pub mod openai_endpoint;
 mod token_endpoint;
@@ -110,6 +111,9 @@ pub struct WorkspaceConfig {
     pub openai_deployments: Vec<(String, openai_endpoint::ModelFamily)>,
     /// The Query API's per-user throttling.
     pub query_limits: query_endpoint::QueryLimits,
+    /// Tables the Query API does not know, though their streams are declared: a deployment whose tables were
+    /// not created.
+    pub absent_tables: Vec<String>,
 }
 
 impl WorkspaceConfig {
@@ -131,6 +135,7 @@ impl WorkspaceConfig {
             sentinel_writes_per_window: sentinel_endpoint::WRITES_PER_WINDOW,
             sekoia_intake_key: None,
             query_limits: query_endpoint::QueryLimits::default(),
+            absent_tables: Vec::new(),
             openai_deployments: vec![("gpt-4o".into(), openai_endpoint::ModelFamily::Chat), ("o4-mini".into(), openai_endpoint::ModelFamily::Reasoning)],
         }
     }

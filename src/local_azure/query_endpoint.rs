@@ -86,6 +86,9 @@ pub struct WorkspaceTables<'a> {
 
 impl kql::Tables for WorkspaceTables<'_> {
     fn table(&self, name: &str) -> Option<Frame> {
+        if self.ws.config.absent_tables.iter().any(|t| t == name) {
+            return None;
+        }
         let f = self.ws.store.frame(name)?;
         let Some((start, end)) = self.range else { return Some(f) };
         let Some(i) = f.column_index("TimeGenerated") else { return Some(f) };

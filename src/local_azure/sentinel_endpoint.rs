@@ -372,6 +372,12 @@ pub(super) async fn handle(
     if let Err(r) = ws.authorize(&headers, &HashSet::from(ARM_AUDIENCES)) {
         return r;
     }
+    if let Some((_, name)) = super::arm_dcr::parse(uri.path()) {
+        if method != Method::GET {
+            return azure_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "The local workspace serves reads of its data collection rule only.");
+        }
+        return super::arm_dcr::get(&ws, uri.path(), q.get("api-version").map(String::as_str), &name);
+    }
     match q.get("api-version").map(String::as_str) {
         None => return azure_error(StatusCode::BAD_REQUEST, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."),
         Some(v) if !API_VERSIONS.contains(&v) => {

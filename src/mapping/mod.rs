@@ -249,6 +249,9 @@ pub const TIME_GENERATED: &str = "TimeGenerated";
 /// (azure-monitor `logs/log-standard-columns.md`, "TimeGenerated"): a batch redelivered after an outage, a
 /// vendor's backfill or TrapEye's `first_interaction` would otherwise lose when the event happened.
 pub const EVENT_TIME: &str = "EventTime";
+/// Set only on the rows `sentinel-bridge doctor --canary` writes (its run id), so rules and workbooks exclude
+/// them with `where isempty(Canary)`; every table the bridge writes has it.
+pub const CANARY: &str = "Canary";
 
 /// Parses and validates one mapping file.
 pub fn parse_mapping_file(file: &str, text: &str) -> Result<Vec<SourceMapping>, MappingError> {
@@ -386,6 +389,9 @@ fn compile_table(
         if c.name == TIME_GENERATED || c.name == EVENT_TIME {
             return Err(fail(&cf, format!("{} is set by the table's `time`, not as a column", c.name)));
         }
+        if c.name == CANARY {
+            return Err(fail(&cf, "Canary is reserved for doctor's canary rows".into()));
+        }
         if c.name == ADDITIONAL_DATA && unmapped == Unmapped::Keep {
             return Err(fail(&cf, "AdditionalData is added by `unmapped = \"keep\"`".into()));
         }
@@ -420,7 +426,11 @@ fn compile_table(
         };
         columns.push(ColumnMapping { column: Column { name: c.name, kind }, source, required: c.required });
     }
-    let mut schema_cols = vec![Column { name: TIME_GENERATED.into(), kind: ColumnType::Datetime }, Column { name: EVENT_TIME.into(), kind: ColumnType::Datetime }];
+    let mut schema_cols = vec![
+        Column { name: TIME_GENERATED.into(), kind: ColumnType::Datetime },
+        Column { name: EVENT_TIME.into(), kind: ColumnType::Datetime },
+        Column { name: CANARY.into(), kind: ColumnType::String },
+    ];
     schema_cols.extend(columns.iter().map(|c| c.column.clone()));
     if unmapped == Unmapped::Keep {
         schema_cols.push(Column { name: ADDITIONAL_DATA.into(), kind: ColumnType::Dynamic });

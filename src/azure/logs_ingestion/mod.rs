@@ -224,6 +224,12 @@ impl IngestionClient {
         out
     }
 
+    /// A call with no records (`[]`) to a stream: a 204 proves the identity may write there (Monitoring
+    /// Metrics Publisher on the rule) and the rule declares the stream, without writing a row.
+    pub async fn probe(&self, stream: &str, deadline: Instant) -> Result<(), IngestError> {
+        self.send_call(stream, &[], deadline, &StreamStats::default()).await.map_err(IngestError::from)
+    }
+
     /// One call: retried in place until it succeeds, fails for good, or the deadline passes.
     async fn send_call(&self, stream: &str, rows: &[Row], deadline: Instant, stats: &StreamStats) -> Result<(), CallError> {
         let raw = encode_array(rows);

@@ -1,0 +1,420 @@
+//! The read-only checks, in the order a deployment depends on them: settings, tokens, the data collection
+//! rule, the right to ingest, the workspace's tables, Sentinel, the spill, Sekoia. A check that cannot run
+//! because an earlier one failed says so as a warning, so each broken thing fails exactly one line.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{Check, Options, Report};
+use crate::app::settings::{Backend, SpillSetting, StorageSetting};
+use crate::app::{AppState, EnrichmentState};
+use crate::azure::http::{AzureRules, Call, CallError, Driver, RetryPolicy};
+use crate::azure::identity::{TokenSource, MONITOR_SCOPE};
+use crate::azure::logs_ingestion::IngestError;
+use crate::azure::logs_query::{QueryError, QUERY_SCOPE};
+use crate::azure::sentinel::{SentinelError, ARM_SCOPE};
+use crate::delivery::spill::SpillBackend;
+use crate::model::schema::TableSchema;
+
+/// How long one probe may take.
+const PROBE: Duration = Duration::from_secs(15);
+
+/// The ARM api-version of data collection rules (the one infra/ deploys with).
+const DCR_API_VERSION: &str = "2024-03-11";
+
+pub async fn run(state: &AppState, options: Options) -> Report {
+    let mut out = Vec::new();
+    settings(state, &mut out);
+    let tokens = tokens(state, &mut out).await;
+    let wrong_rule = rule(state, &tokens, &mut out).await;
+    ingestion(state, &tokens, wrong_rule, &mut out).await;
+    tables(state, &tokens, &mut out).await;
+    sentinel(state, &tokens, &mut out).await;
+    spill(state, &mut out).await;
+    sekoia(state, &mut out).await;
+    if options.canary {
+        super::canary::run(state, &tokens, options.wait, &mut out).await;
+    }
+    Report { at: crate::model::time::format_datetime(time::OffsetDateTime::now_utc()), backend: state.backend.clone(), checks: out }
+}
+
+/// Every table the bridge writes: the mappings' and the enrichment's.
+pub(super) fn all_tables(state: &AppState) -> Vec<std::sync::Arc<TableSchema>> {
+    let mut t = state.catalog.tables();
+    t.extend(crate::enrich::tables::all());
+    t
+}
+
+fn settings(state: &AppState, out: &mut Vec<Check>) {
+    let s = &state.settings;
+    let enrich = match &state.enricher {
+        EnrichmentState::Ready(_) => "enrichment on".to_string(),
+        EnrichmentState::Off(why) => format!("enrichment off ({why})"),
+    };
+    let sources: Vec<&str> = state.catalog.sources().map(|x| x.name.as_str()).collect();
+    out.push(Check::ok(
+        "settings",
+        format!("parsed; {}; sources {}; {enrich}; replay guard {}", state.backend, sources.join(", "), state.replay.store_name()),
+    ));
+    for src in state.catalog.sources() {
+        if !state.verifiers[&src.name].accepts_requests() {
+            let setting = crate::app::settings::secrets_setting(&src.name);
+            if matches!(s.backend, Backend::Local) && !s.under_functions_host {
+                out.push(Check::ok(format!("source:{}", src.name), format!("no secret, so it refuses its events (local: set {setting} to take them)")));
+                continue;
+            }
+            out.push(Check::warn(format!("source:{}", src.name), "has no secret: it refuses every request", format!("set {setting} (a Key Vault reference in Azure), or remove the source")));
+        }
+    }
+    if matches!(s.backend, Backend::Local) && s.under_functions_host {
+        out.push(Check::warn("backend", "the local workspace under the Functions host: events stay on this instance's disk", "set LOGS_INGESTION_ENDPOINT and DCR_IMMUTABLE_ID (infra/ outputs them)"));
+    }
+}
+
+/// The audiences the configuration needs, by short name.
+fn audiences(state: &AppState) -> Vec<(&'static str, String)> {
+    let s = &state.settings;
+    let mut a = vec![("monitor", match &s.backend {
+        Backend::Azure { scope, .. } => scope.clone(),
+        Backend::Local => MONITOR_SCOPE.to_string(),
+    })];
+    let enriching = matches!(state.enricher, EnrichmentState::Ready(_));
+    if enriching {
+        a.push(("log-analytics", QUERY_SCOPE.to_string()));
+    }
+    if enriching || state.dcr_resource_id.is_some() {
+        a.push(("arm", ARM_SCOPE.to_string()));
+    }
+    let identity_storage = |st: &StorageSetting| matches!(st, StorageSetting::Identity { .. });
+    let storage = matches!(&s.spill, SpillSetting::AzureQueue { storage, .. } if identity_storage(storage)) || s.storage.as_ref().is_some_and(identity_storage);
+    if storage {
+        a.push(("storage", crate::azure::storage::STORAGE_SCOPE.to_string()));
+    }
+    if s.enrich.openai.is_some() {
+        a.push(("cognitive-services", crate::azure::openai::OPENAI_SCOPE.to_string()));
+    }
+    a
+}
+
+/// The audiences a token could be had for, by short name.
+pub(super) struct Tokens {
+    pub ok: HashSet<&'static str>,
+}
+
+impl Tokens {
+    fn skip(&self, audience: &str, check: &str, out: &mut Vec<Check>) -> bool {
+        if self.ok.contains(audience) {
+            return false;
+        }
+        out.push(Check::warn(check, format!("not checked: no token for {audience} (see token:{audience})"), "fix the token first"));
+        true
+    }
+}
+
+async fn tokens(state: &AppState, out: &mut Vec<Check>) -> Tokens {
+    let kind = state.credential.kind;
+    let fix = match kind {
+        "managed identity" => "check the Function App's identity (Identity blade) and that AZURE_CLIENT_ID names its client id",
+        "client secret" => "check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (Entra ID > App registrations > Certificates & secrets)",
+        "developer tools (az / azd login)" => "run `az login` (or `azd auth login`) as a user of this tenant",
+        _ => "check the identity endpoint the settings point at",
+    };
+    let mut ok = HashSet::new();
+    for (name, scope) in audiences(state) {
+        let source = TokenSource::new(state.credential.clone(), scope.clone());
+        let check = format!("token:{name}");
+        match tokio::time::timeout(PROBE, source.token()).await {
+            Ok(Ok(_)) => {
+                ok.insert(name);
+                out.push(Check::ok(check, format!("a token for {scope} from the {kind}")));
+            }
+            Ok(Err(e)) => out.push(Check::fail(check, format!("no token for {scope} from the {kind}: {}", short(&e.to_string())), fix)),
+            Err(_) => out.push(Check::fail(check, format!("no token for {scope} within {}s from the {kind}", PROBE.as_secs()), fix)),
+        }
+    }
+    Tokens { ok }
+}
+
+fn short(s: &str) -> String {
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() > 240 {
+        format!("{}…", s.chars().take(240).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn expected_rule(state: &AppState) -> String {
+    match &state.settings.backend {
+        Backend::Azure { dcr_immutable_id, .. } => dcr_immutable_id.clone(),
+        Backend::Local => "dcr-local".into(),
+    }
+}
+
+fn stream_rules(state: &AppState) -> HashMap<String, String> {
+    match &state.settings.backend {
+        Backend::Azure { stream_rules, .. } => stream_rules.iter().cloned().collect(),
+        Backend::Local => HashMap::new(),
+    }
+}
+
+/// An ARM GET with the ARM token: `(status, body)`, or why it could not be asked.
+pub(super) async fn arm_get(state: &AppState, path_and_query: &str) -> Result<(u16, Value), String> {
+    let tokens = TokenSource::new(state.credential.clone(), ARM_SCOPE);
+    let url = format!("{}{path_and_query}", state.arm_endpoint.trim_end_matches('/'));
+    let build = |http: &reqwest::Client| http.get(&url);
+    let driver = Driver::new(RetryPolicy::default());
+    let call = Call { build: &build, auth: &tokens, logic: &AzureRules, deadline: Instant::now() + PROBE, retries: None, what: "doctor arm" };
+    match driver.send(call).await {
+        Ok(x) => Ok((x.status.as_u16(), serde_json::from_str(&x.text()).unwrap_or(Value::Null))),
+        Err(CallError::Refused(e)) => Ok((e.status, serde_json::json!({"error": {"code": e.code, "message": e.message}}))),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The first rule: readable, the immutable id the settings name, and each stream declared as the mappings
+/// write it. Whether the configured immutable id is wrong (the ingestion check then says no more about it).
+async fn rule(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) -> bool {
+    let Some(id) = state.dcr_resource_id.clone() else {
+        out.push(Check::warn("dcr", "DCR_RESOURCE_ID is not set: the deployed stream declarations are not compared with the mappings", "set DCR_RESOURCE_ID to the rule's ARM id (infra/ sets it)"));
+        return false;
+    };
+    if tokens.skip("arm", "dcr", out) {
+        return false;
+    }
+    let (status, body) = match arm_get(state, &format!("{id}?api-version={DCR_API_VERSION}")).await {
+        Ok(x) => x,
+        Err(e) => {
+            out.push(Check::fail("dcr", format!("ARM did not answer for {id}: {}", short(&e)), "check ARM_ENDPOINT and the network path to Azure Resource Manager"));
+            return false;
+        }
+    };
+    match status {
+        200 => {}
+        403 => {
+            out.push(Check::warn("dcr", format!("the identity may not read {id} (403)"), "grant Monitoring Reader on the data collection rule to compare its declarations (infra/ does)"));
+            return false;
+        }
+        404 => {
+            out.push(Check::fail("dcr", format!("no data collection rule at {id} (404)"), "set DCR_RESOURCE_ID to the rule's ARM id (infra/ outputs it), or deploy infra/"));
+            return false;
+        }
+        s => {
+            out.push(Check::fail("dcr", format!("ARM answered {s} for {id}: {}", short(body["error"]["message"].as_str().unwrap_or_default())), "see the Activity log of the rule"));
+            return false;
+        }
+    }
+    let deployed = body["properties"]["immutableId"].as_str().unwrap_or_default().to_string();
+    let expected = expected_rule(state);
+    let wrong = !deployed.eq_ignore_ascii_case(&expected);
+    if wrong {
+        out.push(Check::fail("dcr", format!("DCR_IMMUTABLE_ID is {expected}, but the rule at DCR_RESOURCE_ID has immutable id {deployed}"), format!("set DCR_IMMUTABLE_ID={deployed} (the rule's JSON view in the portal shows it)")));
+    } else {
+        out.push(Check::ok("dcr", format!("{id} is readable; its immutable id is {deployed}")));
+    }
+    // Each stream of this rule declared with the mapping's columns and types.
+    let others = stream_rules(state);
+    let declarations = &body["properties"]["streamDeclarations"];
+    let mut problems = Vec::new();
+    let mut compared = 0;
+    for t in all_tables(state) {
+        let stream = t.stream_name();
+        if others.contains_key(&stream) {
+            continue;
+        }
+        compared += 1;
+        let Some(cols) = declarations.get(&stream).and_then(|d| d["columns"].as_array()) else {
+            problems.push(format!("{stream} is not declared"));
+            continue;
+        };
+        let declared: HashMap<&str, &str> = cols.iter().filter_map(|c| Some((c["name"].as_str()?, c["type"].as_str()?))).collect();
+        for c in &t.columns {
+            match declared.get(c.name.as_str()) {
+                None => problems.push(format!("{stream}.{} is not declared (Azure drops it)", c.name)),
+                Some(ty) if !ty.eq_ignore_ascii_case(c.kind.as_str()) => problems.push(format!("{stream}.{} is declared {ty}, the mapping writes {}", c.name, c.kind.as_str())),
+                Some(_) => {}
+            }
+        }
+    }
+    if problems.is_empty() {
+        out.push(Check::ok("dcr-streams", format!("{compared} streams declared as the mappings write them")));
+    } else {
+        let more = if problems.len() > 3 { format!(" (and {} more)", problems.len() - 3) } else { String::new() };
+        out.push(Check::fail(
+            "dcr-streams",
+            format!("{}{more}", problems.iter().take(3).cloned().collect::<Vec<_>>().join("; ")),
+            "redeploy infra/ after `sentinel-bridge schema --out infra/schema.json`, or fix the mapping to match the rule",
+        ));
+    }
+    wrong
+}
+
+/// A record-less call to every stream: 204 proves Monitoring Metrics Publisher on its rule.
+async fn ingestion(state: &AppState, tokens: &Tokens, wrong_rule: bool, out: &mut Vec<Check>) {
+    if tokens.skip("monitor", "ingestion", out) {
+        return;
+    }
+    let tables = all_tables(state);
+    let probes = tables.iter().map(|t| {
+        let stream = t.stream_name();
+        async move {
+            let r = state.ingest.probe(&stream, Instant::now() + PROBE).await;
+            (stream, r)
+        }
+    });
+    let results = futures::future::join_all(probes).await;
+    let kind = state.credential.kind;
+    let failed: Vec<&(String, Result<(), IngestError>)> = results.iter().filter(|(_, r)| r.is_err()).collect();
+    let Some((stream, Err(e))) = failed.first() else {
+        out.push(Check::ok("ingestion", format!("the {kind} may write to all {} streams (an empty call to each was taken)", results.len())));
+        return;
+    };
+    let (status, code) = match e {
+        IngestError::Rejected { status, code, .. } => (*status, code.clone()),
+        other => (0, other.code()),
+    };
+    let found = format!("{} of {} streams refused; {stream}: {}", failed.len(), results.len(), short(&e.to_string()));
+    match (status, code.as_str()) {
+        (403, _) => out.push(Check::fail("ingestion", found, format!("grant Monitoring Metrics Publisher on the data collection rule to the {kind} (a new assignment takes up to 30 minutes)"))),
+        (404, _) if wrong_rule => out.push(Check::warn("ingestion", "not checked: DCR_IMMUTABLE_ID names another rule (see dcr)", "fix DCR_IMMUTABLE_ID first")),
+        (404, _) => out.push(Check::fail("ingestion", found, "set DCR_IMMUTABLE_ID to the rule's immutable id, and LOGS_INGESTION_ENDPOINT to its endpoint (infra/ outputs both)")),
+        (_, "InvalidStream") => out.push(Check::fail("ingestion", found, "the rule does not declare the stream: redeploy infra/, or name the stream's rule in DCR_STREAM_RULES")),
+        (401, _) => out.push(Check::fail("ingestion", found, "the token is for another audience or tenant: check LOGS_INGESTION_SCOPE and the identity's tenant")),
+        _ => out.push(Check::fail("ingestion", found, "check LOGS_INGESTION_ENDPOINT and the network path to it")),
+    }
+}
+
+/// The Query API's column type name for a schema column type.
+fn query_type(t: crate::model::schema::ColumnType) -> &'static str {
+    t.ktype().name()
+}
+
+/// Each table the bridge writes exists in the workspace with the mapping's columns.
+async fn tables(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) {
+    let EnrichmentState::Ready(e) = &state.enricher else {
+        out.push(Check::warn("tables", "not checked: no Query API configured", "set LOG_ANALYTICS_WORKSPACE_ID (and SENTINEL_WORKSPACE_RESOURCE_ID) to check the tables and read canaries back"));
+        return;
+    };
+    if tokens.skip("log-analytics", "tables", out) {
+        return;
+    }
+    for t in all_tables(state) {
+        let check = format!("table:{}", t.name);
+        // Table names come from the mappings, which hold them to [A-Za-z0-9_]+_CL: nothing to escape.
+        match e.query.query(&format!("{} | take 0", t.name), None, PROBE).await {
+            Ok(r) => {
+                let f = r.primary();
+                let have: HashMap<&str, &str> = f.columns.iter().map(|c| (c.name.as_str(), c.ktype.name())).collect();
+                let problems: Vec<String> = t
+                    .columns
+                    .iter()
+                    .filter_map(|c| match have.get(c.name.as_str()) {
+                        None => Some(format!("no column {}", c.name)),
+                        Some(k) if *k != query_type(c.kind) => Some(format!("{} is {k}, the mapping writes {}", c.name, query_type(c.kind))),
+                        Some(_) => None,
+                    })
+                    .collect();
+                if problems.is_empty() {
+                    out.push(Check::ok(check, format!("exists with the mapping's {} columns", t.columns.len())));
+                } else {
+                    out.push(Check::fail(check, problems.join("; "), "redeploy infra/ (tables.bicep) after `sentinel-bridge schema --out infra/schema.json`"));
+                }
+            }
+            Err(QueryError::Refused { status: 403, .. }) => {
+                out.push(Check::fail(check, "the Query API refused the identity (403)", "grant Log Analytics Reader on the workspace to the identity"));
+            }
+            Err(QueryError::Refused { status: 400, message, .. }) => {
+                out.push(Check::fail(check, format!("the workspace has no such table: {}", short(&message)), "deploy infra/ (tables.bicep creates every table the mappings write)"));
+            }
+            Err(other) => out.push(Check::fail(check, short(&other.to_string()), "check LOG_ANALYTICS_ENDPOINT and LOG_ANALYTICS_WORKSPACE_ID")),
+        }
+    }
+}
+
+/// Sentinel answers, the identity may comment, and (in Azure) an automation rule runs a playbook.
+async fn sentinel(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) {
+    let EnrichmentState::Ready(e) = &state.enricher else {
+        out.push(Check::warn("sentinel", "not checked: enrichment is off", "set SENTINEL_WORKSPACE_RESOURCE_ID and LOG_ANALYTICS_WORKSPACE_ID to enrich incidents"));
+        return;
+    };
+    if tokens.skip("arm", "sentinel", out) {
+        return;
+    }
+    let responder = "grant Microsoft Sentinel Responder on the workspace to the identity";
+    match e.sentinel.list_incidents(1).await {
+        Ok(n) => out.push(Check::ok("sentinel", format!("the incidents API answers ({n} listed)"))),
+        Err(SentinelError::Refused { status: 403, .. }) => out.push(Check::fail("sentinel", "the identity may not read incidents (403)", responder)),
+        Err(other) => out.push(Check::fail("sentinel", short(&other.to_string()), "check SENTINEL_WORKSPACE_RESOURCE_ID and ARM_ENDPOINT")),
+    }
+    match e.sentinel.may_write_comments().await {
+        Ok(true) => out.push(Check::ok("sentinel-comments", "the identity may write comments (a comment on a missing incident is a 404, not a 403)")),
+        Ok(false) => out.push(Check::fail("sentinel-comments", "the identity may not write comments (403)", responder)),
+        Err(other) => out.push(Check::fail("sentinel-comments", short(&other.to_string()), "check SENTINEL_WORKSPACE_RESOURCE_ID and ARM_ENDPOINT")),
+    }
+    if matches!(state.settings.backend, Backend::Local) {
+        out.push(Check::ok("automation", "not applicable: the local workspace has no automation rules (run `sentinel-bridge enrich`)"));
+        return;
+    }
+    let path = format!("{}/providers/Microsoft.SecurityInsights/automationRules?api-version=2024-09-01", e.workspace_resource_id.trim_end_matches('/'));
+    match arm_get(state, &path).await {
+        Ok((200, v)) => {
+            let runs = v["value"].as_array().into_iter().flatten().any(|r| {
+                r["properties"]["actions"].as_array().into_iter().flatten().any(|a| a["actionType"] == "RunPlaybook")
+            });
+            if runs {
+                out.push(Check::ok("automation", "an automation rule runs a playbook"));
+            } else {
+                out.push(Check::warn("automation", "no automation rule runs a playbook: incidents are not enriched on their own", "deploy infra/ (sentinel.bicep), with sentinelAutomationPrincipalId"));
+            }
+        }
+        Ok((status, _)) => out.push(Check::warn("automation", format!("automation rules are not readable ({status})"), "Microsoft Sentinel Reader on the workspace lets doctor see them")),
+        Err(e) => out.push(Check::warn("automation", format!("automation rules are not readable: {}", short(&e)), "check ARM_ENDPOINT")),
+    }
+}
+
+async fn spill(state: &AppState, out: &mut Vec<Check>) {
+    match &state.spill {
+        None => out.push(Check::warn("spill", "off: while Azure is down, senders hear 503 and must retry", "set SPILL=azure-queue (infra/ does) or SPILL=dir:<path>")),
+        Some(SpillBackend::Dir(s)) => {
+            let probe = s.dir().join(format!(".doctor-{}", uuid::Uuid::new_v4().simple()));
+            match std::fs::write(&probe, b"probe").and_then(|_| std::fs::remove_file(&probe)) {
+                Ok(()) => out.push(Check::ok("spill", format!("{} is writable", s.dir().display()))),
+                Err(e) => out.push(Check::fail("spill", format!("{} is not writable: {e}", s.dir().display()), "give the process write access to the spill directory, or point SPILL at one")),
+            }
+        }
+        Some(SpillBackend::Queue(q)) => {
+            let poison = format!("{}-poison", q.queue);
+            let blob = format!("doctor-{}.probe", uuid::Uuid::new_v4().simple());
+            let depth = tokio::time::timeout(PROBE, q.client.depth(&q.queue)).await;
+            let poisoned = tokio::time::timeout(PROBE, q.client.depth(&poison)).await;
+            let put = tokio::time::timeout(PROBE, async {
+                q.client.put_blob(&q.container, &blob, b"probe".to_vec()).await?;
+                q.client.delete_blob(&q.container, &blob).await
+            })
+            .await;
+            let fix = "grant Storage Queue Data Contributor and Storage Blob Data Owner on the function's storage account (infra/ does), and check the queue and container names";
+            match (depth, poisoned, put) {
+                (Ok(Ok((n, _))), Ok(Ok((p, _))), Ok(Ok(()))) => {
+                    out.push(Check::ok("spill", format!("queue {} ({n} waiting, {p} in {poison}) and container {} answer", q.queue, q.container)))
+                }
+                (Ok(Err(e)), _, _) | (_, Ok(Err(e)), _) | (_, _, Ok(Err(e))) => out.push(Check::fail("spill", short(&e.to_string()), fix)),
+                _ => out.push(Check::fail("spill", format!("the storage account did not answer within {}s", PROBE.as_secs()), fix)),
+            }
+        }
+    }
+}
+
+async fn sekoia(state: &AppState, out: &mut Vec<Check>) {
+    for (source, client) in &state.sekoia {
+        let check = format!("sekoia:{source}");
+        match client.probe(Instant::now() + PROBE).await {
+            Ok(()) => out.push(Check::ok(check, "the intake takes an empty batch")),
+            Err(IngestError::Rejected { status: 401 | 403, .. }) => {
+                out.push(Check::fail(check, "the intake refused the key", "check SEKOIA_INTAKE_KEY (or SOURCE_<NAME>_SEKOIA_KEY): Sekoia > Intakes > the intake's key"))
+            }
+            Err(e) => out.push(Check::fail(check, short(&e.to_string()), "check SEKOIA_INTAKE_URL and the network path to the intake")),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! `doctor` against the workspace, with each failure a deployment can have injected: exactly its check fails,
+//! with a fix; everything else stays ok or says it could not be checked.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use sentinel_bridge::doctor::{checks, Level, Options, Report};
+use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec, WorkspaceConfig};
+
+const RULE_ID: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Insights/dataCollectionRules/sbridge-dcr";
+
+fn config() -> WorkspaceConfig {
+    let mut cfg = builtin_workspace_config();
+    cfg.dcr_immutable_id = Some("dcr-test0001".into());
+    cfg
+}
+
+async fn doctor_with(cfg: WorkspaceConfig, extra: &[(&str, &str)], canary: bool, before: impl FnOnce(&TestBridge)) -> Report {
+    let mut vars = vec![("DCR_RESOURCE_ID", RULE_ID)];
+    vars.extend_from_slice(extra);
+    let t = TestBridge::start_with(cfg, &vars).await;
+    before(&t);
+    checks::run(&t.bridge.state, Options { canary, wait: Duration::from_secs(2) }).await
+}
+
+fn failing(r: &Report) -> Vec<String> {
+    r.checks.iter().filter(|c| c.level == Level::Fail).map(|c| c.check.clone()).collect()
+}
+
+fn line<'a>(r: &'a Report, check: &str) -> &'a sentinel_bridge::doctor::Check {
+    r.checks.iter().find(|c| c.check == check).unwrap_or_else(|| panic!("no {check} line:\n{}", r.text()))
+}
+
+#[tokio::test]
+async fn a_working_deployment_is_all_ok_and_the_canary_comes_back() {
+    let r = doctor_with(config(), &[], true, |_| {}).await;
+    assert!(failing(&r).is_empty(), "{}", r.text());
+    for check in ["token:monitor", "token:log-analytics", "token:arm", "dcr", "dcr-streams", "ingestion", "table:NoxysEvents_CL", "sentinel", "sentinel-comments", "canary:Webhook_CL", "dcr-errors"] {
+        assert_eq!(line(&r, check).level, Level::Ok, "{check}:\n{}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn each_injected_failure_fails_exactly_its_check() {
+    // A missing role: the ingestion endpoint answers 403.
+    let r = doctor_with(config(), &[], false, |t| {
+        t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(60_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 403, retry_after_secs: None }, 0) });
+    })
+    .await;
+    assert_eq!(failing(&r), ["ingestion"], "{}", r.text());
+    assert!(line(&r, "ingestion").fix.as_deref().unwrap().contains("Monitoring Metrics Publisher"));
+
+    // A wrong DCR id.
+    let r = doctor_with(config(), &[("DCR_IMMUTABLE_ID", "dcr-someotherrule")], false, |_| {}).await;
+    assert_eq!(failing(&r), ["dcr"], "{}", r.text());
+    assert!(line(&r, "dcr").fix.as_deref().unwrap().contains("DCR_IMMUTABLE_ID=dcr-test0001"));
+
+    // A stream declared with another column type (the table is as the mapping says).
+    let mut drifted = config();
+    let webhook = drifted.tables.iter().find(|t| t.name == "Webhook_CL").unwrap().clone();
+    drifted.extra_streams.push(sentinel_bridge::local_azure::tables::StreamDecl {
+        name: "Custom-Webhook_CL".into(),
+        columns: webhook
+            .columns
+            .iter()
+            .map(|c| sentinel_bridge::kql::Column { name: c.name.clone(), ktype: if c.name == "EventType" { sentinel_bridge::kql::KType::Long } else { c.kind.ktype() } })
+            .collect(),
+        table: "Webhook_CL".into(),
+        transform: None,
+    });
+    let r = doctor_with(drifted, &[], false, |_| {}).await;
+    assert_eq!(failing(&r), ["dcr-streams"], "{}", r.text());
+    assert!(line(&r, "dcr-streams").found.contains("Custom-Webhook_CL.EventType is declared long"), "{}", r.text());
+
+    // A table the deployment did not create.
+    let mut cfg = config();
+    cfg.absent_tables = vec!["Apono_CL".into()];
+    let r = doctor_with(cfg, &[], false, |_| {}).await;
+    assert_eq!(failing(&r), ["table:Apono_CL"], "{}", r.text());
+
+    // Sentinel refusing a comment.
+    let r = doctor_with(config(), &[], false, |t| {
+        t.ws.workspace.faults.add(FaultSpec {
+            method: Some("PUT".into()),
+            count: None,
+            for_millis: Some(60_000),
+            ..FaultSpec::new(Endpoint::Sentinel, FaultKind::Status { status: 403, retry_after_secs: None }, 0)
+        });
+    })
+    .await;
+    assert_eq!(failing(&r), ["sentinel-comments"], "{}", r.text());
+    assert!(line(&r, "sentinel-comments").fix.as_deref().unwrap().contains("Sentinel Responder"));
+
+    // A token endpoint that fails: every token line fails, and the checks that need a token say so.
+    let r = doctor_with(config(), &[], false, |t| {
+        t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(60_000), ..FaultSpec::new(Endpoint::Token, FaultKind::Status { status: 400, retry_after_secs: None }, 0) });
+    })
+    .await;
+    let failed = failing(&r);
+    assert!(!failed.is_empty() && failed.iter().all(|c| c.starts_with("token:")), "{}", r.text());
+    assert_eq!(line(&r, "ingestion").level, Level::Warn);
+
+    // A canary a transformation drops: accepted, and never back.
+    let mut cfg = config();
+    let webhook = cfg.tables.iter().find(|t| t.name == "Webhook_CL").unwrap().clone();
+    cfg.extra_streams.push(sentinel_bridge::local_azure::tables::StreamDecl {
+        name: "Custom-Webhook_CL".into(),
+        columns: webhook.columns.iter().map(|c| sentinel_bridge::kql::Column { name: c.name.clone(), ktype: c.kind.ktype() }).collect(),
+        table: "Webhook_CL".into(),
+        transform: Some("source | where isnotempty(EventType)".into()),
+    });
+    let r = doctor_with(cfg, &[], true, |_| {}).await;
+    assert_eq!(failing(&r), ["canary:Webhook_CL"], "{}", r.text());
+    assert!(line(&r, "canary:Webhook_CL").fix.as_deref().unwrap().contains("transformation"));
+}
+
+#[tokio::test]
+async fn the_route_serves_a_cached_report_and_health_summarises_it() {
+    let t = TestBridge::start_with(config(), &[("DCR_RESOURCE_ID", RULE_ID)]).await;
+    let h: serde_json::Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(h["doctor"], "not run yet");
+    let a: serde_json::Value = t.http.get(format!("{}/api/doctor", t.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(a["failed"], false, "{a}");
+    // The second call is the cached report (same time stamp), and no canary was ever written.
+    let b: serde_json::Value = t.http.get(format!("{}/api/doctor", t.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(a["at"], b["at"]);
+    assert!(t.rows("Webhook_CL").is_empty());
+    let h: serde_json::Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(h["doctor"], "ok");
+}
