@@ -348,3 +348,24 @@ async fn vendor_evidence_is_found_by_its_own_time_not_its_arrival() {
     let q = e["queries"].as_array().unwrap().iter().find(|q| q["name"] == "vendor_noxys").unwrap();
     assert_eq!(q["rows"], 3, "{q}");
 }
+
+/// An incident with no alerts and no entities gives the queries nothing to ask about: the enrichment says so
+/// plainly, lists what was not run and why, and claims no confidence in "no corroborated threat".
+#[tokio::test]
+async fn an_incident_with_nothing_to_correlate_says_so() {
+    let t = TestBridge::start(&[]).await;
+    let token = TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), sentinel_bridge::azure::sentinel::ARM_SCOPE).token().await.unwrap();
+    let name = "5d8e1f0a-0000-4000-8000-0000000000e1";
+    let url = format!("{}{}/providers/Microsoft.SecurityInsights/incidents/{name}?api-version=2025-12-01", t.ws.url(), sentinel_bridge::app::LOCAL_WORKSPACE_RESOURCE_ID);
+    let r = t.http.put(url).bearer_auth(token).json(&json!({"properties": {"title": "Suspicious activity", "severity": "Medium", "status": "New"}})).send().await.unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let (status, e) = enrich(&t, &json!({"incidentId": name})).await;
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["leading"]["id"], "no_finding");
+    assert_eq!(e["leading"]["confidence"], 0.0, "nothing was read, so nothing is known: {e}");
+    let narrative = e["narrative"].as_str().unwrap();
+    assert!(narrative.starts_with("Nothing could be correlated"), "{narrative}");
+    assert!(narrative.contains("compute_perf (no hosts)") && narrative.contains("signins (no accounts)"), "{narrative}");
+    assert!(!narrative.contains("No hypothesis is supported"), "{narrative}");
+    assert!(e["commentHtml"].as_str().unwrap().contains("Nothing could be correlated"));
+}

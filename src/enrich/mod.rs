@@ -275,12 +275,18 @@ impl Enricher {
         let subjects = subjects_of(&entities, &alerts);
         let (window_start, window_end, baseline_start) = self.window(&incident);
         let (signals, query_runs) = self.correlate(&subjects, window_start, window_end, baseline_start).await;
-        runs.extend(query_runs);
-        let hyps = hypotheses::infer(
+        let mut hyps = hypotheses::infer(
             &signals,
             &hypotheses::Subjects { accounts: &subjects.accounts, hosts: &subjects.hosts, resources: &subjects.resources, ips: &subjects.ips },
         );
-        let mut narrative_text = narrative::deterministic(&hyps, &signals);
+        // "No corroborated threat" is a finding about the data read: it is only as sure as the share of the
+        // correlation queries that ran (none run, nothing known).
+        let ran = query_runs.iter().filter(|r| r.status == RunStatus::Ok).count();
+        if let Some(lead) = hyps.first_mut().filter(|h| h.id == hypotheses::HypothesisId::NoFinding) {
+            lead.confidence = (lead.confidence * ran as f64 / query_runs.len().max(1) as f64 * 100.0).round() / 100.0;
+        }
+        let mut narrative_text = narrative::deterministic(&hyps, &signals, &query_runs);
+        runs.extend(query_runs);
         let mut narrative_source = "deterministic";
         let mut narrative_error = None;
         let mut audit: Vec<Value> = Vec::new();

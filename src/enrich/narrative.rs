@@ -8,10 +8,27 @@ use serde_json::{json, Value};
 
 use super::hypotheses::{band, Hypothesis, HypothesisId};
 use super::signals::Signal;
+use super::{QueryRun, RunStatus};
 use crate::azure::openai::{OpenAiClient, OpenAiError};
 
-pub fn deterministic(hypotheses: &[Hypothesis], signals: &[Signal]) -> String {
+pub fn deterministic(hypotheses: &[Hypothesis], signals: &[Signal], correlation: &[QueryRun]) -> String {
     let lead = &hypotheses[0];
+    let ran = correlation.iter().filter(|r| r.status == RunStatus::Ok).count();
+    if lead.id == HypothesisId::NoFinding && ran == 0 {
+        // Never "no anomalous signal" over queries that did not run: say what was not read, and why.
+        let why: Vec<String> = correlation
+            .iter()
+            .map(|r| match &r.status {
+                RunStatus::Skipped(w) => format!("{} ({w})", r.name),
+                other => format!("{} ({other})", r.name),
+            })
+            .collect();
+        return format!(
+            "Nothing could be correlated: none of the {} correlation queries ran, so no telemetry was read and the absence of a finding means nothing. Not run: {}.",
+            correlation.len(),
+            why.join("; ")
+        );
+    }
     if lead.id == HypothesisId::NoFinding {
         return format!(
             "No hypothesis is supported by the surrounding telemetry ({} signal(s) found, none corroborating).",
