@@ -234,9 +234,7 @@ fn noxys(ws: &Workspace, n: usize, user: &str, platform: &str, event: &str, minu
 
 #[test]
 fn the_seed_rules_fire_on_local_data() {
-    let mut tables = Catalog::builtin().tables();
-    tables.extend(sentinel_bridge::enrich::tables::all());
-    let ws: Arc<Workspace> = Workspace::open(WorkspaceConfig::new(tables)).unwrap();
+    let ws: Arc<Workspace> = Workspace::open(WorkspaceConfig::new(sentinel_bridge::app::written_tables(&Catalog::builtin()))).unwrap();
     let rules = sentinel_bridge::cli::rules::parse_rules(&std::fs::read_to_string(root().join("infra/rules.json")).unwrap()).unwrap();
     assert_eq!(rules.len(), 8);
     let now = sentinel_bridge::model::time::now_ticks();

@@ -56,6 +56,20 @@ fn wait_exit(mut child: Child) -> (std::process::ExitStatus, String) {
     }
 }
 
+/// `serve` under the host, ingesting into `ws` with the App Service managed identity it serves, plus `extra`.
+fn spawn_serve_with_identity(ws: &sentinel_bridge::local_azure::RunningWorkspace, port: u16, identity_header: &str, extra: &[(&str, String)]) -> Child {
+    let mut envs = vec![
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+        ("IDENTITY_ENDPOINT", format!("{}/msi/token", ws.url())),
+        ("IDENTITY_HEADER", identity_header.to_string()),
+        ("LOGS_INGESTION_ENDPOINT", ws.url()),
+        ("DCR_IMMUTABLE_ID", "dcr-0a1b2c".into()),
+        ("SOURCE_NOXYS_SECRETS", NOXYS_TOKEN.into()),
+    ];
+    envs.extend(extra.iter().cloned());
+    spawn_serve(&envs)
+}
+
 #[tokio::test]
 async fn serve_uses_the_managed_identity_and_drains_on_sigterm() {
     let mut cfg = builtin_workspace_config();
@@ -63,16 +77,8 @@ async fn serve_uses_the_managed_identity_and_drains_on_sigterm() {
     cfg.dcr_immutable_id = Some("dcr-0a1b2c".into());
     let ws = start_workspace(cfg).await;
     let port = free_port();
-    let child = spawn_serve(&[
-        ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
-        ("IDENTITY_ENDPOINT", format!("{}/msi/token", ws.url())),
-        ("IDENTITY_HEADER", "identity-header-secret".into()),
-        ("LOGS_INGESTION_ENDPOINT", ws.url()),
-        ("DCR_IMMUTABLE_ID", "dcr-0a1b2c".into()),
-        ("SOURCE_NOXYS_SECRETS", NOXYS_TOKEN.into()),
-        // A long linger: the request below is still waiting for its call when SIGTERM arrives.
-        ("BATCH_LINGER_MS", "1500".into()),
-    ]);
+    // A long linger: the request below is still waiting for its call when SIGTERM arrives.
+    let child = spawn_serve_with_identity(&ws, port, "identity-header-secret", &[("BATCH_LINGER_MS", "1500".into())]);
     wait_ready(port).await;
     let http = reqwest::Client::new();
     let inflight = tokio::spawn({
@@ -164,15 +170,7 @@ async fn a_revoked_token_is_replaced_by_a_new_one_from_the_identity_endpoint() {
     cfg.dcr_immutable_id = Some("dcr-0a1b2c".into());
     let ws = start_workspace(cfg).await;
     let port = free_port();
-    let child = spawn_serve(&[
-        ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
-        ("IDENTITY_ENDPOINT", format!("{}/msi/token", ws.url())),
-        ("IDENTITY_HEADER", "h".into()),
-        ("LOGS_INGESTION_ENDPOINT", ws.url()),
-        ("DCR_IMMUTABLE_ID", "dcr-0a1b2c".into()),
-        ("SOURCE_NOXYS_SECRETS", NOXYS_TOKEN.into()),
-        ("BATCH_LINGER_MS", "0".into()),
-    ]);
+    let child = spawn_serve_with_identity(&ws, port, "h", &[("BATCH_LINGER_MS", "0".into())]);
     wait_ready(port).await;
     let post = || async {
         reqwest::Client::new()

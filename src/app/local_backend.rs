@@ -36,9 +36,7 @@ pub struct LocalBackend {
 impl LocalBackend {
     /// Opens the data directory with every table the bridge writes (the mappings' and the enrichment's) and serves it.
     pub async fn start(settings: &Settings, catalog: &Catalog) -> Result<LocalBackend, LocalBackendError> {
-        let mut tables = catalog.tables();
-        tables.extend(crate::enrich::tables::all());
-        let mut config = WorkspaceConfig::new(tables);
+        let mut config = WorkspaceConfig::new(super::written_tables(catalog));
         config.data_dir = Some(settings.data_dir.clone());
         let ws = Workspace::open(config)
             .map_err(|e| LocalBackendError::Open { dir: settings.data_dir.display().to_string(), message: e.to_string() })?;

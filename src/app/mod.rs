@@ -76,6 +76,13 @@ pub struct AppState {
     pub doctor: crate::doctor::Cache,
 }
 
+/// Every table the bridge writes: the mappings' and the enrichment's own.
+pub fn written_tables(catalog: &Catalog) -> Vec<Arc<crate::model::schema::TableSchema>> {
+    let mut tables = catalog.tables();
+    tables.extend(crate::enrich::tables::all());
+    tables
+}
+
 /// Everything that is wrong with the configuration or the environment, found before serving.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -171,7 +178,7 @@ impl Bridge {
         let (endpoint, dcr, scope, local, backend, cred) = match &settings.backend {
             Backend::Azure { endpoint, dcr_immutable_id, scope, stream_rules: rules, dcr_resource_id: rule_id } => {
                 dcr_resource_id = rule_id.clone();
-                let streams: Vec<String> = catalog.tables().iter().map(|t| t.stream_name()).chain(crate::enrich::tables::all().iter().map(|t| t.stream_name())).collect();
+                let streams: Vec<String> = written_tables(&catalog).iter().map(|t| t.stream_name()).collect();
                 for (stream, rule) in rules {
                     if !streams.contains(stream) {
                         return Err(SettingError { setting: "DCR_STREAM_RULES".into(), message: format!("names {stream}, which no mapping or enrichment table writes") }.into());

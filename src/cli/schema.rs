@@ -15,8 +15,7 @@ pub const STREAMS_PER_RULE: usize = 10;
 /// streams, [`STREAMS_PER_RULE`] each in order. Rule 0's immutable id is `DCR_IMMUTABLE_ID`; a stream of a
 /// later rule is named in `DCR_STREAM_RULES` (`overflow` lists them for the Bicep).
 pub fn schema_json(catalog: &Catalog) -> Value {
-    let mut tables = catalog.tables();
-    tables.extend(crate::enrich::tables::all());
+    let tables = crate::app::written_tables(catalog);
     // Shapes ready for the Bicep to pass through: it cannot build them itself without lambdas or nested loops,
     // which the Bicep parsers of the validation tools do not read.
     let mut declarations = serde_json::Map::new();
@@ -64,8 +63,7 @@ pub fn schema_text(catalog: &Catalog) -> String {
 /// Every table a query may name: the schema's tables plus Azure's standard tables, as `(name, [(column, kql type)])`.
 pub fn all_query_tables(catalog: &Catalog) -> Vec<(String, Vec<(String, String)>)> {
     let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    let mut custom = catalog.tables();
-    custom.extend(crate::enrich::tables::all());
+    let custom = crate::app::written_tables(catalog);
     for t in crate::local_azure::tables::custom_tables(&custom).into_iter().chain(crate::local_azure::tables::standard_tables()) {
         let mut cols: Vec<(String, String)> = t.columns.iter().map(|c| (c.name.clone(), c.ktype.name().to_string())).collect();
         for (n, k) in crate::local_azure::tables::SYSTEM_COLUMNS {

@@ -13,9 +13,7 @@ use crate::local_azure::{Workspace, WorkspaceConfig};
 /// The local workspace with every table the bridge writes (the mappings' and the enrichment's).
 pub fn open_local_workspace(settings: &Settings, dir: Option<PathBuf>, read_only: bool) -> Result<Arc<Workspace>, Box<dyn std::error::Error + Send + Sync>> {
     let catalog = load_catalog(settings)?;
-    let mut tables = catalog.tables();
-    tables.extend(crate::enrich::tables::all());
-    let mut config = WorkspaceConfig::new(tables);
+    let mut config = WorkspaceConfig::new(crate::app::written_tables(&catalog));
     let dir = dir.unwrap_or_else(|| settings.data_dir.clone());
     config.data_dir = Some(dir.clone());
     config.read_only = read_only;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map};
 
-use super::checks::{all_tables, Tokens};
+use super::checks::Tokens;
 use super::Check;
 use crate::app::{AppState, EnrichmentState};
 use crate::enrich::kql_strings;
@@ -30,7 +30,7 @@ pub(super) async fn run(state: &AppState, tokens: &Tokens, wait: Duration, out: 
     }
     let run_id = format!("doctor-{}", uuid::Uuid::new_v4());
     let now = crate::model::time::format_datetime(time::OffsetDateTime::now_utc());
-    let tables = all_tables(state);
+    let tables = crate::app::written_tables(&state.catalog);
     let mut waiting = Vec::new();
     for t in &tables {
         let mut fields = Map::new();

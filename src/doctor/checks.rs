@@ -9,14 +9,13 @@ use serde_json::Value;
 
 use super::{Check, Options, Report};
 use crate::app::settings::{Backend, SpillSetting, StorageSetting};
-use crate::app::{AppState, EnrichmentState};
+use crate::app::{written_tables, AppState, EnrichmentState};
 use crate::azure::http::{AzureRules, Call, CallError, Driver, RetryPolicy};
 use crate::azure::identity::{TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::IngestError;
 use crate::azure::logs_query::{QueryError, QUERY_SCOPE};
 use crate::azure::sentinel::{SentinelError, ARM_SCOPE};
 use crate::delivery::spill::SpillBackend;
-use crate::model::schema::TableSchema;
 
 /// How long one probe may take.
 const PROBE: Duration = Duration::from_secs(15);
@@ -38,13 +37,6 @@ pub async fn run(state: &AppState, options: Options) -> Report {
         super::canary::run(state, &tokens, options.wait, &mut out).await;
     }
     Report { at: crate::model::time::format_datetime(time::OffsetDateTime::now_utc()), backend: state.backend.clone(), checks: out }
-}
-
-/// Every table the bridge writes: the mappings' and the enrichment's.
-pub(super) fn all_tables(state: &AppState) -> Vec<std::sync::Arc<TableSchema>> {
-    let mut t = state.catalog.tables();
-    t.extend(crate::enrich::tables::all());
-    t
 }
 
 fn settings(state: &AppState, out: &mut Vec<Check>) {
@@ -219,7 +211,7 @@ async fn rule(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) -> bool {
     let declarations = &body["properties"]["streamDeclarations"];
     let mut problems = Vec::new();
     let mut compared = 0;
-    for t in all_tables(state) {
+    for t in written_tables(&state.catalog) {
         let stream = t.stream_name();
         if others.contains_key(&stream) {
             continue;
@@ -256,7 +248,7 @@ async fn ingestion(state: &AppState, tokens: &Tokens, wrong_rule: bool, out: &mu
     if tokens.skip("monitor", "ingestion", out) {
         return;
     }
-    let tables = all_tables(state);
+    let tables = written_tables(&state.catalog);
     let probes = tables.iter().map(|t| {
         let stream = t.stream_name();
         async move {
@@ -300,7 +292,7 @@ async fn tables(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) {
     if tokens.skip("log-analytics", "tables", out) {
         return;
     }
-    for t in all_tables(state) {
+    for t in written_tables(&state.catalog) {
         let check = format!("table:{}", t.name);
         // Table names come from the mappings, which hold them to [A-Za-z0-9_]+_CL: nothing to escape.
         match e.query.query(&format!("{} | take 0", t.name), None, PROBE).await {

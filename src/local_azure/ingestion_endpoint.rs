@@ -163,11 +163,11 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
     let mut records = Vec::with_capacity(items.len());
     let mut dropped = 0u64;
     for (i, item) in items.into_iter().enumerate() {
+        // The whole call is refused, as a JSON reader with a depth limit refuses the whole document.
+        let nesting = 1 + limits::depth(&item);
         let Value::Object(mut rec) = item else {
             return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidPayload", &format!("Record {i} is not a JSON object.")));
         };
-        // The whole call is refused, as a JSON reader with a depth limit refuses the whole document.
-        let nesting = 1 + limits::depth(&Value::Object(rec.clone()));
         if nesting > limits::MAX_NESTING {
             return Err(azure_error(
                 StatusCode::BAD_REQUEST,
@@ -265,15 +265,31 @@ fn truncate_field(v: &mut Value) -> bool {
             true
         }
         Value::Array(_) | Value::Object(_) => {
-            let text = v.to_string();
-            if text.len() <= MAX_FIELD_BYTES {
+            if json_len(v) <= MAX_FIELD_BYTES {
                 return false;
             }
-            *v = Value::String(cut(&text));
+            *v = Value::String(cut(&v.to_string()));
             true
         }
         _ => false,
     }
+}
+
+/// The length of a value's compact JSON, counted as it is written rather than built.
+fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
 }
 
 struct SourceOnly(Frame);

@@ -34,9 +34,7 @@ pub fn outage(endpoint: sentinel_bridge::local_azure::Endpoint, secs: u64) -> se
 }
 
 pub fn builtin_workspace_config() -> WorkspaceConfig {
-    let mut tables = Catalog::builtin().tables();
-    tables.extend(sentinel_bridge::enrich::tables::all());
-    WorkspaceConfig::new(tables)
+    WorkspaceConfig::new(sentinel_bridge::app::written_tables(&Catalog::builtin()))
 }
 
 /// The built-in tables, except that the deployed `Webhook_CL` declares `EventType` a long: the drift between a
