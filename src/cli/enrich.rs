@@ -83,3 +83,20 @@ pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
     Ok(())
 }
 
+
+/// `sentinel-bridge evaluate`: the labelled suite, offline, with the default enrichment settings.
+pub async fn run_evaluate(from: u64, cases: u64, json: bool) -> CliResult {
+    use crate::enrich::evaluation;
+    let started = std::time::Instant::now();
+    let outcomes = evaluation::run_suite(from..from + cases, &crate::enrich::EnrichSettings::default()).await?;
+    let report = evaluation::measure(&outcomes);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"report": report, "outcomes": outcomes}))?);
+    } else {
+        println!("seeds {from}..{}, {:.1} s\n{}", from + cases, started.elapsed().as_secs_f64(), evaluation::render(&report));
+        for w in &report.wrong {
+            println!("wrong: {w}");
+        }
+    }
+    Ok(())
+}

@@ -3,7 +3,8 @@
 //! - `serve`: the Functions custom handler ([`crate::app::serve`]);
 //! - `workspace`: the local workspace alone, as a stand-in for Azure ([`workspace`]);
 //! - `query`: KQL against the local workspace or the Query API ([`query`]);
-//! - `enrich` and `demo`: one incident by hand, or a staged scenario offline ([`enrich`]);
+//! - `enrich`, `demo` and `evaluate`: one incident by hand, a staged scenario offline, the model measured on
+//!   the labelled suite ([`enrich`]);
 //! - `rules test`: the shipped analytics rules over the local workspace ([`rules`]);
 //! - `schema`: the tables and DCR streams infra/ deploys ([`schema`]);
 //! - `settings`: the settings registry as the README's table ([`crate::app::settings`]);
@@ -124,6 +125,19 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         wait: u64,
     },
+    /// Measure the enrichment model on the labelled, randomised suite: each case staged in its own local
+    /// workspace and enriched end to end; prints precision, recall, Brier score and a reliability table.
+    Evaluate {
+        /// The first seed.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// How many cases (seeds from, from+1, …).
+        #[arg(long, default_value_t = 200)]
+        cases: u64,
+        /// Print JSON (the report and every case's outcome).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the settings registry as the README's settings table.
     Settings,
     /// Benchmarks that print figures against a baseline run in the same process.
@@ -192,6 +206,7 @@ async fn run(command: Command, settings: Settings) -> CliResult {
         Command::Query { kql, json, csv, timespan } => query::run(&settings, &kql, json, csv, timespan.as_deref()).await,
         Command::Enrich { incident } => enrich::run_enrich(&settings, &incident).await,
         Command::Demo { scenario, data_dir } => enrich::run_demo(&scenario, data_dir).await,
+        Command::Evaluate { from, cases, json } => enrich::run_evaluate(from, cases, json).await,
         Command::Schema { out } => schema::run(&settings, out),
         Command::Spill(SpillCommand::Replay) => spill::replay(&settings).await,
         Command::Rules(RulesCommand::Test { rules, json }) => rules::run(&settings, &rules, json),

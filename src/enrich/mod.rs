@@ -8,6 +8,7 @@
 //! [`hypotheses`] → outputs ([`comment`], the tables in [`tables`], and in `act` mode labels and severity).
 
 pub mod comment;
+pub mod evaluation;
 pub mod hypotheses;
 pub mod narrative;
 pub mod scenarios;
@@ -124,6 +125,9 @@ pub struct Leading {
     pub confidence: f64,
     pub band: &'static str,
     pub recommendation: String,
+    /// In a kill chain, the hypothesis that let the impact happen (credential compromise).
+    #[serde(rename = "entryPoint", skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<HypothesisId>,
 }
 
 /// One query's run, for the result, the comment and the audit trail.
@@ -338,7 +342,7 @@ impl Enricher {
             incident_number: incident.properties.incident_number,
             mode: self.settings.mode,
             version: ENRICH_VERSION,
-            leading: Leading { id: lead.id, title: lead.title, confidence: lead.confidence, band: hypotheses::band(lead.confidence), recommendation: lead.recommendation.clone() },
+            leading: Leading { id: lead.id, title: lead.title, confidence: lead.confidence, band: hypotheses::band(lead.confidence), recommendation: lead.recommendation.clone(), entry_point: None },
             hypotheses: hyps.clone(),
             signals: signals.clone(),
             queries: runs.clone(),

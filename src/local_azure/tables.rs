@@ -83,6 +83,31 @@ pub fn standard_tables() -> Vec<TableDef> {
             ("RiskState", String), ("RiskDetail", String), ("RiskEventTypes_V2", String), ("Status", Dynamic),
             ("SourceSystem", String),
         ]),
+        // Non-interactive user sign-ins and service principal sign-ins (azure-monitor reference, tables/
+        // aadnoninteractiveusersigninlogs and aadserviceprincipalsigninlogs). Unlike SigninLogs, their
+        // LocationDetails, DeviceDetail and Status are strings holding JSON, the non-interactive table's
+        // AutonomousSystemNumber is a string, and the service principal table has no ASN at all: queries parse
+        // them with todynamic() and never assume SigninLogs' types.
+        def("AADNonInteractiveUserSignInLogs", &[
+            ("TimeGenerated", DateTime), ("OperationName", String), ("Category", String), ("ResultType", String),
+            ("ResultDescription", String), ("Id", String), ("CorrelationId", String), ("UserPrincipalName", String),
+            ("UserDisplayName", String), ("UserId", String), ("UserType", String), ("AppDisplayName", String),
+            ("AppId", String), ("ResourceDisplayName", String), ("IPAddress", String), ("Location", String),
+            ("LocationDetails", String), ("AutonomousSystemNumber", String), ("ClientAppUsed", String),
+            ("DeviceDetail", String), ("IsInteractive", Bool), ("IsRisky", Bool), ("ConditionalAccessStatus", String),
+            ("AuthenticationRequirement", String), ("RiskLevelAggregated", String), ("RiskLevelDuringSignIn", String),
+            ("RiskState", String), ("RiskDetail", String), ("RiskEventTypes_V2", String), ("Status", String),
+            ("SignInEventTypes", String), ("UserAgent", String), ("SourceSystem", String),
+        ]),
+        def("AADServicePrincipalSignInLogs", &[
+            ("TimeGenerated", DateTime), ("OperationName", String), ("Category", String), ("ResultType", String),
+            ("ResultDescription", String), ("ResultSignature", String), ("Id", String), ("CorrelationId", String),
+            ("AppId", String), ("ServicePrincipalId", String), ("ServicePrincipalName", String),
+            ("ServicePrincipalCredentialKeyId", String), ("ServicePrincipalCredentialThumbprint", String),
+            ("FederatedCredentialId", String), ("IPAddress", String), ("Location", String), ("LocationDetails", String),
+            ("ResourceDisplayName", String), ("ResourceIdentity", String), ("ResourceServicePrincipalId", String),
+            ("ConditionalAccessStatus", String), ("UniqueTokenIdentifier", String), ("SourceSystem", String),
+        ]),
         def("AzureActivity", &[
             ("TimeGenerated", DateTime), ("OperationNameValue", String), ("OperationName", String),
             ("ActivityStatusValue", String), ("ActivityStatus", String), ("ActivitySubstatusValue", String),

@@ -1,0 +1,231 @@
+//! Measuring the model the way a detection engineer would: every case of the labelled suite is staged into a
+//! fresh local workspace and enriched end to end (the Query, Sentinel and ingestion APIs over loopback HTTP,
+//! `act` mode at the default threshold), and the outcomes are scored: per hypothesis, precision and recall of
+//! the leading finding; the Brier score of the confidences; a reliability table (confidence bins against how
+//! often the finding was right); kill chains whose entry point was named; and benign cases whose severity was
+//! raised, which must be none.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::hypotheses::HypothesisId;
+use super::scenarios::suite::{self, Truth};
+use super::scenarios::{self, world, CaseSpec};
+use super::signals::Signal;
+use super::{EnrichSettings, Enricher, Mode};
+use crate::app::metrics::Metrics;
+use crate::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
+use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
+use crate::azure::logs_query::{LogsQueryClient, QueryOptions, QUERY_SCOPE};
+use crate::azure::sentinel::{SentinelClient, SentinelOptions, ARM_SCOPE};
+use crate::local_azure::{Workspace, WorkspaceConfig, LOCAL_WORKSPACE_ID};
+use crate::mapping::Catalog;
+
+/// One case's result.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub spec: CaseSpec,
+    pub truth: Truth,
+    pub lead: HypothesisId,
+    pub confidence: f64,
+    pub entry_point: Option<HypothesisId>,
+    /// Every hypothesis' confidence, the lead's included.
+    pub confidences: Vec<(HypothesisId, f64)>,
+    pub signals: Vec<Signal>,
+    pub severity_raised: bool,
+}
+
+impl Outcome {
+    pub fn right(&self) -> bool {
+        self.lead == self.truth.lead
+    }
+}
+
+/// Stages one case into its own workspace and enriches it.
+pub async fn run_case(spec: &CaseSpec, settings: &EnrichSettings) -> Result<Outcome, String> {
+    let ws = Workspace::open(WorkspaceConfig::new(crate::app::written_tables(&Catalog::builtin()))).map_err(|e| e.to_string())?;
+    let running = ws.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(|e| e.to_string())?;
+    let url = running.url();
+    let cred = Arc::new(LoopbackClientCredential::new(&url, "eval-tenant", "eval-client", "eval-secret"));
+    let tokens = |scope: &str| Arc::new(TokenSource::new(cred.clone(), scope));
+    let metrics = Arc::new(Metrics::default());
+    let stager = IngestionClient::new(&crate::local_azure::backfill_endpoint(&url), "dcr-eval", tokens(MONITOR_SCOPE), IngestionOptions::default(), metrics.clone());
+    let (incident, number) = suite::incident_of(spec.seed);
+    let staged = world::build(spec, None, &incident, number);
+    scenarios::stage(&stager, &staged).await.map_err(|e| format!("staging case {}: {e}", spec.seed))?;
+    let enricher = Enricher {
+        sentinel: SentinelClient::new(&url, crate::app::LOCAL_WORKSPACE_RESOURCE_ID, tokens(ARM_SCOPE), SentinelOptions::default()),
+        workspace_resource_id: crate::app::LOCAL_WORKSPACE_RESOURCE_ID.to_string(),
+        query: LogsQueryClient::new(&url, LOCAL_WORKSPACE_ID, tokens(QUERY_SCOPE), QueryOptions::default()),
+        ingest: Arc::new(IngestionClient::new(&url, "dcr-eval", tokens(MONITOR_SCOPE), IngestionOptions::default(), metrics)),
+        narrator: None,
+        settings: EnrichSettings { mode: Mode::Act, ..settings.clone() },
+    };
+    let result = enricher.enrich(&super::trigger::IncidentRef { name: incident, workspace_resource_id: None }).await;
+    running.stop().await;
+    let e = result.map_err(|e| format!("case {}: {e}", spec.seed))?;
+    Ok(Outcome {
+        truth: spec.truth(),
+        spec: spec.clone(),
+        lead: e.leading.id,
+        confidence: e.leading.confidence,
+        entry_point: e.leading.entry_point,
+        confidences: e.hypotheses.iter().map(|h| (h.id, h.confidence)).collect(),
+        signals: e.signals,
+        severity_raised: e.actions.iter().any(|a| a.starts_with("applied: severity")),
+    })
+}
+
+/// Runs the cases drawn by `seeds`, two at a time (the machine's cores), in seed order.
+pub async fn run_suite(seeds: impl IntoIterator<Item = u64>, settings: &EnrichSettings) -> Result<Vec<Outcome>, String> {
+    let specs: Vec<CaseSpec> = seeds.into_iter().map(suite::case).collect();
+    let results: Vec<Result<Outcome, String>> = futures::stream::iter(specs.iter().map(|s| run_case(s, settings))).buffered(2).collect().await;
+    results.into_iter().collect()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PerHypothesis {
+    pub id: HypothesisId,
+    /// Cases whose truth leads with it.
+    pub support: usize,
+    /// Cases the model led with it.
+    pub predicted: usize,
+    pub precision: f64,
+    pub recall: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Bin {
+    pub from: f64,
+    pub to: f64,
+    pub cases: usize,
+    pub mean_confidence: f64,
+    /// How often the leading finding was right in the bin.
+    pub observed: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub cases: usize,
+    pub right_leads: usize,
+    pub accuracy: f64,
+    pub per_hypothesis: Vec<PerHypothesis>,
+    /// Mean (confidence − right)² of the leading finding, cases with something to read.
+    pub brier_lead: f64,
+    /// Mean over cases and hypotheses of (confidence − true)², each hypothesis judged on its own.
+    pub brier_all: f64,
+    pub reliability: Vec<Bin>,
+    pub kill_chains: usize,
+    pub kill_chains_entry_named: usize,
+    pub benign_cases: usize,
+    pub benign_severity_raised: usize,
+    pub abstentions: usize,
+    pub abstentions_honest: usize,
+    /// Seeds of the cases led wrongly, with what was expected and what was said.
+    pub wrong: Vec<String>,
+}
+
+const HYPOTHESES: [HypothesisId; 6] = [
+    HypothesisId::Cryptojacking,
+    HypothesisId::DataExfiltration,
+    HypothesisId::ConfigDrift,
+    HypothesisId::CredentialCompromise,
+    HypothesisId::BenignLoad,
+    HypothesisId::NoFinding,
+];
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+pub fn measure(outcomes: &[Outcome]) -> Report {
+    let per_hypothesis = HYPOTHESES
+        .iter()
+        .map(|&id| {
+            let support = outcomes.iter().filter(|o| o.truth.lead == id).count();
+            let predicted = outcomes.iter().filter(|o| o.lead == id).count();
+            let hit = outcomes.iter().filter(|o| o.lead == id && o.truth.lead == id).count();
+            PerHypothesis { id, support, predicted, precision: ratio(hit, predicted), recall: ratio(hit, support) }
+        })
+        .collect();
+    let scored: Vec<&Outcome> = outcomes.iter().filter(|o| !o.truth.abstain).collect();
+    let brier_lead = scored.iter().map(|o| (o.confidence - if o.right() { 1.0 } else { 0.0 }).powi(2)).sum::<f64>() / scored.len().max(1) as f64;
+    let mut all = 0.0;
+    let mut n = 0usize;
+    for o in &scored {
+        let truths = o.spec.true_hypotheses();
+        for &(id, c) in &o.confidences {
+            if id == HypothesisId::NoFinding {
+                continue;
+            }
+            let y = if truths.contains(&id) { 1.0 } else { 0.0 };
+            all += (c - y).powi(2);
+            n += 1;
+        }
+    }
+    let mut reliability = Vec::new();
+    for k in 0..10 {
+        let (from, to) = (k as f64 / 10.0, (k + 1) as f64 / 10.0);
+        let inside: Vec<&&Outcome> = scored.iter().filter(|o| o.confidence >= from && (o.confidence < to || (k == 9 && o.confidence <= 1.0))).collect();
+        if inside.is_empty() {
+            continue;
+        }
+        let mean = inside.iter().map(|o| o.confidence).sum::<f64>() / inside.len() as f64;
+        let right = inside.iter().filter(|o| o.right()).count();
+        reliability.push(Bin { from, to, cases: inside.len(), mean_confidence: mean, observed: ratio(right, inside.len()) });
+    }
+    let chains: Vec<&Outcome> = outcomes.iter().filter(|o| o.truth.entry.is_some()).collect();
+    let benign: Vec<&Outcome> = outcomes.iter().filter(|o| o.truth.benign).collect();
+    let abstain: Vec<&Outcome> = outcomes.iter().filter(|o| o.truth.abstain).collect();
+    let right = outcomes.iter().filter(|o| o.right()).count();
+    Report {
+        cases: outcomes.len(),
+        right_leads: right,
+        accuracy: ratio(right, outcomes.len()),
+        per_hypothesis,
+        brier_lead,
+        brier_all: if n == 0 { 0.0 } else { all / n as f64 },
+        reliability,
+        kill_chains: chains.len(),
+        kill_chains_entry_named: chains.iter().filter(|o| o.right() && o.entry_point == o.truth.entry).count(),
+        benign_cases: benign.len(),
+        benign_severity_raised: benign.iter().filter(|o| o.severity_raised).count(),
+        abstentions: abstain.len(),
+        abstentions_honest: abstain.iter().filter(|o| o.lead == HypothesisId::NoFinding && o.confidence == 0.0).count(),
+        wrong: outcomes
+            .iter()
+            .filter(|o| !o.right())
+            .map(|o| format!("seed {}: {:?}/{:?} {:?} → {} {:.2}", o.spec.seed, o.spec.story, o.spec.entry, o.spec.confounders, o.lead, o.confidence))
+            .collect(),
+    }
+}
+
+/// The report as the README shows it.
+pub fn render(r: &Report) -> String {
+    let mut out = format!(
+        "{} cases: {} right leads ({:.1}%); Brier {:.3} (leading finding), {:.3} (every hypothesis on its own)\n",
+        r.cases,
+        r.right_leads,
+        100.0 * r.accuracy,
+        r.brier_lead,
+        r.brier_all
+    );
+    out.push_str(&format!(
+        "kill chains with the entry point named: {}/{}; benign cases whose severity was raised: {}/{}; cases with nothing to read said so: {}/{}\n\n",
+        r.kill_chains_entry_named, r.kill_chains, r.benign_severity_raised, r.benign_cases, r.abstentions_honest, r.abstentions
+    ));
+    out.push_str("| hypothesis | cases | led with | precision | recall |\n|---|---:|---:|---:|---:|\n");
+    for h in &r.per_hypothesis {
+        out.push_str(&format!("| {} | {} | {} | {:.2} | {:.2} |\n", h.id, h.support, h.predicted, h.precision, h.recall));
+    }
+    out.push_str("\n| confidence | cases | mean confidence | observed right |\n|---|---:|---:|---:|\n");
+    for b in &r.reliability {
+        out.push_str(&format!("| {:.1}–{:.1} | {} | {:.2} | {:.2} |\n", b.from, b.to, b.cases, b.mean_confidence, b.observed));
+    }
+    out
+}

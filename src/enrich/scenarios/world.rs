@@ -1,0 +1,729 @@
+//! One incident's world, as Azure telemetry would show it: an organisation's users signing in (interactive and
+//! not), a service principal, a host's performance counters or only its platform metrics, a storage account's
+//! metrics, control-plane work, an alert with its entities and the incident; then what really happened (the
+//! [`Story`], its [`Entry`] point) and what makes it hard to see (the [`Confounder`]s).
+//!
+//! Times are minutes from the incident's first activity, `t0`; every random choice comes from the case's seed,
+//! so a case is the same rows on every run.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::model::time::{format_ticks, TICKS_PER_SEC};
+
+/// A small, seeded, portable generator (SplitMix64): the same seed gives the same world everywhere.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x5EED_0F_B41D6E)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+
+    /// Uniform in lo..=hi.
+    pub fn int(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next_u64() % ((hi - lo + 1) as u64)) as i64
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next_u64() % items.len() as u64) as usize]
+    }
+
+    /// Roughly normal noise (the sum of three uniforms), mean 0, spread about `sd`.
+    pub fn noise(&mut self, sd: f64) -> f64 {
+        (self.unit() + self.unit() + self.unit() - 1.5) * 2.0 * sd
+    }
+}
+
+/// What really happened: the label a case is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Story {
+    Cryptojacking,
+    Exfiltration,
+    ConfigDrift,
+    CredentialCompromise,
+    BenignLoad,
+    /// Nothing happened beyond the alert itself.
+    Quiet,
+}
+
+/// How an attacker got in, when one did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    None,
+    /// A success from a new country and network, sometimes rated risky.
+    StolenPassword,
+    /// MFA prompts refused or unanswered (500121, 50074, 50076) from one IP, then an approval from it.
+    MfaFatigue,
+    /// One IP failing against many of the organisation's users, then a success for ours from it.
+    PasswordSpray,
+    /// Many failures against our user from one IP, then a success from it.
+    BruteForce,
+    /// The actor is a service principal, signing in and acting from an IP it never used.
+    ServicePrincipal,
+}
+
+/// What makes a case hard: the ways real telemetry differs from a clean scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confounder {
+    /// Perf names the host by its FQDN; the alert by its short name.
+    Fqdn,
+    /// The VM has no Perf agent: only AzureMetrics, under its resource id (upper-cased, as AzureMetrics has it).
+    MetricsOnly,
+    /// The alert's account differs in case from the sign-in logs.
+    UpnCase,
+    /// The account is a guest: `name_domain#EXT#@tenant` in the logs.
+    Guest,
+    /// The user signs in through the organisation's VPN egress in another country for the first time.
+    Vpn,
+    /// The user alternates between two places (home and a proxy abroad) every week, minutes apart.
+    Alternating,
+    /// The host runs a batch every night that burns CPU; the alert fires on it.
+    NightlyBatch,
+    /// The host runs a batch every Sunday night.
+    WeeklyBatch,
+    /// Month-end backup: the storage account's egress by its usual principal at its usual hour.
+    MonthEndBackup,
+    /// The host and user appeared two days before the window: almost no baseline.
+    ThinHistory,
+    /// The incident has no alerts and no entities.
+    NoEntities,
+    /// The alert's entities match no telemetry.
+    Unmatched,
+    /// A colleague whose names contain ours (`joann.lee`, `vm-web-07` for `web-07`) has the anomalies.
+    Neighbour,
+    /// Our user mistyped a password, or missed an MFA prompt, a few times, from home.
+    UsualIpFailures,
+    /// A spray hit the organisation, ours included, and failed for us.
+    SprayElsewhere,
+    /// The actor does this control-plane change routinely (every week in the baseline).
+    RoutineChange,
+}
+
+/// One labelled case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseSpec {
+    pub seed: u64,
+    pub story: Story,
+    pub entry: Entry,
+    pub confounders: Vec<Confounder>,
+    /// The incident's first activity (ticks).
+    #[serde(skip)]
+    pub t0: i64,
+}
+
+impl CaseSpec {
+    pub fn has(&self, c: Confounder) -> bool {
+        self.confounders.contains(&c)
+    }
+}
+
+/// Who and what a case is about; the demo's defaults, and what tests override to try hostile names.
+#[derive(Debug, Clone)]
+pub struct Cast {
+    pub account: String,
+    pub upn_suffix: String,
+    pub host: String,
+    pub attacker_ip: String,
+    pub title: String,
+}
+
+impl Default for Cast {
+    fn default() -> Self {
+        Cast {
+            account: "alice".into(),
+            upn_suffix: "contoso.com".into(),
+            host: "acme-web-02".into(),
+            attacker_ip: "198.51.100.23".into(),
+            title: String::new(),
+        }
+    }
+}
+
+impl Cast {
+    pub fn upn(&self) -> String {
+        format!("{}@{}", self.account, self.upn_suffix)
+    }
+}
+
+/// Rows to stage, by stream.
+pub struct Staged {
+    pub streams: Vec<(String, Vec<Value>)>,
+    pub incident_name: String,
+}
+
+pub const SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000";
+const HOME_ASN: i64 = 3215;
+const VPN_IP: &str = "192.0.2.10";
+const VPN_ASN: i64 = 64500;
+const PROXY_IP: &str = "198.18.0.5";
+const PROXY_ASN: i64 = 64501;
+const PIPELINE_IP: &str = "13.107.6.152";
+
+fn resource_id(provider: &str, name: &str) -> String {
+    format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/prod/providers/{provider}/{name}")
+}
+
+struct Place {
+    country: &'static str,
+    city: &'static str,
+    lat: f64,
+    lon: f64,
+}
+
+const PARIS: Place = Place { country: "FR", city: "Paris", lat: 48.8566, lon: 2.3522 };
+const AMSTERDAM: Place = Place { country: "NL", city: "Amsterdam", lat: 52.37, lon: 4.90 };
+const LONDON: Place = Place { country: "GB", city: "London", lat: 51.507, lon: -0.128 };
+const ABROAD: [(Place, i64); 4] = [
+    (Place { country: "BR", city: "São Paulo", lat: -23.55, lon: -46.63 }, 28573),
+    (Place { country: "SG", city: "Singapore", lat: 1.35, lon: 103.82 }, 4773),
+    (Place { country: "US", city: "Ashburn", lat: 39.04, lon: -77.49 }, 14618),
+    (Place { country: "ZA", city: "Johannesburg", lat: -26.2, lon: 28.04 }, 37611),
+];
+
+/// A sign-in as the generator describes it, written to SigninLogs or AADNonInteractiveUserSignInLogs.
+struct SignIn<'a> {
+    minute: i64,
+    upn: &'a str,
+    ip: &'a str,
+    asn: i64,
+    place: &'a Place,
+    result: &'a str,
+    device: &'a str,
+    risk: &'a str,
+}
+
+struct Builder<'a> {
+    spec: &'a CaseSpec,
+    rng: Rng,
+    /// Minutes of history before t0.
+    history_min: i64,
+    signins: Vec<Value>,
+    noninteractive: Vec<Value>,
+    sp_signins: Vec<Value>,
+    activity: Vec<Value>,
+    perf: Vec<Value>,
+    metrics: Vec<Value>,
+    alerts: Vec<Value>,
+    trapeye: Vec<Value>,
+    noxys: Vec<Value>,
+}
+
+impl Builder<'_> {
+    fn at(&self, minute: i64) -> String {
+        format_ticks(self.spec.t0 + minute * 60 * TICKS_PER_SEC)
+    }
+
+    /// Hour of day and day of week (0 = Sunday) of a minute offset.
+    fn clock(&self, minute: i64) -> (i64, i64) {
+        let t = self.spec.t0 + minute * 60 * TICKS_PER_SEC;
+        let secs = t.div_euclid(TICKS_PER_SEC);
+        let hour = secs.div_euclid(3600).rem_euclid(24);
+        // Ticks count from 0001-01-01, a Monday.
+        let dow = (secs.div_euclid(86_400) + 1).rem_euclid(7);
+        (hour, dow)
+    }
+
+    /// The minute offset of midnight `days` days before t0's day.
+    fn midnight(&self, days: i64) -> i64 {
+        let secs = (self.spec.t0 / TICKS_PER_SEC).rem_euclid(86_400);
+        -(secs / 60) - days * 24 * 60
+    }
+
+    /// Whether a minute offset falls on the last day of its month.
+    fn month_end(&self, minute: i64) -> bool {
+        let next_day = format_ticks(self.spec.t0 + (minute + 24 * 60) * 60 * TICKS_PER_SEC);
+        next_day.get(8..10) == Some("01")
+    }
+
+    fn signin(&mut self, s: SignIn, interactive: bool) {
+        let loc = json!({"countryOrRegion": s.place.country, "city": s.place.city, "geoCoordinates": {"latitude": s.place.lat, "longitude": s.place.lon}});
+        let device = json!({"deviceId": s.device, "operatingSystem": "Windows 11", "browser": "Edge 131"});
+        let status = json!({"errorCode": s.result.parse::<i64>().unwrap_or(0)});
+        let mut row = json!({"TimeGenerated": self.at(s.minute), "UserPrincipalName": s.upn, "UserId": uuid_of(s.upn), "IPAddress": s.ip,
+            "ResultType": s.result, "AppDisplayName": if interactive { "Azure Portal" } else { "Microsoft Teams" }, "IsInteractive": interactive,
+            "RiskLevelDuringSignIn": s.risk, "RiskState": if s.risk == "high" { "atRisk" } else { "none" }, "UserType": if s.upn.contains("#ext#") || s.upn.contains("#EXT#") { "Guest" } else { "Member" }});
+        if interactive {
+            row["AutonomousSystemNumber"] = json!(s.asn);
+            row["LocationDetails"] = loc;
+            row["DeviceDetail"] = device;
+            row["Status"] = status;
+            self.signins.push(row);
+        } else {
+            // The non-interactive table keeps these as JSON text and the ASN as a string.
+            row["AutonomousSystemNumber"] = json!(s.asn.to_string());
+            row["LocationDetails"] = json!(loc.to_string());
+            row["DeviceDetail"] = json!(device.to_string());
+            row["Status"] = json!(status.to_string());
+            self.noninteractive.push(row);
+        }
+    }
+
+    fn op(&mut self, minute: i64, caller: &str, ip: &str, op: &str, resource: &str, properties: Value) {
+        self.activity.push(json!({"TimeGenerated": self.at(minute), "Caller": caller, "CallerIpAddress": ip, "OperationNameValue": op,
+            "ActivityStatusValue": "Success", "_ResourceId": resource, "ResourceGroup": "prod", "CategoryValue": "Administrative",
+            "SubscriptionId": SUBSCRIPTION, "Properties_d": properties, "Properties": properties.to_string()}));
+    }
+}
+
+/// A stable GUID for a name (object ids, app ids).
+pub fn uuid_of(name: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.to_ascii_lowercase().as_bytes()).to_string()
+}
+
+/// The organisation's names for a case: derived from the seed unless the cast names them.
+struct Names {
+    user: String,
+    suffix: String,
+    /// As the logs spell it (the guest form for a guest).
+    logged_upn: String,
+    colleagues: Vec<String>,
+    neighbour: String,
+    host: String,
+    neighbour_host: String,
+    storage: String,
+    attacker_ip: String,
+    sp_name: String,
+    sp_app_id: String,
+}
+
+const FIRST: [&str; 8] = ["ann.lee", "li.wei", "omar.haddad", "sara.berg", "tom.nash", "eva.ruiz", "ken.ito", "mia.roth"];
+const HOSTS: [&str; 6] = ["web-07", "app-12", "db-03", "api-21", "etl-05", "build-09"];
+
+fn names(spec: &CaseSpec, rng: &mut Rng, cast: Option<&Cast>) -> Names {
+    let (user, suffix, host, attacker_ip) = match cast {
+        Some(c) => (c.account.clone(), c.upn_suffix.clone(), c.host.clone(), c.attacker_ip.clone()),
+        None => {
+            let u = rng.pick(&FIRST).to_string();
+            let h = format!("vm-{}", rng.pick(&HOSTS));
+            let suffix = if spec.has(Confounder::Guest) { "fabrikam.com" } else { "contoso.com" };
+            (u, suffix.to_string(), h, format!("198.51.100.{}", rng.int(20, 250)))
+        }
+    };
+    let upn = format!("{user}@{suffix}");
+    let logged_upn = if spec.has(Confounder::Guest) { format!("{user}_{suffix}#EXT#@contoso.onmicrosoft.com") } else { upn.to_ascii_lowercase() };
+    let colleagues = FIRST.iter().filter(|u| **u != user).map(|u| format!("{u}@contoso.com")).collect();
+    let sp_name = "deploy-pipeline".to_string();
+    Names {
+        neighbour: format!("jo{user}@contoso.com"),
+        neighbour_host: format!("prod-{host}"),
+        storage: format!("stfinance{:02}", rng.int(1, 99)),
+        sp_app_id: uuid_of(&format!("app:{sp_name}")),
+        user,
+        suffix,
+        logged_upn,
+        colleagues,
+        host,
+        attacker_ip,
+        sp_name,
+    }
+}
+
+/// Builds a case's telemetry, alert and incident. `cast` fixes the names (the demo and its tests).
+pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident_number: i64) -> Staged {
+    let mut rng = Rng::new(spec.seed);
+    let n = names(spec, &mut rng, cast);
+    let thin = spec.has(Confounder::ThinHistory);
+    // 36 days: a 30-day baseline before the 3-day look-around, and the previous month's end.
+    let history_min = if thin { 5 * 24 * 60 } else { 36 * 24 * 60 };
+    let mut b = Builder {
+        spec,
+        rng: Rng::new(spec.seed.wrapping_mul(31).wrapping_add(7)),
+        history_min,
+        signins: Vec::new(),
+        noninteractive: Vec::new(),
+        sp_signins: Vec::new(),
+        activity: Vec::new(),
+        perf: Vec::new(),
+        metrics: Vec::new(),
+        alerts: Vec::new(),
+        trapeye: Vec::new(),
+        noxys: Vec::new(),
+    };
+    let sp_actor = spec.entry == Entry::ServicePrincipal;
+    let upn = n.logged_upn.clone();
+    let attacker = n.attacker_ip.clone();
+    let (abroad, abroad_asn) = {
+        let (p, asn) = rng.pick(&ABROAD);
+        (Place { country: p.country, city: p.city, lat: p.lat, lon: p.lon }, *asn)
+    };
+
+    // --- Ordinary life: sign-ins of everyone, the pipeline's, routine control-plane work. ---
+    let home_ip = |i: usize| format!("203.0.113.{}", 10 + i);
+    let mut people: Vec<(String, String, bool)> = vec![(upn.clone(), home_ip(0), false)];
+    for (i, c) in n.colleagues.iter().enumerate() {
+        // Half the colleagues work through the VPN (a shared egress in another country) some days.
+        people.push((c.clone(), home_ip(i + 1), i % 2 == 0));
+    }
+    if spec.has(Confounder::Neighbour) {
+        people.push((n.neighbour.clone(), home_ip(40), false));
+    }
+    let days = history_min / (24 * 60);
+    for (k, (who, ip, vpn_user)) in people.iter().enumerate() {
+        let mine = k == 0;
+        if mine && spec.has(Confounder::Unmatched) {
+            continue;
+        }
+        let device = format!("dev-{}", uuid_of(who).get(..8).unwrap_or("0"));
+        for d in (0..=days).rev() {
+            let base = b.midnight(d);
+            let (_, dow) = b.clock(base + 9 * 60);
+            if dow == 0 || dow == 6 {
+                continue;
+            }
+            let m = base + 8 * 60 + b.rng.int(0, 120);
+            if m >= -60 {
+                continue; // the window's own sign-ins are the story's
+            }
+            let via_vpn = *vpn_user && b.rng.chance(0.5);
+            let (sip, asn, place) = if via_vpn { (VPN_IP.to_string(), VPN_ASN, &AMSTERDAM) } else { (ip.clone(), HOME_ASN, &PARIS) };
+            b.signin(SignIn { minute: m, upn: who, ip: &sip, asn, place, result: "0", device: &device, risk: "none" }, true);
+            b.signin(SignIn { minute: m + 300, upn: who, ip: &sip, asn, place, result: "0", device: &device, risk: "none" }, false);
+            if mine && spec.has(Confounder::Alternating) {
+                // Home, then the London proxy minutes later: "impossible travel", every week.
+                b.signin(SignIn { minute: m + 20, upn: who, ip: PROXY_IP, asn: PROXY_ASN, place: &LONDON, result: "0", device: &device, risk: "none" }, true);
+            }
+        }
+    }
+    // The subject's own sign-ins in the window, from home (the story may add others).
+    let my_device = format!("dev-{}", uuid_of(&upn).get(..8).unwrap_or("0"));
+    if !spec.has(Confounder::Unmatched) {
+        b.signin(SignIn { minute: -150, upn: &upn, ip: &home_ip(0), asn: HOME_ASN, place: &PARIS, result: "0", device: &my_device, risk: "none" }, true);
+        if spec.has(Confounder::Alternating) {
+            b.signin(SignIn { minute: -120, upn: &upn, ip: PROXY_IP, asn: PROXY_ASN, place: &LONDON, result: "0", device: &my_device, risk: "none" }, true);
+        }
+        if spec.has(Confounder::Vpn) {
+            b.signin(SignIn { minute: -40, upn: &upn, ip: VPN_IP, asn: VPN_ASN, place: &AMSTERDAM, result: "0", device: &my_device, risk: "none" }, true);
+        }
+        if spec.has(Confounder::UsualIpFailures) {
+            let code = *b.rng.pick(&["50126", "500121"]);
+            for k in 0..b.rng.int(3, 8) {
+                b.signin(SignIn { minute: -70 + k, upn: &upn, ip: &home_ip(0), asn: HOME_ASN, place: &PARIS, result: code, device: &my_device, risk: "none" }, true);
+            }
+            b.signin(SignIn { minute: -55, upn: &upn, ip: &home_ip(0), asn: HOME_ASN, place: &PARIS, result: "0", device: &my_device, risk: "none" }, true);
+        }
+    }
+    if spec.has(Confounder::SprayElsewhere) || spec.entry == Entry::PasswordSpray {
+        let victims: Vec<String> = std::iter::once(upn.clone()).chain(n.colleagues.iter().cloned()).collect();
+        for (k, v) in victims.iter().enumerate() {
+            b.signin(SignIn { minute: -100 + k as i64 * 2, upn: v, ip: &attacker, asn: abroad_asn, place: &abroad, result: "50126", device: "", risk: "none" }, true);
+        }
+    }
+    // The pipeline's service principal: every six hours from its usual IP.
+    let sp_sign = |b: &mut Builder, minute: i64, ip: &str, place: &Place, result: &str| {
+        let loc = json!({"countryOrRegion": place.country, "city": place.city}).to_string();
+        b.sp_signins.push(json!({"TimeGenerated": b.at(minute), "AppId": n.sp_app_id, "ServicePrincipalId": uuid_of(&format!("sp:{}", n.sp_name)),
+            "ServicePrincipalName": n.sp_name, "IPAddress": ip, "LocationDetails": loc, "ResultType": result, "ResourceDisplayName": "Windows Azure Service Management API",
+            "Category": "ServicePrincipalSignInLogs", "OperationName": "Sign-in activity"}));
+    };
+    let mut m = -history_min + 30;
+    while m < -30 {
+        sp_sign(&mut b, m, PIPELINE_IP, &AMSTERDAM, "0");
+        m += 360;
+    }
+    let vmss = resource_id("Microsoft.Compute/virtualMachineScaleSets", "web-vmss");
+    let nsg_rule = resource_id("Microsoft.Network/networkSecurityGroups", "web-nsg/securityRules/allow-office-443");
+    // Routine work: the pipeline scales the web tier every few days from its IP; our user (a network admin,
+    // when RoutineChange) edits NSG rules every week.
+    let mut d = 3;
+    while d * 24 * 60 < history_min - 60 {
+        b.op(-(d * 24 * 60) + 60, &n.sp_app_id, PIPELINE_IP, "MICROSOFT.COMPUTE/VIRTUALMACHINESCALESETS/WRITE", &vmss, json!({}));
+        d += 3;
+    }
+    if spec.has(Confounder::RoutineChange) {
+        let mut d = 7;
+        while d * 24 * 60 < history_min - 60 {
+            b.op(-(d * 24 * 60) + 120, &upn, &home_ip(0), "MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/WRITE", &nsg_rule, json!({}));
+            d += 7;
+        }
+        b.op(-45, &upn, &home_ip(0), "MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/WRITE", &nsg_rule, json!({}));
+    }
+
+    // --- The entry point. ---
+    let attacker_in = spec.entry != Entry::None;
+    let (actor, actor_ip) = if sp_actor { (n.sp_app_id.clone(), attacker.clone()) } else if attacker_in { (upn.clone(), attacker.clone()) } else { (upn.clone(), home_ip(0)) };
+    match spec.entry {
+        Entry::None => {}
+        Entry::StolenPassword => {
+            let risk = if b.rng.chance(0.5) { "high" } else { "none" };
+            b.signin(SignIn { minute: -90, upn: &upn, ip: &attacker, asn: abroad_asn, place: &abroad, result: "0", device: "", risk }, true);
+        }
+        Entry::MfaFatigue => {
+            let prompts = b.rng.int(8, 25);
+            let span = b.rng.int(20, 120);
+            for k in 0..prompts {
+                let code = *b.rng.pick(&["500121", "50074", "50076"]);
+                b.signin(SignIn { minute: -100 - span + k * span / prompts, upn: &upn, ip: &attacker, asn: abroad_asn, place: &abroad, result: code, device: "", risk: "none" }, true);
+            }
+            b.signin(SignIn { minute: -95, upn: &upn, ip: &attacker, asn: abroad_asn, place: &abroad, result: "0", device: "", risk: "none" }, true);
+        }
+        Entry::PasswordSpray => {
+            b.signin(SignIn { minute: -60, upn: &upn, ip: &attacker, asn: abroad_asn, place: &abroad, result: "0", device: "", risk: "none" }, true);
+        }
+        Entry::BruteForce => {
+            for k in 0..b.rng.int(15, 40) {
+                b.signin(SignIn { minute: -130 + k, upn: &upn, ip: &attacker, asn: abroad_asn, place: &abroad, result: "50126", device: "", risk: "none" }, true);
+            }
+            b.signin(SignIn { minute: -85, upn: &upn, ip: &attacker, asn: abroad_asn, place: &abroad, result: "0", device: "", risk: "none" }, true);
+        }
+        Entry::ServicePrincipal => sp_sign(&mut b, -80, &attacker, &abroad, "0"),
+    }
+    if spec.has(Confounder::Neighbour) {
+        // The colleague whose names contain ours is the one in trouble.
+        let nb = n.neighbour.clone();
+        b.signin(SignIn { minute: -90, upn: &nb, ip: &attacker, asn: abroad_asn, place: &abroad, result: "0", device: "", risk: "high" }, true);
+        b.op(-30, &nb, &attacker, "MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE", &resource_id("Microsoft.Authorization/roleAssignments", "77aa"), json!({}));
+    }
+
+    // --- The host: Perf every 15 minutes (or only AzureMetrics), with its rhythm and the story's load. ---
+    let host_rid = resource_id("Microsoft.Compute/virtualMachines", &n.host);
+    let perf_name = if spec.has(Confounder::Fqdn) { format!("{}.contoso.local", n.host) } else { n.host.clone() };
+    let crypto_hours = b.rng.int(5, 10);
+    let load_hours = b.rng.int(1, 3);
+    let spike_level = b.rng.range(70.0, 90.0);
+    let out_factor = b.rng.range(40.0, 120.0);
+    // The demo (a cast) always takes the host's path and shows the AI-firewall evidence.
+    let exfil_via_storage = spec.story == Story::Exfiltration && cast.is_none() && b.rng.chance(0.5);
+    let mut hosts = vec![(perf_name.clone(), host_rid.clone(), true)];
+    if spec.has(Confounder::Neighbour) {
+        hosts.push((n.neighbour_host.clone(), resource_id("Microsoft.Compute/virtualMachines", &n.neighbour_host), false));
+    }
+    let end = 120;
+    for (name, rid, mine) in hosts {
+        if mine && spec.has(Confounder::Unmatched) {
+            continue;
+        }
+        let mut m = -history_min;
+        while m < end {
+            let (hour, dow) = b.clock(m);
+            let weekend = dow == 0 || dow == 6;
+            let busy = !weekend && (8..18).contains(&hour);
+            let mut cpu = if busy { 25.0 } else if weekend { 6.0 } else { 9.0 } + b.rng.noise(2.5);
+            let mut sent = if busy { 52_000.0 } else { 21_000.0 } + b.rng.noise(4_000.0);
+            let mut recv = if busy { 81_000.0 } else { 30_000.0 } + b.rng.noise(6_000.0);
+            let mut free = 6_000.0 + b.rng.noise(300.0);
+            if mine {
+                if spec.has(Confounder::NightlyBatch) && (1..3).contains(&hour) {
+                    cpu = 86.0 + b.rng.noise(4.0);
+                }
+                if spec.has(Confounder::WeeklyBatch) && dow == 0 && (1..4).contains(&hour) {
+                    cpu = 91.0 + b.rng.noise(3.0);
+                }
+                match spec.story {
+                    Story::Cryptojacking if m >= end - crypto_hours * 60 => cpu = 97.0 + b.rng.noise(1.0),
+                    Story::BenignLoad if !spec.has(Confounder::NightlyBatch) && !spec.has(Confounder::WeeklyBatch) && !spec.has(Confounder::MonthEndBackup) && (-30..load_hours * 60 - 30).contains(&m) => {
+                        cpu = spike_level + b.rng.noise(3.0);
+                        free -= 1_500.0;
+                    }
+                    Story::Exfiltration if !exfil_via_storage && (-60..60).contains(&m) => sent *= out_factor,
+                    Story::ConfigDrift if (0..60).contains(&m) && b.rng.chance(0.7) => recv *= 60.0,
+                    _ => {}
+                }
+            } else if (0..120).contains(&m) {
+                cpu = 98.0;
+            }
+            let t = b.at(m);
+            if mine && spec.has(Confounder::MetricsOnly) {
+                // AzureMetrics: the platform's per-resource rows, the resource id upper-cased as it stores it.
+                let upper = rid.to_ascii_uppercase();
+                for (metric, avg, count, unit) in [("Percentage CPU", cpu, 15.0, "Percent"), ("Network Out Total", sent * 60.0, 15.0, "Bytes")] {
+                    let total = if unit == "Bytes" { avg * 15.0 } else { avg * count };
+                    b.metrics.push(json!({"TimeGenerated": t, "ResourceId": upper, "_ResourceId": rid.to_ascii_lowercase(), "Resource": n.host.to_ascii_uppercase(),
+                        "ResourceProvider": "MICROSOFT.COMPUTE", "ResourceGroup": "PROD", "SubscriptionId": SUBSCRIPTION, "MetricName": metric,
+                        "Average": if unit == "Bytes" { total / count } else { avg }, "Total": total, "Count": count, "Maximum": avg * 1.1, "Minimum": avg * 0.9,
+                        "TimeGrain": "PT1M", "UnitName": unit}));
+                }
+            } else {
+                for (object, counter, value) in [("Processor", "% Processor Time", cpu), ("Network Adapter", "Bytes Sent/sec", sent), ("Network Adapter", "Bytes Received/sec", recv), ("Memory", "Available MBytes", free)] {
+                    b.perf.push(json!({"TimeGenerated": t, "Computer": name, "ObjectName": object, "CounterName": counter, "InstanceName": "_Total",
+                        "CounterValue": value.clamp(0.0, if counter.starts_with('%') { 100.0 } else { f64::MAX }), "_ResourceId": rid, "SourceSystem": "OMS"}));
+                }
+            }
+            m += 15;
+        }
+    }
+
+    // --- The storage account: Egress as Azure reports it per time grain (Total bytes, Count transactions). ---
+    let storage_rid = resource_id("Microsoft.Storage/storageAccounts", &n.storage);
+    let storage_story = exfil_via_storage || spec.has(Confounder::MonthEndBackup);
+    if storage_story {
+        let backup_sp = uuid_of("app:backup-vault");
+        let mut m = -history_min;
+        while m < end {
+            let (hour, _) = b.clock(m);
+            let mut count = (300.0 + b.rng.noise(60.0)).max(10.0);
+            let per_tx = 50_000.0 + b.rng.noise(8_000.0);
+            let month_end = b.month_end(m);
+            if spec.has(Confounder::MonthEndBackup) && month_end && (1..3).contains(&hour) {
+                count *= 60.0;
+            }
+            if exfil_via_storage && (-45..45).contains(&m) {
+                count *= out_factor;
+            }
+            let total = count * per_tx;
+            b.metrics.push(json!({"TimeGenerated": b.at(m), "ResourceId": storage_rid.to_ascii_uppercase(), "_ResourceId": storage_rid.to_ascii_lowercase(),
+                "Resource": n.storage.to_ascii_uppercase(), "ResourceProvider": "MICROSOFT.STORAGE", "ResourceGroup": "PROD", "SubscriptionId": SUBSCRIPTION,
+                "MetricName": "Egress", "Total": total, "Count": count, "Average": total / count, "Maximum": per_tx * 3.0, "Minimum": 512.0,
+                "TimeGrain": "PT1M", "UnitName": "Bytes"}));
+            b.metrics.push(json!({"TimeGenerated": b.at(m), "ResourceId": storage_rid.to_ascii_uppercase(), "_ResourceId": storage_rid.to_ascii_lowercase(),
+                "Resource": n.storage.to_ascii_uppercase(), "ResourceProvider": "MICROSOFT.STORAGE", "ResourceGroup": "PROD", "SubscriptionId": SUBSCRIPTION,
+                "MetricName": "Transactions", "Total": count, "Count": count, "Average": 1.0, "Maximum": 1.0, "Minimum": 1.0, "TimeGrain": "PT1M", "UnitName": "Count"}));
+            if spec.has(Confounder::MonthEndBackup) && month_end && hour == 0 && b.clock(m + 15).0 == 1 {
+                // The backup vault lists the keys just before its run, every month, from its usual IP.
+                b.op(m, &backup_sp, "20.38.98.5", "MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION", &storage_rid, json!({}));
+            }
+            m += 15;
+        }
+    }
+
+    // --- The story's control-plane work and vendor evidence. ---
+    let gpu = json!({"requestbody": json!({"properties": {"hardwareProfile": {"vmSize": "Standard_NC24ads_A100_v4"}}}).to_string()});
+    match spec.story {
+        Story::Cryptojacking => {
+            if attacker_in || b.rng.chance(0.5) {
+                let vm = resource_id("Microsoft.Compute/virtualMachines", &format!("gpu-{}", b.rng.int(10, 99)));
+                b.op(-crypto_hours * 60 + 100, &actor, &actor_ip, "MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE", &vm, gpu.clone());
+                if sp_actor {
+                    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-tmp-{}", b.rng.int(100, 999));
+                    b.op(-crypto_hours * 60 + 95, &actor, &actor_ip, "MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE", &rg, json!({}));
+                }
+            }
+        }
+        Story::Exfiltration => {
+            b.op(-70, &actor, &actor_ip, "MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION", &storage_rid, json!({}));
+            if !sp_actor && (cast.is_some() || b.rng.chance(0.5)) {
+                for k in 0..3 {
+                    b.noxys.push(json!({"TimeGenerated": b.at(-40 + k * 5), "EventTime": b.at(-40 + k * 5), "EventType": "interaction.policy_violated", "UserId": upn,
+                        "PlatformId": "deepseek", "RiskScore": 0.97, "Classifications": [{"type": "IBAN", "score": 0.99}], "PolicyDecisions": [{"action": "block"}],
+                        "EventId": format!("evt_{}_{k}", spec.seed)}));
+                }
+            }
+        }
+        Story::ConfigDrift => {
+            let which = b.rng.int(0, 2);
+            if which != 1 {
+                b.op(-30, &actor, &actor_ip, "MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/WRITE", &resource_id("Microsoft.Network/networkSecurityGroups", "web-nsg/securityRules/allow-any-3389"), json!({}));
+            }
+            if which != 0 {
+                b.op(-25, &actor, &actor_ip, "MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE", &resource_id("Microsoft.Authorization/roleAssignments", "9a2c"), json!({}));
+            }
+            if sp_actor {
+                let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-x{}", b.rng.int(100, 999));
+                b.op(-28, &actor, &actor_ip, "MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE", &rg, json!({}));
+            }
+        }
+        Story::CredentialCompromise => {
+            if b.rng.chance(0.4) {
+                b.trapeye.push(json!({"TimeGenerated": b.at(-20), "EventTime": b.at(-20), "source_ip": attacker, "reverse_lookup": "unknown", "threat_uuid": uuid_of(&format!("trap:{}", spec.seed))}));
+            }
+        }
+        Story::BenignLoad => {
+            if !spec.has(Confounder::NightlyBatch) && !spec.has(Confounder::WeeklyBatch) && !spec.has(Confounder::MonthEndBackup) {
+                // The pipeline scales the tier for the load, as it does every few days.
+                b.op(-35, &n.sp_app_id, PIPELINE_IP, "MICROSOFT.COMPUTE/VIRTUALMACHINESCALESETS/WRITE", &vmss, json!({}));
+            }
+        }
+        Story::Quiet => {}
+    }
+
+    // --- The alert and the incident. ---
+    let mut entities: Vec<Value> = Vec::new();
+    let (alert_name, severity) = alert_title(spec);
+    if !spec.has(Confounder::NoEntities) {
+        if spec.has(Confounder::Unmatched) {
+            entities.push(json!({"$id": "2", "Type": "account", "Name": format!("svc-{}", n.user.replace('.', "")), "UPNSuffix": "contoso.com"}));
+            entities.push(json!({"$id": "3", "Type": "host", "HostName": format!("{}-old", n.host)}));
+        } else {
+            if sp_actor {
+                entities.push(json!({"$id": "5", "Type": "account", "Name": n.sp_name, "AadUserId": uuid_of(&format!("sp:{}", n.sp_name))}));
+            }
+            let name = if spec.has(Confounder::UpnCase) { capitalise(&n.user) } else { n.user.clone() };
+            let suffix = if spec.has(Confounder::UpnCase) { capitalise(&n.suffix) } else { n.suffix.clone() };
+            entities.push(json!({"$id": "2", "Type": "account", "Name": name, "UPNSuffix": suffix}));
+            entities.push(json!({"$id": "3", "Type": "host", "HostName": n.host}));
+            if attacker_in {
+                entities.push(json!({"$id": "4", "Type": "ip", "Address": attacker}));
+            }
+            if storage_story || spec.story == Story::Exfiltration {
+                entities.push(json!({"$id": "6", "Type": "azure-resource", "ResourceId": storage_rid}));
+            }
+        }
+    }
+    let alert_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("sentinel-bridge:case-alert:{incident_name}").as_bytes()).to_string();
+    let title = cast.map(|c| c.title.clone()).filter(|t| !t.is_empty()).unwrap_or_else(|| alert_name.to_string());
+    let mut alert_ids = Vec::new();
+    if !spec.has(Confounder::NoEntities) {
+        b.alerts.push(json!({"TimeGenerated": b.at(5), "SystemAlertId": alert_id, "DisplayName": alert_name, "AlertName": alert_name, "AlertSeverity": severity,
+            "ProductName": "Azure Sentinel", "ProviderName": "ASI Scheduled Alerts", "Status": "New", "StartTime": b.at(0), "EndTime": b.at(30),
+            "Tactics": "Impact", "Entities": Value::Array(entities).to_string(), "CompromisedEntity": n.host}));
+        alert_ids.push(alert_id);
+    }
+    if spec.has(Confounder::Neighbour) {
+        // The colleague's own alert, in the same window, naming the names that contain ours.
+        let nb_entities = json!([{"$id": "2", "Type": "account", "Name": n.neighbour.split('@').next().unwrap_or(""), "UPNSuffix": "contoso.com"}, {"$id": "3", "Type": "host", "HostName": n.neighbour_host}]);
+        b.alerts.push(json!({"TimeGenerated": b.at(-20), "SystemAlertId": uuid_of(&format!("nb-alert:{incident_name}")), "DisplayName": "Sign-in from an unfamiliar location",
+            "AlertName": "Sign-in from an unfamiliar location", "AlertSeverity": "Medium", "ProductName": "Microsoft Entra ID Protection", "ProviderName": "IPC",
+            "Status": "New", "StartTime": b.at(-90), "EndTime": b.at(-20), "Tactics": "InitialAccess", "Entities": nb_entities.to_string(), "CompromisedEntity": n.neighbour_host}));
+    }
+    let incident = json!({"TimeGenerated": b.at(35), "IncidentName": incident_name, "Title": title, "Severity": severity, "Status": "New",
+        "IncidentNumber": incident_number, "CreatedTime": b.at(35), "LastModifiedTime": b.at(35), "FirstActivityTime": b.at(0), "LastActivityTime": b.at(30),
+        "AlertIds": alert_ids, "ProviderName": "Azure Sentinel", "Description": "Staged by sentinel-bridge"});
+    let mut streams = vec![
+        ("Microsoft-Perf".to_string(), b.perf),
+        ("Microsoft-AzureMetrics".to_string(), b.metrics),
+        ("Microsoft-SigninLogs".to_string(), b.signins),
+        ("Microsoft-AADNonInteractiveUserSignInLogs".to_string(), b.noninteractive),
+        ("Microsoft-AADServicePrincipalSignInLogs".to_string(), b.sp_signins),
+        ("Microsoft-AzureActivity".to_string(), b.activity),
+        ("Microsoft-SecurityAlert".to_string(), b.alerts),
+        ("Microsoft-SecurityIncident".to_string(), vec![incident]),
+        ("Custom-NoxysEvents_CL".to_string(), b.noxys),
+        ("Custom-TrapEye_Threats_CL".to_string(), b.trapeye),
+    ];
+    streams.retain(|(_, rows)| !rows.is_empty());
+    let _ = b.history_min;
+    Staged { streams, incident_name: incident_name.to_string() }
+}
+
+fn capitalise(s: &str) -> String {
+    s.split('.').map(|p| {
+        let mut c = p.chars();
+        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    }).collect::<Vec<_>>().join(".")
+}
+
+fn alert_title(spec: &CaseSpec) -> (&'static str, &'static str) {
+    match spec.story {
+        Story::Cryptojacking => ("High CPU on a production VM", "Medium"),
+        Story::BenignLoad if spec.has(Confounder::MonthEndBackup) => ("Unusual outbound data volume", "Medium"),
+        Story::BenignLoad => ("High CPU on a production VM", "Low"),
+        Story::CredentialCompromise => ("Suspicious sign-in properties", "High"),
+        Story::Exfiltration => ("Unusual outbound data volume", "Medium"),
+        Story::ConfigDrift => ("Network security group or role changed", "Medium"),
+        Story::Quiet => ("Suspicious sign-in properties", "Low"),
+    }
+}
