@@ -66,9 +66,14 @@ async fn every_scenario_leads_with_its_hypothesis() {
         assert_eq!(e["leading"]["id"], lead, "{}: {}", s.name(), e["hypotheses"]);
         let c = e["leading"]["confidence"].as_f64().unwrap();
         assert!((at_least..=1.0).contains(&c), "{}: confidence {c}", s.name());
-        // The runner-up is clearly behind: the leading hypothesis is not a coin toss.
-        let second = e["hypotheses"][1]["confidence"].as_f64().unwrap();
-        assert!(c - second >= 0.2, "{}: {c} vs {second}", s.name());
+        // The runner-up is clearly behind (the leading hypothesis is not a coin toss), unless it is the entry
+        // point of a kill chain: the stolen sign-in that the mining needed leads nowhere on its own.
+        if s == Scenario::Cryptojacking {
+            assert_eq!(e["leading"]["entryPoint"], "credential_compromise", "{}", e["leading"]);
+        } else {
+            let second = e["hypotheses"][1]["confidence"].as_f64().unwrap();
+            assert!(c - second >= 0.2, "{}: {c} vs {second}", s.name());
+        }
         assert_eq!(e["degraded"], false, "{}: {}", s.name(), e["queries"]);
         assert_eq!(e["comment"], "created");
         assert_eq!(e["tablesWritten"], true);
@@ -79,7 +84,7 @@ async fn every_scenario_leads_with_its_hypothesis() {
         assert_eq!(rows[0]["IncidentName"], name);
         let audit = t.ws.workspace.query("EnrichmentAudit_CL | summarize n = count() by Kind | order by Kind asc").unwrap();
         let kinds: Vec<String> = audit.rows.iter().map(|r| format!("{}={}", r[0], r[1])).collect();
-        assert_eq!(kinds, ["comment=1", "inference=6".replace("6", &e["hypotheses"].as_array().unwrap().len().to_string()).as_str(), "query=10"], "{}", s.name());
+        assert_eq!(kinds, ["comment=1", "inference=6".replace("6", &e["hypotheses"].as_array().unwrap().len().to_string()).as_str(), "query=13"], "{}", s.name());
     }
 }
 

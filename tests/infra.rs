@@ -198,10 +198,12 @@ fn every_shipped_query_passes_the_kusto_language_service() {
         hosts: vec!["acme-web-02".into()],
         ips: vec!["203.0.113.9".into()],
         resources: vec!["/subscriptions/0/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/v".into()],
+        account_ids: vec!["3f1e0000-0000-4000-8000-000000000001".into()],
         own_alert_ids: vec!["a1".into()],
     };
-    let preamble = Enricher::preamble(&subjects, 0, 10, -10);
-    for (name, text) in QUERIES {
+    let names = sentinel_bridge::enrich::entities::Names::of(&subjects);
+    let preamble = Enricher::preamble(&names, &subjects.own_alert_ids, 0, 10, -10);
+    for (name, text) in QUERIES.iter().chain([&sentinel_bridge::enrich::RESOLVE_QUERY]) {
         queries.push(json!({"name": format!("enrichment: {name}"), "query": format!("{preamble}{text}")}));
     }
     queries.push(json!({"name": "saved search: dcr_errors", "query": std::fs::read_to_string(root().join("queries/dcr_errors.kql")).unwrap()}));

@@ -84,11 +84,18 @@ pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
 }
 
 
-/// `sentinel-bridge evaluate`: the labelled suite, offline, with the default enrichment settings.
-pub async fn run_evaluate(from: u64, cases: u64, json: bool) -> CliResult {
+/// `sentinel-bridge evaluate`: the labelled suite, offline, with the default enrichment settings; with
+/// `--fit`, the model fitted on it and written out.
+pub async fn run_evaluate(from: u64, cases: u64, json: bool, fit: Option<PathBuf>) -> CliResult {
     use crate::enrich::evaluation;
     let started = std::time::Instant::now();
-    let outcomes = evaluation::run_suite(from..from + cases, &crate::enrich::EnrichSettings::default()).await?;
+    let mut outcomes = evaluation::run_suite(from..from + cases, &crate::enrich::EnrichSettings::default()).await?;
+    if let Some(path) = fit {
+        let model = evaluation::fit(&outcomes);
+        std::fs::write(&path, evaluation::weights_source(&model, (from, from + cases)))?;
+        println!("wrote the fitted model to {} (lead threshold {:.2}, chain threshold {:.2}); on its own training cases, re-inferred offline:", path.display(), model.lead_threshold, model.chain_threshold);
+        evaluation::reinfer(&mut outcomes, &model);
+    }
     let report = evaluation::measure(&outcomes);
     if json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"report": report, "outcomes": outcomes}))?);

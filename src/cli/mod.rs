@@ -137,6 +137,10 @@ enum Command {
         /// Print JSON (the report and every case's outcome).
         #[arg(long)]
         json: bool,
+        /// Fit the model's weights and thresholds on these cases and write them to this file
+        /// (src/enrich/weights.rs), then report the fitted model on the same cases.
+        #[arg(long)]
+        fit: Option<PathBuf>,
     },
     /// Print the settings registry as the README's settings table.
     Settings,
@@ -206,7 +210,7 @@ async fn run(command: Command, settings: Settings) -> CliResult {
         Command::Query { kql, json, csv, timespan } => query::run(&settings, &kql, json, csv, timespan.as_deref()).await,
         Command::Enrich { incident } => enrich::run_enrich(&settings, &incident).await,
         Command::Demo { scenario, data_dir } => enrich::run_demo(&scenario, data_dir).await,
-        Command::Evaluate { from, cases, json } => enrich::run_evaluate(from, cases, json).await,
+        Command::Evaluate { from, cases, json, fit } => enrich::run_evaluate(from, cases, json, fit).await,
         Command::Schema { out } => schema::run(&settings, out),
         Command::Spill(SpillCommand::Replay) => spill::replay(&settings).await,
         Command::Rules(RulesCommand::Test { rules, json }) => rules::run(&settings, &rules, json),

@@ -3,7 +3,7 @@
 //! HTML-escaped. The comment fits a size budget by dropping whole evidence rows (and saying how many), never
 //! by cutting markup.
 
-use super::hypotheses::{band, Hypothesis};
+use super::hypotheses::{band, Hypothesis, HypothesisId};
 use super::signals::Signal;
 use super::QueryRun;
 
@@ -39,20 +39,46 @@ pub struct CommentInput<'a> {
     pub queries: &'a [QueryRun],
     /// The narrative paragraph, already written (deterministic or rephrased); plain text.
     pub narrative: &'a str,
+    /// In a kill chain, the entry point the lead names.
+    pub entry_point: Option<HypothesisId>,
+    /// The names the entities matched in the telemetry, as "name (table)".
+    pub names: &'a [String],
+    /// The entities nothing matched.
+    pub unmatched: &'a [String],
+    /// What limits the findings (thin baselines, capped confidences).
+    pub notes: &'a [String],
 }
 
 /// Renders the comment within `budget` characters.
 pub fn render(input: &CommentInput, budget: usize) -> String {
     let lead = &input.hypotheses[0];
+    let chain = input.entry_point.map(|e| format!(", entry point: {}", v(e.title(), 40))).unwrap_or_default();
     let mut head = format!(
-        "<p><b>sentinel-bridge enrichment {}</b>: <b>{}</b>, confidence {:.2} ({}).</p><p>{}</p><p><b>Recommendation:</b> {}</p>",
+        "<p><b>sentinel-bridge enrichment {}</b>: <b>{}</b>{chain}, confidence {:.2} ({}).</p><p>{}</p><p><b>Recommendation:</b> {}</p>",
         v(input.version, 20),
         v(lead.title, 60),
         lead.confidence,
         band(lead.confidence),
-        v(input.narrative, 600),
-        v(&lead.recommendation, 400),
+        v(input.narrative, 700),
+        v(&lead.recommendation, 700),
     );
+    if !input.notes.is_empty() {
+        let notes: Vec<String> = input.notes.iter().take(4).map(|n| v(n, 160)).collect();
+        head.push_str(&format!("<p><b>Limits:</b> {}.</p>", notes.join("; ")));
+    }
+    if !input.names.is_empty() || !input.unmatched.is_empty() {
+        let names: Vec<String> = input.names.iter().take(8).map(|n| v(n, 140)).collect();
+        let mut line = format!("<p><b>Names matched:</b> {}", if names.is_empty() { "none".to_string() } else { names.join(", ") });
+        if input.names.len() > 8 {
+            line.push_str(&format!(" and {} more", input.names.len() - 8));
+        }
+        if !input.unmatched.is_empty() {
+            let un: Vec<String> = input.unmatched.iter().take(6).map(|n| v(n, 100)).collect();
+            line.push_str(&format!("; matched nothing: {}", un.join(", ")));
+        }
+        line.push_str(".</p>");
+        head.push_str(&line);
+    }
     let others: Vec<String> = input.hypotheses[1..]
         .iter()
         .filter(|h| h.confidence > 0.0)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::hypotheses::HypothesisId;
+use super::hypotheses::{features, infer, HypothesisId, Logistic, Model, FEATURES, SCORED};
 use super::scenarios::suite::{self, Truth};
 use super::scenarios::{self, world, CaseSpec};
 use super::signals::Signal;
@@ -37,6 +37,14 @@ pub struct Outcome {
     pub confidences: Vec<(HypothesisId, f64)>,
     pub signals: Vec<Signal>,
     pub severity_raised: bool,
+    /// Each query's name, status and rows (a degraded run is a bug in the suite, not in the case).
+    pub queries: Vec<(String, String, usize)>,
+    /// The comment as posted, and what limited the findings.
+    #[serde(skip)]
+    pub comment_html: String,
+    #[serde(skip)]
+    pub recommendation: String,
+    pub notes: Vec<String>,
 }
 
 impl Outcome {
@@ -77,6 +85,10 @@ pub async fn run_case(spec: &CaseSpec, settings: &EnrichSettings) -> Result<Outc
         confidences: e.hypotheses.iter().map(|h| (h.id, h.confidence)).collect(),
         signals: e.signals,
         severity_raised: e.actions.iter().any(|a| a.starts_with("applied: severity")),
+        queries: e.queries.iter().map(|q| (q.name.clone(), q.status.to_string(), q.rows)).collect(),
+        comment_html: e.comment_html,
+        recommendation: e.leading.recommendation,
+        notes: e.notes,
     })
 }
 
@@ -228,4 +240,105 @@ pub fn render(r: &Report) -> String {
         out.push_str(&format!("| {:.1}–{:.1} | {} | {:.2} | {:.2} |\n", b.from, b.to, b.cases, b.mean_confidence, b.observed));
     }
     out
+}
+
+/// Fits the model on the suite's outcomes: per hypothesis, an L2-regularised logistic regression of "the
+/// hypothesis is true of the case" (its lead or its entry point) on the features, by gradient descent from
+/// zero (deterministic); then the lead and chain thresholds that make the most leads right, re-inferring every
+/// case offline from its signals.
+pub fn fit(outcomes: &[Outcome]) -> Model {
+    let cases: Vec<(&Outcome, Vec<f64>)> = outcomes.iter().filter(|o| !o.truth.abstain).map(|o| (o, features(&o.signals))).collect();
+    let n = cases.len().max(1) as f64;
+    let dims = FEATURES.len();
+    let lambda = 0.0005;
+    let mut hypotheses = Vec::new();
+    for id in SCORED {
+        let ys: Vec<f64> = cases.iter().map(|(o, _)| if o.spec.true_hypotheses().contains(&id) { 1.0 } else { 0.0 }).collect();
+        let (mut w, mut b) = (vec![0.0; dims], 0.0);
+        let rate = 2.0;
+        for _ in 0..12000 {
+            let mut gw = vec![0.0; dims];
+            let mut gb = 0.0;
+            for ((_, x), y) in cases.iter().zip(&ys) {
+                let z = b + w.iter().zip(x).map(|(a, v)| a * v).sum::<f64>();
+                let err = 1.0 / (1.0 + (-z).exp()) - y;
+                gb += err;
+                for (g, v) in gw.iter_mut().zip(x) {
+                    *g += err * v;
+                }
+            }
+            b -= rate * gb / n;
+            for (wi, g) in w.iter_mut().zip(&gw) {
+                *wi -= rate * (g / n + lambda * *wi);
+            }
+        }
+        hypotheses.push(Logistic { id, bias: b, weights: w });
+    }
+    let mut best: (usize, f64, f64) = (0, 0.5, 0.5);
+    for lead in (10..=70).step_by(2).map(|k| k as f64 / 100.0) {
+        for chain in (20..=80).step_by(5).map(|k| k as f64 / 100.0) {
+            let m = Model { hypotheses: hypotheses.clone(), lead_threshold: lead, chain_threshold: chain };
+            let right = outcomes
+                .iter()
+                .filter(|o| {
+                    let i = infer(&o.signals, &super::hypotheses::Subjects::default(), &m, 0.75);
+                    let lead = if o.truth.abstain { HypothesisId::NoFinding } else { i.hypotheses[0].id };
+                    lead == o.truth.lead && (o.truth.entry.is_none() || i.entry_point == o.truth.entry)
+                })
+                .count();
+            // Most right leads; among equals, thresholds nearest the middle.
+            let better = right > best.0 || (right == best.0 && (lead - 0.5).abs() + (chain - 0.5).abs() < (best.1 - 0.5).abs() + (best.2 - 0.5).abs());
+            if better {
+                best = (right, lead, chain);
+            }
+        }
+    }
+    Model { hypotheses, lead_threshold: best.1, chain_threshold: best.2 }
+}
+
+/// The fitted model as the source of `src/enrich/weights.rs`.
+pub fn weights_source(m: &Model, seeds: (u64, u64)) -> String {
+    let mut s = format!(
+        "//! The fitted model: written by `sentinel-bridge evaluate --from {} --cases {} --fit src/enrich/weights.rs`\n\
+         //! from the labelled suite's seeds {}..{}; do not edit by hand. Weights are per feature name (a feature the\n\
+         //! table does not name weighs 0); thresholds are the ones that made the most leads right on those seeds.\n\n\
+         use super::hypotheses::{{HypothesisId, Logistic, Model, FEATURES}};\n\n\
+         pub const FIT_SEEDS: (u64, u64) = ({}, {});\n\n\
+         #[rustfmt::skip]\nconst WEIGHTS: &[(HypothesisId, f64, &[(&str, f64)])] = &[\n",
+        seeds.0, seeds.1 - seeds.0, seeds.0, seeds.1, seeds.0, seeds.1
+    );
+    for h in &m.hypotheses {
+        let id = format!("{:?}", h.id);
+        s.push_str(&format!("    (HypothesisId::{id}, {:.4}, &[\n", h.bias));
+        for (f, w) in FEATURES.iter().zip(&h.weights) {
+            if w.abs() >= 0.005 {
+                s.push_str(&format!("        (\"{f}\", {w:.4}),\n"));
+            }
+        }
+        s.push_str("    ]),\n");
+    }
+    s.push_str(&format!(
+        "];\n\npub const LEAD_THRESHOLD: f64 = {:.2};\npub const CHAIN_THRESHOLD: f64 = {:.2};\n\n\
+         pub fn model() -> Model {{\n    let hypotheses = WEIGHTS\n        .iter()\n        .map(|(id, bias, w)| Logistic {{ id: *id, bias: *bias, weights: FEATURES.iter().map(|f| w.iter().find(|(n, _)| n == f).map_or(0.0, |(_, v)| *v)).collect() }})\n        .collect();\n    Model {{ hypotheses, lead_threshold: LEAD_THRESHOLD, chain_threshold: CHAIN_THRESHOLD }}\n}}\n",
+        m.lead_threshold, m.chain_threshold
+    ));
+    s
+}
+
+/// Re-scores outcomes offline with another model (their signals do not depend on it), as `act` would act at
+/// the default threshold.
+pub fn reinfer(outcomes: &mut [Outcome], model: &Model) {
+    let threshold = EnrichSettings::default().act_threshold;
+    for o in outcomes {
+        if o.truth.abstain {
+            continue;
+        }
+        let i = infer(&o.signals, &super::hypotheses::Subjects::default(), model, threshold - 0.05);
+        o.lead = i.hypotheses[0].id;
+        o.confidence = i.hypotheses[0].confidence;
+        o.entry_point = i.entry_point;
+        o.confidences = i.hypotheses.iter().map(|h| (h.id, h.confidence)).collect();
+        o.severity_raised = o.lead.is_impact() || o.lead == HypothesisId::CredentialCompromise;
+        o.severity_raised &= o.confidence >= threshold;
+    }
 }

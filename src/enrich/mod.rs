@@ -3,11 +3,14 @@
 //! comment on the incident, and write the findings and an audit trail to custom tables.
 //!
 //! The path, in order: [`trigger`] (find the incident in the playbook's body) → gather (incident, alerts,
-//! entities; accounts, hosts, IPs, resources; the window) → correlate (the `.kql` files in `queries/`, run
-//! concurrently, each with its own timeout; a failure degrades the result, never fails it) → [`signals`] →
-//! [`hypotheses`] → outputs ([`comment`], the tables in [`tables`], and in `act` mode labels and severity).
+//! entities; the window) → [`entities`] (every name each entity goes by, resolved against the telemetry by
+//! `queries/resolve_entities.kql`) → correlate (the other `.kql` files in `queries/`, run concurrently, each
+//! with its own timeout; a failure degrades the result, never fails it) → [`signals`] → [`hypotheses`] (the
+//! model fitted in [`weights`] on the labelled suite of [`scenarios`], measured by [`evaluation`]) → outputs
+//! ([`comment`], the tables in [`tables`], and in `act` mode labels and severity).
 
 pub mod comment;
+pub mod entities;
 pub mod evaluation;
 pub mod hypotheses;
 pub mod narrative;
@@ -15,6 +18,7 @@ pub mod scenarios;
 pub mod signals;
 pub mod tables;
 pub mod trigger;
+pub mod weights;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,13 +35,18 @@ use hypotheses::{Hypothesis, HypothesisId};
 use signals::Signal;
 
 /// Bumped when the comment or the model changes; part of the comment id, so a new version adds its own comment.
-pub const ENRICH_VERSION: &str = "v1";
+pub const ENRICH_VERSION: &str = "v2";
 
-/// The queries the enrichment runs, shipped as files.
+/// The query that resolves the entities' names, run first.
+pub const RESOLVE_QUERY: (&str, &str) = ("resolve_entities", include_str!("../../queries/resolve_entities.kql"));
+
+/// The correlation queries, run concurrently once the names are resolved, shipped as files.
 pub const QUERIES: &[(&str, &str)] = &[
     ("compute_perf", include_str!("../../queries/compute_perf.kql")),
     ("compute_metrics", include_str!("../../queries/compute_metrics.kql")),
     ("signins", include_str!("../../queries/signins.kql")),
+    ("signin_sources", include_str!("../../queries/signin_sources.kql")),
+    ("sp_signins", include_str!("../../queries/sp_signins.kql")),
     ("control_plane", include_str!("../../queries/control_plane.kql")),
     ("related_alerts", include_str!("../../queries/related_alerts.kql")),
     ("vendor_noxys", include_str!("../../queries/vendor_noxys.kql")),
@@ -82,7 +91,7 @@ impl Default for EnrichSettings {
         EnrichSettings {
             mode: Mode::Comment,
             lookaround: Duration::from_secs(72 * 3600),
-            baseline_days: 14,
+            baseline_days: 30,
             query_timeout: Duration::from_secs(30),
             comment_budget: 10_000,
             act_threshold: 0.8,
@@ -174,6 +183,10 @@ pub struct Enrichment {
     pub tables_written: bool,
     pub window: Value,
     pub subjects: Value,
+    /// The names each entity matched in the telemetry, and the entities that matched nothing.
+    pub resolution: entities::Resolution,
+    /// What limits the findings: thin baselines, capped confidences, history too short to score.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,49 +213,7 @@ pub fn kql_datetime(ticks: i64) -> String {
     format!("datetime({})", format_ticks(ticks))
 }
 
-/// What the incident is about.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Subjects {
-    pub accounts: Vec<String>,
-    pub hosts: Vec<String>,
-    pub ips: Vec<String>,
-    pub resources: Vec<String>,
-    #[serde(skip)]
-    pub own_alert_ids: Vec<String>,
-}
-
-fn push_unique(v: &mut Vec<String>, s: Option<String>) {
-    if let Some(s) = s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s.len() <= 512) {
-        if !v.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
-            v.push(s);
-        }
-    }
-}
-
-fn subjects_of(entities: &[crate::azure::sentinel::Entity], alerts: &[crate::azure::sentinel::Alert]) -> Subjects {
-    let mut s = Subjects::default();
-    let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(String::from);
-    for e in entities {
-        let p = &e.properties;
-        match e.kind.as_str() {
-            "Account" => {
-                let upn = match (str_of(p, "accountName"), str_of(p, "upnSuffix")) {
-                    (Some(n), Some(sfx)) => Some(format!("{n}@{sfx}")),
-                    _ => str_of(p, "userPrincipalName").or_else(|| str_of(p, "name")).or_else(|| str_of(p, "friendlyName")),
-                };
-                push_unique(&mut s.accounts, upn);
-            }
-            "Host" => push_unique(&mut s.hosts, str_of(p, "hostName").or_else(|| str_of(p, "friendlyName"))),
-            "Ip" => push_unique(&mut s.ips, str_of(p, "address")),
-            "AzureResource" => push_unique(&mut s.resources, str_of(p, "resourceId")),
-            _ => {}
-        }
-    }
-    for a in alerts {
-        push_unique(&mut s.own_alert_ids, a.properties.get("systemAlertId").and_then(Value::as_str).map(String::from).or(Some(a.name.clone())));
-    }
-    s
-}
+pub use entities::Subjects;
 
 pub struct Enricher {
     pub sentinel: SentinelClient,
@@ -276,20 +247,37 @@ impl Enricher {
         let (alerts, alerts_run) = sentinel_read("sentinel_alerts", alerts, started);
         let (entities, entities_run) = sentinel_read("sentinel_entities", entities, started);
         let mut runs: Vec<QueryRun> = vec![alerts_run, entities_run];
-        let subjects = subjects_of(&entities, &alerts);
+        let subjects = entities::subjects_of(&entities, &alerts);
         let (window_start, window_end, baseline_start) = self.window(&incident);
-        let (signals, query_runs) = self.correlate(&subjects, window_start, window_end, baseline_start).await;
-        let mut hyps = hypotheses::infer(
+        let c = self.correlate(&subjects, window_start, window_end, baseline_start).await;
+        let (signals, query_runs) = (c.signals, c.runs);
+        let inference = hypotheses::infer(
             &signals,
             &hypotheses::Subjects { accounts: &subjects.accounts, hosts: &subjects.hosts, resources: &subjects.resources, ips: &subjects.ips },
+            hypotheses::Model::fitted(),
+            // A thin baseline never reaches the act threshold.
+            (self.settings.act_threshold - 0.05).max(0.0),
         );
+        let mut hyps = inference.hypotheses;
         // "No corroborated threat" is a finding about the data read: it is only as sure as the share of the
-        // correlation queries that ran (none run, nothing known).
+        // correlation queries that ran, and of the entities that matched anything (none, nothing known).
         let ran = query_runs.iter().filter(|r| r.status == RunStatus::Ok).count();
+        let given = c.entity_count.max(1);
+        let matched_share = if c.entity_count == 0 { 1.0 } else { (given - c.resolution.unmatched.len().min(given)) as f64 / given as f64 };
         if let Some(lead) = hyps.first_mut().filter(|h| h.id == hypotheses::HypothesisId::NoFinding) {
-            lead.confidence = (lead.confidence * ran as f64 / query_runs.len().max(1) as f64 * 100.0).round() / 100.0;
+            lead.confidence = (lead.confidence * ran as f64 / query_runs.len().max(1) as f64 * matched_share * 100.0).round() / 100.0;
         }
-        let mut narrative_text = narrative::deterministic(&hyps, &signals, &query_runs);
+        let entry_point = inference.entry_point.filter(|_| hyps[0].id.is_impact());
+        let mut notes: Vec<String> = c.notes;
+        notes.extend(hyps.iter().filter_map(|h| h.capped.as_ref().map(|why| format!("{}: {why}", h.title))));
+        let mut narrative_text = narrative::deterministic(&narrative::Findings {
+            hypotheses: &hyps,
+            signals: &signals,
+            correlation: &query_runs,
+            entry_point,
+            unmatched: &c.resolution.unmatched,
+            entity_count: c.entity_count,
+        });
         runs.extend(query_runs);
         let mut narrative_source = "deterministic";
         let mut narrative_error = None;
@@ -310,7 +298,17 @@ impl Enricher {
             }
         }
         let html = comment::render(
-            &comment::CommentInput { version: ENRICH_VERSION, hypotheses: &hyps, signals: &signals, queries: &runs, narrative: &narrative_text },
+            &comment::CommentInput {
+                version: ENRICH_VERSION,
+                hypotheses: &hyps,
+                signals: &signals,
+                queries: &runs,
+                narrative: &narrative_text,
+                entry_point,
+                names: &entities::describe(&c.resolution, &subjects),
+                unmatched: &c.resolution.unmatched,
+                notes: &notes,
+            },
             self.settings.comment_budget,
         );
         let cid = comment_id(&incident.name);
@@ -342,7 +340,7 @@ impl Enricher {
             incident_number: incident.properties.incident_number,
             mode: self.settings.mode,
             version: ENRICH_VERSION,
-            leading: Leading { id: lead.id, title: lead.title, confidence: lead.confidence, band: hypotheses::band(lead.confidence), recommendation: lead.recommendation.clone(), entry_point: None },
+            leading: Leading { id: lead.id, title: lead.title, confidence: lead.confidence, band: hypotheses::band(lead.confidence), recommendation: lead.recommendation.clone(), entry_point },
             hypotheses: hyps.clone(),
             signals: signals.clone(),
             queries: runs.clone(),
@@ -357,6 +355,8 @@ impl Enricher {
             tables_written: false,
             window: json!({"start": format_ticks(window_start), "end": format_ticks(window_end), "baselineStart": format_ticks(baseline_start)}),
             subjects: serde_json::to_value(&subjects).unwrap_or(Value::Null),
+            resolution: c.resolution.clone(),
+            notes,
         };
         let written = self.write_tables(&enrichment, &runs, &audit).await;
         Ok(Enrichment { tables_written: written, ..enrichment })
@@ -377,100 +377,110 @@ impl Enricher {
         (start, end, baseline)
     }
 
-    /// The `let` statements that bind a query's parameters (public for the query checks in the tests).
-    pub fn preamble(s: &Subjects, ws: i64, we: i64, bs: i64) -> String {
-        let mut values: Vec<String> = Vec::new();
-        values.extend(s.accounts.iter().cloned());
-        values.extend(s.hosts.iter().cloned());
-        values.extend(s.ips.iter().cloned());
-        values.extend(s.resources.iter().cloned());
+    /// The `let` statements that bind a query's parameters (public for the query checks in the tests). Every
+    /// value is lower-cased, JSON-escaped and bound as data: never spliced into the query's text.
+    pub fn preamble(n: &entities::Names, own_alert_ids: &[String], ws: i64, we: i64, bs: i64) -> String {
+        let v = |set: &std::collections::BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>();
+        let mut values: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        for set in [&n.accounts, &n.account_ids, &n.host_names, &n.host_shorts, &n.computers, &n.resources, &n.ips] {
+            values.extend(set.iter().cloned());
+        }
         format!(
-            "let Accounts = {};\nlet Hosts = {};\nlet Ips = {};\nlet Resources = {};\nlet EntityValues = {};\nlet OwnAlertIds = {};\nlet WindowStart = {};\nlet WindowEnd = {};\nlet BaselineStart = {};\n",
-            kql_strings(&s.accounts),
-            kql_strings(&s.hosts),
-            kql_strings(&s.ips),
-            kql_strings(&s.resources),
-            kql_strings(&values),
-            kql_strings(&s.own_alert_ids),
+            "let Accounts = {};\nlet GuestKeys = {};\nlet AccountIds = {};\nlet HostNames = {};\nlet HostShorts = {};\nlet Computers = {};\nlet Resources = {};\nlet Ips = {};\nlet EntityValues = {};\nlet OwnAlertIds = {};\nlet WindowStart = {};\nlet WindowEnd = {};\nlet BaselineStart = {};\n",
+            kql_strings(&v(&n.accounts)),
+            kql_strings(&v(&n.guest_keys)),
+            kql_strings(&v(&n.account_ids)),
+            kql_strings(&v(&n.host_names)),
+            kql_strings(&v(&n.host_shorts)),
+            kql_strings(&v(&n.computers)),
+            kql_strings(&v(&n.resources)),
+            kql_strings(&v(&n.ips)),
+            kql_strings(&v(&values)),
+            kql_strings(own_alert_ids),
             kql_datetime(ws),
             kql_datetime(we),
             kql_datetime(bs),
         )
     }
 
-    async fn correlate(&self, s: &Subjects, ws: i64, we: i64, bs: i64) -> (Vec<Signal>, Vec<QueryRun>) {
-        let preamble = Self::preamble(s, ws, we, bs);
+    /// Runs one query, recording how it went.
+    async fn run_query(&self, name: &str, full: String, skipped: Option<&str>) -> (QueryRun, Option<crate::kql::Frame>) {
+        let t = Instant::now();
+        if let Some(why) = skipped {
+            return (QueryRun { name: name.to_string(), status: RunStatus::Skipped(why.to_string()), rows: 0, duration_ms: 0.0, text: full }, None);
+        }
+        match self.query.query(&full, None, self.settings.query_timeout).await {
+            Ok(r) => {
+                let f = r.primary();
+                let status = match &r.partial_error {
+                    Some(p) => RunStatus::Failed(format!("partial results: {p}")),
+                    None => RunStatus::Ok,
+                };
+                (QueryRun { name: name.to_string(), status, rows: f.rows.len(), duration_ms: ms(t), text: full }, Some(f))
+            }
+            Err(crate::azure::logs_query::QueryError::Timeout(_)) => (QueryRun { name: name.to_string(), status: RunStatus::TimedOut, rows: 0, duration_ms: ms(t), text: full }, None),
+            Err(e) => (QueryRun { name: name.to_string(), status: RunStatus::Failed(e.to_string()), rows: 0, duration_ms: ms(t), text: full }, None),
+        }
+    }
+
+    async fn correlate(&self, s: &Subjects, ws: i64, we: i64, bs: i64) -> Correlation {
+        let mut names = entities::Names::of(s);
+        // First, every name the entities go by; then everything else, with those names.
+        let (resolve_name, resolve_text) = RESOLVE_QUERY;
+        let resolve_skip = s.is_empty().then_some("no entities");
+        let (resolve_run, frame) = self.run_query(resolve_name, format!("{}{resolve_text}", Self::preamble(&names, &s.own_alert_ids, ws, we, bs)), resolve_skip).await;
+        let resolution = if resolve_run.status == RunStatus::Ok { entities::resolve(s, &mut names, frame.as_ref()) } else { entities::Resolution::default() };
+        let preamble = Self::preamble(&names, &s.own_alert_ids, ws, we, bs);
+        let no_accounts = names.accounts.is_empty() && names.account_ids.is_empty();
         let skip = |name: &str| -> Option<&'static str> {
             match name {
-                "compute_perf" if s.hosts.is_empty() => Some("no hosts"),
-                "compute_metrics" if s.hosts.is_empty() && s.resources.is_empty() => Some("no hosts or resources"),
-                "signins" | "vendor_noxys" | "vendor_apono" if s.accounts.is_empty() => Some("no accounts"),
-                "control_plane" if s.accounts.is_empty() && s.resources.is_empty() => Some("no accounts or resources"),
-                "vendor_trapeye" if s.ips.is_empty() => Some("no IP addresses"),
-                "related_alerts" if s.accounts.is_empty() && s.hosts.is_empty() && s.ips.is_empty() && s.resources.is_empty() => Some("no entities"),
+                "compute_perf" if names.computers.is_empty() && names.resources.is_empty() => Some("no hosts"),
+                "compute_metrics" if names.resources.is_empty() => Some("no resources"),
+                "signins" | "signin_sources" | "vendor_noxys" | "vendor_apono" if no_accounts => Some("no accounts"),
+                "sp_signins" if names.account_ids.is_empty() => Some("no object or app ids"),
+                "control_plane" if no_accounts && names.resources.is_empty() => Some("no accounts or resources"),
+                "vendor_trapeye" if names.ips.is_empty() => Some("no IP addresses"),
+                "related_alerts" if s.is_empty() => Some("no entities"),
                 _ => None,
             }
         };
-        let runs = QUERIES.iter().map(|(name, text)| {
-            let full = format!("{preamble}{text}");
-            let skipped = skip(name);
-            async move {
-                let t = Instant::now();
-                if let Some(why) = skipped {
-                    return (QueryRun { name: name.to_string(), status: RunStatus::Skipped(why.to_string()), rows: 0, duration_ms: 0.0, text: full }, None);
-                }
-                match self.query.query(&full, None, self.settings.query_timeout).await {
-                    Ok(r) => {
-                        let f = r.primary();
-                        let status = match &r.partial_error {
-                            Some(p) => RunStatus::Failed(format!("partial results: {p}")),
-                            None => RunStatus::Ok,
-                        };
-                        (QueryRun { name: name.to_string(), status, rows: f.rows.len(), duration_ms: ms(t), text: full }, Some(f))
-                    }
-                    Err(crate::azure::logs_query::QueryError::Timeout(_)) => {
-                        (QueryRun { name: name.to_string(), status: RunStatus::TimedOut, rows: 0, duration_ms: ms(t), text: full }, None)
-                    }
-                    Err(e) => (QueryRun { name: name.to_string(), status: RunStatus::Failed(e.to_string()), rows: 0, duration_ms: ms(t), text: full }, None),
-                }
-            }
-        });
-        let results = futures::future::join_all(runs).await;
-        let mut out = Vec::new();
-        let mut query_runs = Vec::new();
-        for (run, frame) in results {
-            if let Some(f) = frame {
-                out.extend(match run.name.as_str() {
-                    "compute_perf" => signals::compute(&f, "Perf", "Computer", "CounterName", ws),
-                    "compute_metrics" => signals::compute(&f, "AzureMetrics", "Key", "MetricName", ws),
-                    "signins" => signals::signins(&f, ws),
-                    "control_plane" => signals::control_plane(&f, ws),
-                    "related_alerts" => signals::related_alerts(&f),
-                    "vendor_noxys" => signals::vendor_noxys(&f),
-                    "vendor_trapeye" => signals::vendor_trapeye(&f),
-                    "vendor_apono" => signals::vendor_apono(&f),
-                    _ => Vec::new(),
-                });
-            }
-            query_runs.push(run);
-        }
-        // Perf and AzureMetrics can both report a CPU spike: keep the stronger, with both sets of evidence.
-        let mut merged: Vec<Signal> = Vec::new();
-        for s in out {
-            match merged.iter_mut().find(|m| m.name == s.name) {
-                Some(m) => {
-                    if s.strength > m.strength {
-                        m.strength = s.strength;
-                        m.summary = s.summary.clone();
-                    }
-                    m.evidence.extend(s.evidence);
-                    m.evidence.truncate(6);
-                }
-                None => merged.push(s),
+        let results = futures::future::join_all(QUERIES.iter().map(|(name, text)| self.run_query(name, format!("{preamble}{text}"), skip(name)))).await;
+        let frame_of = |n: &str| results.iter().find(|(r, _)| r.name == n).and_then(|(_, f)| f.as_ref());
+        let mut out: Vec<Signal> = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
+        for (name, table, metric) in [("compute_perf", "Perf", "CounterName"), ("compute_metrics", "AzureMetrics", "MetricName")] {
+            if let Some(f) = frame_of(name) {
+                let scored = signals::compute::compute(f, table, metric, ws);
+                out.extend(scored.signals);
+                notes.extend(scored.notes);
             }
         }
-        merged.sort_by(|a, b| b.strength.total_cmp(&a.strength).then_with(|| a.name.cmp(&b.name)));
-        (merged, query_runs)
+        // Identities first: what they used in their baseline tells the control plane what is new.
+        let mut known = signals::identity::KnownIps::default();
+        let org = frame_of("signin_sources").map(signals::identity::org_sources).unwrap_or_default();
+        if let Some(f) = frame_of("signins") {
+            out.extend(signals::identity::signins(f, ws, &org, &mut known));
+        }
+        if let Some(f) = frame_of("sp_signins") {
+            out.extend(signals::identity::service_principals(f, ws, &mut known));
+        }
+        if let Some(f) = frame_of("control_plane") {
+            out.extend(signals::control_plane::control_plane(f, ws, &known));
+        }
+        for (name, parse) in [
+            ("related_alerts", signals::related_alerts as fn(&crate::kql::Frame) -> Vec<Signal>),
+            ("vendor_noxys", signals::vendor_noxys),
+            ("vendor_trapeye", signals::vendor_trapeye),
+            ("vendor_apono", signals::vendor_apono),
+        ] {
+            if let Some(f) = frame_of(name) {
+                out.extend(parse(f));
+            }
+        }
+        let mut runs = vec![resolve_run];
+        runs.extend(results.into_iter().map(|(r, _)| r));
+        let entity_count = s.accounts.len() + s.hosts.len() + s.resources.len() + s.account_ids.len();
+        Correlation { signals: signals::merge(out), runs, resolution, notes, entity_count }
     }
 
     /// `act` mode: label the incident and raise its severity, reading it with its etag and retrying on 409.
@@ -534,7 +544,7 @@ impl Enricher {
         }
         for h in &e.hypotheses {
             audit.push(json!({"TimeGenerated": now, "RunId": e.run_id, "IncidentName": e.incident, "Kind": "inference", "Name": h.id, "Status": "ok",
-                "Detail": {"confidence": h.confidence, "evidence": h.evidence, "model": "noisy-or v1"}}));
+                "Detail": {"confidence": h.confidence, "evidence": h.evidence, "capped": h.capped, "model": format!("logistic, fitted on suite seeds {}..{}", weights::FIT_SEEDS.0, weights::FIT_SEEDS.1)}}));
         }
         for x in extra {
             let mut row = x.clone();
@@ -572,6 +582,17 @@ impl Enricher {
         }
         ok
     }
+}
+
+/// What correlation read and found.
+struct Correlation {
+    signals: Vec<Signal>,
+    runs: Vec<QueryRun>,
+    resolution: entities::Resolution,
+    /// What limits the findings (entities whose history is too short to score).
+    notes: Vec<String>,
+    /// Accounts, hosts, resources and ids the incident named (IPs are not resolved).
+    entity_count: usize,
 }
 
 /// A Sentinel read's result, recorded as a run like the queries' (empty on failure).

@@ -11,12 +11,33 @@ use super::signals::Signal;
 use super::{QueryRun, RunStatus};
 use crate::azure::openai::{OpenAiClient, OpenAiError};
 
-pub fn deterministic(hypotheses: &[Hypothesis], signals: &[Signal], correlation: &[QueryRun]) -> String {
-    let lead = &hypotheses[0];
-    let ran = correlation.iter().filter(|r| r.status == RunStatus::Ok).count();
+/// What the deterministic narrative is written from.
+pub struct Findings<'a> {
+    pub hypotheses: &'a [Hypothesis],
+    pub signals: &'a [Signal],
+    /// The correlation queries' runs (the entity resolution's first).
+    pub correlation: &'a [QueryRun],
+    pub entry_point: Option<HypothesisId>,
+    /// The entities nothing matched, and how many the incident named.
+    pub unmatched: &'a [String],
+    pub entity_count: usize,
+}
+
+/// A signal's summary, with the table its decisive evidence is in when the summary does not say.
+fn cited(s: &Signal) -> String {
+    match s.evidence.first() {
+        Some(e) if !s.summary.contains(&e.table) => format!("{} ({})", s.summary, e.table),
+        _ => s.summary.clone(),
+    }
+}
+
+pub fn deterministic(f: &Findings) -> String {
+    let lead = &f.hypotheses[0];
+    let ran = f.correlation.iter().filter(|r| r.status == RunStatus::Ok).count();
     if lead.id == HypothesisId::NoFinding && ran == 0 {
         // Never "no anomalous signal" over queries that did not run: say what was not read, and why.
-        let why: Vec<String> = correlation
+        let why: Vec<String> = f
+            .correlation
             .iter()
             .map(|r| match &r.status {
                 RunStatus::Skipped(w) => format!("{} ({w})", r.name),
@@ -25,29 +46,45 @@ pub fn deterministic(hypotheses: &[Hypothesis], signals: &[Signal], correlation:
             .collect();
         return format!(
             "Nothing could be correlated: none of the {} correlation queries ran, so no telemetry was read and the absence of a finding means nothing. Not run: {}.",
-            correlation.len(),
+            f.correlation.len(),
             why.join("; ")
         );
     }
-    if lead.id == HypothesisId::NoFinding {
+    if lead.id == HypothesisId::NoFinding && f.entity_count > 0 && f.unmatched.len() >= f.entity_count && f.signals.is_empty() {
         return format!(
-            "No hypothesis is supported by the surrounding telemetry ({} signal(s) found, none corroborating).",
-            signals.len()
+            "Nothing could be correlated: none of the incident's entities ({}) matched any telemetry in the window or its baseline, so the absence of a finding means nothing.",
+            f.unmatched.join(", ")
         );
     }
-    let support: Vec<String> = lead
-        .evidence
-        .iter()
-        .filter_map(|n| signals.iter().find(|s| &s.name == n))
-        .map(|s| s.summary.clone())
-        .collect();
-    format!(
+    if lead.id == HypothesisId::NoFinding {
+        let skipped: Vec<String> = f.correlation.iter().filter(|r| r.status != RunStatus::Ok).map(|r| format!("{} ({})", r.name, r.status)).collect();
+        let mut text = format!(
+            "No hypothesis is supported by the telemetry read ({} of {} queries ran; {} signal(s) found, none corroborating).",
+            ran,
+            f.correlation.len(),
+            f.signals.len()
+        );
+        if !skipped.is_empty() {
+            text.push_str(&format!(" Not read: {}.", skipped.join("; ")));
+        }
+        if !f.unmatched.is_empty() {
+            text.push_str(&format!(" Matched nothing: {}.", f.unmatched.join(", ")));
+        }
+        return text;
+    }
+    let support: Vec<String> = lead.evidence.iter().filter_map(|n| f.signals.iter().find(|s| &s.name == n)).map(cited).collect();
+    let mut text = format!(
         "{} is the leading hypothesis with {} confidence ({:.2}). It rests on: {}.",
         lead.title,
         band(lead.confidence),
         lead.confidence,
         if support.is_empty() { "no single strong signal".to_string() } else { support.join("; ") }
-    )
+    );
+    if let Some(entry) = f.entry_point.and_then(|e| f.hypotheses.iter().find(|h| h.id == e)) {
+        let how: Vec<String> = entry.evidence.iter().filter_map(|n| f.signals.iter().find(|s| &s.name == n)).take(3).map(cited).collect();
+        text.push_str(&format!(" The entry point was {} ({:.2}): {}.", entry.title.to_lowercase(), entry.confidence, if how.is_empty() { "see the sign-ins".to_string() } else { how.join("; ") }));
+    }
+    text
 }
 
 /// Why the model's paragraph is not used (the deterministic one stands).

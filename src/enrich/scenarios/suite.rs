@@ -15,7 +15,8 @@ pub struct Truth {
     pub lead: HypothesisId,
     pub entry: Option<HypothesisId>,
     pub benign: bool,
-    /// Nothing could be read (no entities): the right answer is to say so, with no confidence either way.
+    /// Nothing could be read (no entities, or entities that match no telemetry): the right answer is to say
+    /// so, with no confidence either way; such cases are left out of the Brier score and reliability table.
     pub abstain: bool,
 }
 
@@ -34,7 +35,7 @@ impl CaseSpec {
             lead,
             entry: (impact && self.entry != Entry::None).then_some(HypothesisId::CredentialCompromise),
             benign: matches!(self.story, Story::BenignLoad | Story::Quiet),
-            abstain: self.has(Confounder::NoEntities),
+            abstain: self.has(Confounder::NoEntities) || self.has(Confounder::Unmatched),
         }
     }
 
@@ -102,6 +103,7 @@ pub fn case(seed: u64) -> CaseSpec {
             }
             _ => {}
         },
+        Story::Exfiltration if r.chance(0.5) => c.push(Confounder::ViaStorage),
         Story::Quiet => {
             let pool = [Confounder::Vpn, Confounder::Alternating, Confounder::UsualIpFailures, Confounder::SprayElsewhere, Confounder::RoutineChange, Confounder::Unmatched, Confounder::NoEntities];
             let k = *r.pick(&pool);

@@ -122,6 +122,9 @@ pub enum Confounder {
     SprayElsewhere,
     /// The actor does this control-plane change routinely (every week in the baseline).
     RoutineChange,
+    /// The data leaves through the storage account: seen only in its metrics (Egress `Total`, `Count`
+    /// transactions), with a per-transaction `Average` that does not move.
+    ViaStorage,
 }
 
 /// One labelled case.
@@ -243,8 +246,8 @@ impl Builder<'_> {
         let t = self.spec.t0 + minute * 60 * TICKS_PER_SEC;
         let secs = t.div_euclid(TICKS_PER_SEC);
         let hour = secs.div_euclid(3600).rem_euclid(24);
-        // Ticks count from 0001-01-01, a Monday.
-        let dow = (secs.div_euclid(86_400) + 1).rem_euclid(7);
+        // Ticks count from the Unix epoch, 1970-01-01, a Thursday.
+        let dow = (secs.div_euclid(86_400) + 4).rem_euclid(7);
         (hour, dow)
     }
 
@@ -506,8 +509,7 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     let load_hours = b.rng.int(1, 3);
     let spike_level = b.rng.range(70.0, 90.0);
     let out_factor = b.rng.range(40.0, 120.0);
-    // The demo (a cast) always takes the host's path and shows the AI-firewall evidence.
-    let exfil_via_storage = spec.story == Story::Exfiltration && cast.is_none() && b.rng.chance(0.5);
+    let exfil_via_storage = spec.story == Story::Exfiltration && spec.has(Confounder::ViaStorage);
     let mut hosts = vec![(perf_name.clone(), host_rid.clone(), true)];
     if spec.has(Confounder::Neighbour) {
         hosts.push((n.neighbour_host.clone(), resource_id("Microsoft.Compute/virtualMachines", &n.neighbour_host), false));

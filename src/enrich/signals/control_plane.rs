@@ -1,0 +1,102 @@
+//! Control-plane operations (AzureActivity) in the window, by category, each routine when the same caller did
+//! the same operation (not merely the same kind: scaling a scale set routinely does not make creating a VM
+//! routine) in the baseline. A caller may be a user (UPN) or a service principal (its app id): both are
+//! identities, and one acting from an IP it never used (in its operations or its sign-ins) is `caller_new_ip`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::identity::KnownIps;
+use super::{col, text, time_of, Evidence, Signal};
+use crate::kql::Frame;
+use crate::model::time::format_ticks;
+
+/// The operations that matter, by the prefix of `OperationNameValue`.
+fn category(op: &str) -> Option<(&'static str, &'static str)> {
+    Some(if op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE") || op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINESCALESETS/WRITE") || op.contains("VIRTUALMACHINESCALESETS/SCALE") {
+        ("compute_provisioned", "compute created or scaled")
+    } else if op.starts_with("MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE") {
+        ("role_assignment", "role assignment")
+    } else if op.starts_with("MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE") {
+        ("resource_group_created", "resource group created")
+    } else if op.starts_with("MICROSOFT.NETWORK/NETWORKSECURITYGROUPS") || op.starts_with("MICROSOFT.NETWORK/AZUREFIREWALLS") || op.starts_with("MICROSOFT.NETWORK/FIREWALLPOLICIES") {
+        ("network_opened", "network security rule or firewall change")
+    } else if op.starts_with("MICROSOFT.KEYVAULT/") {
+        ("keyvault_access", "Key Vault access or policy change")
+    } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS") || op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/REGENERATEKEY") {
+        ("storage_keys_listed", "storage account keys listed")
+    } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/WRITE") {
+        ("storage_config_changed", "storage account (firewall) change")
+    } else {
+        return None;
+    })
+}
+
+/// GPU families of Azure VM sizes (N-series: NC, ND, NG, NV): what miners ask for.
+fn is_gpu(size: &str) -> bool {
+    let s = size.to_ascii_uppercase();
+    ["STANDARD_NC", "STANDARD_ND", "STANDARD_NG", "STANDARD_NV"].iter().any(|p| s.starts_with(p))
+}
+
+pub fn control_plane(frame: &Frame, window_start: i64, known: &KnownIps) -> Vec<Signal> {
+    let c = |n: &str| col(frame, n);
+    let (ti, ci, ipi, oi, ri, vi) = (c("TimeGenerated"), c("Caller"), c("CallerIpAddress"), c("Operation"), c("_ResourceId"), c("VmSize"));
+    type CallerOp = (String, String);
+    let mut baseline: BTreeSet<CallerOp> = BTreeSet::new();
+    let mut caller_ips: BTreeMap<String, BTreeSet<String>> = known.0.clone();
+    let mut window: BTreeMap<&'static str, (&'static str, Vec<(CallerOp, Evidence)>)> = BTreeMap::new();
+    let mut new_ip: Vec<Evidence> = Vec::new();
+    let mut gpu: Vec<Evidence> = Vec::new();
+    let mut rows: Vec<(i64, String, String, String, String, String)> = frame
+        .rows
+        .iter()
+        .filter_map(|r| Some((time_of(r, ti)?, text(r, ci).to_lowercase(), text(r, ipi), text(r, oi).to_ascii_uppercase(), text(r, ri), text(r, vi))))
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    for (t, caller, ip, op, resource, _) in rows.iter().filter(|r| r.0 < window_start) {
+        let _ = (t, resource);
+        caller_ips.entry(caller.clone()).or_default().insert(ip.clone());
+        if category(op).is_some() {
+            baseline.insert((caller.clone(), op.clone()));
+        }
+    }
+    let mut flagged = BTreeSet::new();
+    for (t, caller, ip, op, resource, size) in rows.iter().filter(|r| r.0 >= window_start) {
+        let Some((name, what)) = category(op) else { continue };
+        let short = resource.rsplit('/').next().unwrap_or_default().to_string();
+        let e = Evidence {
+            table: "AzureActivity".into(),
+            time: format_ticks(*t),
+            key: caller.clone(),
+            detail: format!("{op} on {} from {ip}{}", if short.is_empty() { "-".to_string() } else { short }, if size.is_empty() { String::new() } else { format!(" ({size})") }),
+        };
+        if caller_ips.get(caller).is_some_and(|ips| !ips.is_empty() && !ips.contains(ip)) && flagged.insert((caller.clone(), ip.clone())) {
+            new_ip.push(Evidence { detail: format!("{caller} acted from {ip}, an IP it never used before: {op}"), ..e.clone() });
+        }
+        if name == "compute_provisioned" && is_gpu(size) {
+            gpu.push(e.clone());
+        }
+        window.entry(name).or_insert((what, Vec::new())).1.push(((caller.clone(), op.clone()), e));
+    }
+    let mut out: Vec<Signal> = window
+        .into_iter()
+        .map(|(name, (what, items))| {
+            let routine = items.iter().all(|(key, _)| baseline.contains(key));
+            Signal {
+                name: name.into(),
+                family: "control plane",
+                summary: format!("{} {what} operation(s){}", items.len(), if routine { ", routine for the caller" } else { ", new for the caller" }),
+                strength: if routine { 0.3 } else { 0.7 },
+                routine,
+                thin_baseline_days: None,
+                evidence: items.into_iter().map(|(_, e)| e).take(5).collect(),
+            }
+        })
+        .collect();
+    if !gpu.is_empty() {
+        out.push(Signal { name: "gpu_compute".into(), family: "control plane", summary: format!("{} GPU virtual machine(s) created", gpu.len()), strength: 0.8, routine: false, thin_baseline_days: None, evidence: gpu.into_iter().take(5).collect() });
+    }
+    if !new_ip.is_empty() {
+        out.push(Signal { name: "caller_new_ip".into(), family: "control plane", summary: format!("{} control-plane caller(s) acting from an IP they never used", new_ip.len()), strength: 0.6, routine: false, thin_baseline_days: None, evidence: new_ip.into_iter().take(5).collect() });
+    }
+    out
+}
