@@ -3,6 +3,7 @@
 //! metrics-only evidence, kill chains, thin or missing baselines), then the labelled suite on fixed seeds.
 //! Every case is staged into its own local workspace and enriched end to end over HTTP (`act` mode).
 
+use sentinel_bridge::bench::model::{run_case, run_suite};
 use sentinel_bridge::enrich::evaluation::{self, Outcome};
 use sentinel_bridge::enrich::hypotheses::HypothesisId::{self, *};
 use sentinel_bridge::enrich::scenarios::{suite, CaseSpec, Confounder, Entry, Story};
@@ -27,7 +28,7 @@ fn spec(seed: u64, story: Story, entry: Entry, confounders: &[Confounder]) -> Ca
 }
 
 async fn run(s: &CaseSpec) -> Outcome {
-    evaluation::run_case(s, &EnrichSettings::default()).await.unwrap()
+    run_case(s, &EnrichSettings::default()).await.unwrap()
 }
 
 fn signal_names(o: &Outcome) -> Vec<&str> {
@@ -164,7 +165,7 @@ async fn entities_that_match_nothing_say_nothing_could_be_correlated() {
 /// named, no benign severity raised. The README's figures come from `sentinel-bridge evaluate`.
 #[tokio::test]
 async fn the_labelled_suite_leads_right_on_unseen_seeds() {
-    let outcomes = evaluation::run_suite(5001..5041, &EnrichSettings::default()).await.unwrap();
+    let outcomes = run_suite(5001..5041, &EnrichSettings::default()).await.unwrap();
     let r = evaluation::measure(&outcomes);
     assert!(r.accuracy >= 0.95, "{}", evaluation::render(&r) + &r.wrong.join("\n"));
     assert_eq!(r.benign_severity_raised, 0, "{:?}", r.wrong);

@@ -112,7 +112,7 @@ pub const REGISTRY: &[SettingDef] = &[
     text("ARM_ENDPOINT", "`https://management.azure.com`", "Azure Resource Manager"),
     text("ENRICH_MODE", "`comment`", "`observe` (tables only), `comment` (also comment), `act` (also label, raise severity)"),
     number("ENRICH_LOOKAROUND_HOURS", 72, 1, 720, "hours before the first activity that the window covers"),
-    number("ENRICH_BASELINE_DAYS", 14, 14, 30, "days of baseline before the window"),
+    number("ENRICH_BASELINE_DAYS", 30, 14, 60, "days of baseline before the window (30 holds last month's end and four of each weekday)"),
     number("ENRICH_QUERY_TIMEOUT_SECS", 30, 1, 600, "each correlation query's timeout"),
     number("ENRICH_COMMENT_MAX_CHARS", 10_000, 500, 30_000, "the comment's size budget, characters (Sentinel takes 30000; why 10000: the README's enrichment section)"),
     text("ENRICH_ACT_THRESHOLD", "0.8", "confidence (0 to 1) from which `act` labels and raises severity"),

@@ -24,6 +24,8 @@ pub enum Bench {
     Webhook(BenchArgs),
     /// Local workspace ingestion (rows/s) and a KQL scan over many rows (rows/s), against plain loops.
     Workspace(WorkspaceBenchArgs),
+    /// One enrichment over 30 days of 5-minute Perf for 50 hosts, against its heaviest query alone.
+    Enrich(crate::bench::enrich::EnrichBenchArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -40,6 +42,7 @@ pub async fn run_bench(b: Bench) -> super::BenchResult {
     match b {
         Bench::Webhook(a) => run(a).await,
         Bench::Workspace(a) => crate::bench::workspace::run(a).await,
+        Bench::Enrich(a) => crate::bench::enrich::run(a).await,
     }
 }
 

@@ -89,7 +89,7 @@ pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
 pub async fn run_evaluate(from: u64, cases: u64, json: bool, fit: Option<PathBuf>) -> CliResult {
     use crate::enrich::evaluation;
     let started = std::time::Instant::now();
-    let mut outcomes = evaluation::run_suite(from..from + cases, &crate::enrich::EnrichSettings::default()).await?;
+    let mut outcomes = crate::bench::model::run_suite(from..from + cases, &crate::enrich::EnrichSettings::default()).await?;
     if let Some(path) = fit {
         let model = evaluation::fit(&outcomes);
         std::fs::write(&path, evaluation::weights_source(&model, (from, from + cases)))?;

@@ -1,28 +1,17 @@
 //! Measuring the model the way a detection engineer would: every case of the labelled suite is staged into a
-//! fresh local workspace and enriched end to end (the Query, Sentinel and ingestion APIs over loopback HTTP,
-//! `act` mode at the default threshold), and the outcomes are scored: per hypothesis, precision and recall of
+//! fresh local workspace and enriched end to end by [`crate::bench::model`] (the Query, Sentinel and ingestion
+//! APIs over loopback HTTP, `act` mode at the default threshold), and the outcomes are scored here: per hypothesis, precision and recall of
 //! the leading finding; the Brier score of the confidences; a reliability table (confidence bins against how
 //! often the finding was right); kill chains whose entry point was named; and benign cases whose severity was
 //! raised, which must be none.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use futures::StreamExt;
 use serde::Serialize;
 
 use super::hypotheses::{features, infer, HypothesisId, Logistic, Model, FEATURES, SCORED};
-use super::scenarios::suite::{self, Truth};
-use super::scenarios::{self, world, CaseSpec};
+use super::scenarios::suite::Truth;
+use super::scenarios::CaseSpec;
 use super::signals::Signal;
-use super::{EnrichSettings, Enricher, Mode};
-use crate::app::metrics::Metrics;
-use crate::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
-use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
-use crate::azure::logs_query::{LogsQueryClient, QueryOptions, QUERY_SCOPE};
-use crate::azure::sentinel::{SentinelClient, SentinelOptions, ARM_SCOPE};
-use crate::local_azure::{Workspace, WorkspaceConfig, LOCAL_WORKSPACE_ID};
-use crate::mapping::Catalog;
+use super::EnrichSettings;
 
 /// One case's result.
 #[derive(Debug, Clone, Serialize)]
@@ -51,52 +40,6 @@ impl Outcome {
     pub fn right(&self) -> bool {
         self.lead == self.truth.lead
     }
-}
-
-/// Stages one case into its own workspace and enriches it.
-pub async fn run_case(spec: &CaseSpec, settings: &EnrichSettings) -> Result<Outcome, String> {
-    let ws = Workspace::open(WorkspaceConfig::new(crate::app::written_tables(&Catalog::builtin()))).map_err(|e| e.to_string())?;
-    let running = ws.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(|e| e.to_string())?;
-    let url = running.url();
-    let cred = Arc::new(LoopbackClientCredential::new(&url, "eval-tenant", "eval-client", "eval-secret"));
-    let tokens = |scope: &str| Arc::new(TokenSource::new(cred.clone(), scope));
-    let metrics = Arc::new(Metrics::default());
-    let stager = IngestionClient::new(&crate::local_azure::backfill_endpoint(&url), "dcr-eval", tokens(MONITOR_SCOPE), IngestionOptions::default(), metrics.clone());
-    let (incident, number) = suite::incident_of(spec.seed);
-    let staged = world::build(spec, None, &incident, number);
-    scenarios::stage(&stager, &staged).await.map_err(|e| format!("staging case {}: {e}", spec.seed))?;
-    let enricher = Enricher {
-        sentinel: SentinelClient::new(&url, crate::app::LOCAL_WORKSPACE_RESOURCE_ID, tokens(ARM_SCOPE), SentinelOptions::default()),
-        workspace_resource_id: crate::app::LOCAL_WORKSPACE_RESOURCE_ID.to_string(),
-        query: LogsQueryClient::new(&url, LOCAL_WORKSPACE_ID, tokens(QUERY_SCOPE), QueryOptions::default()),
-        ingest: Arc::new(IngestionClient::new(&url, "dcr-eval", tokens(MONITOR_SCOPE), IngestionOptions::default(), metrics)),
-        narrator: None,
-        settings: EnrichSettings { mode: Mode::Act, ..settings.clone() },
-    };
-    let result = enricher.enrich(&super::trigger::IncidentRef { name: incident, workspace_resource_id: None }).await;
-    running.stop().await;
-    let e = result.map_err(|e| format!("case {}: {e}", spec.seed))?;
-    Ok(Outcome {
-        truth: spec.truth(),
-        spec: spec.clone(),
-        lead: e.leading.id,
-        confidence: e.leading.confidence,
-        entry_point: e.leading.entry_point,
-        confidences: e.hypotheses.iter().map(|h| (h.id, h.confidence)).collect(),
-        signals: e.signals,
-        severity_raised: e.actions.iter().any(|a| a.starts_with("applied: severity")),
-        queries: e.queries.iter().map(|q| (q.name.clone(), q.status.to_string(), q.rows)).collect(),
-        comment_html: e.comment_html,
-        recommendation: e.leading.recommendation,
-        notes: e.notes,
-    })
-}
-
-/// Runs the cases drawn by `seeds`, two at a time (the machine's cores), in seed order.
-pub async fn run_suite(seeds: impl IntoIterator<Item = u64>, settings: &EnrichSettings) -> Result<Vec<Outcome>, String> {
-    let specs: Vec<CaseSpec> = seeds.into_iter().map(suite::case).collect();
-    let results: Vec<Result<Outcome, String>> = futures::stream::iter(specs.iter().map(|s| run_case(s, settings))).buffered(2).collect().await;
-    results.into_iter().collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -302,9 +245,9 @@ pub fn weights_source(m: &Model, seeds: (u64, u64)) -> String {
         "//! The fitted model: written by `sentinel-bridge evaluate --from {} --cases {} --fit src/enrich/weights.rs`\n\
          //! from the labelled suite's seeds {}..{}; do not edit by hand. Weights are per feature name (a feature the\n\
          //! table does not name weighs 0); thresholds are the ones that made the most leads right on those seeds.\n\n\
-         use super::hypotheses::{{HypothesisId, Logistic, Model, FEATURES}};\n\n\
+         use super::hypotheses::{{HypothesisId, Logistic, Model, WeightTable, FEATURES}};\n\n\
          pub const FIT_SEEDS: (u64, u64) = ({}, {});\n\n\
-         #[rustfmt::skip]\nconst WEIGHTS: &[(HypothesisId, f64, &[(&str, f64)])] = &[\n",
+         #[rustfmt::skip]\nconst WEIGHTS: WeightTable = &[\n",
         seeds.0, seeds.1 - seeds.0, seeds.0, seeds.1, seeds.0, seeds.1
     );
     for h in &m.hypotheses {

@@ -149,6 +149,9 @@ pub fn features(signals: &[Signal]) -> Vec<f64> {
         .collect()
 }
 
+/// The fitted weights as `weights.rs` writes them: per hypothesis, its bias and (feature, weight) pairs.
+pub type WeightTable = &'static [(HypothesisId, f64, &'static [(&'static str, f64)])];
+
 /// One hypothesis' logistic model.
 #[derive(Debug, Clone)]
 pub struct Logistic {

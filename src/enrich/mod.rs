@@ -270,6 +270,12 @@ impl Enricher {
         let entry_point = inference.entry_point.filter(|_| hyps[0].id.is_impact());
         let mut notes: Vec<String> = c.notes;
         notes.extend(hyps.iter().filter_map(|h| h.capped.as_ref().map(|why| format!("{}: {why}", h.title))));
+        // A thin baseline is said even when the confidence stayed under the cap on its own.
+        let cap = (self.settings.act_threshold - 0.05).max(0.0);
+        for s in signals.iter().filter(|s| s.thin_baseline_days.is_some()) {
+            let days = s.thin_baseline_days.unwrap_or(0.0);
+            notes.push(format!("{}: only {days:.1} day(s) of history, under a week; what rests on it is capped at {cap:.2}", s.name));
+        }
         let mut narrative_text = narrative::deterministic(&narrative::Findings {
             hypotheses: &hyps,
             signals: &signals,

@@ -17,7 +17,7 @@ pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5EED_0F_B41D6E)
+        Rng(seed ^ 0x5EED_0FB4_1D6E)
     }
 
     pub fn next_u64(&mut self) -> u64 {

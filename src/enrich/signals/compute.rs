@@ -9,7 +9,9 @@
 //! - **Monthly recurrence**: a spike at the hour a spike of at least half its size happened on the same day of
 //!   the previous month (or both on a month's last day) is the entity's routine, not an anomaly.
 //! - **Partial bins**: a bin holding fewer than ¾ of the series' usual samples (the window's last hour, still
-//!   filling) is never scored against full ones; it is left out.
+//!   filling) is never scored against full ones; it is left out. An hour of day with under four days of
+//!   values has no expectation of its own yet: the series' median stands in; under a week of history, only
+//!   a level high in itself (60% CPU, ten times the usual bytes) is scored.
 //! - **Sustained**: four or more consecutive anomalous hours of CPU at 80% or more is `cpu_sustained`.
 //! - **Routine load**: CPU at 60% or more, or bytes at five times the median, that the entity's own history
 //!   expects at that hour is `load_routine`: evidence for benign load.
@@ -70,7 +72,9 @@ pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) 
             series.entry((text(r, ki), text(r, mi))).or_default().push(Point { t, v, samples });
         }
     }
-    let mut found: BTreeMap<&'static str, Vec<(f64, Option<f64>, Evidence)>> = BTreeMap::new();
+    // Per signal: (score, thin baseline days, evidence).
+    type Found = Vec<(f64, Option<f64>, Evidence)>;
+    let mut found: BTreeMap<&'static str, Found> = BTreeMap::new();
     for ((key, metric), mut points) in series {
         let Some((signal, rise, percent, _)) = metric_signal(&metric) else { continue };
         points.sort_by_key(|p| p.t);
@@ -100,7 +104,9 @@ pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) 
             by_hour.entry(h).or_default().push(p.v);
             by_slot.entry((d, h)).or_default().push(p.v);
         }
-        let hourly: BTreeMap<i64, f64> = by_hour.into_iter().filter(|(_, v)| v.len() >= 2).map(|(h, mut v)| (h, median(&mut v))).collect();
+        // An hour of day needs four days of values to say what is usual at it (fewer, and its median fits the
+        // noise it is judged by); until then the series' median stands.
+        let hourly: BTreeMap<i64, f64> = by_hour.into_iter().filter(|(_, v)| v.len() >= 4).map(|(h, mut v)| (h, median(&mut v))).collect();
         let weekly: BTreeMap<(i64, i64), f64> =
             if span_days >= 14.0 { by_slot.into_iter().filter(|(_, v)| v.len() >= 2).map(|(k, mut v)| (k, median(&mut v))).collect() } else { BTreeMap::new() };
         let expect = |t: i64| {
@@ -124,7 +130,10 @@ pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) 
                 p.t - b.t >= 20 * DAY && slot(b.t).0 == slot(p.t).0 && (bdom == dom || (last && blast)) && b.v >= 0.5 * p.v && z_of(b) >= 4.0
             })
         };
-        let scored: Vec<(f64, bool, &Point)> = window.iter().map(|p| (z_of(p), recurs(p), *p)).collect();
+        // Under a week of history, what is usual on other weekdays and hours is unknown: only a level that is
+        // high in itself (60% CPU, ten times the usual bytes) is scored.
+        let plausible = |p: &Point| thin.is_none() || !rise || if percent { p.v >= 60.0 } else { p.v >= 10.0 * overall.abs() };
+        let scored: Vec<(f64, bool, &Point)> = window.iter().map(|p| (if plausible(p) { z_of(p) } else { z_of(p).min(3.9) }, recurs(p), *p)).collect();
         let best = scored.iter().filter(|(z, r, _)| *z >= 4.0 && !r).max_by(|a, b| a.0.total_cmp(&b.0));
         if let Some(&(z, _, p)) = best {
             let e = expect(p.t);
@@ -227,7 +236,7 @@ mod tests {
         let s = compute(&frame(history(batch), "% Processor Time"), "Perf", "CounterName", T0);
         assert!(s.signals.iter().all(|x| x.name != "cpu_spike"), "{:?}", s.signals);
         assert!(s.signals.iter().any(|x| x.name == "load_routine" && x.routine));
-        let spike = |t: i64| if t >= T0 + 12 * HOUR && t < T0 + 18 * HOUR { 97.0 } else { batch(t) };
+        let spike = |t: i64| if (T0 + 12 * HOUR..T0 + 18 * HOUR).contains(&t) { 97.0 } else { batch(t) };
         let s = compute(&frame(history(spike), "% Processor Time"), "Perf", "CounterName", T0);
         let names: Vec<&str> = s.signals.iter().map(|x| x.name.as_str()).collect();
         assert!(names.contains(&"cpu_spike") && names.contains(&"cpu_sustained"), "{names:?}");

@@ -43,7 +43,8 @@ pub fn control_plane(frame: &Frame, window_start: i64, known: &KnownIps) -> Vec<
     type CallerOp = (String, String);
     let mut baseline: BTreeSet<CallerOp> = BTreeSet::new();
     let mut caller_ips: BTreeMap<String, BTreeSet<String>> = known.0.clone();
-    let mut window: BTreeMap<&'static str, (&'static str, Vec<(CallerOp, Evidence)>)> = BTreeMap::new();
+    type Changes = (&'static str, Vec<(CallerOp, Evidence)>);
+    let mut window: BTreeMap<&'static str, Changes> = BTreeMap::new();
     let mut new_ip: Vec<Evidence> = Vec::new();
     let mut gpu: Vec<Evidence> = Vec::new();
     let mut rows: Vec<(i64, String, String, String, String, String)> = frame

@@ -258,7 +258,9 @@ pub fn signins(frame: &Frame, window_start: i64, org: &OrgSources, known: &mut K
 pub fn service_principals(frame: &Frame, window_start: i64, known: &mut KnownIps) -> Vec<Signal> {
     let c = |n: &str| col(frame, n);
     let (ti, ai, ni, ipi, ci, ri) = (c("TimeGenerated"), c("AppId"), c("ServicePrincipalName"), c("IPAddress"), c("Country"), c("ResultType"));
-    let mut by_app: BTreeMap<String, Vec<(i64, String, String, bool, String)>> = BTreeMap::new();
+    // (time, IP, country, succeeded, name)
+    type SpSignIn = (i64, String, String, bool, String);
+    let mut by_app: BTreeMap<String, Vec<SpSignIn>> = BTreeMap::new();
     for r in &frame.rows {
         let Some(t) = time_of(r, ti) else { continue };
         by_app.entry(text(r, ai).to_lowercase()).or_default().push((t, text(r, ipi), text(r, ci), text(r, ri) == "0", text(r, ni)));

@@ -1,0 +1,36 @@
+//! What the enrichment reads from outside before it queries anything: the playbook's trigger body, and
+//! Sentinel's entities and alerts as JSON. Any of them gives an answer, never a panic; every name the queries
+//! will bind is lower-cased and bounded, and a frame of resolved names (as the Query API returns them) merges
+//! without panicking either.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sentinel_bridge::azure::sentinel::{Alert, Entity};
+use sentinel_bridge::enrich::entities::{self, Names};
+use sentinel_bridge::kql::{Column, Frame, KType, Value};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let _ = sentinel_bridge::enrich::trigger::incident_from_body(&json);
+    let entities: Vec<Entity> = serde_json::from_value(json.get("entities").cloned().unwrap_or_default()).unwrap_or_default();
+    let alerts: Vec<Alert> = serde_json::from_value(json.get("alerts").cloned().unwrap_or_default()).unwrap_or_default();
+    let subjects = entities::subjects_of(&entities, &alerts);
+    for name in subjects.accounts.iter().chain(&subjects.hosts).chain(&subjects.resources).chain(&subjects.ips) {
+        assert!(name.len() <= 512 && !name.trim().is_empty(), "{name:?}");
+    }
+    let mut names = Names::of(&subjects);
+    for set in [&names.accounts, &names.host_names, &names.host_shorts, &names.resources, &names.ips] {
+        assert!(set.iter().all(|n| n.to_lowercase() == *n), "{set:?}");
+    }
+    // The same strings as a resolution frame.
+    let text: Vec<String> = json.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    let frame = Frame {
+        columns: ["Kind", "Name", "Id", "Source", "Rows"].iter().zip([KType::String, KType::String, KType::String, KType::String, KType::Long]).map(|(n, k)| Column { name: n.to_string(), ktype: k }).collect(),
+        rows: text
+            .chunks(2)
+            .map(|c| vec![Value::str(["host", "resource", "account", "service principal"][c[0].len() % 4]), Value::str(&c[0]), Value::str(c.get(1).map_or("", |s| s.as_str())), Value::str("Perf"), Value::Long(1)].into())
+            .collect(),
+    };
+    let r = entities::resolve(&subjects, &mut names, Some(&frame));
+    let _ = entities::describe(&r, &subjects);
+});
