@@ -14,8 +14,7 @@ use crate::app::metrics::Metrics;
 use crate::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use crate::azure::logs_query::{LogsQueryClient, QueryOptions, QUERY_SCOPE};
-use crate::azure::sentinel::{SentinelClient, SentinelOptions, ARM_SCOPE};
-use crate::enrich::{EnrichSettings, Enricher, Mode};
+use crate::enrich::{EnrichSettings, Mode};
 use crate::local_azure::{Workspace, WorkspaceConfig, LOCAL_WORKSPACE_ID};
 use crate::mapping::Catalog;
 use crate::model::schema::Row;
@@ -86,14 +85,7 @@ pub async fn run(args: EnrichBenchArgs) -> super::BenchResult {
     }
     println!("staged {staged} Perf rows ({} hosts × {} days of 5-minute samples) in {:.1} s", args.hosts, args.days, secs(started.elapsed()));
     let query = LogsQueryClient::new(&url, LOCAL_WORKSPACE_ID, tokens(QUERY_SCOPE), QueryOptions::default());
-    let enricher = Enricher {
-        sentinel: SentinelClient::new(&url, crate::app::LOCAL_WORKSPACE_RESOURCE_ID, tokens(ARM_SCOPE), SentinelOptions::default()),
-        workspace_resource_id: crate::app::LOCAL_WORKSPACE_RESOURCE_ID.to_string(),
-        query: LogsQueryClient::new(&url, LOCAL_WORKSPACE_ID, tokens(QUERY_SCOPE), QueryOptions::default()),
-        ingest: Arc::new(IngestionClient::new(&url, "dcr-bench", tokens(MONITOR_SCOPE), IngestionOptions::default(), Arc::new(Metrics::default()))),
-        narrator: None,
-        settings: EnrichSettings { mode: Mode::Comment, ..EnrichSettings::default() },
-    };
+    let enricher = crate::bench::model::local_enricher(&url, cred.clone(), EnrichSettings { mode: Mode::Comment, ..EnrichSettings::default() });
     let computers: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
     let baseline_kql = format!(
         "let Computers = {};\nlet Resources = dynamic([]);\nlet BaselineStart = datetime({});\nlet WindowEnd = datetime({});\n{}",

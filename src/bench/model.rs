@@ -18,6 +18,20 @@ use crate::enrich::{EnrichSettings, Enricher, Mode};
 use crate::local_azure::{Workspace, WorkspaceConfig, LOCAL_WORKSPACE_ID};
 use crate::mapping::Catalog;
 
+/// An enricher whose Sentinel, Query and ingestion clients all talk to one local workspace at `url`, with its
+/// loopback credential (the suite's and `bench enrich`'s; `serve` builds its own from the settings).
+pub fn local_enricher(url: &str, cred: Arc<LoopbackClientCredential>, settings: EnrichSettings) -> Enricher {
+    let tokens = |scope: &str| Arc::new(TokenSource::new(cred.clone(), scope));
+    Enricher {
+        sentinel: SentinelClient::new(url, crate::app::LOCAL_WORKSPACE_RESOURCE_ID, tokens(ARM_SCOPE), SentinelOptions::default()),
+        workspace_resource_id: crate::app::LOCAL_WORKSPACE_RESOURCE_ID.to_string(),
+        query: LogsQueryClient::new(url, LOCAL_WORKSPACE_ID, tokens(QUERY_SCOPE), QueryOptions::default()),
+        ingest: Arc::new(IngestionClient::new(url, "dcr-local", tokens(MONITOR_SCOPE), IngestionOptions::default(), Arc::new(Metrics::default()))),
+        narrator: None,
+        settings,
+    }
+}
+
 /// Stages one case into its own workspace and enriches it.
 pub async fn run_case(spec: &CaseSpec, settings: &EnrichSettings) -> Result<Outcome, String> {
     let ws = Workspace::open(WorkspaceConfig::new(crate::app::written_tables(&Catalog::builtin()))).map_err(|e| e.to_string())?;
@@ -30,14 +44,7 @@ pub async fn run_case(spec: &CaseSpec, settings: &EnrichSettings) -> Result<Outc
     let (incident, number) = suite::incident_of(spec.seed);
     let staged = world::build(spec, None, &incident, number);
     scenarios::stage(&stager, &staged).await.map_err(|e| format!("staging case {}: {e}", spec.seed))?;
-    let enricher = Enricher {
-        sentinel: SentinelClient::new(&url, crate::app::LOCAL_WORKSPACE_RESOURCE_ID, tokens(ARM_SCOPE), SentinelOptions::default()),
-        workspace_resource_id: crate::app::LOCAL_WORKSPACE_RESOURCE_ID.to_string(),
-        query: LogsQueryClient::new(&url, LOCAL_WORKSPACE_ID, tokens(QUERY_SCOPE), QueryOptions::default()),
-        ingest: Arc::new(IngestionClient::new(&url, "dcr-eval", tokens(MONITOR_SCOPE), IngestionOptions::default(), metrics)),
-        narrator: None,
-        settings: EnrichSettings { mode: Mode::Act, ..settings.clone() },
-    };
+    let enricher = local_enricher(&url, cred.clone(), EnrichSettings { mode: Mode::Act, ..settings.clone() });
     let result = enricher.enrich(&crate::enrich::trigger::IncidentRef { name: incident, workspace_resource_id: None }).await;
     running.stop().await;
     let e = result.map_err(|e| format!("case {}: {e}", spec.seed))?;

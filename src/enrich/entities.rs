@@ -164,15 +164,11 @@ pub fn resolve(s: &Subjects, names: &mut Names, frame: Option<&Frame>) -> Resolu
                 "resource" => {
                     names.resources.insert(name.clone());
                 }
-                "account" => {
+                "account" | "service principal" => {
                     names.accounts.insert(name.clone());
                     if !id.is_empty() {
                         names.account_ids.insert(id.clone());
                     }
-                }
-                "service principal" => {
-                    names.accounts.insert(name.clone());
-                    names.account_ids.insert(id.clone());
                 }
                 _ => {}
             }

@@ -223,8 +223,6 @@ struct SignIn<'a> {
 struct Builder<'a> {
     spec: &'a CaseSpec,
     rng: Rng,
-    /// Minutes of history before t0.
-    history_min: i64,
     signins: Vec<Value>,
     noninteractive: Vec<Value>,
     sp_signins: Vec<Value>,
@@ -356,7 +354,6 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     let mut b = Builder {
         spec,
         rng: Rng::new(spec.seed.wrapping_mul(31).wrapping_add(7)),
-        history_min,
         signins: Vec::new(),
         noninteractive: Vec::new(),
         sp_signins: Vec::new(),
@@ -707,7 +704,6 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         ("Custom-TrapEye_Threats_CL".to_string(), b.trapeye),
     ];
     streams.retain(|(_, rows)| !rows.is_empty());
-    let _ = b.history_min;
     Staged { streams, incident_name: incident_name.to_string() }
 }
 

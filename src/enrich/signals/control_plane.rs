@@ -53,8 +53,7 @@ pub fn control_plane(frame: &Frame, window_start: i64, known: &KnownIps) -> Vec<
         .filter_map(|r| Some((time_of(r, ti)?, text(r, ci).to_lowercase(), text(r, ipi), text(r, oi).to_ascii_uppercase(), text(r, ri), text(r, vi))))
         .collect();
     rows.sort_by_key(|r| r.0);
-    for (t, caller, ip, op, resource, _) in rows.iter().filter(|r| r.0 < window_start) {
-        let _ = (t, resource);
+    for (_, caller, ip, op, _, _) in rows.iter().filter(|r| r.0 < window_start) {
         caller_ips.entry(caller.clone()).or_default().insert(ip.clone());
         if category(op).is_some() {
             baseline.insert((caller.clone(), op.clone()));
