@@ -48,7 +48,11 @@ impl RetryLogic for IntakeRules {
         match status {
             s if s.is_success() => {
                 let ids = serde_json::from_slice::<Value>(body).ok().and_then(|v| v["event_ids"].as_array().map(Vec::len));
-                if ids == Some(self.events) { Verdict::Done } else { Verdict::Retry }
+                if ids == Some(self.events) {
+                    Verdict::Done
+                } else {
+                    Verdict::Retry
+                }
             }
             StatusCode::PAYLOAD_TOO_LARGE => Verdict::Split,
             s if s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT || s.is_server_error() => Verdict::Retry,

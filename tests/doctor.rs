@@ -37,7 +37,19 @@ fn line<'a>(r: &'a Report, check: &str) -> &'a sentinel_bridge::doctor::Check {
 async fn a_working_deployment_is_all_ok_and_the_canary_comes_back() {
     let r = doctor_with(config(), &[], true, |_| {}).await;
     assert!(failing(&r).is_empty(), "{}", r.text());
-    for check in ["token:monitor", "token:log-analytics", "token:arm", "dcr", "dcr-streams", "ingestion", "table:NoxysEvents_CL", "sentinel", "sentinel-comments", "canary:Webhook_CL", "dcr-errors"] {
+    for check in [
+        "token:monitor",
+        "token:log-analytics",
+        "token:arm",
+        "dcr",
+        "dcr-streams",
+        "ingestion",
+        "table:NoxysEvents_CL",
+        "sentinel",
+        "sentinel-comments",
+        "canary:Webhook_CL",
+        "dcr-errors",
+    ] {
         assert_eq!(line(&r, check).level, Level::Ok, "{check}:\n{}", r.text());
     }
 }
@@ -46,7 +58,11 @@ async fn a_working_deployment_is_all_ok_and_the_canary_comes_back() {
 async fn each_injected_failure_fails_exactly_its_check() {
     // A missing role: the ingestion endpoint answers 403.
     let r = doctor_with(config(), &[], false, |t| {
-        t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(60_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 403, retry_after_secs: None }, 0) });
+        t.ws.workspace.faults.add(FaultSpec {
+            count: None,
+            for_millis: Some(60_000),
+            ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 403, retry_after_secs: None }, 0)
+        });
     })
     .await;
     assert_eq!(failing(&r), ["ingestion"], "{}", r.text());
@@ -65,7 +81,10 @@ async fn each_injected_failure_fails_exactly_its_check() {
         columns: webhook
             .columns
             .iter()
-            .map(|c| sentinel_bridge::kql::Column { name: c.name.clone(), ktype: if c.name == "EventType" { sentinel_bridge::kql::KType::Long } else { c.kind.ktype() } })
+            .map(|c| sentinel_bridge::kql::Column {
+                name: c.name.clone(),
+                ktype: if c.name == "EventType" { sentinel_bridge::kql::KType::Long } else { c.kind.ktype() },
+            })
             .collect(),
         table: "Webhook_CL".into(),
         transform: None,
@@ -95,7 +114,11 @@ async fn each_injected_failure_fails_exactly_its_check() {
 
     // A token endpoint that fails: every token line fails, and the checks that need a token say so.
     let r = doctor_with(config(), &[], false, |t| {
-        t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(60_000), ..FaultSpec::new(Endpoint::Token, FaultKind::Status { status: 400, retry_after_secs: None }, 0) });
+        t.ws.workspace.faults.add(FaultSpec {
+            count: None,
+            for_millis: Some(60_000),
+            ..FaultSpec::new(Endpoint::Token, FaultKind::Status { status: 400, retry_after_secs: None }, 0)
+        });
     })
     .await;
     let failed = failing(&r);

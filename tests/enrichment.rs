@@ -9,16 +9,22 @@ use std::sync::{Arc, Mutex};
 use axum::routing::post;
 use axum::{Json, Router};
 use common::*;
-use sentinel_bridge::enrich::scenarios::{self, Cast, Scenario};
 use sentinel_bridge::app::metrics::Metrics;
 use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions};
+use sentinel_bridge::enrich::scenarios::{self, Cast, Scenario};
 use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec};
 use serde_json::{json, Value};
 
 async fn stage(t: &TestBridge, s: Scenario, cast: &Cast) -> String {
     let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), MONITOR_SCOPE));
-    let client = IngestionClient::new(&sentinel_bridge::local_azure::backfill_endpoint(&t.ws.url()), "dcr-demo", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
+    let client = IngestionClient::new(
+        &sentinel_bridge::local_azure::backfill_endpoint(&t.ws.url()),
+        "dcr-demo",
+        tokens,
+        IngestionOptions::default(),
+        Arc::new(Metrics::default()),
+    );
     let staged = scenarios::build(s, cast);
     scenarios::stage(&client, &staged).await.unwrap();
     staged.incident_name
@@ -84,7 +90,12 @@ async fn every_scenario_leads_with_its_hypothesis() {
         assert_eq!(rows[0]["IncidentName"], name);
         let audit = t.ws.workspace.query("EnrichmentAudit_CL | summarize n = count() by Kind | order by Kind asc").unwrap();
         let kinds: Vec<String> = audit.rows.iter().map(|r| format!("{}={}", r[0], r[1])).collect();
-        assert_eq!(kinds, ["comment=1", "inference=6".replace("6", &e["hypotheses"].as_array().unwrap().len().to_string()).as_str(), "query=13"], "{}", s.name());
+        assert_eq!(
+            kinds,
+            ["comment=1", "inference=6".replace("6", &e["hypotheses"].as_array().unwrap().len().to_string()).as_str(), "query=13"],
+            "{}",
+            s.name()
+        );
     }
 }
 
@@ -108,10 +119,17 @@ async fn the_comment_matches_its_snapshot_and_a_rerun_replaces_it() {
         assert_eq!(again["comment"], "replaced");
         assert_eq!(again["commentId"], first["commentId"]);
     }
-    let token = TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), sentinel_bridge::azure::sentinel::ARM_SCOPE).token().await.unwrap();
+    let token = TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), sentinel_bridge::azure::sentinel::ARM_SCOPE)
+        .token()
+        .await
+        .unwrap();
     let comments: Value = t
         .http
-        .get(format!("{}{}/providers/Microsoft.SecurityInsights/incidents/{name}/comments?api-version=2025-12-01", t.ws.url(), sentinel_bridge::app::LOCAL_WORKSPACE_RESOURCE_ID))
+        .get(format!(
+            "{}{}/providers/Microsoft.SecurityInsights/incidents/{name}/comments?api-version=2025-12-01",
+            t.ws.url(),
+            sentinel_bridge::app::LOCAL_WORKSPACE_RESOURCE_ID
+        ))
         .bearer_auth(token)
         .send()
         .await
@@ -137,7 +155,10 @@ async fn act_mode_labels_and_raises_severity_through_a_409() {
     assert_eq!(status, 200, "{e}");
     let actions: Vec<&str> = e["actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     assert_eq!(actions, ["applied: label sentinel-bridge:cryptojacking", "applied: severity Medium → High"], "{e}");
-    let f = t.ws.workspace.query(&format!("SecurityIncident | where IncidentName == '{name}' | summarize arg_max(TimeGenerated, Severity, Labels, Status)")).unwrap();
+    let f =
+        t.ws.workspace
+            .query(&format!("SecurityIncident | where IncidentName == '{name}' | summarize arg_max(TimeGenerated, Severity, Labels, Status)"))
+            .unwrap();
     assert_eq!(f.rows[0][1].to_text(), "High");
     assert!(f.rows[0][2].to_text().contains("sentinel-bridge:cryptojacking"));
     assert_eq!(f.rows[0][3].to_text(), "New", "never closed");
@@ -233,7 +254,11 @@ async fn openai_stub(fail: bool) -> (String, Captured) {
                 let data = req["messages"][1]["content"].as_str().unwrap().to_string();
                 let findings: Value = serde_json::from_str(data.split_once('\n').unwrap().1).unwrap();
                 let lead = &findings["hypotheses"][0];
-                let text = format!("{} is most likely, at {:.2} confidence, given the supporting signals.", lead["title"].as_str().unwrap(), lead["confidence"].as_f64().unwrap());
+                let text = format!(
+                    "{} is most likely, at {:.2} confidence, given the supporting signals.",
+                    lead["title"].as_str().unwrap(),
+                    lead["confidence"].as_f64().unwrap()
+                );
                 (axum::http::StatusCode::OK, Json(json!({"choices": [{"message": {"role": "assistant", "content": text}}]})))
             }
         }),
@@ -301,10 +326,9 @@ async fn a_throttled_sentinel_is_waited_out_within_the_budget() {
     let t = TestBridge::start(&[]).await;
     let name = stage(&t, Scenario::Cryptojacking, &Cast::default()).await;
     // Sentinel answers the comment PUT 429 with Retry-After twice, as its request limits do.
-    t.ws.workspace.faults.add(FaultSpec {
-        method: Some("PUT".into()),
-        ..FaultSpec::new(Endpoint::Sentinel, FaultKind::Status { status: 429, retry_after_secs: Some(1) }, 2)
-    });
+    t.ws.workspace
+        .faults
+        .add(FaultSpec { method: Some("PUT".into()), ..FaultSpec::new(Endpoint::Sentinel, FaultKind::Status { status: 429, retry_after_secs: Some(1) }, 2) });
     let started = std::time::Instant::now();
     let (status, e) = enrich(&t, &playbook_body(&name)).await;
     assert_eq!(status, 200, "{e}");
@@ -326,7 +350,8 @@ async fn concurrent_enrichments_stay_within_the_query_api_s_five() {
     let (ra, rb) = tokio::join!(enrich(&t, &ba), enrich(&t, &bb));
     for (status, e) in [ra, rb] {
         assert_eq!(status, 200, "{e}");
-        let failed: Vec<&Value> = e["queries"].as_array().unwrap().iter().filter(|q| q["status"] != "ok" && !q["status"].as_str().unwrap_or("").starts_with("skipped")).collect();
+        let failed: Vec<&Value> =
+            e["queries"].as_array().unwrap().iter().filter(|q| q["status"] != "ok" && !q["status"].as_str().unwrap_or("").starts_with("skipped")).collect();
         assert!(failed.is_empty(), "{failed:?}");
     }
     let stats = &t.ws.workspace.stats;
@@ -341,12 +366,19 @@ async fn vendor_evidence_is_found_by_its_own_time_not_its_arrival() {
     let t = TestBridge::start(&[]).await;
     let mut staged = scenarios::build(Scenario::Exfiltration, &Cast::default());
     let (_, noxys) = staged.streams.iter_mut().find(|(s, _)| s == "Custom-NoxysEvents_CL").unwrap();
-    let arrived = sentinel_bridge::model::time::format_ticks(sentinel_bridge::model::time::now_ticks() + 3 * 3600 * sentinel_bridge::model::time::TICKS_PER_SEC);
+    let arrived =
+        sentinel_bridge::model::time::format_ticks(sentinel_bridge::model::time::now_ticks() + 3 * 3600 * sentinel_bridge::model::time::TICKS_PER_SEC);
     for row in noxys.iter_mut() {
         row["TimeGenerated"] = json!(arrived);
     }
     let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), MONITOR_SCOPE));
-    let client = IngestionClient::new(&sentinel_bridge::local_azure::backfill_endpoint(&t.ws.url()), "dcr-demo", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
+    let client = IngestionClient::new(
+        &sentinel_bridge::local_azure::backfill_endpoint(&t.ws.url()),
+        "dcr-demo",
+        tokens,
+        IngestionOptions::default(),
+        Arc::new(Metrics::default()),
+    );
     scenarios::stage(&client, &staged).await.unwrap();
     let (status, e) = enrich(&t, &playbook_body(&staged.incident_name)).await;
     assert_eq!(status, 200, "{e}");
@@ -359,10 +391,24 @@ async fn vendor_evidence_is_found_by_its_own_time_not_its_arrival() {
 #[tokio::test]
 async fn an_incident_with_nothing_to_correlate_says_so() {
     let t = TestBridge::start(&[]).await;
-    let token = TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), sentinel_bridge::azure::sentinel::ARM_SCOPE).token().await.unwrap();
+    let token = TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), sentinel_bridge::azure::sentinel::ARM_SCOPE)
+        .token()
+        .await
+        .unwrap();
     let name = "5d8e1f0a-0000-4000-8000-0000000000e1";
-    let url = format!("{}{}/providers/Microsoft.SecurityInsights/incidents/{name}?api-version=2025-12-01", t.ws.url(), sentinel_bridge::app::LOCAL_WORKSPACE_RESOURCE_ID);
-    let r = t.http.put(url).bearer_auth(token).json(&json!({"properties": {"title": "Suspicious activity", "severity": "Medium", "status": "New"}})).send().await.unwrap();
+    let url = format!(
+        "{}{}/providers/Microsoft.SecurityInsights/incidents/{name}?api-version=2025-12-01",
+        t.ws.url(),
+        sentinel_bridge::app::LOCAL_WORKSPACE_RESOURCE_ID
+    );
+    let r = t
+        .http
+        .put(url)
+        .bearer_auth(token)
+        .json(&json!({"properties": {"title": "Suspicious activity", "severity": "Medium", "status": "New"}}))
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success(), "{:?}", r.text().await);
     let (status, e) = enrich(&t, &json!({"incidentId": name})).await;
     assert_eq!(status, 200, "{e}");

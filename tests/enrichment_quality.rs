@@ -135,7 +135,11 @@ async fn a_kill_chain_leads_with_the_impact_and_names_the_entry_point() {
     let o = run(&spec(24, Story::Exfiltration, Entry::StolenPassword, &[])).await;
     assert_lead(&o, DataExfiltration);
     assert_eq!(o.entry_point, Some(CredentialCompromise));
-    assert!(o.recommendation.contains("rotate the storage") && o.recommendation.contains("Reset the credentials"), "containment for both: {}", o.recommendation);
+    assert!(
+        o.recommendation.contains("rotate the storage") && o.recommendation.contains("Reset the credentials"),
+        "containment for both: {}",
+        o.recommendation
+    );
     assert!(o.comment_html.contains("entry point: Credential compromise"), "{}", o.comment_html);
     // Each confidence stays its own.
     let cred = o.confidences.iter().find(|c| c.0 == CredentialCompromise).unwrap().1;

@@ -124,7 +124,11 @@ async fn a_permanent_refusal_is_reported_and_the_event_kept_for_replay() {
 #[tokio::test]
 async fn without_a_spill_an_outage_is_a_503_and_nothing_is_claimed() {
     let t = TestBridge::start(&[FANOUT, ("INGEST_DEADLINE_SECS", "1")]).await;
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(3_000), ..FaultSpec::new(Endpoint::Sekoia, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    t.ws.workspace.faults.add(FaultSpec {
+        count: None,
+        for_millis: Some(3_000),
+        ..FaultSpec::new(Endpoint::Sekoia, FaultKind::Status { status: 503, retry_after_secs: None }, 0)
+    });
     let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "IngestionUnavailable");

@@ -10,8 +10,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use sentinel_bridge::enrich::{Enricher, QUERIES};
-use sentinel_bridge::mapping::Catalog;
 use sentinel_bridge::local_azure::{Workspace, WorkspaceConfig};
+use sentinel_bridge::mapping::Catalog;
 use serde_json::{json, Value};
 
 fn root() -> &'static Path {
@@ -22,10 +22,7 @@ fn root() -> &'static Path {
 fn infra_schema_matches_the_mappings() {
     let committed = std::fs::read_to_string(root().join("infra/schema.json")).unwrap();
     let derived = sentinel_bridge::cli::schema::schema_text(&Catalog::builtin());
-    assert!(
-        committed == derived,
-        "infra/schema.json has drifted from the source mappings: run `cargo run -- schema --out infra/schema.json`"
-    );
+    assert!(committed == derived, "infra/schema.json has drifted from the source mappings: run `cargo run -- schema --out infra/schema.json`");
     // Every table the Bicep creates has TimeGenerated, and every stream declares the table's columns.
     let v: Value = serde_json::from_str(&committed).unwrap();
     for t in v["tables"].as_array().unwrap() {
@@ -122,7 +119,9 @@ fn the_deployment_wires_what_azure_requires() {
         assert!(guid.to_lowercase().contains("principalid"), "{file}: {name}: {guid}");
         assert!(!block.contains("= if ("), "{file}: {name} is conditional");
     }
-    let find = |file: &str, name: &str| all.iter().find(|(f, n, _, _)| f == file && n == name).map(|(_, _, _, b)| b.clone()).unwrap_or_else(|| panic!("{file}: no {name}"));
+    let find = |file: &str, name: &str| {
+        all.iter().find(|(f, n, _, _)| f == file && n == name).map(|(_, _, _, b)| b.clone()).unwrap_or_else(|| panic!("{file}: no {name}"))
+    };
     // Sentinel runs the playbook: Automation Contributor on the resource group (no `scope:`), required, and the
     // automation rule waits for it; the playbook itself needs no Sentinel role.
     let contributor = find("infra/modules/sentinel.bicep", "automationContributor");
@@ -209,11 +208,8 @@ fn every_shipped_query_passes_the_kusto_language_service() {
     queries.push(json!({"name": "saved search: dcr_errors", "query": std::fs::read_to_string(root().join("queries/dcr_errors.kql")).unwrap()}));
     let results = kql_check(&json!({"tables": tables, "queries": queries}));
     assert_eq!(results.len(), queries.len());
-    let failures: Vec<String> = results
-        .iter()
-        .filter(|r| !r["errors"].as_array().unwrap().is_empty())
-        .map(|r| format!("{}: {}", r["name"], r["errors"]))
-        .collect();
+    let failures: Vec<String> =
+        results.iter().filter(|r| !r["errors"].as_array().unwrap().is_empty()).map(|r| format!("{}: {}", r["name"], r["errors"])).collect();
     assert!(failures.is_empty(), "queries the Kusto language service rejects:\n{}", failures.join("\n"));
     // And the check does catch a bad query.
     let bad = kql_check(&json!({"tables": tables, "queries": [{"name": "bad", "query": "NoxysEvents_CL | where PlatformId not in (\"x\")"}]}));
@@ -275,7 +271,8 @@ fn the_seed_rules_fire_on_local_data() {
     assert!(fires(&ws, "Repeated High-Risk Interactions").fires);
     // Seed 002: one alert per TrapEye threat, named after its source IP.
     let t = sentinel_bridge::model::time::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::minutes(1));
-    let threat = json!({"TimeGenerated": t, "event_type": "new_threat", "threat_uuid": "7f3c", "source_ip": "203.0.113.45", "reverse_lookup": "scanner.example.net"});
+    let threat =
+        json!({"TimeGenerated": t, "event_type": "new_threat", "threat_uuid": "7f3c", "source_ip": "203.0.113.45", "reverse_lookup": "scanner.example.net"});
     ws.store_append("TrapEye_Threats_CL", &[threat.as_object().unwrap().clone()]).unwrap();
     let r = fires(&ws, "New TrapEye Threat");
     assert_eq!(r.alert_names, ["New TrapEye Threat from 203.0.113.45"]);

@@ -14,11 +14,11 @@ use axum::routing::post;
 use axum::Router;
 use common::*;
 use proptest::prelude::*;
-use sentinel_bridge::azure::logs_ingestion::{IngestError, IngestionClient, IngestionOptions, RetryPolicy};
 use sentinel_bridge::app::metrics::Metrics;
-use sentinel_bridge::model::schema::{Column, ColumnType, Row, TableSchema};
 use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
+use sentinel_bridge::azure::logs_ingestion::{IngestError, IngestionClient, IngestionOptions, RetryPolicy};
 use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec, WorkspaceConfig};
+use sentinel_bridge::model::schema::{Column, ColumnType, Row, TableSchema};
 use serde_json::json;
 
 fn schema() -> TableSchema {

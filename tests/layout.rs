@@ -25,7 +25,9 @@ fn host_json_runs_the_custom_handler() {
 #[test]
 fn functions_are_http_in_and_out_only() {
     // Forwarding applies only to functions with exactly one httpTrigger in and one http out (contract §5).
-    for (name, route, method) in [("webhook", "webhook/{source}", "post"), ("enrich", "enrich", "post"), ("health", "health", "get"), ("doctor", "doctor", "get")] {
+    for (name, route, method) in
+        [("webhook", "webhook/{source}", "post"), ("enrich", "enrich", "post"), ("health", "health", "get"), ("doctor", "doctor", "get")]
+    {
         let f: Value = serde_json::from_str(&read(&format!("functions/{name}/function.json"))).unwrap();
         let b = f["bindings"].as_array().unwrap();
         assert_eq!(b.len(), 2, "{name}");
@@ -88,7 +90,12 @@ fn every_declared_number_is_read_with_its_declared_range() {
 
 #[test]
 fn a_mistyped_setting_of_ours_stops_start_up_naming_the_one_meant() {
-    for (typo, meant) in [("LOGS_INGESTON_ENDPOINT", "LOGS_INGESTION_ENDPOINT"), ("DCR_IMUTABLE_ID", "DCR_IMMUTABLE_ID"), ("SPILL_QUEU", "SPILL_QUEUE"), ("SOURCE_NOXYS_SECRET", "SOURCE_<NAME>_SECRETS")] {
+    for (typo, meant) in [
+        ("LOGS_INGESTON_ENDPOINT", "LOGS_INGESTION_ENDPOINT"),
+        ("DCR_IMUTABLE_ID", "DCR_IMMUTABLE_ID"),
+        ("SPILL_QUEU", "SPILL_QUEUE"),
+        ("SOURCE_NOXYS_SECRET", "SOURCE_<NAME>_SECRETS"),
+    ] {
         let err = Settings::from_vars([(typo.to_string(), "x".to_string())]).expect_err(typo);
         assert_eq!(err.setting, typo);
         assert!(err.message.contains(meant), "{typo}: {err}");

@@ -16,11 +16,7 @@ fn venv_python() -> PathBuf {
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
         let ok = Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv).status().expect("python3 is needed for the SDK conformance test");
         assert!(ok.success(), "python3 -m venv failed");
-        let ok = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&reqs)
-            .status()
-            .unwrap();
+        let ok = Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&reqs).status().unwrap();
         assert!(ok.success(), "pip install of the Azure SDKs failed");
         std::fs::write(&stamp, wanted).unwrap();
     }

@@ -125,7 +125,10 @@ async fn a_bad_setting_stops_start_up_naming_it() {
     let (status, stderr) = tokio::task::spawn_blocking(move || wait_exit(child)).await.unwrap();
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("DCR_IMMUTABLE_ID"), "{stderr}");
-    let child = spawn_serve(&[("SOURCE_NOBODY_SECRETS", "whatever-0123456789abc".into()), ("SENTINEL_BRIDGE_DATA_DIR", std::env::temp_dir().join("sb-unused").display().to_string())]);
+    let child = spawn_serve(&[
+        ("SOURCE_NOBODY_SECRETS", "whatever-0123456789abc".into()),
+        ("SENTINEL_BRIDGE_DATA_DIR", std::env::temp_dir().join("sb-unused").display().to_string()),
+    ]);
     let (status, stderr) = tokio::task::spawn_blocking(move || wait_exit(child)).await.unwrap();
     assert!(!status.success());
     assert!(stderr.contains("SOURCE_NOBODY_SECRETS"), "{stderr}");

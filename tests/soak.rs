@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use sentinel_bridge::app::{app, Bridge};
 use sentinel_bridge::app::settings::Settings;
+use sentinel_bridge::app::{app, Bridge};
 use sentinel_bridge::azure::identity::LoopbackClientCredential;
 use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec, RunningWorkspace};
 use serde_json::json;
@@ -44,9 +44,11 @@ async fn start(ws: &RunningWorkspace, port: u16, spill: &str) -> Server {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(bridge.state.clone());
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        }).await;
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
     });
     Server { bridge, stop, task }
 }
@@ -80,10 +82,20 @@ async fn nothing_answered_202_is_lost_through_a_fault_schedule_and_a_restart() {
             let mut unanswered = 0;
             for p in 0..POSTS {
                 let ids: Vec<String> = (0..PER_POST).map(|i| format!("s{s}-p{p}-e{i}")).collect();
-                let body = json!(ids.iter().map(|id| json!({"id": id, "timestamp": "2026-03-20T14:32:00Z", "event_type": "interaction.created", "tenant_id": "t"})).collect::<Vec<_>>()).to_string();
+                let body = json!(ids
+                    .iter()
+                    .map(|id| json!({"id": id, "timestamp": "2026-03-20T14:32:00Z", "event_type": "interaction.created", "tenant_id": "t"}))
+                    .collect::<Vec<_>>())
+                .to_string();
                 // Like a vendor: retry what was not answered 202, a few times, then give up on it.
                 for attempt in 0..6 {
-                    let r = http.post(format!("http://127.0.0.1:{port}/api/webhook/noxys")).bearer_auth(NOXYS_TOKEN).header("content-type", "application/json").body(body.clone()).send().await;
+                    let r = http
+                        .post(format!("http://127.0.0.1:{port}/api/webhook/noxys"))
+                        .bearer_auth(NOXYS_TOKEN)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await;
                     if matches!(&r, Ok(resp) if resp.status().as_u16() == 202) {
                         accepted.lock().unwrap().extend(ids.iter().cloned());
                         break;
@@ -103,17 +115,29 @@ async fn nothing_answered_202_is_lost_through_a_fault_schedule_and_a_restart() {
     let faults = &ws.workspace.faults;
     let at = |secs: f64| started + Duration::from_secs_f64(secs);
     tokio::time::sleep_until(at(1.0).into()).await;
-    faults.add(FaultSpec { count: None, for_millis: Some(2_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 429, retry_after_secs: Some(1) }, 0) });
+    faults.add(FaultSpec {
+        count: None,
+        for_millis: Some(2_000),
+        ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 429, retry_after_secs: Some(1) }, 0)
+    });
     tokio::time::sleep_until(at(3.5).into()).await;
     faults.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 500, retry_after_secs: None }, 15));
     tokio::time::sleep_until(at(5.0).into()).await;
-    faults.add(FaultSpec { count: None, for_millis: Some(10_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    faults.add(FaultSpec {
+        count: None,
+        for_millis: Some(10_000),
+        ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0)
+    });
     tokio::time::sleep_until(at(15.5).into()).await;
     faults.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Slow { millis: 1_500 }, 8));
     faults.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Drop, 8));
     tokio::time::sleep_until(at(17.5).into()).await;
     // A token endpoint outage: the cached token keeps working until it is dropped, so drop it with a restart.
-    faults.add(FaultSpec { count: None, for_millis: Some(3_000), ..FaultSpec::new(Endpoint::Token, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    faults.add(FaultSpec {
+        count: None,
+        for_millis: Some(3_000),
+        ..FaultSpec::new(Endpoint::Token, FaultKind::Status { status: 503, retry_after_secs: None }, 0)
+    });
     let old = server.lock().await.take().unwrap();
     old.stop().await;
     *server.lock().await = Some(start(&ws, port, &spill).await);

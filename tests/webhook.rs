@@ -5,8 +5,8 @@ mod common;
 
 use base64::Engine;
 use common::*;
-use sentinel_bridge::mapping::auth::{hmac_sha256_hex, standard_webhooks_signature};
 use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec};
+use sentinel_bridge::mapping::auth::{hmac_sha256_hex, standard_webhooks_signature};
 use serde_json::{json, Value};
 
 /// A row whose TimeGenerated is the time it arrived (within the last minute).
@@ -301,7 +301,11 @@ async fn a_token_endpoint_outage_is_retried() {
 #[tokio::test]
 async fn an_outage_past_the_deadline_is_a_503_with_retry_after() {
     let t = TestBridge::start(&[("INGEST_DEADLINE_SECS", "1")]).await;
-    t.ws.workspace.faults.add(FaultSpec { count: None, for_millis: Some(5_000), ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0) });
+    t.ws.workspace.faults.add(FaultSpec {
+        count: None,
+        for_millis: Some(5_000),
+        ..FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 0)
+    });
     let r = t.http.post(format!("{}/api/webhook/noxys", t.url)).bearer_auth(NOXYS_TOKEN).body(fixture("noxys-policy-violated.json")).send().await.unwrap();
     assert_eq!(r.headers()["retry-after"], "30");
     let b = expect_error(r, 503, "IngestionUnavailable").await;
@@ -314,9 +318,7 @@ async fn an_outage_past_the_deadline_is_a_503_with_retry_after() {
 async fn a_413_splits_the_call_and_every_row_lands_once() {
     let t = TestBridge::start(&[]).await;
     t.ws.workspace.faults.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 413, retry_after_secs: None }, 1));
-    let events: Vec<Value> = (0..9)
-        .map(|i| json!({"id": format!("e{i}"), "event_type": "interaction.created", "timestamp": "2026-03-20T14:32:00Z"}))
-        .collect();
+    let events: Vec<Value> = (0..9).map(|i| json!({"id": format!("e{i}"), "event_type": "interaction.created", "timestamp": "2026-03-20T14:32:00Z"})).collect();
     let (status, body) = t.post("noxys", NOXYS_TOKEN, Value::Array(events).to_string()).await;
     assert_eq!(status, 202, "{body}");
     let mut ids: Vec<String> = t.rows("NoxysEvents_CL").iter().map(|r| r["EventId"].as_str().unwrap().to_string()).collect();
@@ -458,7 +460,11 @@ async fn the_readme_answers_table_holds() {
 #[tokio::test]
 async fn open_sources_are_refused_under_the_functions_host() {
     let path = std::env::temp_dir().join(format!("sb-open-{}.toml", uuid::Uuid::new_v4()));
-    std::fs::write(&path, "[[source]]\nname = \"trial\"\nauth = { mode = \"bearer\", open = true }\n[[source.table]]\nname = \"Trial_CL\"\ntime = \"received\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "[[source]]\nname = \"trial\"\nauth = { mode = \"bearer\", open = true }\n[[source.table]]\nname = \"Trial_CL\"\ntime = \"received\"\n",
+    )
+    .unwrap();
     let vars = |hosted: bool| {
         let mut v = vec![
             ("WEBHOOK_SOURCES_FILE".to_string(), path.display().to_string()),

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions};
-use sentinel_bridge::kql::Value as KValue;
 use sentinel_bridge::app::metrics::Metrics;
-use sentinel_bridge::azure::logs_query::{parse_response, LogsQueryClient, QueryError, QueryOptions, QUERY_SCOPE};
-use sentinel_bridge::model::schema::{Column, ColumnType, Row, TableSchema};
 use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
+use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions};
+use sentinel_bridge::azure::logs_query::{parse_response, LogsQueryClient, QueryError, QueryOptions, QUERY_SCOPE};
+use sentinel_bridge::kql::Value as KValue;
 use sentinel_bridge::local_azure::tables::StreamDecl;
 use sentinel_bridge::local_azure::{RunningWorkspace, WorkspaceConfig};
+use sentinel_bridge::model::schema::{Column, ColumnType, Row, TableSchema};
 use serde_json::{json, Value};
 
 fn tokens(ws: &RunningWorkspace, scope: &str) -> Arc<TokenSource> {
@@ -49,7 +49,10 @@ async fn the_query_api_answers_with_typed_tables() {
     let q = query_client(&t.ws);
     let r = q.query("NoxysEvents_CL | summarize n = count(), avg(RiskScore) by PlatformId", None, T).await.unwrap();
     let f = r.primary();
-    assert_eq!(f.columns.iter().map(|c| (c.name.as_str(), c.ktype.name())).collect::<Vec<_>>(), [("PlatformId", "string"), ("n", "long"), ("avg_RiskScore", "real")]);
+    assert_eq!(
+        f.columns.iter().map(|c| (c.name.as_str(), c.ktype.name())).collect::<Vec<_>>(),
+        [("PlatformId", "string"), ("n", "long"), ("avg_RiskScore", "real")]
+    );
     assert_eq!(f.rows[0].iter().map(|v| v.to_text()).collect::<Vec<_>>(), ["chatgpt", "3", "0.95"]);
     let r = q.query("NoxysEvents_CL | take 1 | project Classifications, EventTime", None, T).await.unwrap();
     let row = &r.primary().rows[0];
@@ -93,7 +96,13 @@ async fn the_query_api_enforces_auth_and_documented_quirks() {
     let good = tokens(&ws, QUERY_SCOPE).token().await.unwrap();
     let r = http.post(&url).bearer_auth(&good).send().await.unwrap();
     assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, String::new()), "no body: an empty 200, as documented");
-    let r = http.post(format!("{}/v1/workspaces/00000000-0000-0000-0000-000000000000/query", ws.url())).bearer_auth(&good).json(&json!({"query": "print 1"})).send().await.unwrap();
+    let r = http
+        .post(format!("{}/v1/workspaces/00000000-0000-0000-0000-000000000000/query", ws.url()))
+        .bearer_auth(&good)
+        .json(&json!({"query": "print 1"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let r = http.get(format!("{url}?query=print%20x%3D1")).bearer_auth(&good).send().await.unwrap();
     let body: Value = r.json().await.unwrap();
@@ -110,7 +119,12 @@ async fn a_revoked_token_is_a_403_on_the_query_api_and_the_client_refreshes_it()
     assert_eq!(r.status(), 403, "the Query API's answer to a token it cannot use");
     assert_eq!(r.headers()["x-ms-error-code"], "InvalidAuthenticationToken");
     // The client holds a token the service has since revoked: one retry with a fresh one succeeds.
-    let client = sentinel_bridge::azure::logs_query::LogsQueryClient::new(&ws.url(), "63613592-b6f7-4c3d-a390-22ba13102111", tokens(&ws, QUERY_SCOPE), Default::default());
+    let client = sentinel_bridge::azure::logs_query::LogsQueryClient::new(
+        &ws.url(),
+        "63613592-b6f7-4c3d-a390-22ba13102111",
+        tokens(&ws, QUERY_SCOPE),
+        Default::default(),
+    );
     client.query("print 1", None, std::time::Duration::from_secs(5)).await.unwrap();
     ws.workspace.revoke_tokens();
     let out = client.query("print x = 2", None, std::time::Duration::from_secs(5)).await.unwrap();
@@ -293,7 +307,13 @@ async fn the_official_ingestion_example_is_accepted() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(p["body"].to_string().as_bytes()).unwrap();
     let r = reqwest::Client::new()
-        .post(format!("{}/dataCollectionRules/{}/streams/{}?api-version={}", ws.url(), p["ruleId"].as_str().unwrap(), p["stream"].as_str().unwrap(), p["api-version"].as_str().unwrap()))
+        .post(format!(
+            "{}/dataCollectionRules/{}/streams/{}?api-version={}",
+            ws.url(),
+            p["ruleId"].as_str().unwrap(),
+            p["stream"].as_str().unwrap(),
+            p["api-version"].as_str().unwrap()
+        ))
         .bearer_auth(token)
         .header("content-type", p["Content-Type"].as_str().unwrap())
         .header("content-encoding", p["Content-Encoding"].as_str().unwrap())
@@ -306,7 +326,10 @@ async fn the_official_ingestion_example_is_accepted() {
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1]["AdditionalContext"]["CounterValue"], 23.5);
     // The example's 2021 time is far outside Azure's window: replaced with the time received.
-    assert!(rows[0]["TimeGenerated"].as_str().unwrap().starts_with(&sentinel_bridge::model::time::format_ticks(sentinel_bridge::model::time::now_ticks())[..10]));
+    assert!(rows[0]["TimeGenerated"]
+        .as_str()
+        .unwrap()
+        .starts_with(&sentinel_bridge::model::time::format_ticks(sentinel_bridge::model::time::now_ticks())[..10]));
 }
 
 /// Azure keeps a TimeGenerated from two days before it receives a row to one day after; the workspace
@@ -327,7 +350,10 @@ async fn time_generated_outside_azure_s_window_becomes_the_time_received() {
     // The backfill route (local only) stands for rows that arrived long ago: their time stays.
     let token = tokens(&ws, MONITOR_SCOPE).token().await.unwrap();
     let r = reqwest::Client::new()
-        .post(format!("{}/dataCollectionRules/dcr-test/streams/Custom-Webhook_CL?api-version=2023-01-01", sentinel_bridge::local_azure::backfill_endpoint(&ws.url())))
+        .post(format!(
+            "{}/dataCollectionRules/dcr-test/streams/Custom-Webhook_CL?api-version=2023-01-01",
+            sentinel_bridge::local_azure::backfill_endpoint(&ws.url())
+        ))
         .bearer_auth(token)
         .header("content-type", "application/json")
         .body(json!([{"TimeGenerated": "2026-01-01T00:00:00Z", "EventType": "old"}]).to_string())
@@ -362,7 +388,15 @@ async fn fields_over_64_kb_are_truncated_and_calls_are_1_mb_uncompressed() {
         let url = format!("{}/dataCollectionRules/dcr-test/streams/Custom-Webhook_CL?api-version=2023-01-01", ws.url());
         let token = token.clone();
         async move {
-            let r = reqwest::Client::new().post(url).bearer_auth(token).header("content-type", "application/json").header("content-encoding", "gzip").body(body).send().await.unwrap();
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             (r.status().as_u16(), text.len())
         }
     };
@@ -451,7 +485,9 @@ fn same_keys(got: &Value, want: &Value, path: &str) {
     if let (Some(g), Some(w)) = (got.as_object(), want.as_object()) {
         for k in w.keys() {
             // Properties the fixture's service filled from other data (owner details, analytic rules).
-            if ["relatedAnalyticRuleIds", "email", "userPrincipalName", "assignedTo", "name"].contains(&k.as_str()) && path.contains("owner") || k == "relatedAnalyticRuleIds" {
+            if ["relatedAnalyticRuleIds", "email", "userPrincipalName", "assignedTo", "name"].contains(&k.as_str()) && path.contains("owner")
+                || k == "relatedAnalyticRuleIds"
+            {
                 continue;
             }
             assert!(g.contains_key(k), "{path}.{k} is missing from {got}");
@@ -481,7 +517,9 @@ async fn sentinel_incidents_follow_the_official_examples() {
     let (status, got) = arm(&ws, Method::GET, &format!("/{id}"), None).await;
     assert_eq!(status, 200);
     same_keys(&got, &get["responses"]["200"]["body"], "incident");
-    let (_, second) = arm(&ws, Method::PUT, "/11111111-2222-3333-4444-555555555555", Some(json!({"properties": {"title": "Second", "severity": "Low", "status": "New"}}))).await;
+    let (_, second) =
+        arm(&ws, Method::PUT, "/11111111-2222-3333-4444-555555555555", Some(json!({"properties": {"title": "Second", "severity": "Low", "status": "New"}})))
+            .await;
     assert_eq!(second["properties"]["incidentNumber"], 2);
 
     // Updating with the current etag works (200, new etag); the old etag is then stale (409).
@@ -521,16 +559,27 @@ async fn sentinel_incidents_follow_the_official_examples() {
 
     // Tasks and relations, as in their examples.
     let task: Value = serde_json::from_str(&fixture("azure/sentinel-2025-12-01-IncidentTasks_CreateOrUpdate.json")).unwrap();
-    let (status, t) = arm(&ws, Method::PUT, &format!("/{id}/tasks/{}", task["parameters"]["incidentTaskId"].as_str().unwrap()), Some(task["parameters"]["incidentTask"].clone())).await;
+    let (status, t) = arm(
+        &ws,
+        Method::PUT,
+        &format!("/{id}/tasks/{}", task["parameters"]["incidentTaskId"].as_str().unwrap()),
+        Some(task["parameters"]["incidentTask"].clone()),
+    )
+    .await;
     assert_eq!(status, 201);
     same_keys(&t["properties"], &json!({"title": 1, "description": 1, "status": 1, "createdTimeUtc": 1, "lastModifiedTimeUtc": 1}), "task");
     let rel: Value = serde_json::from_str(&fixture("azure/sentinel-2025-12-01-CreateIncidentRelation.json")).unwrap();
-    let (status, r) = arm(&ws, Method::PUT, &format!("/{id}/relations/{}", rel["parameters"]["relationName"].as_str().unwrap()), Some(rel["parameters"]["relation"].clone())).await;
+    let (status, r) =
+        arm(&ws, Method::PUT, &format!("/{id}/relations/{}", rel["parameters"]["relationName"].as_str().unwrap()), Some(rel["parameters"]["relation"].clone()))
+            .await;
     assert_eq!(status, 201);
     same_keys(&r, &rel["responses"]["201"]["body"], "relation");
 
     // The incident made through ARM is in SecurityIncident, one row per version.
-    let f = ws.workspace.query(&format!("SecurityIncident | where IncidentName == '{id}' | summarize versions = count(), arg_max(TimeGenerated, Severity)")).unwrap();
+    let f = ws
+        .workspace
+        .query(&format!("SecurityIncident | where IncidentName == '{id}' | summarize versions = count(), arg_max(TimeGenerated, Severity)"))
+        .unwrap();
     assert_eq!(f.rows[0][0].to_text(), "7", "created, updated, comment, comment edit, long comment, task, relation");
     assert_eq!(f.rows[0][2].to_text(), "Medium");
 
@@ -545,7 +594,12 @@ async fn sentinel_incidents_follow_the_official_examples() {
         let r = reqwest::Client::new().get(format!("{}/{id}?api-version={version}", arm_base(&ws))).bearer_auth(&token).send().await.unwrap();
         assert_eq!(r.status(), want, "{version}");
     }
-    let r = reqwest::Client::new().get(format!("{}/{id}?api-version=2025-12-01", arm_base(&ws).replace("/incidents", "/Incidents"))).bearer_auth(&token).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/{id}?api-version=2025-12-01", arm_base(&ws).replace("/incidents", "/Incidents")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "paths are case-insensitive, as ARM's are");
     let (status, _) = arm(&ws, Method::DELETE, &format!("/{id}"), None).await;
     assert_eq!(status, 200);
@@ -597,14 +651,18 @@ async fn an_incident_staged_by_ingestion_has_its_alerts_and_entities() {
     assert_eq!(ents["entities"][2]["properties"]["hostName"], "acme-web-02");
     assert!(ents["metaData"].as_array().unwrap().contains(&json!({"entityKind": "Host", "count": 1})));
     // The next ARM-created incident numbers after the staged one.
-    let (_, next) = arm(&ws, Method::PUT, "/22222222-2222-3333-4444-555555555555", Some(json!({"properties": {"title": "n", "severity": "Low", "status": "New"}}))).await;
+    let (_, next) =
+        arm(&ws, Method::PUT, "/22222222-2222-3333-4444-555555555555", Some(json!({"properties": {"title": "n", "severity": "Low", "status": "New"}}))).await;
     assert_eq!(next["properties"]["incidentNumber"], 43);
 }
 
 #[tokio::test]
 async fn ingestion_into_the_workspace_is_durable_across_reopen() {
     let dir = std::env::temp_dir().join(format!("sb-ws-{}", uuid::Uuid::new_v4()));
-    let schema = Arc::new(TableSchema { name: "D_CL".into(), columns: vec![Column { name: "TimeGenerated".into(), kind: ColumnType::Datetime }, Column { name: "N".into(), kind: ColumnType::Long }] });
+    let schema = Arc::new(TableSchema {
+        name: "D_CL".into(),
+        columns: vec![Column { name: "TimeGenerated".into(), kind: ColumnType::Datetime }, Column { name: "N".into(), kind: ColumnType::Long }],
+    });
     for round in 0..2 {
         let mut cfg = WorkspaceConfig::new(vec![schema.clone()]);
         cfg.data_dir = Some(dir.clone());

@@ -17,7 +17,8 @@ pub const LOCAL_WORKSPACE_RESOURCE_ID: &str =
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.OperationalInsights/workspaces/local";
 
 /// The local workspace's data collection rule, as ARM names it.
-pub const LOCAL_DCR_RESOURCE_ID: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.Insights/dataCollectionRules/local";
+pub const LOCAL_DCR_RESOURCE_ID: &str =
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.Insights/dataCollectionRules/local";
 
 /// Why the local workspace could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +39,7 @@ impl LocalBackend {
     pub async fn start(settings: &Settings, catalog: &Catalog) -> Result<LocalBackend, LocalBackendError> {
         let mut config = WorkspaceConfig::new(super::written_tables(catalog));
         config.data_dir = Some(settings.data_dir.clone());
-        let ws = Workspace::open(config)
-            .map_err(|e| LocalBackendError::Open { dir: settings.data_dir.display().to_string(), message: e.to_string() })?;
+        let ws = Workspace::open(config).map_err(|e| LocalBackendError::Open { dir: settings.data_dir.display().to_string(), message: e.to_string() })?;
         let running = ws.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(LocalBackendError::Listen)?;
         Ok(LocalBackend { running })
     }

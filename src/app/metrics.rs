@@ -97,10 +97,8 @@ impl Metrics {
     }
 
     pub fn snapshot(&self) -> Value {
-        let sources: BTreeMap<String, Value> =
-            self.sources.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), v.snapshot())).collect();
-        let streams: BTreeMap<String, Value> =
-            self.streams.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), v.snapshot())).collect();
+        let sources: BTreeMap<String, Value> = self.sources.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), v.snapshot())).collect();
+        let streams: BTreeMap<String, Value> = self.streams.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), v.snapshot())).collect();
         json!({ "sources": sources, "streams": streams })
     }
 }

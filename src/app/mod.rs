@@ -108,9 +108,7 @@ pub enum StartupError {
 pub fn load_catalog(settings: &Settings) -> Result<Catalog, StartupError> {
     let mut files = Vec::new();
     for p in &settings.sources_files {
-        let text = std::fs::read_to_string(p).map_err(|e| {
-            SettingError { setting: "WEBHOOK_SOURCES_FILE".into(), message: format!("{}: {e}", p.display()) }
-        })?;
+        let text = std::fs::read_to_string(p).map_err(|e| SettingError { setting: "WEBHOOK_SOURCES_FILE".into(), message: format!("{}: {e}", p.display()) })?;
         files.push((p.display().to_string(), text));
     }
     Ok(Catalog::load(&files)?)
@@ -123,14 +121,16 @@ pub fn build_verifiers(catalog: &Catalog, settings: &Settings) -> Result<HashMap
     for s in catalog.sources() {
         let setting = secrets_setting(&s.name);
         let secrets = match settings.source_secrets.get(&setting) {
-            Some(v) => Secrets::parse(v, &s.auth.mode)
-                .map_err(|m| SettingError { setting: setting.clone(), message: m.to_string() })?,
+            Some(v) => Secrets::parse(v, &s.auth.mode).map_err(|m| SettingError { setting: setting.clone(), message: m.to_string() })?,
             None => Secrets::default(),
         };
         if s.auth.open && settings.under_functions_host {
             return Err(SettingError {
                 setting: "WEBHOOK_SOURCES_FILE".into(),
-                message: format!("source '{}' is open (it accepts unauthenticated webhooks), which is for local trials, never under the Functions host", s.name),
+                message: format!(
+                    "source '{}' is open (it accepts unauthenticated webhooks), which is for local trials, never under the Functions host",
+                    s.name
+                ),
             }
             .into());
         }
@@ -181,7 +181,11 @@ impl Bridge {
                 let streams: Vec<String> = written_tables(&catalog).iter().map(|t| t.stream_name()).collect();
                 for (stream, rule) in rules {
                     if !streams.contains(stream) {
-                        return Err(SettingError { setting: "DCR_STREAM_RULES".into(), message: format!("names {stream}, which no mapping or enrichment table writes") }.into());
+                        return Err(SettingError {
+                            setting: "DCR_STREAM_RULES".into(),
+                            message: format!("names {stream}, which no mapping or enrichment table writes"),
+                        }
+                        .into());
                     }
                     stream_rules.insert(stream.clone(), rule.clone());
                 }
@@ -281,7 +285,8 @@ async fn build_spill(settings: &Settings, cred: &Credential) -> Result<Option<Sp
     match &settings.spill {
         SpillSetting::Off => Ok(None),
         SpillSetting::Dir(dir) => {
-            let spill = Spill::open(dir, settings.spill_limits).map_err(|e| SettingError { setting: "SPILL".into(), message: format!("{}: {e}", dir.display()) })?;
+            let spill =
+                Spill::open(dir, settings.spill_limits).map_err(|e| SettingError { setting: "SPILL".into(), message: format!("{}: {e}", dir.display()) })?;
             Ok(Some(SpillBackend::Dir(spill)))
         }
         SpillSetting::AzureQueue { storage, queue, container } => {
@@ -314,8 +319,7 @@ fn apply_destinations(catalog: &mut Catalog, settings: &Settings) -> Result<(), 
         };
         if setting.ends_with("_DESTINATIONS") {
             let list: Vec<String> = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-            let d = crate::mapping::SourceMapping::parse_destinations(&list)
-                .map_err(|m| SettingError { setting: setting.clone(), message: m.to_string() })?;
+            let d = crate::mapping::SourceMapping::parse_destinations(&list).map_err(|m| SettingError { setting: setting.clone(), message: m.to_string() })?;
             catalog.set_destinations(name, d);
         }
     }
@@ -359,12 +363,7 @@ fn build_sekoia(
 
 /// The enrichment: against the embedded workspace locally; in Azure, when both the Query API workspace and
 /// the Sentinel workspace are configured (one without the other is a start-up error).
-fn build_enricher(
-    settings: &Settings,
-    local: Option<&LocalBackend>,
-    cred: Credential,
-    ingest: Arc<IngestionClient>,
-) -> Result<EnrichmentState, StartupError> {
+fn build_enricher(settings: &Settings, local: Option<&LocalBackend>, cred: Credential, ingest: Arc<IngestionClient>) -> Result<EnrichmentState, StartupError> {
     let e = &settings.enrich;
     let (arm, ws_resource, query_endpoint, query_ws) = match (local, &settings.query, &e.workspace_resource_id) {
         (Some(l), _, _) => (l.url(), LOCAL_WORKSPACE_RESOURCE_ID.to_string(), l.url(), l.workspace_id()),

@@ -34,12 +34,8 @@ pub fn app(state: Arc<AppState>) -> Router {
 
 /// One span per invocation, carrying the host's invocation id so logs join up with the Functions host's.
 async fn invocation_span(req: Request, next: Next) -> Response {
-    let invocation = req
-        .headers()
-        .get("x-azure-functions-invocationid")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(64).collect::<String>())
-        .unwrap_or_default();
+    let invocation =
+        req.headers().get("x-azure-functions-invocationid").and_then(|v| v.to_str().ok()).map(|s| s.chars().take(64).collect::<String>()).unwrap_or_default();
     let span = tracing::info_span!("invocation", invocation_id = %invocation, method = %req.method(), path = %req.uri().path());
     next.run(req).instrument(span).await
 }
@@ -47,9 +43,7 @@ async fn invocation_span(req: Request, next: Next) -> Response {
 /// Binds `127.0.0.1:port` and serves until SIGTERM/SIGINT, then drains.
 pub async fn serve(settings: Settings, port: u16) -> Result<(), StartupError> {
     let bridge = Bridge::build(&settings).await?;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-        .await
-        .map_err(|source| StartupError::Listen { port, source })?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await.map_err(|source| StartupError::Listen { port, source })?;
     let addr = listener.local_addr().map_err(|source| StartupError::Listen { port, source })?;
     tracing::info!(%addr, "sentinel-bridge listening");
     // One doctor pass at start, so /api/health says whether the deployment works (no canary).
@@ -60,10 +54,7 @@ pub async fn serve(settings: Settings, port: u16) -> Result<(), StartupError> {
             tracing::warn!(doctor = %report.summary(), "the deployment check found a failure: GET /api/doctor");
         }
     });
-    axum::serve(listener, app(bridge.state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(StartupError::Serve)?;
+    axum::serve(listener, app(bridge.state.clone())).with_graceful_shutdown(shutdown_signal()).await.map_err(StartupError::Serve)?;
     tracing::info!("stopped taking requests; sending buffered rows");
     bridge.shutdown().await;
     tracing::info!("shut down cleanly");

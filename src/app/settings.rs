@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::azure::logs_ingestion::MAX_CALL_BYTES;
 use crate::azure::identity::MONITOR_SCOPE;
+use crate::azure::logs_ingestion::MAX_CALL_BYTES;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("setting {setting}: {message}")]
@@ -365,10 +365,8 @@ impl Settings {
         };
         // Under the Functions host, or beside a managed identity, an instance's disk is no place for events: the
         // local workspace is used there only when asked for by name.
-        let hosted = port.is_some()
-            || r.text("FUNCTIONS_WORKER_RUNTIME")?.is_some()
-            || r.text("IDENTITY_ENDPOINT")?.is_some()
-            || r.text("MSI_ENDPOINT")?.is_some();
+        let hosted =
+            port.is_some() || r.text("FUNCTIONS_WORKER_RUNTIME")?.is_some() || r.text("IDENTITY_ENDPOINT")?.is_some() || r.text("MSI_ENDPOINT")?.is_some();
         let backend = match r.text("LOGS_INGESTION_ENDPOINT")?.as_deref() {
             None | Some("local") => {
                 for needs_endpoint in ["DCR_IMMUTABLE_ID", "DCR_STREAM_RULES", "DCR_RESOURCE_ID"] {
@@ -412,8 +410,15 @@ impl Settings {
                     Some(id) => {
                         let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
                         let eq = |i: usize, s: &str| segs.get(i).is_some_and(|x| x.eq_ignore_ascii_case(s));
-                        let ok = segs.len() == 8 && eq(0, "subscriptions") && eq(2, "resourceGroups") && eq(4, "providers") && eq(5, "Microsoft.Insights") && eq(6, "dataCollectionRules")
-                            && segs.iter().all(|s| !s.is_empty() && *s != "." && *s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.()".contains(c)));
+                        let ok = segs.len() == 8
+                            && eq(0, "subscriptions")
+                            && eq(2, "resourceGroups")
+                            && eq(4, "providers")
+                            && eq(5, "Microsoft.Insights")
+                            && eq(6, "dataCollectionRules")
+                            && segs
+                                .iter()
+                                .all(|s| !s.is_empty() && *s != "." && *s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.()".contains(c)));
                         if !ok {
                             return Err(bad("DCR_RESOURCE_ID", format!("'{id}' is not a data collection rule's ARM id (/subscriptions/…/resourceGroups/…/providers/Microsoft.Insights/dataCollectionRules/…)")));
                         }
@@ -444,7 +449,10 @@ impl Settings {
                     && parts[6].eq_ignore_ascii_case("workspaces")
                     && id.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.()".contains(c));
                 if !ok {
-                    return Err(bad("SENTINEL_WORKSPACE_RESOURCE_ID", "must be /subscriptions/…/resourceGroups/…/providers/Microsoft.OperationalInsights/workspaces/…"));
+                    return Err(bad(
+                        "SENTINEL_WORKSPACE_RESOURCE_ID",
+                        "must be /subscriptions/…/resourceGroups/…/providers/Microsoft.OperationalInsights/workspaces/…",
+                    ));
                 }
                 Some(format!("/{}", id.trim_matches('/')))
             }
@@ -455,7 +463,11 @@ impl Settings {
         };
         let threshold = match r.text("ENRICH_ACT_THRESHOLD")? {
             None => 0.8,
-            Some(t) => t.parse::<f64>().ok().filter(|x| (0.0..=1.0).contains(x)).ok_or_else(|| bad("ENRICH_ACT_THRESHOLD", format!("'{t}' is not a number in 0..1")))?,
+            Some(t) => t
+                .parse::<f64>()
+                .ok()
+                .filter(|x| (0.0..=1.0).contains(x))
+                .ok_or_else(|| bad("ENRICH_ACT_THRESHOLD", format!("'{t}' is not a number in 0..1")))?,
         };
         let openai = match (r.text("AZURE_OPENAI_ENDPOINT")?, r.text("AZURE_OPENAI_DEPLOYMENT")?) {
             (None, None) => None,
@@ -467,7 +479,10 @@ impl Settings {
                 };
                 let max_output_tokens = match r.text("AZURE_OPENAI_MAX_OUTPUT_TOKENS")? {
                     None => kind.default_max_output_tokens(),
-                    Some(n) => n.parse::<u32>().ok().filter(|n| (16..=100_000).contains(n))
+                    Some(n) => n
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (16..=100_000).contains(n))
                         .ok_or_else(|| bad("AZURE_OPENAI_MAX_OUTPUT_TOKENS", format!("'{n}' is not a whole number in 16..100000")))?,
                 };
                 let reasoning_effort = match r.text("AZURE_OPENAI_REASONING_EFFORT")? {
@@ -503,7 +518,8 @@ impl Settings {
             arm_endpoint: https_or_loopback("ARM_ENDPOINT", &r.text("ARM_ENDPOINT")?.unwrap_or_else(|| crate::azure::sentinel::DEFAULT_ARM_ENDPOINT.into()))?,
             openai,
         };
-        let sources_files = r.text("WEBHOOK_SOURCES_FILE")?
+        let sources_files = r
+            .text("WEBHOOK_SOURCES_FILE")?
             .map(|v| v.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect())
             .unwrap_or_default();
         let source_secrets = r.per_source("SECRETS");
@@ -512,7 +528,10 @@ impl Settings {
         if backend == Backend::Local {
             for ignored in ["LOGS_INGESTION_SCOPE", "LOG_ANALYTICS_WORKSPACE_ID", "LOG_ANALYTICS_ENDPOINT", "SENTINEL_WORKSPACE_RESOURCE_ID", "ARM_ENDPOINT"] {
                 if r.text(ignored)?.is_some() {
-                    return Err(bad(ignored, "is set, but rows and queries go to the local workspace (LOGS_INGESTION_ENDPOINT is unset or local), which would ignore it"));
+                    return Err(bad(
+                        ignored,
+                        "is set, but rows and queries go to the local workspace (LOGS_INGESTION_ENDPOINT is unset or local), which would ignore it",
+                    ));
                 }
             }
         }
@@ -555,7 +574,9 @@ impl Settings {
             return Err(bad("SPILL_CONTAINER", "3-63 lowercase letters, digits or '-'"));
         }
         let azure_queue = |storage: Option<StorageSetting>| -> Result<SpillSetting, SettingError> {
-            let storage = storage.ok_or_else(|| bad("SPILL", "azure-queue needs AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__queueServiceUri / __accountName"))?;
+            let storage = storage.ok_or_else(|| {
+                bad("SPILL", "azure-queue needs AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__queueServiceUri / __accountName")
+            })?;
             Ok(SpillSetting::AzureQueue { storage, queue: queue.clone(), container: container.clone() })
         };
         let host_storage = storage.clone();
@@ -574,7 +595,10 @@ impl Settings {
         if !matches!(spill, SpillSetting::Dir(_)) {
             for ignored in ["SPILL_MAX_ATTEMPTS", "SPILL_MAX_BYTES"] {
                 if r.text(ignored)?.is_some() {
-                    return Err(bad(ignored, "is set, but the spill is not a directory (in azure-queue the host's maxDequeueCount bounds attempts), which would ignore it"));
+                    return Err(bad(
+                        ignored,
+                        "is set, but the spill is not a directory (in azure-queue the host's maxDequeueCount bounds attempts), which would ignore it",
+                    ));
                 }
             }
         }
@@ -611,10 +635,7 @@ impl Settings {
             data_dir,
             spill,
             storage: host_storage,
-            spill_limits: crate::delivery::spill::SpillLimits {
-                max_attempts: r.number("SPILL_MAX_ATTEMPTS")? as u32,
-                max_bytes: r.number("SPILL_MAX_BYTES")?,
-            },
+            spill_limits: crate::delivery::spill::SpillLimits { max_attempts: r.number("SPILL_MAX_ATTEMPTS")? as u32, max_bytes: r.number("SPILL_MAX_BYTES")? },
             sekoia_url,
             sekoia_key: r.text("SEKOIA_INTAKE_KEY")?,
             sekoia_max_call_bytes: r.number("SEKOIA_MAX_CALL_BYTES")? as usize,
@@ -652,8 +673,11 @@ mod tests {
         assert_eq!(s.spill, SpillSetting::Dir(PathBuf::from(".sentinel-bridge/spill")));
         let host = from(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1234"), ("LOGS_INGESTION_ENDPOINT", "local")]).unwrap();
         assert_eq!(host.spill, SpillSetting::Off);
-        let host = from(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1234"), ("LOGS_INGESTION_ENDPOINT", "local"), ("AzureWebJobsStorage__accountName", "sbst")]).unwrap();
-        assert!(matches!(host.spill, SpillSetting::AzureQueue { storage: StorageSetting::Identity { ref queue_url, .. }, .. } if queue_url == "https://sbst.queue.core.windows.net"));
+        let host =
+            from(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1234"), ("LOGS_INGESTION_ENDPOINT", "local"), ("AzureWebJobsStorage__accountName", "sbst")]).unwrap();
+        assert!(
+            matches!(host.spill, SpillSetting::AzureQueue { storage: StorageSetting::Identity { ref queue_url, .. }, .. } if queue_url == "https://sbst.queue.core.windows.net")
+        );
     }
 
     #[test]
@@ -665,9 +689,19 @@ mod tests {
             (&[("DCR_IMMUTABLE_ID", "dcr-1")], "LOGS_INGESTION_ENDPOINT"),
             (&[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "dcr-1"), ("DCR_STREAM_RULES", "Custom-A_CL")], "DCR_STREAM_RULES"),
             (&[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "dcr-1"), ("DCR_STREAM_RULES", "A_CL=dcr-2")], "DCR_STREAM_RULES"),
-            (&[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "dcr-1"), ("DCR_STREAM_RULES", "Custom-A_CL=dcr-2,Custom-A_CL=dcr-3")], "DCR_STREAM_RULES"),
+            (
+                &[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "dcr-1"), ("DCR_STREAM_RULES", "Custom-A_CL=dcr-2,Custom-A_CL=dcr-3")],
+                "DCR_STREAM_RULES",
+            ),
             (&[("DCR_STREAM_RULES", "Custom-A_CL=dcr-2")], "LOGS_INGESTION_ENDPOINT"),
-            (&[("LOGS_INGESTION_ENDPOINT", "https://x"), ("DCR_IMMUTABLE_ID", "dcr-1"), ("DCR_RESOURCE_ID", "/subscriptions/s/resourceGroups/g/providers/Microsoft.Insights/dataCollectionRules/../x")], "DCR_RESOURCE_ID"),
+            (
+                &[
+                    ("LOGS_INGESTION_ENDPOINT", "https://x"),
+                    ("DCR_IMMUTABLE_ID", "dcr-1"),
+                    ("DCR_RESOURCE_ID", "/subscriptions/s/resourceGroups/g/providers/Microsoft.Insights/dataCollectionRules/../x"),
+                ],
+                "DCR_RESOURCE_ID",
+            ),
             (&[("WEBHOOK_MAX_BODY_BYTES", "lots")], "WEBHOOK_MAX_BODY_BYTES"),
             (&[("INGEST_DEADLINE_SECS", "900")], "INGEST_DEADLINE_SECS"),
             (&[("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")], "FUNCTIONS_CUSTOMHANDLER_PORT"),
@@ -678,9 +712,18 @@ mod tests {
             (&[("ENRICH_ACT_THRESHOLD", "1.5")], "ENRICH_ACT_THRESHOLD"),
             (&[("SENTINEL_WORKSPACE_RESOURCE_ID", "/subscriptions/x/workspaces/y")], "SENTINEL_WORKSPACE_RESOURCE_ID"),
             (&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com")], "AZURE_OPENAI_DEPLOYMENT"),
-            (&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"), ("AZURE_OPENAI_DEPLOYMENT", "o3"), ("AZURE_OPENAI_MODEL_KIND", "o3")], "AZURE_OPENAI_MODEL_KIND"),
-            (&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"), ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o"), ("AZURE_OPENAI_REASONING_EFFORT", "low")], "AZURE_OPENAI_REASONING_EFFORT"),
-            (&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"), ("AZURE_OPENAI_DEPLOYMENT", "o3"), ("AZURE_OPENAI_MAX_OUTPUT_TOKENS", "lots")], "AZURE_OPENAI_MAX_OUTPUT_TOKENS"),
+            (
+                &[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"), ("AZURE_OPENAI_DEPLOYMENT", "o3"), ("AZURE_OPENAI_MODEL_KIND", "o3")],
+                "AZURE_OPENAI_MODEL_KIND",
+            ),
+            (
+                &[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"), ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o"), ("AZURE_OPENAI_REASONING_EFFORT", "low")],
+                "AZURE_OPENAI_REASONING_EFFORT",
+            ),
+            (
+                &[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"), ("AZURE_OPENAI_DEPLOYMENT", "o3"), ("AZURE_OPENAI_MAX_OUTPUT_TOKENS", "lots")],
+                "AZURE_OPENAI_MAX_OUTPUT_TOKENS",
+            ),
             (&[("AZURE_OPENAI_MODEL_KIND", "reasoning")], "AZURE_OPENAI_MODEL_KIND"),
             (&[("ARM_ENDPOINT", "http://management.example.com")], "ARM_ENDPOINT"),
             (&[("SPILL", "tape")], "SPILL"),
@@ -688,7 +731,10 @@ mod tests {
             (&[("SPILL_QUEUE", "Bad_Name")], "SPILL_QUEUE"),
             (&[("AzureWebJobsStorage__queueServiceUri", "https://a.queue.core.windows.net")], "AzureWebJobsStorage__blobServiceUri"),
             (&[("SEKOIA_INTAKE_URL", "http://intake.example.com")], "SEKOIA_INTAKE_URL"),
-            (&[("LOG_ANALYTICS_WORKSPACE_ID", "63613592-b6f7-4c3d-a390-22ba13102111"), ("LOG_ANALYTICS_ENDPOINT", "http://example.com")], "LOG_ANALYTICS_ENDPOINT"),
+            (
+                &[("LOG_ANALYTICS_WORKSPACE_ID", "63613592-b6f7-4c3d-a390-22ba13102111"), ("LOG_ANALYTICS_ENDPOINT", "http://example.com")],
+                "LOG_ANALYTICS_ENDPOINT",
+            ),
         ];
         for (vars, setting) in cases {
             assert_eq!(from(vars).unwrap_err().setting, *setting, "{vars:?}");
@@ -712,7 +758,10 @@ mod tests {
             assert_eq!(from(&[ignored]).unwrap_err().setting, ignored.0);
         }
         let azure = [("LOGS_INGESTION_ENDPOINT", "https://dce.example.ingest.monitor.azure.com"), ("DCR_IMMUTABLE_ID", "dcr-0123")];
-        assert_eq!(from(&[azure[0], azure[1], ("LOG_ANALYTICS_ENDPOINT", "https://api.loganalytics.azure.com")]).unwrap_err().setting, "LOG_ANALYTICS_ENDPOINT");
+        assert_eq!(
+            from(&[azure[0], azure[1], ("LOG_ANALYTICS_ENDPOINT", "https://api.loganalytics.azure.com")]).unwrap_err().setting,
+            "LOG_ANALYTICS_ENDPOINT"
+        );
         assert_eq!(from(&[azure[0], azure[1], ("ARM_ENDPOINT", "https://management.azure.com")]).unwrap_err().setting, "ARM_ENDPOINT");
         assert_eq!(from(&[("AZURE_OPENAI_API_VERSION", "2025-01-01")]).unwrap_err().setting, "AZURE_OPENAI_API_VERSION");
         assert!(from(&[azure[0], azure[1], ws, sentinel, ("ARM_ENDPOINT", "https://management.azure.com")]).is_ok());

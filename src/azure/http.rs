@@ -282,51 +282,57 @@ impl Driver {
                 Ok(Ok(())) => {
                     let presented = request.headers().get(reqwest::header::AUTHORIZATION).cloned();
                     match self.http.execute(request).await {
-                    Err(e) => {
-                        let kind = if e.is_timeout() { "Timeout" } else if e.is_connect() { "ConnectFailed" } else { "ConnectionError" };
-                        tracing::warn!(call = what, attempt, error = kind, "call failed");
-                        last = format!("{kind}: {e}");
-                        None
-                    }
-                    Ok(resp) => {
-                        let status = resp.status();
-                        let headers = resp.headers().clone();
-                        let body = match resp.bytes().await {
-                            Ok(b) => b,
-                            Err(e) => {
-                                last = format!("ConnectionError: the response was cut: {e}");
-                                tracing::warn!(call = what, attempt, "response cut short");
-                                self.pause(&mut attempt, None, call.deadline, &last, call.retries).await?;
-                                continue;
-                            }
-                        };
-                        match call.logic.classify(status, &headers, &body) {
-                            Verdict::Done => return Ok(Exchange { status, headers, body }),
-                            Verdict::Split => return Err(CallError::Split),
-                            Verdict::RefreshToken if !refreshed => {
-                                refreshed = true;
-                                call.auth.refresh(presented.as_ref()).await;
-                                tracing::warn!(call = what, "401: retrying once with a fresh token");
-                                continue;
-                            }
-                            Verdict::Retry if status.is_success() => {
-                                tracing::warn!(call = what, attempt, "a 2xx that does not confirm the call");
-                                last = format!("{}: UnconfirmedSuccess", status.as_u16());
-                                retry_after(&headers)
-                            }
-                            Verdict::Retry => {
-                                let e = AzureError::from_response(status, &headers, &body);
-                                tracing::warn!(call = what, attempt, status = e.status, code = %e.code, "passing failure");
-                                last = format!("{}: {}", e.status, e.code);
-                                retry_after(&headers)
-                            }
-                            Verdict::RefreshToken | Verdict::Refuse => {
-                                let e = AzureError::from_response(status, &headers, &body);
-                                tracing::warn!(call = what, status = e.status, code = %e.code, "call refused");
-                                return Err(CallError::Refused(e));
+                        Err(e) => {
+                            let kind = if e.is_timeout() {
+                                "Timeout"
+                            } else if e.is_connect() {
+                                "ConnectFailed"
+                            } else {
+                                "ConnectionError"
+                            };
+                            tracing::warn!(call = what, attempt, error = kind, "call failed");
+                            last = format!("{kind}: {e}");
+                            None
+                        }
+                        Ok(resp) => {
+                            let status = resp.status();
+                            let headers = resp.headers().clone();
+                            let body = match resp.bytes().await {
+                                Ok(b) => b,
+                                Err(e) => {
+                                    last = format!("ConnectionError: the response was cut: {e}");
+                                    tracing::warn!(call = what, attempt, "response cut short");
+                                    self.pause(&mut attempt, None, call.deadline, &last, call.retries).await?;
+                                    continue;
+                                }
+                            };
+                            match call.logic.classify(status, &headers, &body) {
+                                Verdict::Done => return Ok(Exchange { status, headers, body }),
+                                Verdict::Split => return Err(CallError::Split),
+                                Verdict::RefreshToken if !refreshed => {
+                                    refreshed = true;
+                                    call.auth.refresh(presented.as_ref()).await;
+                                    tracing::warn!(call = what, "401: retrying once with a fresh token");
+                                    continue;
+                                }
+                                Verdict::Retry if status.is_success() => {
+                                    tracing::warn!(call = what, attempt, "a 2xx that does not confirm the call");
+                                    last = format!("{}: UnconfirmedSuccess", status.as_u16());
+                                    retry_after(&headers)
+                                }
+                                Verdict::Retry => {
+                                    let e = AzureError::from_response(status, &headers, &body);
+                                    tracing::warn!(call = what, attempt, status = e.status, code = %e.code, "passing failure");
+                                    last = format!("{}: {}", e.status, e.code);
+                                    retry_after(&headers)
+                                }
+                                Verdict::RefreshToken | Verdict::Refuse => {
+                                    let e = AzureError::from_response(status, &headers, &body);
+                                    tracing::warn!(call = what, status = e.status, code = %e.code, "call refused");
+                                    return Err(CallError::Refused(e));
+                                }
                             }
                         }
-                    }
                     }
                 }
             };

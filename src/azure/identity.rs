@@ -6,12 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
-use azure_identity::{
-    ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
-    UserAssignedId,
-};
-use time::OffsetDateTime;
+use azure_identity::{ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 use reqwest::header::{HeaderValue, AUTHORIZATION};
+use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use crate::app::settings::IdentitySetting;
@@ -71,10 +68,7 @@ impl<T: TokenCredential + 'static> From<Arc<T>> for Credential {
 pub fn credential_for(setting: &IdentitySetting) -> Result<(Arc<dyn TokenCredential>, &'static str), azure_core::Error> {
     match setting {
         IdentitySetting::ManagedIdentity { client_id } => {
-            let options = ManagedIdentityCredentialOptions {
-                user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
-                ..Default::default()
-            };
+            let options = ManagedIdentityCredentialOptions { user_assigned_id: client_id.clone().map(UserAssignedId::ClientId), ..Default::default() };
             Ok((ManagedIdentityCredential::new(Some(options))?, "managed identity"))
         }
         IdentitySetting::ClientSecret { tenant_id, client_id, secret } => {
@@ -112,8 +106,7 @@ impl TokenSource {
                 return Ok(tok.clone());
             }
         }
-        let AccessToken { token, expires_on, .. } =
-            held.credential.get_token(&[self.scope.as_str()], None::<TokenRequestOptions>).await?;
+        let AccessToken { token, expires_on, .. } = held.credential.get_token(&[self.scope.as_str()], None::<TokenRequestOptions>).await?;
         let tok = token.secret().to_string();
         held.token = Some((tok.clone(), expires_on));
         held.renewed = false;
@@ -197,17 +190,15 @@ impl TokenCredential for LoopbackClientCredential {
             ("client_secret", self.client_secret.as_str()),
             ("scope", scopes.first().copied().unwrap_or_default()),
         ];
-        let resp = self.http.post(&self.token_url).form(&form).timeout(Duration::from_secs(10)).send().await.map_err(|e| fail(format!("token request: {e}")))?;
+        let resp =
+            self.http.post(&self.token_url).form(&form).timeout(Duration::from_secs(10)).send().await.map_err(|e| fail(format!("token request: {e}")))?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
             return Err(fail(format!("token endpoint answered {status}: {}", body.chars().take(300).collect::<String>())));
         }
         let t: TokenResponse = resp.json().await.map_err(|e| fail(format!("token response: {e}")))?;
-        Ok(AccessToken {
-            token: Secret::new(t.access_token),
-            expires_on: OffsetDateTime::now_utc() + Duration::from_secs(t.expires_in),
-        })
+        Ok(AccessToken { token: Secret::new(t.access_token), expires_on: OffsetDateTime::now_utc() + Duration::from_secs(t.expires_in) })
     }
 }
 

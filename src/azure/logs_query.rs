@@ -100,10 +100,15 @@ impl LogsQueryClient {
         let body = serde_json::to_vec(&body).unwrap_or_default();
         // The service waits this long before it gives up on a query itself (contract §2: `Prefer: wait=`).
         let wait = format!("wait={}", timeout.as_secs().clamp(1, 600));
-        let build = |http: &reqwest::Client| {
-            http.post(&self.url).header("content-type", "application/json").header("prefer", &wait).body(body.clone())
+        let build = |http: &reqwest::Client| http.post(&self.url).header("content-type", "application/json").header("prefer", &wait).body(body.clone());
+        let call = Call {
+            build: &build,
+            auth: self.tokens.as_ref(),
+            logic: &QueryRules,
+            deadline: Instant::now() + timeout,
+            retries: None,
+            what: "log analytics query",
         };
-        let call = Call { build: &build, auth: self.tokens.as_ref(), logic: &QueryRules, deadline: Instant::now() + timeout, retries: None, what: "log analytics query" };
         match self.driver.send(call).await {
             Ok(exchange) => parse_response(&exchange.text()),
             Err(CallError::Refused(e)) => Err(QueryError::Refused { status: e.status, code: e.code, message: e.message }),

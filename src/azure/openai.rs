@@ -132,7 +132,14 @@ impl OpenAiClient {
     pub async fn complete(&self, system: &str, user: &str) -> Result<String, OpenAiError> {
         let body = serde_json::to_vec(&self.body(system, user)).unwrap_or_default();
         let build = |http: &reqwest::Client| http.post(&self.url).header("content-type", "application/json").body(body.clone());
-        let call = Call { build: &build, auth: self.tokens.as_ref(), logic: &AzureRules, deadline: Instant::now() + self.timeout, retries: None, what: "azure openai" };
+        let call = Call {
+            build: &build,
+            auth: self.tokens.as_ref(),
+            logic: &AzureRules,
+            deadline: Instant::now() + self.timeout,
+            retries: None,
+            what: "azure openai",
+        };
         let answer = self.driver.send(call).await.map_err(|e| match e {
             CallError::Refused(e) => OpenAiError::Refused { status: e.status, code: e.code, message: e.message.chars().take(300).collect() },
             other => OpenAiError::Unavailable(other.to_string()),

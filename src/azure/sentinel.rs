@@ -182,7 +182,11 @@ impl SentinelClient {
     /// Creates or replaces a comment; returns whether it was created (201) rather than replaced (200).
     pub async fn put_comment(&self, name: &str, comment_id: &str, message: &str) -> Result<bool, SentinelError> {
         let (status, _) = self
-            .call(reqwest::Method::PUT, &format!("/{}/comments/{}", path_segment(name), path_segment(comment_id)), Some(&json!({"properties": {"message": message}})))
+            .call(
+                reqwest::Method::PUT,
+                &format!("/{}/comments/{}", path_segment(name), path_segment(comment_id)),
+                Some(&json!({"properties": {"message": message}})),
+            )
             .await?;
         Ok(status == 201)
     }

@@ -171,7 +171,8 @@ impl StorageClient {
             parts.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
         let account = parts.get("accountname").ok_or_else(|| bad("the connection string has no AccountName"))?.clone();
-        let key = B64.decode(parts.get("accountkey").ok_or_else(|| bad("the connection string has no AccountKey"))?).map_err(|_| bad("AccountKey is not base64"))?;
+        let key =
+            B64.decode(parts.get("accountkey").ok_or_else(|| bad("the connection string has no AccountKey"))?).map_err(|_| bad("AccountKey is not base64"))?;
         let protocol = parts.get("defaultendpointsprotocol").cloned().unwrap_or_else(|| "https".into());
         let suffix = parts.get("endpointsuffix").cloned().unwrap_or_else(|| "core.windows.net".into());
         let queue = parts.get("queueendpoint").cloned().unwrap_or_else(|| format!("{protocol}://{account}.queue.{suffix}"));
@@ -224,7 +225,8 @@ impl StorageClient {
 
     /// The queue's approximate depth and the age, in seconds, of its oldest visible message.
     pub async fn depth(&self, queue: &str) -> Result<(u64, Option<u64>), StorageError> {
-        let (headers, _) = self.call("queue metadata", reqwest::Method::GET, &format!("{}/{queue}?comp=metadata", self.queue_url), Vec::new(), &[], &[200]).await?;
+        let (headers, _) =
+            self.call("queue metadata", reqwest::Method::GET, &format!("{}/{queue}?comp=metadata", self.queue_url), Vec::new(), &[], &[200]).await?;
         let count = headers.get("x-ms-approximate-messages-count").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
         let url = format!("{}/{queue}/messages?peekonly=true&numofmessages=1", self.queue_url);
         let (_, peek) = self.call("peek messages", reqwest::Method::GET, &url, Vec::new(), &[], &[200]).await?;

@@ -43,7 +43,13 @@ pub async fn run(args: EnrichBenchArgs) -> super::BenchResult {
     let url = running.url();
     let cred = Arc::new(LoopbackClientCredential::new(&url, "bench-tenant", "bench-client", "bench-secret"));
     let tokens = |scope: &str| Arc::new(TokenSource::new(cred.clone(), scope));
-    let stager = IngestionClient::new(&crate::local_azure::backfill_endpoint(&url), "dcr-bench", tokens(MONITOR_SCOPE), IngestionOptions::default(), Arc::new(Metrics::default()));
+    let stager = IngestionClient::new(
+        &crate::local_azure::backfill_endpoint(&url),
+        "dcr-bench",
+        tokens(MONITOR_SCOPE),
+        IngestionOptions::default(),
+        Arc::new(Metrics::default()),
+    );
     let t0 = parse_datetime_ticks("2026-11-20T10:00:00Z").ok_or("T0")?;
     let step = 5 * 60 * TICKS_PER_SEC;
     let samples = args.days * 288;
@@ -60,8 +66,11 @@ pub async fn run(args: EnrichBenchArgs) -> super::BenchResult {
                 if h == 0 && t >= t0 - 6 * 3600 * TICKS_PER_SEC {
                     cpu = 97.0;
                 }
-                Row::from_checked_json(json!({"TimeGenerated": format_ticks(t), "Computer": host, "ObjectName": "Processor", "CounterName": "% Processor Time",
-                    "InstanceName": "_Total", "CounterValue": cpu}).to_string())
+                Row::from_checked_json(
+                    json!({"TimeGenerated": format_ticks(t), "Computer": host, "ObjectName": "Processor", "CounterName": "% Processor Time",
+                    "InstanceName": "_Total", "CounterValue": cpu})
+                    .to_string(),
+                )
             })
             .collect();
         staged += rows.len();
@@ -74,10 +83,16 @@ pub async fn run(args: EnrichBenchArgs) -> super::BenchResult {
     let incident = "0b9e0000-0000-4000-8000-0000000000a1";
     let at = |m: i64| format_ticks(t0 + m * 60 * TICKS_PER_SEC);
     for (stream, row) in [
-        ("Microsoft-SecurityAlert", json!({"TimeGenerated": at(5), "SystemAlertId": alert_id, "DisplayName": "High CPU", "AlertName": "High CPU", "AlertSeverity": "Medium",
-            "ProductName": "Azure Sentinel", "Status": "New", "StartTime": at(0), "EndTime": at(30), "Entities": Value::Array(entities).to_string()})),
-        ("Microsoft-SecurityIncident", json!({"TimeGenerated": at(35), "IncidentName": incident, "Title": "High CPU", "Severity": "Medium", "Status": "New", "IncidentNumber": 1,
-            "CreatedTime": at(35), "LastModifiedTime": at(35), "FirstActivityTime": at(0), "LastActivityTime": at(30), "AlertIds": [alert_id]})),
+        (
+            "Microsoft-SecurityAlert",
+            json!({"TimeGenerated": at(5), "SystemAlertId": alert_id, "DisplayName": "High CPU", "AlertName": "High CPU", "AlertSeverity": "Medium",
+            "ProductName": "Azure Sentinel", "Status": "New", "StartTime": at(0), "EndTime": at(30), "Entities": Value::Array(entities).to_string()}),
+        ),
+        (
+            "Microsoft-SecurityIncident",
+            json!({"TimeGenerated": at(35), "IncidentName": incident, "Title": "High CPU", "Severity": "Medium", "Status": "New", "IncidentNumber": 1,
+            "CreatedTime": at(35), "LastModifiedTime": at(35), "FirstActivityTime": at(0), "LastActivityTime": at(30), "AlertIds": [alert_id]}),
+        ),
     ] {
         if let Some((_, e)) = stager.upload(stream, &[Row::from_checked_json(row.to_string())], deadline).await.failures.into_iter().next() {
             return Err(e.to_string().into());

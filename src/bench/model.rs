@@ -40,7 +40,8 @@ pub async fn run_case(spec: &CaseSpec, settings: &EnrichSettings) -> Result<Outc
     let cred = Arc::new(LoopbackClientCredential::new(&url, "eval-tenant", "eval-client", "eval-secret"));
     let tokens = |scope: &str| Arc::new(TokenSource::new(cred.clone(), scope));
     let metrics = Arc::new(Metrics::default());
-    let stager = IngestionClient::new(&crate::local_azure::backfill_endpoint(&url), "dcr-eval", tokens(MONITOR_SCOPE), IngestionOptions::default(), metrics.clone());
+    let stager =
+        IngestionClient::new(&crate::local_azure::backfill_endpoint(&url), "dcr-eval", tokens(MONITOR_SCOPE), IngestionOptions::default(), metrics.clone());
     let (incident, number) = suite::incident_of(spec.seed);
     let staged = world::build(spec, None, &incident, number);
     scenarios::stage(&stager, &staged).await.map_err(|e| format!("staging case {}: {e}", spec.seed))?;
@@ -70,4 +71,3 @@ pub async fn run_suite(seeds: impl IntoIterator<Item = u64>, settings: &EnrichSe
     let results: Vec<Result<Outcome, String>> = futures::stream::iter(specs.iter().map(|s| run_case(s, settings))).buffered(2).collect().await;
     results.into_iter().collect()
 }
-

@@ -12,11 +12,11 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::app::{app, Bridge};
 use crate::app::settings::Settings;
-use crate::mapping::Catalog;
+use crate::app::{app, Bridge};
 use crate::azure::identity::LoopbackClientCredential;
 use crate::local_azure::{Workspace, WorkspaceConfig};
+use crate::mapping::Catalog;
 
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum Bench {
@@ -124,13 +124,7 @@ async fn drive(url: &str, args: &BenchArgs) -> RunResult {
                     break;
                 }
                 let t = Instant::now();
-                let resp = client
-                    .post(&url)
-                    .bearer_auth(SECRET)
-                    .header("content-type", "application/json")
-                    .body(bodies[r % bodies.len()].clone())
-                    .send()
-                    .await;
+                let resp = client.post(&url).bearer_auth(SECRET).header("content-type", "application/json").body(bodies[r % bodies.len()].clone()).send().await;
                 match resp {
                     Ok(r) if r.status().as_u16() == 202 => {
                         let _ = r.bytes().await;
@@ -174,13 +168,13 @@ fn report(name: &str, r: &RunResult) {
 }
 
 pub async fn run(args: BenchArgs) -> super::BenchResult {
-    println!(
-        "bench: {} events per run, {} clients, {} events per request, loopback HTTP on this machine",
-        args.events, args.concurrency, args.batch
-    );
+    println!("bench: {} events per run, {} clients, {} events per request, loopback HTTP on this machine", args.events, args.concurrency, args.batch);
     // The ceiling: read the body, answer 202.
     let noop = Router::new()
-        .route("/api/webhook/{source}", post(|body: axum::body::Bytes| async move { (axum::http::StatusCode::ACCEPTED, Json(json!({"accepted": body.len()}))) }))
+        .route(
+            "/api/webhook/{source}",
+            post(|body: axum::body::Bytes| async move { (axum::http::StatusCode::ACCEPTED, Json(json!({"accepted": body.len()}))) }),
+        )
         .layer(axum::extract::DefaultBodyLimit::disable());
     let noop_addr = serve_router(noop).await?;
 
@@ -247,7 +241,11 @@ pub async fn run(args: BenchArgs) -> super::BenchResult {
         ws.faults.add(crate::local_azure::FaultSpec {
             count: None,
             for_millis: Some(3_600_000),
-            ..crate::local_azure::FaultSpec::new(crate::local_azure::Endpoint::Ingestion, crate::local_azure::FaultKind::Status { status: 503, retry_after_secs: None }, 0)
+            ..crate::local_azure::FaultSpec::new(
+                crate::local_azure::Endpoint::Ingestion,
+                crate::local_azure::FaultKind::Status { status: 503, retry_after_secs: None },
+                0,
+            )
         });
         let rows_before = ws.stats.rows.load(std::sync::atomic::Ordering::Relaxed);
         let spooled = drive(&format!("http://{addr}/api/webhook/noxys"), &BenchArgs { events: args.outage_events, ..args.clone() }).await;

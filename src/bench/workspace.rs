@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::bench::WorkspaceBenchArgs;
-use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
-use crate::kql::Value;
 use crate::app::metrics::Metrics;
-use crate::model::schema::{Column, ColumnType, Row, TableSchema};
 use crate::azure::identity::{Credential, LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
+use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
+use crate::bench::WorkspaceBenchArgs;
+use crate::kql::Value;
 use crate::local_azure::{Workspace, WorkspaceConfig};
+use crate::model::schema::{Column, ColumnType, Row, TableSchema};
 
 fn perf_record(i: usize, start: i64) -> serde_json::Map<String, serde_json::Value> {
     let counters = ["% Processor Time", "Available MBytes", "Bytes Received/sec", "Disk Reads/sec"];
@@ -54,8 +54,15 @@ async fn ingest(args: &WorkspaceBenchArgs) -> Result<(), String> {
     cfg.data_dir = Some(dir.clone());
     let ws = Workspace::open(cfg).map_err(|e| e.to_string())?;
     let running = ws.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(|e| e.to_string())?;
-    let tokens = Arc::new(TokenSource::new(Credential::fixed(Arc::new(LoopbackClientCredential::new(&running.url(), "b", "b", "b")), "loopback"), MONITOR_SCOPE));
-    let client = Arc::new(IngestionClient::new(&crate::local_azure::backfill_endpoint(&running.url()), "dcr-bench", tokens, IngestionOptions::default(), Arc::new(Metrics::default())));
+    let tokens =
+        Arc::new(TokenSource::new(Credential::fixed(Arc::new(LoopbackClientCredential::new(&running.url(), "b", "b", "b")), "loopback"), MONITOR_SCOPE));
+    let client = Arc::new(IngestionClient::new(
+        &crate::local_azure::backfill_endpoint(&running.url()),
+        "dcr-bench",
+        tokens,
+        IngestionOptions::default(),
+        Arc::new(Metrics::default()),
+    ));
     let rows: Vec<Row> = (0..args.ingest_rows)
         .map(|i| {
             let v = json!({"TimeGenerated": "2026-11-23T00:00:00Z", "Computer": format!("vm-{:03}", i % 50), "CounterName": "% Processor Time",
@@ -148,6 +155,10 @@ fn scan(args: &WorkspaceBenchArgs) -> Result<(), String> {
         took.as_secs_f64(),
         f.rows.len()
     );
-    println!("  baseline: {:>12.0} rows/s  (hand-written loop); ratio {:.2}", args.rows as f64 / baseline.as_secs_f64(), baseline.as_secs_f64() / took.as_secs_f64());
+    println!(
+        "  baseline: {:>12.0} rows/s  (hand-written loop); ratio {:.2}",
+        args.rows as f64 / baseline.as_secs_f64(),
+        baseline.as_secs_f64() / took.as_secs_f64()
+    );
     Ok(())
 }

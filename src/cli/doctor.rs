@@ -35,9 +35,5 @@ pub async fn run(settings: Result<Settings, SettingError>, json: bool, canary: b
 }
 
 fn alone(check: &str, found: String, fix: String) -> Report {
-    Report {
-        at: crate::model::time::format_datetime(time::OffsetDateTime::now_utc()),
-        backend: "none".into(),
-        checks: vec![Check::fail(check, found, fix)],
-    }
+    Report { at: crate::model::time::format_datetime(time::OffsetDateTime::now_utc()), backend: "none".into(), checks: vec![Check::fail(check, found, fix)] }
 }

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::CliResult;
+use crate::app::metrics::Metrics;
 use crate::app::settings::Settings;
 use crate::app::{Bridge, EnrichmentState};
-use crate::app::metrics::Metrics;
 use crate::azure::identity::{TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use crate::enrich::Enricher;
@@ -48,9 +48,7 @@ fn html_to_text(html: &str) -> String {
 
 pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
     use crate::enrich::scenarios::{self, Cast, Scenario};
-    let s = Scenario::parse(scenario).ok_or_else(|| {
-        format!("--scenario '{scenario}' is not one of {}", Scenario::ALL.map(|x| x.name()).join(", "))
-    })?;
+    let s = Scenario::parse(scenario).ok_or_else(|| format!("--scenario '{scenario}' is not one of {}", Scenario::ALL.map(|x| x.name()).join(", ")))?;
     let dir = data_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("sentinel-bridge-demo-{}", uuid::Uuid::new_v4())));
     // Offline by construction: no Azure setting is read, whatever the environment holds.
     let settings = Settings::from_vars([("SENTINEL_BRIDGE_DATA_DIR".to_string(), dir.display().to_string())])?;
@@ -59,7 +57,8 @@ pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
     let url = local.url();
     let tokens = Arc::new(TokenSource::new(local.credential(), MONITOR_SCOPE));
     // Two weeks of history, staged at once: the workspace keeps their times, as rows that arrived over time.
-    let client = IngestionClient::new(&crate::local_azure::backfill_endpoint(&url), "dcr-demo", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
+    let client =
+        IngestionClient::new(&crate::local_azure::backfill_endpoint(&url), "dcr-demo", tokens, IngestionOptions::default(), Arc::new(Metrics::default()));
     let staged = scenarios::build(s, &Cast::default());
     let rows: usize = staged.streams.iter().map(|(_, r)| r.len()).sum();
     scenarios::stage(&client, &staged).await?;
@@ -83,7 +82,6 @@ pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
     Ok(())
 }
 
-
 /// `sentinel-bridge evaluate`: the labelled suite, offline, with the default enrichment settings; with
 /// `--fit`, the model fitted on it and written out.
 pub async fn run_evaluate(from: u64, cases: u64, json: bool, fit: Option<PathBuf>) -> CliResult {
@@ -93,7 +91,12 @@ pub async fn run_evaluate(from: u64, cases: u64, json: bool, fit: Option<PathBuf
     if let Some(path) = fit {
         let model = evaluation::fit(&outcomes);
         std::fs::write(&path, evaluation::weights_source(&model, (from, from + cases)))?;
-        println!("wrote the fitted model to {} (lead threshold {:.2}, chain threshold {:.2}); on its own training cases, re-inferred offline:", path.display(), model.lead_threshold, model.chain_threshold);
+        println!(
+            "wrote the fitted model to {} (lead threshold {:.2}, chain threshold {:.2}); on its own training cases, re-inferred offline:",
+            path.display(),
+            model.lead_threshold,
+            model.chain_threshold
+        );
         evaluation::reinfer(&mut outcomes, &model);
     }
     let report = evaluation::measure(&outcomes);

@@ -89,9 +89,7 @@ enum Command {
         timespan: Option<String>,
     },
     /// Enrich an incident by hand (its name, a GUID, or its ARM id) and print the result.
-    Enrich {
-        incident: String,
-    },
+    Enrich { incident: String },
     /// Stage a scenario in a fresh local workspace, enrich its incident, and print the comment. Offline.
     Demo {
         /// cryptojacking, benign-scaling, credential-compromise, exfiltration, config-drift or nothing.

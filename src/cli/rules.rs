@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::kql::{self, Frame};
 use crate::local_azure::query_endpoint::WorkspaceTables;
-use crate::model::time::parse_iso_duration;
 use crate::local_azure::Workspace;
+use crate::model::time::parse_iso_duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -127,7 +127,8 @@ pub fn test_rules(rules: &[Rule], ws: &Workspace, now: i64) -> Vec<RuleResult> {
                         }
                     }
                     if let Some(t) = r.alert_details_override.as_ref().and_then(|a| a.get("alertDisplayNameFormat")).and_then(Value::as_str) {
-                        let per_result = r.event_grouping_settings.as_ref().and_then(|g| g.get("aggregationKind")).and_then(Value::as_str) == Some("AlertPerResult");
+                        let per_result =
+                            r.event_grouping_settings.as_ref().and_then(|g| g.get("aggregationKind")).and_then(Value::as_str) == Some("AlertPerResult");
                         let rows: Vec<_> = if per_result { f.rows.iter().collect() } else { f.rows.iter().take(1).collect() };
                         result.alert_names = rows.into_iter().map(|row| format_alert(t, &f, row)).collect();
                     }

@@ -109,13 +109,7 @@ impl Batcher {
     }
 }
 
-async fn run_stream(
-    stream: String,
-    mut rx: mpsc::Receiver<Submission>,
-    mut stop: watch::Receiver<bool>,
-    client: Arc<dyn Upload>,
-    s: BatchSettings,
-) {
+async fn run_stream(stream: String, mut rx: mpsc::Receiver<Submission>, mut stop: watch::Receiver<bool>, client: Arc<dyn Upload>, s: BatchSettings) {
     let limit = client.max_call_bytes();
     let permits = Arc::new(Semaphore::new(s.max_in_flight.max(1)));
     let mut calls = JoinSet::new();
@@ -165,13 +159,7 @@ async fn run_stream(
     while calls.join_next().await.is_some() {}
 }
 
-async fn dispatch(
-    stream: &str,
-    batch: Vec<Submission>,
-    client: &Arc<dyn Upload>,
-    permits: &Arc<Semaphore>,
-    calls: &mut JoinSet<()>,
-) {
+async fn dispatch(stream: &str, batch: Vec<Submission>, client: &Arc<dyn Upload>, permits: &Arc<Semaphore>, calls: &mut JoinSet<()>) {
     // Waiting for a permit here is the backpressure: meanwhile the channel fills and the next call is fuller.
     let permit = permits.clone().acquire_owned().await.expect("semaphore is never closed");
     let stream = stream.to_string();

@@ -344,7 +344,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_second_copy_is_a_duplicate_only_after_success() {
-        for g in [ReplayGuard::new(ReplayStore::memory()), ReplayGuard::new(ReplayStore::Dir(std::env::temp_dir().join(format!("sb-replay-{}", uuid::Uuid::new_v4()))))] {
+        for g in [
+            ReplayGuard::new(ReplayStore::memory()),
+            ReplayGuard::new(ReplayStore::Dir(std::env::temp_dir().join(format!("sb-replay-{}", uuid::Uuid::new_v4())))),
+        ] {
             let Claim::Owner(t) = g.claim("s", "m1", later(), Duration::from_secs(5)).await.unwrap() else { panic!("first claim owns") };
             drop(t); // failed attempt
             let Claim::Owner(t) = g.claim("s", "m1", later(), Duration::from_secs(5)).await.unwrap() else { panic!("a failed id can be retried") };

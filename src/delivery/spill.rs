@@ -28,11 +28,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 
+use crate::azure::logs_ingestion::IngestError;
 use crate::azure::logs_ingestion::IngestionClient;
+use crate::azure::storage::{StorageClient, StorageError};
 use crate::mapping::SekoiaEvent;
 use crate::model::schema::Row;
-use crate::azure::logs_ingestion::IngestError;
-use crate::azure::storage::{StorageClient, StorageError};
 use crate::sekoia::SekoiaClient;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -294,12 +294,8 @@ impl Spill {
         let mut oldest: Option<u64> = None;
         for (q, files) in self.scan() {
             let files: Vec<_> = files.into_iter().filter(|f| has_extension(f, "json")).collect();
-            let age = files
-                .first()
-                .and_then(|f| fs::metadata(f).ok())
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| now.duration_since(t).ok())
-                .map(|d| d.as_secs());
+            let age =
+                files.first().and_then(|f| fs::metadata(f).ok()).and_then(|m| m.modified().ok()).and_then(|t| now.duration_since(t).ok()).map(|d| d.as_secs());
             total += files.len();
             oldest = oldest.max(age);
             let st = states.get(&q);
@@ -485,12 +481,7 @@ pub struct Redelivered {
 }
 
 /// Sends a spilled batch to its destination; what it refuses for good is told apart from what is to retry.
-pub async fn deliver(
-    batch: &SpillBatch,
-    sentinel: &IngestionClient,
-    sekoia: &BTreeMap<String, Arc<SekoiaClient>>,
-    deadline: Instant,
-) -> Redelivered {
+pub async fn deliver(batch: &SpillBatch, sentinel: &IngestionClient, sekoia: &BTreeMap<String, Arc<SekoiaClient>>, deadline: Instant) -> Redelivered {
     match batch {
         SpillBatch::Sentinel { stream, rows } => {
             let as_rows: Vec<Row> = rows.iter().cloned().map(Row::from_checked_json).collect();
@@ -522,9 +513,7 @@ pub async fn deliver(
             match result {
                 Ok(()) => Redelivered { delivered: events.len(), ..Default::default() },
                 // Sekoia batches are one request's events, packed per call: no one else's rows share them.
-                Err(RedeliveryError::Ingest(e)) if e.is_records_fault() => {
-                    Redelivered { refused: Some((batch.clone(), e.to_string())), ..Default::default() }
-                }
+                Err(RedeliveryError::Ingest(e)) if e.is_records_fault() => Redelivered { refused: Some((batch.clone(), e.to_string())), ..Default::default() },
                 Err(e) => Redelivered { pending: Some((batch.clone(), e)), ..Default::default() },
             }
         }
@@ -536,7 +525,9 @@ pub async fn deliver(
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged, rename_all = "camelCase")]
 pub enum QueueEnvelope {
-    Blob { blob: String },
+    Blob {
+        blob: String,
+    },
     DeadLetterBlob {
         #[serde(rename = "deadLetterBlob")]
         dead_letter_blob: String,
@@ -595,7 +586,13 @@ impl QueueSpill {
 
     /// Puts a message on `queue` (base64 text, as the queue trigger reads it by default): `inline` itself when
     /// it fits a message, else `blob(inline)` in the container and a message of `pointer(<blob name>)`.
-    async fn put_inline_or_blob(&self, queue: &str, inline: String, blob: impl FnOnce(String) -> Vec<u8>, pointer: impl FnOnce(String) -> QueueEnvelope) -> Result<(), StorageError> {
+    async fn put_inline_or_blob(
+        &self,
+        queue: &str,
+        inline: String,
+        blob: impl FnOnce(String) -> Vec<u8>,
+        pointer: impl FnOnce(String) -> QueueEnvelope,
+    ) -> Result<(), StorageError> {
         let text = if inline.len() <= MAX_INLINE_BYTES {
             inline
         } else {
@@ -656,7 +653,10 @@ impl QueueSpill {
         // Stream and source names reach URLs: only the names we would have written are read back.
         let (_, name) = batch.queue();
         if !safe_name(&name) {
-            return Err(RedeliverError::Unreadable(format!("the batch's stream or source name is not one the spill writes ({} characters)", name.chars().count())));
+            return Err(RedeliverError::Unreadable(format!(
+                "the batch's stream or source name is not one the spill writes ({} characters)",
+                name.chars().count()
+            )));
         }
         Ok((batch, blob))
     }

@@ -42,14 +42,22 @@ pub(super) async fn run(state: &AppState, tokens: &Tokens, wait: Duration, out: 
         let row = match Row::new(t, &fields) {
             Ok(r) => r,
             Err(err) => {
-                out.push(Check::fail(format!("canary:{}", t.name), format!("no canary row fits the table: {err}"), "add the Canary column to the table (sentinel-bridge schema)"));
+                out.push(Check::fail(
+                    format!("canary:{}", t.name),
+                    format!("no canary row fits the table: {err}"),
+                    "add the Canary column to the table (sentinel-bridge schema)",
+                ));
                 continue;
             }
         };
         let sent = state.ingest.upload(&t.stream_name(), &[row], Instant::now() + Duration::from_secs(30)).await;
         match sent.failures.first() {
             None => waiting.push(t.name.clone()),
-            Some((_, err)) => out.push(Check::fail(format!("canary:{}", t.name), format!("not accepted: {err}"), "see the ingestion line: the identity, the rule or the stream")),
+            Some((_, err)) => out.push(Check::fail(
+                format!("canary:{}", t.name),
+                format!("not accepted: {err}"),
+                "see the ingestion line: the identity, the rule or the stream",
+            )),
         }
     }
     let started = Instant::now();
@@ -61,7 +69,12 @@ pub(super) async fn run(state: &AppState, tokens: &Tokens, wait: Duration, out: 
         for table in waiting {
             // The run id is ours and bound as a JSON-escaped literal, as every value put in KQL is.
             let q = format!("let Run = {id};\n{table}\n| where TimeGenerated > ago(1h)\n| where Canary in (Run)\n| count");
-            let found = e.query.query(&q, Some("PT1H"), Duration::from_secs(30)).await.ok().and_then(|r| r.primary().rows.first().and_then(|row| row.first().map(|v| v.to_text())));
+            let found = e
+                .query
+                .query(&q, Some("PT1H"), Duration::from_secs(30))
+                .await
+                .ok()
+                .and_then(|r| r.primary().rows.first().and_then(|row| row.first().map(|v| v.to_text())));
             if found.as_deref().is_some_and(|n| n != "0") {
                 back.push((table, started.elapsed()));
             } else {
@@ -103,9 +116,17 @@ async fn dcr_errors(state: &AppState, e: &crate::enrich::Enricher, out: &mut Vec
                 out.push(Check::ok("dcr-errors", "DCRLogErrors holds nothing for the rule in the last hour"));
             } else {
                 let example = row.and_then(|r| r.get(1)).map(|v| v.to_text()).unwrap_or_default();
-                out.push(Check::fail("dcr-errors", format!("{n} errors in the last hour, e.g. {}", example.chars().take(200).collect::<String>()), "read queries/dcr_errors.kql's answer (Logs > Queries > sentinel-bridge) and fix the stream or transformation it names"));
+                out.push(Check::fail(
+                    "dcr-errors",
+                    format!("{n} errors in the last hour, e.g. {}", example.chars().take(200).collect::<String>()),
+                    "read queries/dcr_errors.kql's answer (Logs > Queries > sentinel-bridge) and fix the stream or transformation it names",
+                ));
             }
         }
-        Err(err) => out.push(Check::warn("dcr-errors", format!("DCRLogErrors could not be read: {}", err.to_string().chars().take(200).collect::<String>()), "the rules' diagnostic settings (infra/ deploys them) create it with the first error")),
+        Err(err) => out.push(Check::warn(
+            "dcr-errors",
+            format!("DCRLogErrors could not be read: {}", err.to_string().chars().take(200).collect::<String>()),
+            "the rules' diagnostic settings (infra/ deploys them) create it with the first error",
+        )),
     }
 }

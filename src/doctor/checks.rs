@@ -46,10 +46,7 @@ fn settings(state: &AppState, out: &mut Vec<Check>) {
         EnrichmentState::Off(why) => format!("enrichment off ({why})"),
     };
     let sources: Vec<&str> = state.catalog.sources().map(|x| x.name.as_str()).collect();
-    out.push(Check::ok(
-        "settings",
-        format!("parsed; {}; sources {}; {enrich}; replay guard {}", state.backend, sources.join(", "), state.replay.store_name()),
-    ));
+    out.push(Check::ok("settings", format!("parsed; {}; sources {}; {enrich}; replay guard {}", state.backend, sources.join(", "), state.replay.store_name())));
     for src in state.catalog.sources() {
         if !state.verifiers[&src.name].accepts_requests() {
             let setting = crate::app::settings::secrets_setting(&src.name);
@@ -57,21 +54,32 @@ fn settings(state: &AppState, out: &mut Vec<Check>) {
                 out.push(Check::ok(format!("source:{}", src.name), format!("no secret, so it refuses its events (local: set {setting} to take them)")));
                 continue;
             }
-            out.push(Check::warn(format!("source:{}", src.name), "has no secret: it refuses every request", format!("set {setting} (a Key Vault reference in Azure), or remove the source")));
+            out.push(Check::warn(
+                format!("source:{}", src.name),
+                "has no secret: it refuses every request",
+                format!("set {setting} (a Key Vault reference in Azure), or remove the source"),
+            ));
         }
     }
     if matches!(s.backend, Backend::Local) && s.under_functions_host {
-        out.push(Check::warn("backend", "the local workspace under the Functions host: events stay on this instance's disk", "set LOGS_INGESTION_ENDPOINT and DCR_IMMUTABLE_ID (infra/ outputs them)"));
+        out.push(Check::warn(
+            "backend",
+            "the local workspace under the Functions host: events stay on this instance's disk",
+            "set LOGS_INGESTION_ENDPOINT and DCR_IMMUTABLE_ID (infra/ outputs them)",
+        ));
     }
 }
 
 /// The audiences the configuration needs, by short name.
 fn audiences(state: &AppState) -> Vec<(&'static str, String)> {
     let s = &state.settings;
-    let mut a = vec![("monitor", match &s.backend {
-        Backend::Azure { scope, .. } => scope.clone(),
-        Backend::Local => MONITOR_SCOPE.to_string(),
-    })];
+    let mut a = vec![(
+        "monitor",
+        match &s.backend {
+            Backend::Azure { scope, .. } => scope.clone(),
+            Backend::Local => MONITOR_SCOPE.to_string(),
+        },
+    )];
     let enriching = matches!(state.enricher, EnrichmentState::Ready(_));
     if enriching {
         a.push(("log-analytics", QUERY_SCOPE.to_string()));
@@ -170,7 +178,11 @@ pub(super) async fn arm_get(state: &AppState, path_and_query: &str) -> Result<(u
 /// write it. Whether the configured immutable id is wrong (the ingestion check then says no more about it).
 async fn rule(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) -> bool {
     let Some(id) = state.dcr_resource_id.clone() else {
-        out.push(Check::warn("dcr", "DCR_RESOURCE_ID is not set: the deployed stream declarations are not compared with the mappings", "set DCR_RESOURCE_ID to the rule's ARM id (infra/ sets it)"));
+        out.push(Check::warn(
+            "dcr",
+            "DCR_RESOURCE_ID is not set: the deployed stream declarations are not compared with the mappings",
+            "set DCR_RESOURCE_ID to the rule's ARM id (infra/ sets it)",
+        ));
         return false;
     };
     if tokens.skip("arm", "dcr", out) {
@@ -179,22 +191,38 @@ async fn rule(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) -> bool {
     let (status, body) = match arm_get(state, &format!("{id}?api-version={DCR_API_VERSION}")).await {
         Ok(x) => x,
         Err(e) => {
-            out.push(Check::fail("dcr", format!("ARM did not answer for {id}: {}", short(&e)), "check ARM_ENDPOINT and the network path to Azure Resource Manager"));
+            out.push(Check::fail(
+                "dcr",
+                format!("ARM did not answer for {id}: {}", short(&e)),
+                "check ARM_ENDPOINT and the network path to Azure Resource Manager",
+            ));
             return false;
         }
     };
     match status {
         200 => {}
         403 => {
-            out.push(Check::warn("dcr", format!("the identity may not read {id} (403)"), "grant Monitoring Reader on the data collection rule to compare its declarations (infra/ does)"));
+            out.push(Check::warn(
+                "dcr",
+                format!("the identity may not read {id} (403)"),
+                "grant Monitoring Reader on the data collection rule to compare its declarations (infra/ does)",
+            ));
             return false;
         }
         404 => {
-            out.push(Check::fail("dcr", format!("no data collection rule at {id} (404)"), "set DCR_RESOURCE_ID to the rule's ARM id (infra/ outputs it), or deploy infra/"));
+            out.push(Check::fail(
+                "dcr",
+                format!("no data collection rule at {id} (404)"),
+                "set DCR_RESOURCE_ID to the rule's ARM id (infra/ outputs it), or deploy infra/",
+            ));
             return false;
         }
         s => {
-            out.push(Check::fail("dcr", format!("ARM answered {s} for {id}: {}", short(body["error"]["message"].as_str().unwrap_or_default())), "see the Activity log of the rule"));
+            out.push(Check::fail(
+                "dcr",
+                format!("ARM answered {s} for {id}: {}", short(body["error"]["message"].as_str().unwrap_or_default())),
+                "see the Activity log of the rule",
+            ));
             return false;
         }
     }
@@ -202,7 +230,11 @@ async fn rule(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) -> bool {
     let expected = expected_rule(state);
     let wrong = !deployed.eq_ignore_ascii_case(&expected);
     if wrong {
-        out.push(Check::fail("dcr", format!("DCR_IMMUTABLE_ID is {expected}, but the rule at DCR_RESOURCE_ID has immutable id {deployed}"), format!("set DCR_IMMUTABLE_ID={deployed} (the rule's JSON view in the portal shows it)")));
+        out.push(Check::fail(
+            "dcr",
+            format!("DCR_IMMUTABLE_ID is {expected}, but the rule at DCR_RESOURCE_ID has immutable id {deployed}"),
+            format!("set DCR_IMMUTABLE_ID={deployed} (the rule's JSON view in the portal shows it)"),
+        ));
     } else {
         out.push(Check::ok("dcr", format!("{id} is readable; its immutable id is {deployed}")));
     }
@@ -225,7 +257,9 @@ async fn rule(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) -> bool {
         for c in &t.columns {
             match declared.get(c.name.as_str()) {
                 None => problems.push(format!("{stream}.{} is not declared (Azure drops it)", c.name)),
-                Some(ty) if !ty.eq_ignore_ascii_case(c.kind.as_str()) => problems.push(format!("{stream}.{} is declared {ty}, the mapping writes {}", c.name, c.kind.as_str())),
+                Some(ty) if !ty.eq_ignore_ascii_case(c.kind.as_str()) => {
+                    problems.push(format!("{stream}.{} is declared {ty}, the mapping writes {}", c.name, c.kind.as_str()))
+                }
                 Some(_) => {}
             }
         }
@@ -269,11 +303,25 @@ async fn ingestion(state: &AppState, tokens: &Tokens, wrong_rule: bool, out: &mu
     };
     let found = format!("{} of {} streams refused; {stream}: {}", failed.len(), results.len(), short(&e.to_string()));
     match (status, code.as_str()) {
-        (403, _) => out.push(Check::fail("ingestion", found, format!("grant Monitoring Metrics Publisher on the data collection rule to the {kind} (a new assignment takes up to 30 minutes)"))),
-        (404, _) if wrong_rule => out.push(Check::warn("ingestion", "not checked: DCR_IMMUTABLE_ID names another rule (see dcr)", "fix DCR_IMMUTABLE_ID first")),
-        (404, _) => out.push(Check::fail("ingestion", found, "set DCR_IMMUTABLE_ID to the rule's immutable id, and LOGS_INGESTION_ENDPOINT to its endpoint (infra/ outputs both)")),
-        (_, "InvalidStream") => out.push(Check::fail("ingestion", found, "the rule does not declare the stream: redeploy infra/, or name the stream's rule in DCR_STREAM_RULES")),
-        (401, _) => out.push(Check::fail("ingestion", found, "the token is for another audience or tenant: check LOGS_INGESTION_SCOPE and the identity's tenant")),
+        (403, _) => out.push(Check::fail(
+            "ingestion",
+            found,
+            format!("grant Monitoring Metrics Publisher on the data collection rule to the {kind} (a new assignment takes up to 30 minutes)"),
+        )),
+        (404, _) if wrong_rule => {
+            out.push(Check::warn("ingestion", "not checked: DCR_IMMUTABLE_ID names another rule (see dcr)", "fix DCR_IMMUTABLE_ID first"))
+        }
+        (404, _) => out.push(Check::fail(
+            "ingestion",
+            found,
+            "set DCR_IMMUTABLE_ID to the rule's immutable id, and LOGS_INGESTION_ENDPOINT to its endpoint (infra/ outputs both)",
+        )),
+        (_, "InvalidStream") => {
+            out.push(Check::fail("ingestion", found, "the rule does not declare the stream: redeploy infra/, or name the stream's rule in DCR_STREAM_RULES"))
+        }
+        (401, _) => {
+            out.push(Check::fail("ingestion", found, "the token is for another audience or tenant: check LOGS_INGESTION_SCOPE and the identity's tenant"))
+        }
         _ => out.push(Check::fail("ingestion", found, "check LOGS_INGESTION_ENDPOINT and the network path to it")),
     }
 }
@@ -286,7 +334,11 @@ fn query_type(t: crate::model::schema::ColumnType) -> &'static str {
 /// Each table the bridge writes exists in the workspace with the mapping's columns.
 async fn tables(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) {
     let EnrichmentState::Ready(e) = &state.enricher else {
-        out.push(Check::warn("tables", "not checked: no Query API configured", "set LOG_ANALYTICS_WORKSPACE_ID (and SENTINEL_WORKSPACE_RESOURCE_ID) to check the tables and read canaries back"));
+        out.push(Check::warn(
+            "tables",
+            "not checked: no Query API configured",
+            "set LOG_ANALYTICS_WORKSPACE_ID (and SENTINEL_WORKSPACE_RESOURCE_ID) to check the tables and read canaries back",
+        ));
         return;
     };
     if tokens.skip("log-analytics", "tables", out) {
@@ -318,7 +370,11 @@ async fn tables(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) {
                 out.push(Check::fail(check, "the Query API refused the identity (403)", "grant Log Analytics Reader on the workspace to the identity"));
             }
             Err(QueryError::Refused { status: 400, message, .. }) => {
-                out.push(Check::fail(check, format!("the workspace has no such table: {}", short(&message)), "deploy infra/ (tables.bicep creates every table the mappings write)"));
+                out.push(Check::fail(
+                    check,
+                    format!("the workspace has no such table: {}", short(&message)),
+                    "deploy infra/ (tables.bicep creates every table the mappings write)",
+                ));
             }
             Err(other) => out.push(Check::fail(check, short(&other.to_string()), "check LOG_ANALYTICS_ENDPOINT and LOG_ANALYTICS_WORKSPACE_ID")),
         }
@@ -328,7 +384,11 @@ async fn tables(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) {
 /// Sentinel answers, the identity may comment, and (in Azure) an automation rule runs a playbook.
 async fn sentinel(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) {
     let EnrichmentState::Ready(e) = &state.enricher else {
-        out.push(Check::warn("sentinel", "not checked: enrichment is off", "set SENTINEL_WORKSPACE_RESOURCE_ID and LOG_ANALYTICS_WORKSPACE_ID to enrich incidents"));
+        out.push(Check::warn(
+            "sentinel",
+            "not checked: enrichment is off",
+            "set SENTINEL_WORKSPACE_RESOURCE_ID and LOG_ANALYTICS_WORKSPACE_ID to enrich incidents",
+        ));
         return;
     };
     if tokens.skip("arm", "sentinel", out) {
@@ -352,28 +412,46 @@ async fn sentinel(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) {
     let path = format!("{}/providers/Microsoft.SecurityInsights/automationRules?api-version=2024-09-01", e.workspace_resource_id.trim_end_matches('/'));
     match arm_get(state, &path).await {
         Ok((200, v)) => {
-            let runs = v["value"].as_array().into_iter().flatten().any(|r| {
-                r["properties"]["actions"].as_array().into_iter().flatten().any(|a| a["actionType"] == "RunPlaybook")
-            });
+            let runs = v["value"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["properties"]["actions"].as_array().into_iter().flatten().any(|a| a["actionType"] == "RunPlaybook"));
             if runs {
                 out.push(Check::ok("automation", "an automation rule runs a playbook"));
             } else {
-                out.push(Check::warn("automation", "no automation rule runs a playbook: incidents are not enriched on their own", "deploy infra/ (sentinel.bicep), with sentinelAutomationPrincipalId"));
+                out.push(Check::warn(
+                    "automation",
+                    "no automation rule runs a playbook: incidents are not enriched on their own",
+                    "deploy infra/ (sentinel.bicep), with sentinelAutomationPrincipalId",
+                ));
             }
         }
-        Ok((status, _)) => out.push(Check::warn("automation", format!("automation rules are not readable ({status})"), "Microsoft Sentinel Reader on the workspace lets doctor see them")),
+        Ok((status, _)) => out.push(Check::warn(
+            "automation",
+            format!("automation rules are not readable ({status})"),
+            "Microsoft Sentinel Reader on the workspace lets doctor see them",
+        )),
         Err(e) => out.push(Check::warn("automation", format!("automation rules are not readable: {}", short(&e)), "check ARM_ENDPOINT")),
     }
 }
 
 async fn spill(state: &AppState, out: &mut Vec<Check>) {
     match &state.spill {
-        None => out.push(Check::warn("spill", "off: while Azure is down, senders hear 503 and must retry", "set SPILL=azure-queue (infra/ does) or SPILL=dir:<path>")),
+        None => out.push(Check::warn(
+            "spill",
+            "off: while Azure is down, senders hear 503 and must retry",
+            "set SPILL=azure-queue (infra/ does) or SPILL=dir:<path>",
+        )),
         Some(SpillBackend::Dir(s)) => {
             let probe = s.dir().join(format!(".doctor-{}", uuid::Uuid::new_v4().simple()));
             match std::fs::write(&probe, b"probe").and_then(|_| std::fs::remove_file(&probe)) {
                 Ok(()) => out.push(Check::ok("spill", format!("{} is writable", s.dir().display()))),
-                Err(e) => out.push(Check::fail("spill", format!("{} is not writable: {e}", s.dir().display()), "give the process write access to the spill directory, or point SPILL at one")),
+                Err(e) => out.push(Check::fail(
+                    "spill",
+                    format!("{} is not writable: {e}", s.dir().display()),
+                    "give the process write access to the spill directory, or point SPILL at one",
+                )),
             }
         }
         Some(SpillBackend::Queue(q)) => {
@@ -403,9 +481,11 @@ async fn sekoia(state: &AppState, out: &mut Vec<Check>) {
         let check = format!("sekoia:{source}");
         match client.probe(Instant::now() + PROBE).await {
             Ok(()) => out.push(Check::ok(check, "the intake takes an empty batch")),
-            Err(IngestError::Rejected { status: 401 | 403, .. }) => {
-                out.push(Check::fail(check, "the intake refused the key", "check SEKOIA_INTAKE_KEY (or SOURCE_<NAME>_SEKOIA_KEY): Sekoia > Intakes > the intake's key"))
-            }
+            Err(IngestError::Rejected { status: 401 | 403, .. }) => out.push(Check::fail(
+                check,
+                "the intake refused the key",
+                "check SEKOIA_INTAKE_KEY (or SOURCE_<NAME>_SEKOIA_KEY): Sekoia > Intakes > the intake's key",
+            )),
             Err(e) => out.push(Check::fail(check, short(&e.to_string()), "check SEKOIA_INTAKE_URL and the network path to the intake")),
         }
     }

@@ -79,11 +79,7 @@ pub fn render(input: &CommentInput, budget: usize) -> String {
         line.push_str(".</p>");
         head.push_str(&line);
     }
-    let others: Vec<String> = input.hypotheses[1..]
-        .iter()
-        .filter(|h| h.confidence > 0.0)
-        .map(|h| format!("{} {:.2}", v(h.title, 40), h.confidence))
-        .collect();
+    let others: Vec<String> = input.hypotheses[1..].iter().filter(|h| h.confidence > 0.0).map(|h| format!("{} {:.2}", v(h.title, 40), h.confidence)).collect();
     if !others.is_empty() {
         head.push_str(&format!("<p>Other hypotheses: {}.</p>", others.join(", ")));
     }
@@ -112,13 +108,7 @@ pub fn render(input: &CommentInput, budget: usize) -> String {
     for s in &ordered {
         for (i, e) in s.evidence.iter().enumerate() {
             let label = if i == 0 { format!("{} ({:.2})", v(&s.summary, 120), s.strength) } else { String::new() };
-            rows.push(format!(
-                "<tr><td>{label}</td><td>{}</td><td>{}, {}, {}</td></tr>",
-                v(&e.detail, 160),
-                v(&e.table, 40),
-                v(&e.time, 30),
-                v(&e.key, 80)
-            ));
+            rows.push(format!("<tr><td>{label}</td><td>{}</td><td>{}, {}, {}</td></tr>", v(&e.detail, 160), v(&e.table, 40), v(&e.time, 30), v(&e.key, 80)));
         }
     }
     let total = rows.len();

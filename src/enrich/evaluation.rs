@@ -95,7 +95,11 @@ const HYPOTHESES: [HypothesisId; 6] = [
 ];
 
 fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
 }
 
 pub fn measure(outcomes: &[Outcome]) -> Report {
@@ -248,7 +252,12 @@ pub fn weights_source(m: &Model, seeds: (u64, u64)) -> String {
          use super::hypotheses::{{HypothesisId, Logistic, Model, WeightTable, FEATURES}};\n\n\
          pub const FIT_SEEDS: (u64, u64) = ({}, {});\n\n\
          #[rustfmt::skip]\nconst WEIGHTS: WeightTable = &[\n",
-        seeds.0, seeds.1 - seeds.0, seeds.0, seeds.1, seeds.0, seeds.1
+        seeds.0,
+        seeds.1 - seeds.0,
+        seeds.0,
+        seeds.1,
+        seeds.0,
+        seeds.1
     );
     for h in &m.hypotheses {
         let id = format!("{:?}", h.id);

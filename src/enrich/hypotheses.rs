@@ -114,12 +114,30 @@ pub fn band(confidence: f64) -> &'static str {
 
 /// The signals whose strength is a feature as they are.
 const PLAIN: [&str; 20] = [
-    "new_location", "impossible_travel", "risky_signin", "mfa_fatigue", "password_spray", "brute_force", "spray_attempt", "sp_new_network",
-    "caller_new_ip", "cpu_spike", "cpu_sustained", "load_routine", "network_out_spike", "network_in_spike", "memory_pressure", "gpu_compute",
-    "deception_hit", "related_identity_alerts", "related_alerts", "ai_policy_violations",
+    "new_location",
+    "impossible_travel",
+    "risky_signin",
+    "mfa_fatigue",
+    "password_spray",
+    "brute_force",
+    "spray_attempt",
+    "sp_new_network",
+    "caller_new_ip",
+    "cpu_spike",
+    "cpu_sustained",
+    "load_routine",
+    "network_out_spike",
+    "network_in_spike",
+    "memory_pressure",
+    "gpu_compute",
+    "deception_hit",
+    "related_identity_alerts",
+    "related_alerts",
+    "ai_policy_violations",
 ];
 /// Control-plane signals, each a feature when new for its caller and another when routine.
-const CONTROL: [&str; 7] = ["compute_provisioned", "role_assignment", "resource_group_created", "network_opened", "keyvault_access", "storage_keys_listed", "storage_config_changed"];
+const CONTROL: [&str; 7] =
+    ["compute_provisioned", "role_assignment", "resource_group_created", "network_opened", "keyvault_access", "storage_keys_listed", "storage_config_changed"];
 const IDENTITY: [&str; 7] = ["new_location", "impossible_travel", "risky_signin", "mfa_fatigue", "password_spray", "brute_force", "sp_new_network"];
 
 /// The model's inputs, by name: the plain signals, `<control>` and `<control>:routine`, `identity` (the
@@ -215,13 +233,8 @@ pub fn infer(signals: &[Signal], subjects: &Subjects, model: &Model, cap: f64) -
     for m in &model.hypotheses {
         let mut confidence = m.probability(&x);
         // Evidence: the signals whose features pushed this hypothesis up, strongest first.
-        let mut contributions: Vec<(f64, &str)> = FEATURES
-            .iter()
-            .zip(&x)
-            .zip(&m.weights)
-            .filter(|((_, v), w)| **v > 0.0 && **w > 0.0)
-            .map(|((f, v), w)| (v * w, f.as_str()))
-            .collect();
+        let mut contributions: Vec<(f64, &str)> =
+            FEATURES.iter().zip(&x).zip(&m.weights).filter(|((_, v), w)| **v > 0.0 && **w > 0.0).map(|((f, v), w)| (v * w, f.as_str())).collect();
         contributions.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut evidence: Vec<String> = Vec::new();
         for (_, f) in &contributions {
@@ -244,7 +257,14 @@ pub fn infer(signals: &[Signal], subjects: &Subjects, model: &Model, cap: f64) -
                 capped = Some(format!("capped at {cap:.2}: its strongest evidence rests on {days:.1} day(s) of history, under a week"));
             }
         }
-        out.push(Hypothesis { id: m.id, title: m.id.title(), confidence: (confidence * 100.0).round() / 100.0, evidence, recommendation: recommendation(m.id, subjects), capped });
+        out.push(Hypothesis {
+            id: m.id,
+            title: m.id.title(),
+            confidence: (confidence * 100.0).round() / 100.0,
+            evidence,
+            recommendation: recommendation(m.id, subjects),
+            capped,
+        });
     }
     out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then_with(|| a.id.cmp(&b.id)));
     let conf = |id: HypothesisId| out.iter().find(|h| h.id == id).map_or(0.0, |h| h.confidence);
@@ -300,7 +320,14 @@ mod tests {
     /// point; each confidence stays its own.
     #[test]
     fn a_kill_chain_leads_with_the_impact() {
-        let s = [signal("new_location", 0.7, false), signal("risky_signin", 0.8, false), signal("cpu_spike", 1.0, false), signal("cpu_sustained", 1.0, false), signal("compute_provisioned", 0.7, false), signal("gpu_compute", 0.8, false)];
+        let s = [
+            signal("new_location", 0.7, false),
+            signal("risky_signin", 0.8, false),
+            signal("cpu_spike", 1.0, false),
+            signal("cpu_sustained", 1.0, false),
+            signal("compute_provisioned", 0.7, false),
+            signal("gpu_compute", 0.8, false),
+        ];
         let (id, entry, all) = lead(&s);
         assert_eq!(id, HypothesisId::Cryptojacking, "{all:?}");
         assert_eq!(entry, Some(HypothesisId::CredentialCompromise));

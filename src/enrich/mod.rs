@@ -27,10 +27,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::azure::logs_ingestion::IngestionClient;
-use crate::model::time::{format_ticks, parse_datetime_ticks, TICKS_PER_SEC};
 use crate::azure::logs_query::LogsQueryClient;
-use crate::model::schema::Row;
 use crate::azure::sentinel::{Incident, Label, SentinelClient, SentinelError};
+use crate::model::schema::Row;
+use crate::model::time::{format_ticks, parse_datetime_ticks, TICKS_PER_SEC};
 use hypotheses::{Hypothesis, HypothesisId};
 use signals::Signal;
 
@@ -201,7 +201,8 @@ pub enum EnrichError {
 
 /// The deterministic comment id for an incident and enrichment version: a re-run replaces its comment.
 pub fn comment_id(incident: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("sentinel-bridge:enrichment:{}:{ENRICH_VERSION}", incident.to_ascii_lowercase()).as_bytes()).to_string()
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("sentinel-bridge:enrichment:{}:{ENRICH_VERSION}", incident.to_ascii_lowercase()).as_bytes())
+        .to_string()
 }
 
 /// A KQL `dynamic([...])` literal of strings: values are JSON-escaped, never spliced as KQL.
@@ -346,7 +347,14 @@ impl Enricher {
             incident_number: incident.properties.incident_number,
             mode: self.settings.mode,
             version: ENRICH_VERSION,
-            leading: Leading { id: lead.id, title: lead.title, confidence: lead.confidence, band: hypotheses::band(lead.confidence), recommendation: lead.recommendation.clone(), entry_point },
+            leading: Leading {
+                id: lead.id,
+                title: lead.title,
+                confidence: lead.confidence,
+                band: hypotheses::band(lead.confidence),
+                recommendation: lead.recommendation.clone(),
+                entry_point,
+            },
             hypotheses: hyps.clone(),
             signals: signals.clone(),
             queries: runs.clone(),
@@ -424,7 +432,9 @@ impl Enricher {
                 };
                 (QueryRun { name: name.to_string(), status, rows: f.rows.len(), duration_ms: ms(t), text: full }, Some(f))
             }
-            Err(crate::azure::logs_query::QueryError::Timeout(_)) => (QueryRun { name: name.to_string(), status: RunStatus::TimedOut, rows: 0, duration_ms: ms(t), text: full }, None),
+            Err(crate::azure::logs_query::QueryError::Timeout(_)) => {
+                (QueryRun { name: name.to_string(), status: RunStatus::TimedOut, rows: 0, duration_ms: ms(t), text: full }, None)
+            }
             Err(e) => (QueryRun { name: name.to_string(), status: RunStatus::Failed(e.to_string()), rows: 0, duration_ms: ms(t), text: full }, None),
         }
     }
@@ -434,7 +444,8 @@ impl Enricher {
         // First, every name the entities go by; then everything else, with those names.
         let (resolve_name, resolve_text) = RESOLVE_QUERY;
         let resolve_skip = s.is_empty().then_some("no entities");
-        let (resolve_run, frame) = self.run_query(resolve_name, format!("{}{resolve_text}", Self::preamble(&names, &s.own_alert_ids, ws, we, bs)), resolve_skip).await;
+        let (resolve_run, frame) =
+            self.run_query(resolve_name, format!("{}{resolve_text}", Self::preamble(&names, &s.own_alert_ids, ws, we, bs)), resolve_skip).await;
         let resolution = if resolve_run.status == RunStatus::Ok { entities::resolve(s, &mut names, frame.as_ref()) } else { entities::Resolution::default() };
         let preamble = Self::preamble(&names, &s.own_alert_ids, ws, we, bs);
         let no_accounts = names.accounts.is_empty() && names.account_ids.is_empty();

@@ -82,7 +82,12 @@ pub fn deterministic(f: &Findings) -> String {
     );
     if let Some(entry) = f.entry_point.and_then(|e| f.hypotheses.iter().find(|h| h.id == e)) {
         let how: Vec<String> = entry.evidence.iter().filter_map(|n| f.signals.iter().find(|s| &s.name == n)).take(3).map(cited).collect();
-        text.push_str(&format!(" The entry point was {} ({:.2}): {}.", entry.title.to_lowercase(), entry.confidence, if how.is_empty() { "see the sign-ins".to_string() } else { how.join("; ") }));
+        text.push_str(&format!(
+            " The entry point was {} ({:.2}): {}.",
+            entry.title.to_lowercase(),
+            entry.confidence,
+            if how.is_empty() { "see the sign-ins".to_string() } else { how.join("; ") }
+        ));
     }
     text
 }

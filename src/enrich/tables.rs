@@ -11,39 +11,45 @@ fn schema(name: &str, cols: &[(&str, ColumnType)]) -> Arc<TableSchema> {
 
 pub fn incident_enrichment() -> Arc<TableSchema> {
     use ColumnType::*;
-    schema("IncidentEnrichment_CL", &[
-        ("TimeGenerated", Datetime),
-        ("RunId", String),
-        ("IncidentName", String),
-        ("IncidentNumber", Long),
-        ("LeadingHypothesis", String),
-        ("Confidence", Real),
-        ("Hypotheses", Dynamic),
-        ("Signals", Dynamic),
-        ("Queries", Dynamic),
-        ("Degraded", Boolean),
-        ("Mode", String),
-        ("Version", String),
-        ("CommentId", String),
-        ("Actions", Dynamic),
-        ("Canary", String),
-    ])
+    schema(
+        "IncidentEnrichment_CL",
+        &[
+            ("TimeGenerated", Datetime),
+            ("RunId", String),
+            ("IncidentName", String),
+            ("IncidentNumber", Long),
+            ("LeadingHypothesis", String),
+            ("Confidence", Real),
+            ("Hypotheses", Dynamic),
+            ("Signals", Dynamic),
+            ("Queries", Dynamic),
+            ("Degraded", Boolean),
+            ("Mode", String),
+            ("Version", String),
+            ("CommentId", String),
+            ("Actions", Dynamic),
+            ("Canary", String),
+        ],
+    )
 }
 
 pub fn enrichment_audit() -> Arc<TableSchema> {
     use ColumnType::*;
-    schema("EnrichmentAudit_CL", &[
-        ("TimeGenerated", Datetime),
-        ("RunId", String),
-        ("IncidentName", String),
-        ("Kind", String),
-        ("Name", String),
-        ("Status", String),
-        ("Rows", Long),
-        ("DurationMs", Real),
-        ("Detail", Dynamic),
-        ("Canary", String),
-    ])
+    schema(
+        "EnrichmentAudit_CL",
+        &[
+            ("TimeGenerated", Datetime),
+            ("RunId", String),
+            ("IncidentName", String),
+            ("Kind", String),
+            ("Name", String),
+            ("Status", String),
+            ("Rows", Long),
+            ("DurationMs", Real),
+            ("Detail", Dynamic),
+            ("Canary", String),
+        ],
+    )
 }
 
 pub fn all() -> Vec<Arc<TableSchema>> {

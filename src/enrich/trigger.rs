@@ -75,13 +75,15 @@ pub fn incident_from_body(body: &Value) -> Result<IncidentRef, TriggerError> {
             return Ok(r);
         }
         if let Some(name) = obj.get("name").and_then(Value::as_str).filter(|n| is_name(n)) {
-            let ws = body.get("workspaceInfo").and_then(|w| {
-                let s = w.get("SubscriptionId")?.as_str()?;
-                let g = w.get("ResourceGroupName")?.as_str()?;
-                let n = w.get("WorkspaceName")?.as_str()?;
-                Some(format!("/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.OperationalInsights/workspaces/{n}"))
-            })
-            .filter(|ws| is_workspace_id(ws));
+            let ws = body
+                .get("workspaceInfo")
+                .and_then(|w| {
+                    let s = w.get("SubscriptionId")?.as_str()?;
+                    let g = w.get("ResourceGroupName")?.as_str()?;
+                    let n = w.get("WorkspaceName")?.as_str()?;
+                    Some(format!("/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.OperationalInsights/workspaces/{n}"))
+                })
+                .filter(|ws| is_workspace_id(ws));
             return Ok(IncidentRef { name: name.to_string(), workspace_resource_id: ws });
         }
     }

@@ -161,7 +161,11 @@ pub const CHAIN_THRESHOLD: f64 = 0.50;
 pub fn model() -> Model {
     let hypotheses = WEIGHTS
         .iter()
-        .map(|(id, bias, w)| Logistic { id: *id, bias: *bias, weights: FEATURES.iter().map(|f| w.iter().find(|(n, _)| n == f).map_or(0.0, |(_, v)| *v)).collect() })
+        .map(|(id, bias, w)| Logistic {
+            id: *id,
+            bias: *bias,
+            weights: FEATURES.iter().map(|f| w.iter().find(|(n, _)| n == f).map_or(0.0, |(_, v)| *v)).collect(),
+        })
         .collect();
     Model { hypotheses, lead_threshold: LEAD_THRESHOLD, chain_threshold: CHAIN_THRESHOLD }
 }

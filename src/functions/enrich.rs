@@ -32,9 +32,7 @@ async fn run(state: &AppState, body: Body) -> Result<Response, AppError> {
     let target = trigger::incident_from_body(&value).map_err(|e| AppError::NoIncident(e.to_string()))?;
     let enricher = match &state.enricher {
         EnrichmentState::Ready(e) => e,
-        EnrichmentState::Off(why) => {
-            return Err(AppError::Unavailable { code: "EnrichmentNotConfigured", message: why.to_string(), retry_after_secs: 3600 })
-        }
+        EnrichmentState::Off(why) => return Err(AppError::Unavailable { code: "EnrichmentNotConfigured", message: why.to_string(), retry_after_secs: 3600 }),
     };
     match enricher.enrich(&target).await {
         Ok(e) => {

@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::mapping::auth::AuthError;
-use crate::delivery::batcher::DeliveryError;
 use crate::azure::logs_ingestion::limits::RecordLimit;
 use crate::azure::logs_ingestion::IngestError;
+use crate::delivery::batcher::DeliveryError;
+use crate::mapping::auth::AuthError;
 use crate::mapping::MapError;
 
 #[derive(Debug, thiserror::Error)]
@@ -91,9 +91,9 @@ impl AppError {
 impl From<DeliveryError> for AppError {
     fn from(e: DeliveryError) -> Self {
         match e {
-            DeliveryError::Ingest(IngestError::TooLarge { bytes, limit }) => AppError::RecordTooLarge(format!(
-                "an event maps to a {bytes}-byte record, over the {limit}-byte limit of one Logs Ingestion call"
-            )),
+            DeliveryError::Ingest(IngestError::TooLarge { bytes, limit }) => {
+                AppError::RecordTooLarge(format!("an event maps to a {bytes}-byte record, over the {limit}-byte limit of one Logs Ingestion call"))
+            }
             DeliveryError::Ingest(IngestError::RecordRefused { code, message }) => AppError::EventRefused { code, message },
             DeliveryError::Ingest(IngestError::Deadline { last }) => AppError::Unavailable {
                 code: "IngestionUnavailable",
@@ -107,16 +107,12 @@ impl From<DeliveryError> for AppError {
                 message: format!("Azure Monitor refused the events ({status} {code}); the operator has been alerted, retry later"),
                 retry_after_secs: 300,
             },
-            DeliveryError::ShuttingDown => AppError::Unavailable {
-                code: "ShuttingDown",
-                message: "the bridge is restarting, retry shortly".into(),
-                retry_after_secs: 5,
-            },
-            DeliveryError::UnknownStream(s) => AppError::Unavailable {
-                code: "StreamNotConfigured",
-                message: format!("stream {s} is not configured"),
-                retry_after_secs: 300,
-            },
+            DeliveryError::ShuttingDown => {
+                AppError::Unavailable { code: "ShuttingDown", message: "the bridge is restarting, retry shortly".into(), retry_after_secs: 5 }
+            }
+            DeliveryError::UnknownStream(s) => {
+                AppError::Unavailable { code: "StreamNotConfigured", message: format!("stream {s} is not configured"), retry_after_secs: 300 }
+            }
         }
     }
 }

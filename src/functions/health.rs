@@ -30,5 +30,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         Some(s) => s.status().await,
         None => json!("off"),
     };
-    Json(json!({"status": "ok", "backend": state.backend, "sources": sources, "counts": state.metrics.snapshot(), "spill": spill, "replayGuard": state.replay.store_name(), "doctor": state.doctor.summary()}))
+    Json(
+        json!({"status": "ok", "backend": state.backend, "sources": sources, "counts": state.metrics.snapshot(), "spill": spill, "replayGuard": state.replay.store_name(), "doctor": state.doctor.summary()}),
+    )
 }

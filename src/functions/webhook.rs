@@ -18,10 +18,10 @@ use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::azure::logs_ingestion::limits;
-use crate::functions::error::AppError;
-use crate::mapping::{AuthMode, MappingContext};
 use crate::delivery::fanout::Fanout;
 use crate::delivery::replay::Claim;
+use crate::functions::error::AppError;
+use crate::mapping::{AuthMode, MappingContext};
 use crate::model::schema::Row;
 
 /// Bodies larger than this are verified on a blocking thread when the check hashes them.
@@ -54,12 +54,7 @@ fn sanitize(s: &str, max: usize) -> String {
     s.chars().take(max).map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
 }
 
-pub async fn receive(
-    State(state): State<Arc<AppState>>,
-    Path(source): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub async fn receive(State(state): State<Arc<AppState>>, Path(source): Path<String>, headers: HeaderMap, body: Body) -> Response {
     let Some(mapping) = state.catalog.get(&source).cloned() else {
         // The name is the sender's (percent-decoded): never logged or echoed raw.
         let shown = sanitize(&source, 64);
@@ -103,9 +98,11 @@ async fn handle(
     let verified = if bytes.len() > OFF_WORKER_BYTES && verifier.hashes_body() {
         // HMAC over a large body is milliseconds of CPU: on a blocking thread, the async workers keep serving.
         let (v, h, b) = (verifier.clone(), headers.clone(), bytes.clone());
-        tokio::task::spawn_blocking(move || v.verify(&h, &b, now.unix_timestamp()))
-            .await
-            .map_err(|_| AppError::Unavailable { code: "ShuttingDown", message: "the bridge is restarting, retry shortly".into(), retry_after_secs: 5 })?
+        tokio::task::spawn_blocking(move || v.verify(&h, &b, now.unix_timestamp())).await.map_err(|_| AppError::Unavailable {
+            code: "ShuttingDown",
+            message: "the bridge is restarting, retry shortly".into(),
+            retry_after_secs: 5,
+        })?
     } else {
         verifier.verify(headers, &bytes, now.unix_timestamp())
     }
@@ -155,7 +152,11 @@ async fn handle(
                 // Unable to tell a replay from a first delivery: refuse, the sender retries, nothing is lost.
                 Err(e) => {
                     tracing::error!(error = %e, "replay store unavailable");
-                    return Err(AppError::Unavailable { code: "ReplayStoreUnavailable", message: "the replay store is unavailable; retry shortly".into(), retry_after_secs: 30 });
+                    return Err(AppError::Unavailable {
+                        code: "ReplayStoreUnavailable",
+                        message: "the replay store is unavailable; retry shortly".into(),
+                        retry_after_secs: 30,
+                    });
                 }
             }
         }

@@ -24,8 +24,14 @@ pub struct Tabular {
 pub enum Source {
     /// A table or a tabular `let`.
     Name(String),
-    Union { with_source: Option<String>, parts: Vec<Tabular> },
-    Datatable { columns: Vec<(String, super::value::KType)>, values: Vec<Expr> },
+    Union {
+        with_source: Option<String>,
+        parts: Vec<Tabular>,
+    },
+    Datatable {
+        columns: Vec<(String, super::value::KType)>,
+        values: Vec<Expr>,
+    },
     Print(Vec<NamedExpr>),
     Nested(Box<Tabular>),
 }
@@ -115,8 +121,18 @@ pub enum Expr {
     Star,
     Neg(Box<Expr>),
     Bin(BinOp, Box<Expr>, Box<Expr>),
-    In { expr: Box<Expr>, list: Vec<Expr>, negated: bool, ci: bool },
-    Between { expr: Box<Expr>, low: Box<Expr>, high: Box<Expr>, negated: bool },
+    In {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+        ci: bool,
+    },
+    Between {
+        expr: Box<Expr>,
+        low: Box<Expr>,
+        high: Box<Expr>,
+        negated: bool,
+    },
     Call(String, Vec<Expr>),
     Member(Box<Expr>, String),
     Index(Box<Expr>, Box<Expr>),
@@ -135,7 +151,9 @@ impl Expr {
                 (Some(b), Expr::Lit(v)) => Some(format!("{b}_{}", v.to_text())),
                 _ => None,
             },
-            Expr::Call(f, args) if matches!(f.as_str(), "bin" | "floor" | "startofday" | "tostring" | "todatetime" | "tolong" | "toint" | "todouble" | "toreal" | "tobool") => {
+            Expr::Call(f, args)
+                if matches!(f.as_str(), "bin" | "floor" | "startofday" | "tostring" | "todatetime" | "tolong" | "toint" | "todouble" | "toreal" | "tobool") =>
+            {
                 args.first().and_then(Expr::default_name)
             }
             _ => None,

@@ -8,8 +8,8 @@ use serde_json::Value as Json;
 
 use super::ast::{BinOp, Expr};
 use super::value::{parse_bool, KType, Key, Value};
-use crate::model::time::{format_ticks, parse_datetime_ticks, TICKS_PER_SEC};
 use super::{Column, KqlError};
+use crate::model::time::{format_ticks, parse_datetime_ticks, TICKS_PER_SEC};
 
 /// A compiled expression.
 #[derive(Debug, Clone)]
@@ -132,8 +132,26 @@ fn lookup(name: &str) -> Option<(Func, usize, usize)> {
 }
 
 pub const AGGREGATES: &[&str] = &[
-    "count", "countif", "dcount", "dcountif", "sum", "sumif", "avg", "avgif", "min", "max", "make_list", "make_set",
-    "arg_max", "arg_min", "percentile", "take_any", "any", "stdev", "variance", "make_bag",
+    "count",
+    "countif",
+    "dcount",
+    "dcountif",
+    "sum",
+    "sumif",
+    "avg",
+    "avgif",
+    "min",
+    "max",
+    "make_list",
+    "make_set",
+    "arg_max",
+    "arg_min",
+    "percentile",
+    "take_any",
+    "any",
+    "stdev",
+    "variance",
+    "make_bag",
 ];
 
 /// Scalars bound by `let`.
@@ -177,9 +195,7 @@ impl Compiler<'_> {
                 let mut all_const = true;
                 for item in &list {
                     match self.fold(item) {
-                        CExpr::Lit(Value::Dynamic(d)) if d.is_array() => {
-                            consts.extend(d.as_array().into_iter().flatten().map(Value::from_dynamic))
-                        }
+                        CExpr::Lit(Value::Dynamic(d)) if d.is_array() => consts.extend(d.as_array().into_iter().flatten().map(Value::from_dynamic)),
                         CExpr::Lit(v) => consts.push(v),
                         _ => all_const = false,
                     }
@@ -392,7 +408,9 @@ pub fn convert(v: &Value, t: KType) -> Value {
         (KType::Long | KType::Int, Value::Long(_)) => v,
         (KType::Long | KType::Int, Value::Real(f)) if f.is_finite() => Value::Long(f.trunc() as i64),
         (KType::Long | KType::Int, Value::Bool(b)) => Value::Long(*b as i64),
-        (KType::Long | KType::Int, Value::String(s)) => s.trim().parse::<i64>().map(Value::Long).or_else(|_| s.trim().parse::<f64>().map(|f| Value::Long(f as i64))).unwrap_or(Value::Null),
+        (KType::Long | KType::Int, Value::String(s)) => {
+            s.trim().parse::<i64>().map(Value::Long).or_else(|_| s.trim().parse::<f64>().map(|f| Value::Long(f as i64))).unwrap_or(Value::Null)
+        }
         (KType::Long | KType::Int, Value::DateTime(t) | Value::TimeSpan(t)) => Value::Long(*t),
         (KType::Real, Value::Long(i)) => Value::Real(*i as f64),
         (KType::Real, Value::Real(_)) => v,
@@ -408,7 +426,9 @@ pub fn convert(v: &Value, t: KType) -> Value {
         (KType::TimeSpan, Value::String(s)) => super::value::parse_timespan_text(s).map(Value::TimeSpan).unwrap_or(Value::Null),
         (KType::TimeSpan, Value::Long(i)) => Value::TimeSpan(*i),
         (KType::Dynamic, Value::Dynamic(_)) => v,
-        (KType::Dynamic, Value::String(s)) => serde_json::from_str::<Json>(s).map(|j| Value::Dynamic(Arc::new(j))).unwrap_or_else(|_| Value::Dynamic(Arc::new(Json::String(s.to_string())))),
+        (KType::Dynamic, Value::String(s)) => {
+            serde_json::from_str::<Json>(s).map(|j| Value::Dynamic(Arc::new(j))).unwrap_or_else(|_| Value::Dynamic(Arc::new(Json::String(s.to_string()))))
+        }
         (KType::Dynamic, x) => Value::Dynamic(Arc::new(x.to_json())),
         _ => Value::Null,
     }
@@ -587,11 +607,7 @@ fn call(f: Func, args: &[CExpr], row: &[Value], now: i64) -> Value {
             }
             arg(args.len() - 1)
         }
-        Func::Coalesce => args
-            .iter()
-            .map(|a| eval(a, row, now))
-            .find(|v| !v.is_null() && !matches!(v, String(s) if s.is_empty()))
-            .unwrap_or(Null),
+        Func::Coalesce => args.iter().map(|a| eval(a, row, now)).find(|v| !v.is_null() && !matches!(v, String(s) if s.is_empty())).unwrap_or(Null),
         Func::Ago => match arg(0) {
             TimeSpan(t) => DateTime(now - t),
             _ => Null,

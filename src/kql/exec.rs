@@ -56,11 +56,7 @@ fn run_tabular(t: &Tabular, env: &Env) -> Result<Frame, KqlError> {
 }
 
 fn named_table(name: &str, env: &Env) -> Result<Frame, KqlError> {
-    env.tabular
-        .get(name)
-        .cloned()
-        .or_else(|| env.tables.table(name))
-        .ok_or_else(|| KqlError::Semantic(format!("unknown table or tabular expression '{name}'")))
+    env.tabular.get(name).cloned().or_else(|| env.tables.table(name)).ok_or_else(|| KqlError::Semantic(format!("unknown table or tabular expression '{name}'")))
 }
 
 fn source(s: &Source, env: &Env) -> Result<Frame, KqlError> {
@@ -175,10 +171,7 @@ fn apply(op: &Op, f: Frame, env: &Env) -> Result<Frame, KqlError> {
             f.rows.truncate(n);
             f
         }
-        Op::Count => Frame {
-            columns: vec![Column { name: "Count".into(), ktype: KType::Long }],
-            rows: vec![vec![Value::Long(f.rows.len() as i64)].into()],
-        },
+        Op::Count => Frame { columns: vec![Column { name: "Count".into(), ktype: KType::Long }], rows: vec![vec![Value::Long(f.rows.len() as i64)].into()] },
         Op::Project(items) | Op::Extend(items) => {
             let extend = matches!(op, Op::Extend(_));
             let comp = compiler(&f, env);
@@ -240,8 +233,7 @@ fn apply(op: &Op, f: Frame, env: &Env) -> Result<Frame, KqlError> {
                     return Err(KqlError::Semantic(format!("'{n}' is not a column here")));
                 }
             }
-            let idx: Vec<usize> =
-                (0..f.columns.len()).filter(|i| names.iter().any(|n| matches(&f.columns[*i].name, n)) == keep).collect();
+            let idx: Vec<usize> = (0..f.columns.len()).filter(|i| names.iter().any(|n| matches(&f.columns[*i].name, n)) == keep).collect();
             select(&f, &idx)
         }
         Op::ProjectRename(pairs) => {
@@ -260,11 +252,7 @@ fn apply(op: &Op, f: Frame, env: &Env) -> Result<Frame, KqlError> {
             f
         }
         Op::Distinct(items) => {
-            let f = if items.len() == 1 && matches!(items[0].expr, Expr::Star) {
-                f
-            } else {
-                apply(&Op::Project(items.clone()), f, env)?
-            };
+            let f = if items.len() == 1 && matches!(items[0].expr, Expr::Star) { f } else { apply(&Op::Project(items.clone()), f, env)? };
             let mut seen = HashSet::new();
             let rows = f.rows.into_iter().filter(|r| seen.insert(r.iter().map(Key::from).collect::<Vec<_>>())).collect();
             Frame { columns: f.columns, rows }
@@ -321,23 +309,36 @@ fn select(f: &Frame, idx: &[usize]) -> Frame {
 
 fn sort(f: Frame, keys: &[SortKey], env: &Env) -> Result<Frame, KqlError> {
     let comp = compiler(&f, env);
-    let compiled: Vec<(CExpr, bool, bool)> = keys
-        .iter()
-        .map(|k| Ok((comp.compile(&k.expr)?, k.desc, k.nulls_first.unwrap_or(!k.desc))))
-        .collect::<Result<_, KqlError>>()?;
+    let compiled: Vec<(CExpr, bool, bool)> =
+        keys.iter().map(|k| Ok((comp.compile(&k.expr)?, k.desc, k.nulls_first.unwrap_or(!k.desc)))).collect::<Result<_, KqlError>>()?;
     let now = env.now;
-    let mut keyed: Vec<(Vec<Value>, Row)> =
-        f.rows.into_iter().map(|r| (compiled.iter().map(|(c, _, _)| eval(c, &r, now)).collect(), r)).collect();
+    let mut keyed: Vec<(Vec<Value>, Row)> = f.rows.into_iter().map(|r| (compiled.iter().map(|(c, _, _)| eval(c, &r, now)).collect(), r)).collect();
     keyed.sort_by(|(a, _), (b, _)| {
         for (i, (_, desc, nulls_first)) in compiled.iter().enumerate() {
             let (x, y) = (&a[i], &b[i]);
             let o = match (x.is_null(), y.is_null()) {
                 (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => if *nulls_first { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater },
-                (false, true) => if *nulls_first { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Less },
+                (true, false) => {
+                    if *nulls_first {
+                        std::cmp::Ordering::Less
+                    } else {
+                        std::cmp::Ordering::Greater
+                    }
+                }
+                (false, true) => {
+                    if *nulls_first {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Less
+                    }
+                }
                 (false, false) => {
                     let o = x.sort_cmp(y);
-                    if *desc { o.reverse() } else { o }
+                    if *desc {
+                        o.reverse()
+                    } else {
+                        o
+                    }
                 }
             };
             if o != std::cmp::Ordering::Equal {
@@ -747,9 +748,7 @@ fn join(left: Frame, kind: JoinKind, right: Frame, on: &[(String, String)]) -> R
         .iter()
         .map(|(_, r)| right.column_index(r).ok_or_else(|| KqlError::Semantic(format!("join key '{r}' is not a column of the right side"))))
         .collect::<Result<_, _>>()?;
-    let key = |row: &Row, idx: &[usize]| -> Option<Vec<Key>> {
-        idx.iter().map(|i| if row[*i].is_null() { None } else { Some(Key::from(&row[*i])) }).collect()
-    };
+    let key = |row: &Row, idx: &[usize]| -> Option<Vec<Key>> { idx.iter().map(|i| if row[*i].is_null() { None } else { Some(Key::from(&row[*i])) }).collect() };
     let mut index: HashMap<Vec<Key>, Vec<usize>> = HashMap::new();
     for (j, r) in right.rows.iter().enumerate() {
         if let Some(k) = key(r, &ri) {

@@ -42,9 +42,46 @@ const HYPHENATED: &[&str] = &[
 ];
 
 const SYMBOLS: &[&str] = &[
-    "!contains_cs", "!startswith", "!endswith", "!contains", "!between", "!has_cs", "!has", "!in~", "!in",
-    "==", "!=", "<>", "<=", ">=", "=~", "!~", "=>", "..", "|", "(", ")", "[", "]", "{", "}", ",", ";", ".", "=", "<",
-    ">", "+", "-", "*", "/", "%", ":", "!", "$", "~",
+    "!contains_cs",
+    "!startswith",
+    "!endswith",
+    "!contains",
+    "!between",
+    "!has_cs",
+    "!has",
+    "!in~",
+    "!in",
+    "==",
+    "!=",
+    "<>",
+    "<=",
+    ">=",
+    "=~",
+    "!~",
+    "=>",
+    "..",
+    "|",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ";",
+    ".",
+    "=",
+    "<",
+    ">",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    ":",
+    "!",
+    "$",
+    "~",
 ];
 
 pub fn lex(src: &str) -> Result<Vec<Token>, KqlError> {
@@ -202,10 +239,9 @@ pub fn lex(src: &str) -> Result<Vec<Token>, KqlError> {
             }
         }
         let rest: String = chars[i..chars.len().min(i + 13)].iter().collect();
-        let sym = SYMBOLS.iter().find(|s| {
-            rest.starts_with(**s)
-                && !(s.starts_with('!') && s.len() > 2 && rest[s.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_'))
-        });
+        let sym = SYMBOLS
+            .iter()
+            .find(|s| rest.starts_with(**s) && !(s.starts_with('!') && s.len() > 2 && rest[s.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')));
         match sym {
             Some(s) => {
                 out.push(Token { tok: Tok::Sym(s), pos: start });

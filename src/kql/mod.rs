@@ -57,13 +57,9 @@ impl Frame {
 
     /// The frame as the Query API's `{"name","columns","rows"}` table.
     pub fn to_wire(&self, name: &str) -> serde_json::Value {
-        let columns: Vec<_> =
-            self.columns.iter().map(|c| serde_json::json!({"name": c.name, "type": c.ktype.name()})).collect();
-        let rows: Vec<serde_json::Value> = self
-            .rows
-            .iter()
-            .map(|r| serde_json::Value::Array(r.iter().zip(&self.columns).map(|(v, c)| v.to_wire(c.ktype)).collect()))
-            .collect();
+        let columns: Vec<_> = self.columns.iter().map(|c| serde_json::json!({"name": c.name, "type": c.ktype.name()})).collect();
+        let rows: Vec<serde_json::Value> =
+            self.rows.iter().map(|r| serde_json::Value::Array(r.iter().zip(&self.columns).map(|(v, c)| v.to_wire(c.ktype)).collect())).collect();
         serde_json::json!({"name": name, "columns": columns, "rows": rows})
     }
 }

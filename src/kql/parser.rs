@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::ast::*;
 use super::lexer::{lex, Tok, Token};
 use super::value::{parse_timespan_text, KType, Value};
-use crate::model::time::parse_datetime_ticks;
 use super::KqlError;
+use crate::model::time::parse_datetime_ticks;
 
 pub fn parse(src: &str) -> Result<Query, KqlError> {
     let tokens = lex(src)?;
@@ -18,9 +18,32 @@ pub fn parse(src: &str) -> Result<Query, KqlError> {
 
 /// Operators we know of but do not support: named in the error.
 const UNSUPPORTED_OPS: &[&str] = &[
-    "parse", "parse-where", "parse-kv", "make-series", "mv-apply", "evaluate", "invoke", "lookup", "as", "serialize",
-    "sample", "sample-distinct", "getschema", "fork", "facet", "partition", "scan", "search", "find", "top-nested",
-    "top-hitters", "project-reorder", "reduce", "consume", "externaldata", "range",
+    "parse",
+    "parse-where",
+    "parse-kv",
+    "make-series",
+    "mv-apply",
+    "evaluate",
+    "invoke",
+    "lookup",
+    "as",
+    "serialize",
+    "sample",
+    "sample-distinct",
+    "getschema",
+    "fork",
+    "facet",
+    "partition",
+    "scan",
+    "search",
+    "find",
+    "top-nested",
+    "top-hitters",
+    "project-reorder",
+    "reduce",
+    "consume",
+    "externaldata",
+    "range",
 ];
 
 /// How deeply expressions and subqueries may nest. Real queries stay in single digits; the bound keeps a
@@ -134,7 +157,9 @@ impl Parser {
         // tabular expression; otherwise it is a scalar.
         let tabular_start = match self.peek() {
             Tok::Ident(w) if matches!(w.to_ascii_lowercase().as_str(), "union" | "datatable" | "print") => true,
-            Tok::Ident(_) | Tok::QuotedIdent(_) => is_sym(self.peek_at(1), "|") || matches!(self.peek_at(1), Tok::Sym(";") | Tok::Eof) && self.looks_like_table(),
+            Tok::Ident(_) | Tok::QuotedIdent(_) => {
+                is_sym(self.peek_at(1), "|") || matches!(self.peek_at(1), Tok::Sym(";") | Tok::Eof) && self.looks_like_table()
+            }
             Tok::Sym("(") => self.paren_is_tabular(),
             _ => false,
         };
@@ -431,9 +456,7 @@ impl Parser {
                 }
                 Op::Render
             }
-            other if UNSUPPORTED_OPS.contains(&other) => {
-                return Err(KqlError::Unsupported { pos, what: format!("operator '{other}'") })
-            }
+            other if UNSUPPORTED_OPS.contains(&other) => return Err(KqlError::Unsupported { pos, what: format!("operator '{other}'") }),
             other => return Err(KqlError::Syntax { pos, message: format!("unknown operator '{other}'") }),
         })
     }

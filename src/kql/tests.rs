@@ -1,8 +1,8 @@
 use std::collections::HashMap;
 
 use super::value::{KType, Value};
-use crate::model::time::{parse_datetime_ticks, TICKS_PER_SEC};
 use super::*;
+use crate::model::time::{parse_datetime_ticks, TICKS_PER_SEC};
 
 struct T(HashMap<String, Frame>);
 
@@ -17,10 +17,7 @@ fn dt(s: &str) -> Value {
 }
 
 fn frame(cols: &[(&str, KType)], rows: Vec<Vec<Value>>) -> Frame {
-    Frame {
-        columns: cols.iter().map(|(n, t)| Column { name: n.to_string(), ktype: *t }).collect(),
-        rows: rows.into_iter().map(Into::into).collect(),
-    }
+    Frame { columns: cols.iter().map(|(n, t)| Column { name: n.to_string(), ktype: *t }).collect(), rows: rows.into_iter().map(Into::into).collect() }
 }
 
 fn dynj(s: &str) -> Value {
@@ -29,15 +26,39 @@ fn dynj(s: &str) -> Value {
 
 fn tables() -> T {
     let noxys = frame(
-        &[("TimeGenerated", KType::DateTime), ("EventType", KType::String), ("UserId", KType::String), ("PlatformId", KType::String), ("RiskScore", KType::Real), ("PolicyDecisions", KType::Dynamic)],
+        &[
+            ("TimeGenerated", KType::DateTime),
+            ("EventType", KType::String),
+            ("UserId", KType::String),
+            ("PlatformId", KType::String),
+            ("RiskScore", KType::Real),
+            ("PolicyDecisions", KType::Dynamic),
+        ],
         vec![
-            vec![dt("2026-03-20T14:05:00Z"), Value::str("interaction.policy_violated"), Value::str("alice"), Value::str("deepseek"), Value::Real(0.95), dynj(r#"[{"action":"block"}]"#)],
-            vec![dt("2026-03-20T14:35:00Z"), Value::str("interaction.policy_violated"), Value::str("alice"), Value::str("chatgpt"), Value::Real(0.5), dynj(r#"[{"action":"coach"}]"#)],
+            vec![
+                dt("2026-03-20T14:05:00Z"),
+                Value::str("interaction.policy_violated"),
+                Value::str("alice"),
+                Value::str("deepseek"),
+                Value::Real(0.95),
+                dynj(r#"[{"action":"block"}]"#),
+            ],
+            vec![
+                dt("2026-03-20T14:35:00Z"),
+                Value::str("interaction.policy_violated"),
+                Value::str("alice"),
+                Value::str("chatgpt"),
+                Value::Real(0.5),
+                dynj(r#"[{"action":"coach"}]"#),
+            ],
             vec![dt("2026-03-20T15:10:00Z"), Value::str("interaction.high_risk"), Value::str("bob"), Value::str("grok"), Value::Real(0.9), Value::Null],
             vec![dt("2026-03-20T15:20:00Z"), Value::str("interaction.created"), Value::Null, Value::str("claude"), Value::Null, Value::Null],
         ],
     );
-    let users = frame(&[("UserId", KType::String), ("Dept", KType::String)], vec![vec![Value::str("alice"), Value::str("finance")], vec![Value::str("carol"), Value::str("it")]]);
+    let users = frame(
+        &[("UserId", KType::String), ("Dept", KType::String)],
+        vec![vec![Value::str("alice"), Value::str("finance")], vec![Value::str("carol"), Value::str("it")]],
+    );
     T(HashMap::from([("NoxysEvents_CL".to_string(), noxys), ("Users".to_string(), users)]))
 }
 
@@ -149,10 +170,13 @@ fn union_project_away_rename_and_transforms() {
     let mut t = tables();
     t.0.insert(
         "source".into(),
-        frame(&[("event_type", KType::String), ("first_interaction", KType::String), ("@meta", KType::Dynamic)], vec![
-            vec![Value::str("new_threat"), Value::str("2026-03-20T14:30:12Z"), dynj(r#"{"product":"TrapEye","vendor":"TE"}"#)],
-            vec![Value::str("new_interaction"), Value::str("2026-03-20T14:31:00Z"), Value::Null],
-        ]),
+        frame(
+            &[("event_type", KType::String), ("first_interaction", KType::String), ("@meta", KType::Dynamic)],
+            vec![
+                vec![Value::str("new_threat"), Value::str("2026-03-20T14:30:12Z"), dynj(r#"{"product":"TrapEye","vendor":"TE"}"#)],
+                vec![Value::str("new_interaction"), Value::str("2026-03-20T14:31:00Z"), Value::Null],
+            ],
+        ),
     );
     let f = run(
         "source\n| where event_type == \"new_threat\"\n| extend\nTimeGenerated = todatetime(first_interaction),\nProduct = tostring(['@meta'].product),\nVendor = tostring(['@meta'].vendor)\n| project-away ['@meta']",

@@ -25,7 +25,11 @@ pub enum Endpoint {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum FaultKind {
     /// Answer with this status (429, 500, 503, …) and Azure's error body; `retry_after_secs` adds Retry-After.
-    Status { status: u16, #[serde(default)] retry_after_secs: Option<u64> },
+    Status {
+        status: u16,
+        #[serde(default)]
+        retry_after_secs: Option<u64>,
+    },
     /// Wait this long, then answer normally.
     Slow { millis: u64 },
     /// Close the connection without answering.

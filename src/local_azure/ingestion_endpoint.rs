@@ -112,11 +112,7 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
     }
     let declared = rule.is_none_or(|(_, streams)| streams.iter().any(|s| s == stream));
     let Some(decl) = ws.streams.get(stream).filter(|_| declared) else {
-        return Err(azure_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidStream",
-            &format!("Stream '{stream}' is not declared by data collection rule '{dcr}'."),
-        ));
+        return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidStream", &format!("Stream '{stream}' is not declared by data collection rule '{dcr}'.")));
     };
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.to_ascii_lowercase().starts_with("application/json") {
@@ -140,12 +136,10 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
             }
             out
         }
-        other => {
-            return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidContentEncoding", &format!("Content-Encoding '{other}' is not supported.")))
-        }
+        other => return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidContentEncoding", &format!("Content-Encoding '{other}' is not supported."))),
     };
-    let parsed: Value = serde_json::from_slice(&raw)
-        .map_err(|e| azure_error(StatusCode::BAD_REQUEST, "InvalidPayload", &format!("The body is not valid JSON: {e}")))?;
+    let parsed: Value =
+        serde_json::from_slice(&raw).map_err(|e| azure_error(StatusCode::BAD_REQUEST, "InvalidPayload", &format!("The body is not valid JSON: {e}")))?;
     let Value::Array(items) = parsed else {
         return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidPayload", "The body must be a JSON array of records."));
     };
@@ -305,17 +299,12 @@ fn transform(ws: &Workspace, decl: &StreamDecl, kql_text: &str, records: Vec<Rec
     let rows = records
         .iter()
         .map(|r| {
-            decl.columns
-                .iter()
-                .map(|c| r.get(&c.name).and_then(|v| kql::Value::from_json(v, c.ktype)).unwrap_or(kql::Value::Null))
-                .collect::<Vec<_>>()
-                .into()
+            decl.columns.iter().map(|c| r.get(&c.name).and_then(|v| kql::Value::from_json(v, c.ktype)).unwrap_or(kql::Value::Null)).collect::<Vec<_>>().into()
         })
         .collect();
     let source = Frame { columns: decl.columns.clone(), rows };
-    let out = kql::run(kql_text, &SourceOnly(source), crate::model::time::now_ticks()).map_err(|e| {
-        azure_error(StatusCode::BAD_REQUEST, "InvalidTransformOutput", &format!("The transformation of stream '{}' failed: {e}", decl.name))
-    })?;
+    let out = kql::run(kql_text, &SourceOnly(source), crate::model::time::now_ticks())
+        .map_err(|e| azure_error(StatusCode::BAD_REQUEST, "InvalidTransformOutput", &format!("The transformation of stream '{}' failed: {e}", decl.name)))?;
     let table = ws.store.def(&decl.table).expect("streams point at declared tables");
     let mut result = Vec::with_capacity(out.rows.len());
     for row in &out.rows {

@@ -13,14 +13,14 @@
 
 mod arm_dcr;
 pub mod faults;
-pub mod openai_endpoint;
-mod token_endpoint;
 mod ingestion_endpoint;
+pub mod openai_endpoint;
 pub mod query_endpoint;
 mod sekoia_intake;
 mod sentinel_endpoint;
 pub mod store;
 pub mod tables;
+mod token_endpoint;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -41,9 +41,9 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 pub use faults::{Endpoint, FaultKind, FaultSpec, Faults};
-pub use token_endpoint::audience_of;
 pub use sekoia_intake::IntakeEvent;
 use store::Store;
+pub use token_endpoint::audience_of;
 
 use crate::model::schema::TableSchema;
 use tables::{StreamDecl, TableDef};
@@ -192,8 +192,7 @@ impl Workspace {
         let standard = if config.standard_tables { tables::standard_tables() } else { Vec::new() };
         let mut defs: Vec<TableDef> = custom.clone();
         defs.extend(standard.iter().cloned());
-        let mut streams: HashMap<String, StreamDecl> =
-            tables::default_streams(&custom, &standard).into_iter().map(|s| (s.name.clone(), s)).collect();
+        let mut streams: HashMap<String, StreamDecl> = tables::default_streams(&custom, &standard).into_iter().map(|s| (s.name.clone(), s)).collect();
         for s in &config.extra_streams {
             if !defs.iter().any(|d| d.name == s.table) {
                 return Err(std::io::Error::other(format!("stream {} targets unknown table {}", s.name, s.table)));
@@ -324,10 +323,7 @@ impl Workspace {
                         let ws = ws.clone();
                         async move { ws.handle_with_faults(router, req).await }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc).await;
                 });
                 while conns.try_join_next().is_some() {}
             }
@@ -336,11 +332,7 @@ impl Workspace {
         Ok(RunningWorkspace { addr: local, stop: stop_tx, task: Some(task), workspace: self.clone() })
     }
 
-    async fn handle_with_faults(
-        &self,
-        router: Router,
-        req: hyper::Request<hyper::body::Incoming>,
-    ) -> Result<Response, std::io::Error> {
+    async fn handle_with_faults(&self, router: Router, req: hyper::Request<hyper::body::Incoming>) -> Result<Response, std::io::Error> {
         let path = req.uri().path();
         let endpoint = if path.starts_with("/dataCollectionRules/") || path.starts_with("/_local/backfill/") {
             Some(Endpoint::Ingestion)

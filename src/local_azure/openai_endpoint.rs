@@ -63,23 +63,41 @@ pub(super) async fn chat_completions(
         ModelFamily::Chat => req.get("max_tokens").or_else(|| req.get("max_completion_tokens")).and_then(Value::as_u64),
         ModelFamily::Reasoning => {
             if req.get("max_tokens").is_some() {
-                return openai_error(StatusCode::BAD_REQUEST, "unsupported_parameter", Some("max_tokens"),
-                    "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.");
+                return openai_error(
+                    StatusCode::BAD_REQUEST,
+                    "unsupported_parameter",
+                    Some("max_tokens"),
+                    "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+                );
             }
             for p in ["temperature", "top_p"] {
                 if let Some(v) = req.get(p).filter(|v| v.as_f64() != Some(1.0)) {
-                    return openai_error(StatusCode::BAD_REQUEST, "unsupported_value", Some(p),
-                        &format!("Unsupported value: '{p}' does not support {v} with this model. Only the default (1) value is supported."));
+                    return openai_error(
+                        StatusCode::BAD_REQUEST,
+                        "unsupported_value",
+                        Some(p),
+                        &format!("Unsupported value: '{p}' does not support {v} with this model. Only the default (1) value is supported."),
+                    );
                 }
             }
             for p in ["presence_penalty", "frequency_penalty", "logprobs", "logit_bias"] {
                 if req.get(p).is_some() {
-                    return openai_error(StatusCode::BAD_REQUEST, "unsupported_parameter", Some(p), &format!("Unsupported parameter: '{p}' is not supported with this model."));
+                    return openai_error(
+                        StatusCode::BAD_REQUEST,
+                        "unsupported_parameter",
+                        Some(p),
+                        &format!("Unsupported parameter: '{p}' is not supported with this model."),
+                    );
                 }
             }
             let roles: Vec<&str> = messages.iter().filter_map(|m| m["role"].as_str()).collect();
             if roles.contains(&"system") && roles.contains(&"developer") {
-                return openai_error(StatusCode::BAD_REQUEST, "invalid_request_error", Some("messages"), "System messages and developer messages cannot be used together.");
+                return openai_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    Some("messages"),
+                    "System messages and developer messages cannot be used together.",
+                );
             }
             req.get("max_completion_tokens").and_then(Value::as_u64)
         }

@@ -61,7 +61,12 @@ pub(super) struct UserQueries {
 
 impl UserQueries {
     pub(super) fn new(limits: &QueryLimits) -> Self {
-        UserQueries { running: tokio::sync::Semaphore::new(limits.concurrent), queued: AtomicUsize::new(0), now_running: AtomicUsize::new(0), recent: Mutex::new(VecDeque::new()) }
+        UserQueries {
+            running: tokio::sync::Semaphore::new(limits.concurrent),
+            queued: AtomicUsize::new(0),
+            now_running: AtomicUsize::new(0),
+            recent: Mutex::new(VecDeque::new()),
+        }
     }
 }
 
@@ -92,11 +97,7 @@ impl kql::Tables for WorkspaceTables<'_> {
         let f = self.ws.store.frame(name)?;
         let Some((start, end)) = self.range else { return Some(f) };
         let Some(i) = f.column_index("TimeGenerated") else { return Some(f) };
-        let rows = f
-            .rows
-            .into_iter()
-            .filter(|r| matches!(r[i], kql::Value::DateTime(t) if t >= start && t <= end))
-            .collect();
+        let rows = f.rows.into_iter().filter(|r| matches!(r[i], kql::Value::DateTime(t) if t >= start && t <= end)).collect();
         Some(Frame { columns: f.columns, rows })
     }
 }
@@ -108,12 +109,7 @@ fn bad_argument(message: &str, inner: &str) -> Response {
     r
 }
 
-pub(super) async fn query_post(
-    State(ws): State<Arc<Workspace>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(super) async fn query_post(State(ws): State<Arc<Workspace>>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let subject = match authorize_query(&ws, &headers) {
         Ok(s) => s,
         Err(r) => return r,
@@ -156,7 +152,9 @@ fn authorize_query(ws: &Workspace, headers: &HeaderMap) -> Result<String, Respon
     ws.authorize_subject(headers, &HashSet::from(QUERY_AUDIENCES)).map_err(|r| {
         let code = r.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         match code.as_str() {
-            "InvalidAuthenticationToken" => azure_error(StatusCode::FORBIDDEN, "InvalidAuthenticationToken", "The provided authentication is not valid for this resource."),
+            "InvalidAuthenticationToken" => {
+                azure_error(StatusCode::FORBIDDEN, "InvalidAuthenticationToken", "The provided authentication is not valid for this resource.")
+            }
             "ExpiredAuthenticationToken" => azure_error(StatusCode::FORBIDDEN, "InvalidAuthenticationToken", "The access token has expired."),
             _ => r,
         }
@@ -204,7 +202,9 @@ async fn run(ws: Arc<Workspace>, body: QueryBody, headers: &HeaderMap, subject: 
             user.queued.fetch_sub(1, Relaxed);
             match waited {
                 Ok(Ok(p)) => p,
-                _ => return throttled(&ws, &format!("The query waited in the queue for more than {} seconds without starting.", limits.queue_timeout.as_secs())),
+                _ => {
+                    return throttled(&ws, &format!("The query waited in the queue for more than {} seconds without starting.", limits.queue_timeout.as_secs()))
+                }
             }
         }
     };

@@ -49,16 +49,19 @@ struct Target {
 fn parse_path(path: &str) -> Option<Target> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let eq = |i: usize, s: &str| segs.get(i).is_some_and(|x| x.eq_ignore_ascii_case(s));
-    if !(eq(0, "subscriptions") && eq(2, "resourceGroups") && eq(4, "providers") && eq(5, "Microsoft.OperationalInsights")
-        && eq(6, "workspaces") && eq(8, "providers") && eq(9, "Microsoft.SecurityInsights") && eq(10, "incidents"))
+    if !(eq(0, "subscriptions")
+        && eq(2, "resourceGroups")
+        && eq(4, "providers")
+        && eq(5, "Microsoft.OperationalInsights")
+        && eq(6, "workspaces")
+        && eq(8, "providers")
+        && eq(9, "Microsoft.SecurityInsights")
+        && eq(10, "incidents"))
     {
         return None;
     }
     let ws = segs.get(7)?;
-    let ws_ok = ws.len() >= 3
-        && ws.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !ws.starts_with('-')
-        && !ws.ends_with('-');
+    let ws_ok = ws.len() >= 3 && ws.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !ws.starts_with('-') && !ws.ends_with('-');
     if !ws_ok {
         return None;
     }
@@ -187,11 +190,8 @@ fn alerts_of(ws: &Workspace, c: &Current) -> Vec<Map<String, Value>> {
 fn alert_json(base: &str, a: &Map<String, Value>) -> Value {
     let id = a.get("SystemAlertId").and_then(Value::as_str).unwrap_or_default();
     let entities_base = base.trim_end_matches("/incidents").to_string() + "/Entities";
-    let tactics: Vec<String> = a
-        .get("Tactics")
-        .and_then(Value::as_str)
-        .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
+    let tactics: Vec<String> =
+        a.get("Tactics").and_then(Value::as_str).map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
     let mut props = json!({
         "systemAlertId": id,
         "alertDisplayName": ts(a, "DisplayName"),
@@ -257,7 +257,10 @@ fn entity_json(base: &str, e: &Map<String, Value>) -> Option<(String, Value)> {
     canonical.retain(|k, _| !k.starts_with('$'));
     let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, Value::Object(canonical).to_string().as_bytes()).to_string();
     let entities_base = base.trim_end_matches("/incidents").to_string() + "/Entities";
-    Some((id.clone(), json!({"id": format!("{entities_base}/{id}"), "name": id, "type": "Microsoft.SecurityInsights/Entities", "kind": kind, "properties": props})))
+    Some((
+        id.clone(),
+        json!({"id": format!("{entities_base}/{id}"), "name": id, "type": "Microsoft.SecurityInsights/Entities", "kind": kind, "properties": props}),
+    ))
 }
 
 /// `UPNSuffix` → `upnSuffix`, `NTDomain` → `ntDomain`, `HostName` → `hostName`, `AadUserId` → `aadUserId`.
@@ -379,7 +382,13 @@ pub(super) async fn handle(
         return super::arm_dcr::get(&ws, uri.path(), q.get("api-version").map(String::as_str), &name);
     }
     match q.get("api-version").map(String::as_str) {
-        None => return azure_error(StatusCode::BAD_REQUEST, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."),
+        None => {
+            return azure_error(
+                StatusCode::BAD_REQUEST,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        }
         Some(v) if !API_VERSIONS.contains(&v) => {
             return azure_error(
                 StatusCode::BAD_REQUEST,
@@ -407,7 +416,11 @@ pub(super) async fn handle(
     };
     if let Some((resource, wait)) = throttled.and_then(|r| ws.sentinel_throttle(r).map(|w| (r, w))) {
         let limit = ws.config.sentinel_writes_per_window;
-        let mut r = azure_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", &format!("More than {limit} '{resource}' requests in {} seconds.", WRITE_WINDOW.as_secs()));
+        let mut r = azure_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            &format!("More than {limit} '{resource}' requests in {} seconds.", WRITE_WINDOW.as_secs()),
+        );
         r.headers_mut().insert("retry-after", axum::http::HeaderValue::from(wait.as_secs().max(1)));
         return r;
     }
@@ -487,7 +500,11 @@ fn list(ws: &Workspace, base: &str, q: &std::collections::HashMap<String, String
             (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(std::cmp::Ordering::Equal),
             (x, y) => x.to_string().cmp(&y.to_string()),
         };
-        if desc { o.reverse() } else { o }
+        if desc {
+            o.reverse()
+        } else {
+            o
+        }
     });
     let top = match q.get("$top").map(|t| t.parse::<usize>()) {
         None => 50,
@@ -532,16 +549,11 @@ fn put_incident(ws: &Workspace, base: &str, id: &str, body: &Value, headers: &He
     // The etag counts every version, deleted ones too, as a later GET does.
     let versions = prior.as_ref().map(|c| c.versions).unwrap_or(0) + 1;
     let existing = prior.filter(|c| !c.deleted());
-    let presented = body.get("etag").and_then(Value::as_str).map(String::from).or_else(|| {
-        headers.get("if-match").and_then(|v| v.to_str().ok()).map(String::from)
-    });
+    let presented =
+        body.get("etag").and_then(Value::as_str).map(String::from).or_else(|| headers.get("if-match").and_then(|v| v.to_str().ok()).map(String::from));
     if let (Some(c), Some(etag)) = (&existing, &presented) {
         if *etag != c.etag() && etag != "*" {
-            return azure_error(
-                StatusCode::CONFLICT,
-                "Conflict",
-                &format!("Newer version of resource '{base}/{id}' exists. Data was not saved"),
-            );
+            return azure_error(StatusCode::CONFLICT, "Conflict", &format!("Newer version of resource '{base}/{id}' exists. Data was not saved"));
         }
     }
     let t = now();
@@ -584,11 +596,8 @@ fn put_incident(ws: &Workspace, base: &str, id: &str, body: &Value, headers: &He
         row.insert("Owner".into(), owner.clone());
     }
     if let Some(labels) = props.get("labels").and_then(Value::as_array) {
-        let labels: Vec<Value> = labels
-            .iter()
-            .filter_map(|l| l.get("labelName").and_then(Value::as_str))
-            .map(|n| json!({"labelName": n, "labelType": "User"}))
-            .collect();
+        let labels: Vec<Value> =
+            labels.iter().filter_map(|l| l.get("labelName").and_then(Value::as_str)).map(|n| json!({"labelName": n, "labelType": "User"})).collect();
         row.insert("Labels".into(), Value::Array(labels));
     }
     if status == "Closed" && !row.contains_key("ClosedTime") {

@@ -125,11 +125,7 @@ impl Store {
 }
 
 fn typed_row(def: &TableDef, r: &Record, tenant: &Arc<str>) -> Row {
-    let mut row: Vec<Value> = def
-        .columns
-        .iter()
-        .map(|c| r.get(&c.name).and_then(|v| Value::from_json(v, c.ktype)).unwrap_or(Value::Null))
-        .collect();
+    let mut row: Vec<Value> = def.columns.iter().map(|c| r.get(&c.name).and_then(|v| Value::from_json(v, c.ktype)).unwrap_or(Value::Null)).collect();
     row.push(Value::String(tenant.clone()));
     row.push(Value::str(&def.name));
     row.into()
@@ -159,7 +155,9 @@ fn load_file(path: &Path, read_only: bool) -> std::io::Result<Vec<Record>> {
         good_len += n as u64;
         match serde_json::from_slice::<Record>(&line) {
             Ok(r) => records.push(r),
-            Err(e) => tracing::error!(file = %path.display(), line = number, error = %e, "a damaged line in a table file is skipped; the lines after it are kept"),
+            Err(e) => {
+                tracing::error!(file = %path.display(), line = number, error = %e, "a damaged line in a table file is skipped; the lines after it are kept")
+            }
         }
     }
     if !read_only {

@@ -70,10 +70,8 @@ impl Workspace {
 
     /// As [`Workspace::authorize`]; the token's subject when it is good.
     pub(super) fn authorize_subject(&self, headers: &HeaderMap, audiences: &HashSet<&str>) -> Result<String, Response> {
-        let Some(token) = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        let Some(token) =
+            headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         else {
             return Err(azure_error(StatusCode::UNAUTHORIZED, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."));
         };
@@ -135,11 +133,7 @@ pub(super) async fn msi_token(State(ws): State<Arc<Workspace>>, headers: HeaderM
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`, client-credentials grant.
-pub(super) async fn oauth_token(
-    State(ws): State<Arc<Workspace>>,
-    Path(_tenant): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
+pub(super) async fn oauth_token(State(ws): State<Arc<Workspace>>, Path(_tenant): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
     let aad_error = |status: StatusCode, error: &str, code: u32, description: &str| {
         let now = time::OffsetDateTime::now_utc();
         (

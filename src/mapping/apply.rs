@@ -48,13 +48,7 @@ impl SourceMapping {
         let events: Vec<&Value> = match body {
             Value::Object(_) => vec![body],
             Value::Array(items) => items.iter().collect(),
-            _ => {
-                return Err(MapError {
-                    event: None,
-                    field: "body".into(),
-                    message: "must be a JSON object or an array of objects".into(),
-                })
-            }
+            _ => return Err(MapError { event: None, field: "body".into(), message: "must be a JSON object or an array of objects".into() }),
         };
         let mut out = MappedBatch { events: events.len(), ..Default::default() };
         for (i, ev) in events.into_iter().enumerate() {
@@ -306,7 +300,10 @@ mod tests {
         let c = Catalog::builtin();
         let trapeye = c.get("trapeye").unwrap();
         let out = trapeye
-            .map_body(&json!([{"event_type": "new_threat", "threat_uuid": "t1", "first_interaction": "2026-03-20T14:32:00Z"}, {"event_type": "heartbeat"}]), &ctx())
+            .map_body(
+                &json!([{"event_type": "new_threat", "threat_uuid": "t1", "first_interaction": "2026-03-20T14:32:00Z"}, {"event_type": "heartbeat"}]),
+                &ctx(),
+            )
             .unwrap();
         assert_eq!((out.rows.len(), out.ignored, out.rows[0].0), (1, 1, 0));
     }

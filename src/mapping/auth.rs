@@ -174,11 +174,7 @@ impl Verifier {
                     return Err(AuthError::Expired(*tolerance_secs));
                 }
                 // Several space-separated `v1,<base64>` signatures may be sent (the sender's own rotation).
-                let candidates: Vec<Vec<u8>> = sigs
-                    .split_whitespace()
-                    .filter_map(|s| s.strip_prefix("v1,"))
-                    .filter_map(|b| B64.decode(b).ok())
-                    .collect();
+                let candidates: Vec<Vec<u8>> = sigs.split_whitespace().filter_map(|s| s.strip_prefix("v1,")).filter_map(|b| B64.decode(b).ok()).collect();
                 if candidates.is_empty() {
                     return Err(AuthError::Malformed("webhook-signature header (no v1 signature)"));
                 }
@@ -195,7 +191,8 @@ impl Verifier {
                     }
                     any == 1
                 });
-                ok.then(|| Verified { message_id: Some(id.to_string()), replay_until: Some(ts_num.saturating_add(*tolerance_secs as i64)), open: false }).ok_or(AuthError::Mismatch("webhook-signature"))
+                ok.then(|| Verified { message_id: Some(id.to_string()), replay_until: Some(ts_num.saturating_add(*tolerance_secs as i64)), open: false })
+                    .ok_or(AuthError::Mismatch("webhook-signature"))
             }
         }
     }

@@ -262,28 +262,15 @@ pub fn parse_mapping_file(file: &str, text: &str) -> Result<Vec<SourceMapping>, 
         message: e.message().to_string(),
     })?;
     if spec.sources.is_empty() {
-        return Err(MappingError {
-            file: file.into(),
-            source_name: "?".into(),
-            field: "source".into(),
-            message: "the file declares no [[source]]".into(),
-        });
+        return Err(MappingError { file: file.into(), source_name: "?".into(), field: "source".into(), message: "the file declares no [[source]]".into() });
     }
     spec.sources.into_iter().map(|s| compile_source(file, s)).collect()
 }
 
 fn compile_source(file: &str, spec: SourceSpec) -> Result<SourceMapping, MappingError> {
     let name = spec.name.clone();
-    let fail = |field: &str, message: String| MappingError {
-        file: file.into(),
-        source_name: name.clone(),
-        field: field.into(),
-        message,
-    };
-    if name.is_empty()
-        || name.len() > 64
-        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
+    let fail = |field: &str, message: String| MappingError { file: file.into(), source_name: name.clone(), field: field.into(), message };
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
         return Err(fail("name", "must be 1-64 lowercase letters, digits, '-' or '_'".into()));
     }
     let auth = compile_auth(&spec, &fail)?;
@@ -296,31 +283,21 @@ fn compile_source(file: &str, spec: SourceSpec) -> Result<SourceMapping, Mapping
         let field = format!("table[{i}]");
         tables.push(compile_table(t, &field, &fail)?);
     }
-    let destinations = SourceMapping::parse_destinations(&spec.destinations.unwrap_or_else(|| vec!["sentinel".into()]))
-        .map_err(|m| fail("destinations", m.to_string()))?;
+    let destinations =
+        SourceMapping::parse_destinations(&spec.destinations.unwrap_or_else(|| vec!["sentinel".into()])).map_err(|m| fail("destinations", m.to_string()))?;
     let sekoia_event_types = spec.sekoia.and_then(|s| if s.event_types.is_empty() { None } else { Some(s.event_types.into_iter().collect::<HashSet<_>>()) });
     let filtered = tables.iter().any(|t| t.event_types.is_some()) || sekoia_event_types.is_some();
     if filtered && event_type.is_empty() {
         return Err(fail("event_type", "tables filter on event types, so the source must say where the event type is".into()));
     }
-    Ok(SourceMapping {
-        name: spec.name,
-        description: spec.description,
-        file: file.into(),
-        auth,
-        event_type,
-        tables,
-        destinations,
-        sekoia_event_types,
-    })
+    Ok(SourceMapping { name: spec.name, description: spec.description, file: file.into(), auth, event_type, tables, destinations, sekoia_event_types })
 }
 
 fn compile_auth(spec: &SourceSpec, fail: &dyn Fn(&str, String) -> MappingError) -> Result<AuthConfig, MappingError> {
     let a = &spec.auth;
     let header = |what: &str| -> Result<String, MappingError> {
         let h = a.header.clone().ok_or_else(|| fail("auth.header", format!("{what} needs a header name")))?;
-        axum::http::HeaderName::from_bytes(h.as_bytes())
-            .map_err(|_| fail("auth.header", format!("'{h}' is not a valid header name")))?;
+        axum::http::HeaderName::from_bytes(h.as_bytes()).map_err(|_| fail("auth.header", format!("'{h}' is not a valid header name")))?;
         Ok(h.to_ascii_lowercase())
     };
     let mode = match a.mode.as_deref().unwrap_or("bearer") {
@@ -341,29 +318,16 @@ fn compile_auth(spec: &SourceSpec, fail: &dyn Fn(&str, String) -> MappingError) 
             t if (1..=auth::MAX_TOLERANCE_SECS).contains(&t) => AuthMode::StandardWebhooks { tolerance_secs: t },
             t => return Err(fail("auth.tolerance_secs", format!("{t} is not between 1 and {} seconds", auth::MAX_TOLERANCE_SECS))),
         },
-        other => {
-            return Err(fail(
-                "auth.mode",
-                format!("'{other}' is not one of bearer, header, hmac-sha256, standard-webhooks"),
-            ))
-        }
+        other => return Err(fail("auth.mode", format!("'{other}' is not one of bearer, header, hmac-sha256, standard-webhooks"))),
     };
     Ok(AuthConfig { mode, open: a.open })
 }
 
-fn compile_paths(
-    paths: Vec<String>,
-    field: &str,
-    fail: &dyn Fn(&str, String) -> MappingError,
-) -> Result<Vec<JsonPath>, MappingError> {
+fn compile_paths(paths: Vec<String>, field: &str, fail: &dyn Fn(&str, String) -> MappingError) -> Result<Vec<JsonPath>, MappingError> {
     paths.iter().map(|p| p.parse::<JsonPath>().map_err(|e| fail(field, e.to_string()))).collect()
 }
 
-fn compile_table(
-    t: TableSpec,
-    field: &str,
-    fail: &dyn Fn(&str, String) -> MappingError,
-) -> Result<TableMapping, MappingError> {
+fn compile_table(t: TableSpec, field: &str, fail: &dyn Fn(&str, String) -> MappingError) -> Result<TableMapping, MappingError> {
     let f = |sub: &str| format!("{field}.{sub}");
     if !t.name.ends_with("_CL")
         || t.name.len() > 63
@@ -399,9 +363,8 @@ fn compile_table(
         if !names.insert(c.name.clone()) {
             return Err(fail(&cf, format!("column '{}' is declared twice", c.name)));
         }
-        let kind = ColumnType::parse(&c.kind).ok_or_else(|| {
-            fail(&format!("{cf}.type"), format!("'{}' is not string, int, long, real, boolean, datetime or dynamic", c.kind))
-        })?;
+        let kind = ColumnType::parse(&c.kind)
+            .ok_or_else(|| fail(&format!("{cf}.type"), format!("'{}' is not string, int, long, real, boolean, datetime or dynamic", c.kind)))?;
         let given = [c.path.is_some(), c.value.is_some(), c.meta.is_some()].iter().filter(|b| **b).count();
         if given != 1 {
             return Err(fail(&cf, "a column needs exactly one of path, value or meta".into()));
@@ -448,14 +411,7 @@ fn compile_table(
             paths.iter().for_each(|p| coverage.add(p));
         }
     }
-    Ok(TableMapping {
-        schema: Arc::new(TableSchema { name: t.name, columns: schema_cols }),
-        event_types,
-        time,
-        unmapped,
-        columns,
-        coverage,
-    })
+    Ok(TableMapping { schema: Arc::new(TableSchema { name: t.name, columns: schema_cols }), event_types, time, unmapped, columns, coverage })
 }
 
 /// Every source the bridge knows, by name, and every table schema they write.
@@ -614,7 +570,9 @@ mod tests {
         assert_eq!(e.field, "table[0].name");
         let e = err(&format!("{HEAD}[[source.table]]\nname = \"T_CL\"\ntime = \"a..b\"\n"));
         assert_eq!(e.field, "table[0].time");
-        let e = err(&format!("{HEAD}[[source.table]]\nname = \"T_CL\"\ntime = \"received\"\ncolumns = [{{ name = \"TenantId\", type = \"string\", path = \"t\" }}]\n"));
+        let e = err(&format!(
+            "{HEAD}[[source.table]]\nname = \"T_CL\"\ntime = \"received\"\ncolumns = [{{ name = \"TenantId\", type = \"string\", path = \"t\" }}]\n"
+        ));
         assert!(e.message.contains("reserved"), "{e}");
         let e = err(&format!("{HEAD}[[source.table]]\nname = \"T_CL\"\nevent_types = [\"a\"]\ntime = \"received\"\n"));
         assert_eq!(e.field, "event_type");

@@ -263,11 +263,7 @@ mod tests {
     }
 
     fn segment() -> impl Strategy<Value = Segment> {
-        prop_oneof![
-            (0usize..1000).prop_map(Segment::Index),
-            "[a-zA-Z@_][a-zA-Z0-9_@-]{0,8}".prop_map(Segment::Key),
-            "\\PC{1,8}".prop_map(Segment::Key),
-        ]
+        prop_oneof![(0usize..1000).prop_map(Segment::Index), "[a-zA-Z@_][a-zA-Z0-9_@-]{0,8}".prop_map(Segment::Key), "\\PC{1,8}".prop_map(Segment::Key),]
     }
 
     proptest! {

@@ -226,10 +226,7 @@ pub fn outside_time_window(time: i64, now: i64) -> bool {
 impl Row {
     pub fn new(schema: &TableSchema, fields: &Map<String, Value>) -> Result<Row, RowError> {
         for (name, value) in fields {
-            let col = schema.column(name).ok_or_else(|| RowError::UnknownColumn {
-                stream: schema.stream_name(),
-                column: name.clone(),
-            })?;
+            let col = schema.column(name).ok_or_else(|| RowError::UnknownColumn { stream: schema.stream_name(), column: name.clone() })?;
             if !col.kind.accepts(value) {
                 return Err(RowError::WrongType { stream: schema.stream_name(), column: name.clone(), expected: col.kind });
             }

@@ -72,15 +72,7 @@ pub fn format_datetime(t: OffsetDateTime) -> String {
 /// [`format_datetime`] of a tick count; empty for one outside the representable years.
 pub fn format_ticks(ticks: i64) -> String {
     let Some(t) = from_ticks(ticks) else { return String::new() };
-    let base = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
+    let base = format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
     match ticks.rem_euclid(TICKS_PER_SEC) {
         0 => format!("{base}Z"),
         frac => format!("{base}.{}Z", format!("{frac:07}").trim_end_matches('0')),
@@ -133,8 +125,7 @@ pub fn parse_query_timespan(s: &str, now: i64) -> Option<(i64, i64)> {
     match s.split_once('/') {
         None => parse_iso_duration(s).map(|d| (now.saturating_sub(d), now)),
         Some((a, b)) => {
-            let start = parse_datetime_ticks(a)
-                .or_else(|| parse_iso_duration(a).and_then(|d| parse_datetime_ticks(b).map(|e| e.saturating_sub(d))))?;
+            let start = parse_datetime_ticks(a).or_else(|| parse_iso_duration(a).and_then(|d| parse_datetime_ticks(b).map(|e| e.saturating_sub(d))))?;
             let end = parse_datetime_ticks(b).or_else(|| parse_iso_duration(b).map(|d| start.saturating_add(d)))?;
             (start <= end).then_some((start, end))
         }

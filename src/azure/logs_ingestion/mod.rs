@@ -13,10 +13,10 @@
 //! record's, and is not bisected. Isolation costs about 2·log2(n) calls per bad record and is bounded by
 //! [`MAX_ISOLATION_CALLS`] per upload; past it, what is still unresolved fails as refused.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::ops::Range;
 use std::sync::atomic::Ordering::Relaxed;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -264,7 +264,9 @@ impl From<CallError> for IngestError {
     fn from(e: CallError) -> Self {
         match e {
             // Only reached for a single record the service still finds too large.
-            CallError::Split => IngestError::Rejected { status: 413, code: "RequestEntityTooLarge".into(), message: "the service refused the call as too large".into() },
+            CallError::Split => {
+                IngestError::Rejected { status: 413, code: "RequestEntityTooLarge".into(), message: "the service refused the call as too large".into() }
+            }
             CallError::Refused(AzureError { status, code, message }) => IngestError::Rejected { status, code, message },
             CallError::Deadline { last } => IngestError::Deadline { last },
         }

@@ -10,7 +10,7 @@ pub mod world;
 use crate::azure::logs_ingestion::{IngestError, IngestionClient};
 use crate::model::schema::Row;
 use crate::model::time::parse_datetime_ticks;
-pub use world::{Cast, CaseSpec, Confounder, Entry, Staged, Story};
+pub use world::{CaseSpec, Cast, Confounder, Entry, Staged, Story};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -23,14 +23,8 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
-        Scenario::Cryptojacking,
-        Scenario::BenignScaling,
-        Scenario::CredentialCompromise,
-        Scenario::Exfiltration,
-        Scenario::ConfigDrift,
-        Scenario::Nothing,
-    ];
+    pub const ALL: [Scenario; 6] =
+        [Scenario::Cryptojacking, Scenario::BenignScaling, Scenario::CredentialCompromise, Scenario::Exfiltration, Scenario::ConfigDrift, Scenario::Nothing];
 
     pub fn name(self) -> &'static str {
         match self {

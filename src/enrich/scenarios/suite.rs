@@ -70,7 +70,9 @@ pub fn case(seed: u64) -> CaseSpec {
     };
     let mut c: Vec<Confounder> = Vec::new();
     // Names and data sources that differ between tables, for any story.
-    for (k, p) in [(Confounder::Fqdn, 0.3), (Confounder::MetricsOnly, 0.2), (Confounder::UpnCase, 0.25), (Confounder::Guest, 0.15), (Confounder::Neighbour, 0.15)] {
+    for (k, p) in
+        [(Confounder::Fqdn, 0.3), (Confounder::MetricsOnly, 0.2), (Confounder::UpnCase, 0.25), (Confounder::Guest, 0.15), (Confounder::Neighbour, 0.15)]
+    {
         if r.chance(p) {
             c.push(k);
         }
@@ -105,7 +107,15 @@ pub fn case(seed: u64) -> CaseSpec {
         },
         Story::Exfiltration if r.chance(0.5) => c.push(Confounder::ViaStorage),
         Story::Quiet => {
-            let pool = [Confounder::Vpn, Confounder::Alternating, Confounder::UsualIpFailures, Confounder::SprayElsewhere, Confounder::RoutineChange, Confounder::Unmatched, Confounder::NoEntities];
+            let pool = [
+                Confounder::Vpn,
+                Confounder::Alternating,
+                Confounder::UsualIpFailures,
+                Confounder::SprayElsewhere,
+                Confounder::RoutineChange,
+                Confounder::Unmatched,
+                Confounder::NoEntities,
+            ];
             let k = *r.pick(&pool);
             if !c.contains(&k) {
                 c.push(k);

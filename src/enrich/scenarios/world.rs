@@ -422,7 +422,10 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         if spec.has(Confounder::UsualIpFailures) {
             let code = *b.rng.pick(&["50126", "500121"]);
             for k in 0..b.rng.int(3, 8) {
-                b.signin(SignIn { minute: -70 + k, upn: &upn, ip: &home_ip(0), asn: HOME_ASN, place: &PARIS, result: code, device: &my_device, risk: "none" }, true);
+                b.signin(
+                    SignIn { minute: -70 + k, upn: &upn, ip: &home_ip(0), asn: HOME_ASN, place: &PARIS, result: code, device: &my_device, risk: "none" },
+                    true,
+                );
             }
             b.signin(SignIn { minute: -55, upn: &upn, ip: &home_ip(0), asn: HOME_ASN, place: &PARIS, result: "0", device: &my_device, risk: "none" }, true);
         }
@@ -430,7 +433,10 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     if spec.has(Confounder::SprayElsewhere) || spec.entry == Entry::PasswordSpray {
         let victims: Vec<String> = std::iter::once(upn.clone()).chain(n.colleagues.iter().cloned()).collect();
         for (k, v) in victims.iter().enumerate() {
-            b.signin(SignIn { minute: -100 + k as i64 * 2, upn: v, ip: &attacker, asn: abroad_asn, place: &abroad, result: "50126", device: "", risk: "none" }, true);
+            b.signin(
+                SignIn { minute: -100 + k as i64 * 2, upn: v, ip: &attacker, asn: abroad_asn, place: &abroad, result: "50126", device: "", risk: "none" },
+                true,
+            );
         }
     }
     // The pipeline's service principal: every six hours from its usual IP.
@@ -465,7 +471,13 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
 
     // --- The entry point. ---
     let attacker_in = spec.entry != Entry::None;
-    let (actor, actor_ip) = if sp_actor { (n.sp_app_id.clone(), attacker.clone()) } else if attacker_in { (upn.clone(), attacker.clone()) } else { (upn.clone(), home_ip(0)) };
+    let (actor, actor_ip) = if sp_actor {
+        (n.sp_app_id.clone(), attacker.clone())
+    } else if attacker_in {
+        (upn.clone(), attacker.clone())
+    } else {
+        (upn.clone(), home_ip(0))
+    };
     match spec.entry {
         Entry::None => {}
         Entry::StolenPassword => {
@@ -477,7 +489,19 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
             let span = b.rng.int(20, 120);
             for k in 0..prompts {
                 let code = *b.rng.pick(&["500121", "50074", "50076"]);
-                b.signin(SignIn { minute: -100 - span + k * span / prompts, upn: &upn, ip: &attacker, asn: abroad_asn, place: &abroad, result: code, device: "", risk: "none" }, true);
+                b.signin(
+                    SignIn {
+                        minute: -100 - span + k * span / prompts,
+                        upn: &upn,
+                        ip: &attacker,
+                        asn: abroad_asn,
+                        place: &abroad,
+                        result: code,
+                        device: "",
+                        risk: "none",
+                    },
+                    true,
+                );
             }
             b.signin(SignIn { minute: -95, upn: &upn, ip: &attacker, asn: abroad_asn, place: &abroad, result: "0", device: "", risk: "none" }, true);
         }
@@ -486,7 +510,10 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         }
         Entry::BruteForce => {
             for k in 0..b.rng.int(15, 40) {
-                b.signin(SignIn { minute: -130 + k, upn: &upn, ip: &attacker, asn: abroad_asn, place: &abroad, result: "50126", device: "", risk: "none" }, true);
+                b.signin(
+                    SignIn { minute: -130 + k, upn: &upn, ip: &attacker, asn: abroad_asn, place: &abroad, result: "50126", device: "", risk: "none" },
+                    true,
+                );
             }
             b.signin(SignIn { minute: -85, upn: &upn, ip: &attacker, asn: abroad_asn, place: &abroad, result: "0", device: "", risk: "none" }, true);
         }
@@ -521,7 +548,13 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
             let (hour, dow) = b.clock(m);
             let weekend = dow == 0 || dow == 6;
             let busy = !weekend && (8..18).contains(&hour);
-            let mut cpu = if busy { 25.0 } else if weekend { 6.0 } else { 9.0 } + b.rng.noise(2.5);
+            let mut cpu = if busy {
+                25.0
+            } else if weekend {
+                6.0
+            } else {
+                9.0
+            } + b.rng.noise(2.5);
             let mut sent = if busy { 52_000.0 } else { 21_000.0 } + b.rng.noise(4_000.0);
             let mut recv = if busy { 81_000.0 } else { 30_000.0 } + b.rng.noise(6_000.0);
             let mut free = 6_000.0 + b.rng.noise(300.0);
@@ -534,7 +567,12 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
                 }
                 match spec.story {
                     Story::Cryptojacking if m >= end - crypto_hours * 60 => cpu = 97.0 + b.rng.noise(1.0),
-                    Story::BenignLoad if !spec.has(Confounder::NightlyBatch) && !spec.has(Confounder::WeeklyBatch) && !spec.has(Confounder::MonthEndBackup) && (-30..load_hours * 60 - 30).contains(&m) => {
+                    Story::BenignLoad
+                        if !spec.has(Confounder::NightlyBatch)
+                            && !spec.has(Confounder::WeeklyBatch)
+                            && !spec.has(Confounder::MonthEndBackup)
+                            && (-30..load_hours * 60 - 30).contains(&m) =>
+                    {
                         cpu = spike_level + b.rng.noise(3.0);
                         free -= 1_500.0;
                     }
@@ -557,7 +595,12 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
                         "TimeGrain": "PT1M", "UnitName": unit}));
                 }
             } else {
-                for (object, counter, value) in [("Processor", "% Processor Time", cpu), ("Network Adapter", "Bytes Sent/sec", sent), ("Network Adapter", "Bytes Received/sec", recv), ("Memory", "Available MBytes", free)] {
+                for (object, counter, value) in [
+                    ("Processor", "% Processor Time", cpu),
+                    ("Network Adapter", "Bytes Sent/sec", sent),
+                    ("Network Adapter", "Bytes Received/sec", recv),
+                    ("Memory", "Available MBytes", free),
+                ] {
                     b.perf.push(json!({"TimeGenerated": t, "Computer": name, "ObjectName": object, "CounterName": counter, "InstanceName": "_Total",
                         "CounterValue": value.clamp(0.0, if counter.starts_with('%') { 100.0 } else { f64::MAX }), "_ResourceId": rid, "SourceSystem": "OMS"}));
                 }
@@ -625,10 +668,24 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         Story::ConfigDrift => {
             let which = b.rng.int(0, 2);
             if which != 1 {
-                b.op(-30, &actor, &actor_ip, "MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/WRITE", &resource_id("Microsoft.Network/networkSecurityGroups", "web-nsg/securityRules/allow-any-3389"), json!({}));
+                b.op(
+                    -30,
+                    &actor,
+                    &actor_ip,
+                    "MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/WRITE",
+                    &resource_id("Microsoft.Network/networkSecurityGroups", "web-nsg/securityRules/allow-any-3389"),
+                    json!({}),
+                );
             }
             if which != 0 {
-                b.op(-25, &actor, &actor_ip, "MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE", &resource_id("Microsoft.Authorization/roleAssignments", "9a2c"), json!({}));
+                b.op(
+                    -25,
+                    &actor,
+                    &actor_ip,
+                    "MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE",
+                    &resource_id("Microsoft.Authorization/roleAssignments", "9a2c"),
+                    json!({}),
+                );
             }
             if sp_actor {
                 let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-x{}", b.rng.int(100, 999));
@@ -676,9 +733,11 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     let title = cast.map(|c| c.title.clone()).filter(|t| !t.is_empty()).unwrap_or_else(|| alert_name.to_string());
     let mut alert_ids = Vec::new();
     if !spec.has(Confounder::NoEntities) {
-        b.alerts.push(json!({"TimeGenerated": b.at(5), "SystemAlertId": alert_id, "DisplayName": alert_name, "AlertName": alert_name, "AlertSeverity": severity,
+        b.alerts.push(
+            json!({"TimeGenerated": b.at(5), "SystemAlertId": alert_id, "DisplayName": alert_name, "AlertName": alert_name, "AlertSeverity": severity,
             "ProductName": "Azure Sentinel", "ProviderName": "ASI Scheduled Alerts", "Status": "New", "StartTime": b.at(0), "EndTime": b.at(30),
-            "Tactics": "Impact", "Entities": Value::Array(entities).to_string(), "CompromisedEntity": n.host}));
+            "Tactics": "Impact", "Entities": Value::Array(entities).to_string(), "CompromisedEntity": n.host}),
+        );
         alert_ids.push(alert_id);
     }
     if spec.has(Confounder::Neighbour) {
@@ -708,10 +767,13 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
 }
 
 fn capitalise(s: &str) -> String {
-    s.split('.').map(|p| {
-        let mut c = p.chars();
-        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
-    }).collect::<Vec<_>>().join(".")
+    s.split('.')
+        .map(|p| {
+            let mut c = p.chars();
+            c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn alert_title(spec: &CaseSpec) -> (&'static str, &'static str) {

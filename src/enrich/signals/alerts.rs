@@ -18,7 +18,11 @@ pub fn related_alerts(frame: &Frame) -> Vec<Signal> {
                 key: text(r, ii),
                 detail: format!("{} ({}, {}{})", text(r, di), text(r, si), text(r, pi), {
                     let t = text(r, tai);
-                    if t.is_empty() { String::new() } else { format!(", {t}") }
+                    if t.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {t}")
+                    }
                 }),
             })
         })
@@ -37,7 +41,8 @@ pub fn related_alerts(frame: &Frame) -> Vec<Signal> {
         family: "related alerts",
         summary: format!("{n} other alert(s) share an entity with this incident"),
         strength: (0.3 + 0.2 * n as f64).min(1.0),
-        routine: false, thin_baseline_days: None,
+        routine: false,
+        thin_baseline_days: None,
         evidence: ev.into_iter().take(5).collect(),
     }]
 }
@@ -71,7 +76,8 @@ pub fn vendor_noxys(frame: &Frame) -> Vec<Signal> {
         family: "vendor",
         summary: format!("{n} AI-firewall policy violation(s) or high-risk interaction(s){}", if sensitive { ", with sensitive data classes" } else { "" }),
         strength: (0.2 + 0.1 * n as f64 + if sensitive { 0.3 } else { 0.0 }).min(1.0),
-        routine: false, thin_baseline_days: None,
+        routine: false,
+        thin_baseline_days: None,
         evidence: ev.into_iter().take(5).collect(),
     }]
 }
@@ -82,12 +88,27 @@ pub fn vendor_trapeye(frame: &Frame) -> Vec<Signal> {
     let ev: Vec<Evidence> = frame
         .rows
         .iter()
-        .filter_map(|r| Some(Evidence { table: "TrapEye_Threats_CL".into(), time: format_ticks(time_of(r, ti)?), key: text(r, ui), detail: format!("decoy touched from {} ({})", text(r, si), text(r, ri)) }))
+        .filter_map(|r| {
+            Some(Evidence {
+                table: "TrapEye_Threats_CL".into(),
+                time: format_ticks(time_of(r, ti)?),
+                key: text(r, ui),
+                detail: format!("decoy touched from {} ({})", text(r, si), text(r, ri)),
+            })
+        })
         .collect();
     if ev.is_empty() {
         return Vec::new();
     }
-    vec![Signal { name: "deception_hit".into(), family: "vendor", summary: format!("{} TrapEye decoy interaction(s) from the incident's IPs", ev.len()), strength: 0.8, routine: false, thin_baseline_days: None, evidence: ev.into_iter().take(5).collect() }]
+    vec![Signal {
+        name: "deception_hit".into(),
+        family: "vendor",
+        summary: format!("{} TrapEye decoy interaction(s) from the incident's IPs", ev.len()),
+        strength: 0.8,
+        routine: false,
+        thin_baseline_days: None,
+        evidence: ev.into_iter().take(5).collect(),
+    }]
 }
 
 pub fn vendor_apono(frame: &Frame) -> Vec<Signal> {
@@ -96,10 +117,25 @@ pub fn vendor_apono(frame: &Frame) -> Vec<Signal> {
     let ev: Vec<Evidence> = frame
         .rows
         .iter()
-        .filter_map(|r| Some(Evidence { table: "Apono_CL".into(), time: format_ticks(time_of(r, ti)?), key: text(r, ei), detail: format!("granted {} on {}", text(r, pi), text(r, ri)) }))
+        .filter_map(|r| {
+            Some(Evidence {
+                table: "Apono_CL".into(),
+                time: format_ticks(time_of(r, ti)?),
+                key: text(r, ei),
+                detail: format!("granted {} on {}", text(r, pi), text(r, ri)),
+            })
+        })
         .collect();
     if ev.is_empty() {
         return Vec::new();
     }
-    vec![Signal { name: "access_grant".into(), family: "vendor", summary: format!("{} just-in-time access grant(s) to the incident's accounts", ev.len()), strength: 0.5, routine: false, thin_baseline_days: None, evidence: ev.into_iter().take(5).collect() }]
+    vec![Signal {
+        name: "access_grant".into(),
+        family: "vendor",
+        summary: format!("{} just-in-time access grant(s) to the incident's accounts", ev.len()),
+        strength: 0.5,
+        routine: false,
+        thin_baseline_days: None,
+        evidence: ev.into_iter().take(5).collect(),
+    }]
 }

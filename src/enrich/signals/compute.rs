@@ -120,7 +120,11 @@ pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) 
         let spread = mad.max(overall.abs() * 0.05).max(if percent { 1.0 } else { f64::MIN_POSITIVE });
         let z_of = |p: &Point| {
             let z = (p.v - expect(p.t)) / spread;
-            if rise { z } else { -z }
+            if rise {
+                z
+            } else {
+                -z
+            }
         };
         // The same hour, a month earlier (the same day of the month, or both a month's last day).
         let recurs = |p: &Point| {
@@ -155,7 +159,11 @@ pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) 
                 if longest >= 4 {
                     let detail = format!("{longest} consecutive hours of CPU at 80% or more, each anomalous for its hour");
                     let strength = (longest as f64 / 8.0).min(1.0);
-                    found.entry("cpu_sustained").or_default().push((strength * 10.0, thin, Evidence { table: table.into(), time: format_ticks(p.t), key: key.clone(), detail }));
+                    found.entry("cpu_sustained").or_default().push((
+                        strength * 10.0,
+                        thin,
+                        Evidence { table: table.into(), time: format_ticks(p.t), key: key.clone(), detail },
+                    ));
                 }
             }
         }
@@ -171,10 +179,14 @@ pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) 
         ev.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.key.cmp(&b.2.key)));
         let top = ev[0].0;
         let keys: Vec<String> = ev.iter().map(|(_, _, e)| e.key.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        let thin = ev.iter().map(|(_, t, _)| *t).reduce(|a, b| match (a, b) {
-            (Some(x), Some(y)) => Some(x.max(y)),
-            _ => None,
-        }).flatten();
+        let thin = ev
+            .iter()
+            .map(|(_, t, _)| *t)
+            .reduce(|a, b| match (a, b) {
+                (Some(x), Some(y)) => Some(x.max(y)),
+                _ => None,
+            })
+            .flatten();
         let (summary, strength, routine) = match name {
             "cpu_sustained" => (format!("sustained CPU on {} ({table})", keys.join(", ")), (top / 10.0).min(1.0), false),
             "load_routine" => (format!("high load on {} that its own history expects ({table})", keys.join(", ")), 0.5, true),
@@ -218,7 +230,9 @@ mod tests {
             columns: columns.iter().zip(kinds).map(|(n, k)| Column { name: n.to_string(), ktype: k }).collect(),
             rows: rows
                 .into_iter()
-                .map(|(t, v, s)| vec![Value::String("h".into()), Value::String(metric.into()), Value::DateTime(t), Value::Real(v), Value::Long(s as i64)].into())
+                .map(|(t, v, s)| {
+                    vec![Value::String("h".into()), Value::String(metric.into()), Value::DateTime(t), Value::Real(v), Value::Long(s as i64)].into()
+                })
                 .collect(),
         }
     }

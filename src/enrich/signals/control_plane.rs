@@ -12,23 +12,31 @@ use crate::model::time::format_ticks;
 
 /// The operations that matter, by the prefix of `OperationNameValue`.
 fn category(op: &str) -> Option<(&'static str, &'static str)> {
-    Some(if op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE") || op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINESCALESETS/WRITE") || op.contains("VIRTUALMACHINESCALESETS/SCALE") {
-        ("compute_provisioned", "compute created or scaled")
-    } else if op.starts_with("MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE") {
-        ("role_assignment", "role assignment")
-    } else if op.starts_with("MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE") {
-        ("resource_group_created", "resource group created")
-    } else if op.starts_with("MICROSOFT.NETWORK/NETWORKSECURITYGROUPS") || op.starts_with("MICROSOFT.NETWORK/AZUREFIREWALLS") || op.starts_with("MICROSOFT.NETWORK/FIREWALLPOLICIES") {
-        ("network_opened", "network security rule or firewall change")
-    } else if op.starts_with("MICROSOFT.KEYVAULT/") {
-        ("keyvault_access", "Key Vault access or policy change")
-    } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS") || op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/REGENERATEKEY") {
-        ("storage_keys_listed", "storage account keys listed")
-    } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/WRITE") {
-        ("storage_config_changed", "storage account (firewall) change")
-    } else {
-        return None;
-    })
+    Some(
+        if op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE")
+            || op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINESCALESETS/WRITE")
+            || op.contains("VIRTUALMACHINESCALESETS/SCALE")
+        {
+            ("compute_provisioned", "compute created or scaled")
+        } else if op.starts_with("MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE") {
+            ("role_assignment", "role assignment")
+        } else if op.starts_with("MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE") {
+            ("resource_group_created", "resource group created")
+        } else if op.starts_with("MICROSOFT.NETWORK/NETWORKSECURITYGROUPS")
+            || op.starts_with("MICROSOFT.NETWORK/AZUREFIREWALLS")
+            || op.starts_with("MICROSOFT.NETWORK/FIREWALLPOLICIES")
+        {
+            ("network_opened", "network security rule or firewall change")
+        } else if op.starts_with("MICROSOFT.KEYVAULT/") {
+            ("keyvault_access", "Key Vault access or policy change")
+        } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS") || op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/REGENERATEKEY") {
+            ("storage_keys_listed", "storage account keys listed")
+        } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/WRITE") {
+            ("storage_config_changed", "storage account (firewall) change")
+        } else {
+            return None;
+        },
+    )
 }
 
 /// GPU families of Azure VM sizes (N-series: NC, ND, NG, NV): what miners ask for.
@@ -67,7 +75,11 @@ pub fn control_plane(frame: &Frame, window_start: i64, known: &KnownIps) -> Vec<
             table: "AzureActivity".into(),
             time: format_ticks(*t),
             key: caller.clone(),
-            detail: format!("{op} on {} from {ip}{}", if short.is_empty() { "-".to_string() } else { short }, if size.is_empty() { String::new() } else { format!(" ({size})") }),
+            detail: format!(
+                "{op} on {} from {ip}{}",
+                if short.is_empty() { "-".to_string() } else { short },
+                if size.is_empty() { String::new() } else { format!(" ({size})") }
+            ),
         };
         if caller_ips.get(caller).is_some_and(|ips| !ips.is_empty() && !ips.contains(ip)) && flagged.insert((caller.clone(), ip.clone())) {
             new_ip.push(Evidence { detail: format!("{caller} acted from {ip}, an IP it never used before: {op}"), ..e.clone() });
@@ -93,10 +105,26 @@ pub fn control_plane(frame: &Frame, window_start: i64, known: &KnownIps) -> Vec<
         })
         .collect();
     if !gpu.is_empty() {
-        out.push(Signal { name: "gpu_compute".into(), family: "control plane", summary: format!("{} GPU virtual machine(s) created", gpu.len()), strength: 0.8, routine: false, thin_baseline_days: None, evidence: gpu.into_iter().take(5).collect() });
+        out.push(Signal {
+            name: "gpu_compute".into(),
+            family: "control plane",
+            summary: format!("{} GPU virtual machine(s) created", gpu.len()),
+            strength: 0.8,
+            routine: false,
+            thin_baseline_days: None,
+            evidence: gpu.into_iter().take(5).collect(),
+        });
     }
     if !new_ip.is_empty() {
-        out.push(Signal { name: "caller_new_ip".into(), family: "control plane", summary: format!("{} control-plane caller(s) acting from an IP they never used", new_ip.len()), strength: 0.6, routine: false, thin_baseline_days: None, evidence: new_ip.into_iter().take(5).collect() });
+        out.push(Signal {
+            name: "caller_new_ip".into(),
+            family: "control plane",
+            summary: format!("{} control-plane caller(s) acting from an IP they never used", new_ip.len()),
+            strength: 0.6,
+            routine: false,
+            thin_baseline_days: None,
+            evidence: new_ip.into_iter().take(5).collect(),
+        });
     }
     out
 }

@@ -53,7 +53,11 @@ pub fn org_sources(frame: &Frame) -> OrgSources {
             continue;
         }
         if num(r, bi) >= SHARED_BY {
-            if kind == "ip" { o.shared_ips.insert(value.clone()) } else { o.shared_asns.insert(value.clone()) };
+            if kind == "ip" {
+                o.shared_ips.insert(value.clone())
+            } else {
+                o.shared_asns.insert(value.clone())
+            };
         }
         if kind == "ip" && num(r, fi) >= SPRAYED_USERS {
             o.spray_ips.insert(value, num(r, fi));
@@ -131,8 +135,16 @@ fn emit(out: &mut Vec<Signal>, name: &str, family: &'static str, summary: String
 pub fn signins(frame: &Frame, window_start: i64, org: &OrgSources, known: &mut KnownIps) -> Vec<Signal> {
     let c = |n: &str| col(frame, n);
     let (ti, ui, ipi, ci, lai, loi, ai, ri, rli, rsi) = (
-        c("TimeGenerated"), c("UserPrincipalName"), c("IPAddress"), c("Country"), c("Latitude"), c("Longitude"),
-        c("Asn"), c("ResultType"), c("RiskLevelDuringSignIn"), c("RiskState"),
+        c("TimeGenerated"),
+        c("UserPrincipalName"),
+        c("IPAddress"),
+        c("Country"),
+        c("Latitude"),
+        c("Longitude"),
+        c("Asn"),
+        c("ResultType"),
+        c("RiskLevelDuringSignIn"),
+        c("RiskState"),
     );
     let mut by_user: BTreeMap<String, Vec<S>> = BTreeMap::new();
     for r in &frame.rows {
@@ -165,14 +177,18 @@ pub fn signins(frame: &Frame, window_start: i64, org: &OrgSources, known: &mut K
         let asns: BTreeSet<&str> = base.iter().map(|s| s.asn.as_str()).filter(|c| !c.is_empty()).collect();
         let ips: BTreeSet<&str> = base.iter().map(|s| s.ip.as_str()).collect();
         known.0.entry(user.clone()).or_default().extend(ips.iter().map(|s| s.to_string()));
-        let familiar = |s: &S| ips.contains(s.ip.as_str()) || asns.contains(s.asn.as_str()) || org.shared_ips.contains(&s.ip) || org.shared_asns.contains(&s.asn);
+        let familiar =
+            |s: &S| ips.contains(s.ip.as_str()) || asns.contains(s.asn.as_str()) || org.shared_ips.contains(&s.ip) || org.shared_asns.contains(&s.asn);
         let mut flagged = BTreeSet::new();
         for s in window.iter().filter(|s| s.ok) {
             if base.is_empty() || familiar(s) {
                 continue;
             }
             let (strength, what) = if !s.country.is_empty() && !countries.contains(s.country.as_str()) {
-                (0.7, format!("first sign-in from {} ({}, AS{}); baseline: {}", s.country, s.ip, s.asn, countries.iter().copied().collect::<Vec<_>>().join(", ")))
+                (
+                    0.7,
+                    format!("first sign-in from {} ({}, AS{}); baseline: {}", s.country, s.ip, s.asn, countries.iter().copied().collect::<Vec<_>>().join(", ")),
+                )
             } else {
                 (0.4, format!("first sign-in from network AS{} ({})", s.asn, s.ip))
             };
@@ -239,7 +255,14 @@ pub fn signins(frame: &Frame, window_start: i64, org: &OrgSources, known: &mut K
     }
     let mut out = Vec::new();
     let n = new_loc.evidence.len();
-    emit(&mut out, "new_location", "sign-in", format!("{n} sign-in(s) from a country or network neither the user nor the organisation used before"), new_loc, false);
+    emit(
+        &mut out,
+        "new_location",
+        "sign-in",
+        format!("{n} sign-in(s) from a country or network neither the user nor the organisation used before"),
+        new_loc,
+        false,
+    );
     let n = travel.evidence.len();
     emit(&mut out, "impossible_travel", "sign-in", format!("{n} impossible-travel sign-in(s)"), travel, false);
     let n = mfa.evidence.len();
@@ -279,7 +302,13 @@ pub fn service_principals(frame: &Frame, window_start: i64, known: &mut KnownIps
             if !ok || base.is_empty() || ips.contains(ip.as_str()) || !seen.insert(ip.clone()) {
                 continue;
             }
-            let strength = if thin.is_some() { 0.3 } else if !countries.contains(country.as_str()) { 0.75 } else { 0.5 };
+            let strength = if thin.is_some() {
+                0.3
+            } else if !countries.contains(country.as_str()) {
+                0.75
+            } else {
+                0.5
+            };
             let detail = format!("{name} signed in from {ip} ({country}), an IP it never used; before: {}", ips.iter().copied().collect::<Vec<_>>().join(", "));
             found.add(strength, thin, Evidence { table: "AADServicePrincipalSignInLogs".into(), time: format_ticks(*t), key: app.clone(), detail });
         }
