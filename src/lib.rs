@@ -13,9 +13,9 @@
 //!                                  over azure::sentinel, azure::logs_query, azure::logs_ingestion, azure::openai
 //! ```
 //!
-//! - [`app`]: start-up and wiring. [`app::settings`] (every setting, declared once in a registry, read and
+//! - [`app`]: start-up and wiring. [`settings`] (every setting, declared once in a registry, read and
 //!   checked before anything starts), [`app::Bridge`] (the pieces built from the settings), the router, graceful
-//!   shutdown, [`app::metrics`] (the counters health reports). The only product module that starts the local
+//!   shutdown, [`metrics`] (the counters health reports). The only product module that starts the local
 //!   stand-in of Azure ([`app::local_backend`]), when no Azure setting is given.
 //! - [`functions`]: the functions the host routes to us, thin handlers over typed inputs (webhook, enrich,
 //!   redeliver with the host's invocation envelope, health), and [`functions::error`], every answer a caller
@@ -46,7 +46,10 @@ pub mod doctor;
 pub mod enrich;
 pub mod functions;
 pub mod kql;
+pub mod lab;
 pub mod local_azure;
 pub mod mapping;
+pub mod metrics;
 pub mod model;
 pub mod sekoia;
+pub mod settings;

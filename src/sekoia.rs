@@ -13,7 +13,7 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::app::metrics::{Metrics, StreamStats};
+use crate::metrics::{Metrics, StreamStats};
 use crate::azure::http::{send_halving, Call, CallError, Driver, NoAuth, RetryLogic, RetryPolicy, Verdict};
 use crate::azure::logs_ingestion::IngestError;
 use crate::mapping::SekoiaEvent;

@@ -22,7 +22,7 @@ async fn doctor_with(cfg: WorkspaceConfig, extra: &[(&str, &str)], canary: bool,
     vars.extend_from_slice(extra);
     let t = TestBridge::start_with(cfg, &vars).await;
     before(&t);
-    checks::run(&t.bridge.state, Options { canary, wait: Duration::from_secs(2) }).await
+    checks::run(&t.bridge.state.deployment(), Options { canary, wait: Duration::from_secs(2) }).await
 }
 
 fn failing(r: &Report) -> Vec<String> {

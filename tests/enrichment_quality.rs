@@ -3,10 +3,11 @@
 //! metrics-only evidence, kill chains, thin or missing baselines), then the labelled suite on fixed seeds.
 //! Every case is staged into its own local workspace and enriched end to end over HTTP (`act` mode).
 
-use sentinel_bridge::bench::model::{run_case, run_suite};
-use sentinel_bridge::enrich::evaluation::{self, Outcome};
+use sentinel_bridge::lab::harness::{run_case, run_suite};
+use sentinel_bridge::lab::evaluation::{self, Outcome};
 use sentinel_bridge::enrich::hypotheses::HypothesisId::{self, *};
-use sentinel_bridge::enrich::scenarios::{suite, CaseSpec, Confounder, Entry, Story};
+use sentinel_bridge::lab::suite;
+use sentinel_bridge::lab::world::{CaseSpec, Confounder, Entry, Story};
 use sentinel_bridge::enrich::EnrichSettings;
 
 /// A case on a fixed weekday morning, with exactly these confounders.

@@ -148,7 +148,7 @@ async fn spooled_rows_survive_a_restart_and_arrive_once() {
     let TestBridge { ws, bridge, .. } = t;
     bridge.shutdown().await;
     ws.workspace.faults.clear();
-    let settings = sentinel_bridge::app::settings::Settings::from_vars([
+    let settings = sentinel_bridge::settings::Settings::from_vars([
         ("LOGS_INGESTION_ENDPOINT".to_string(), ws.url()),
         ("DCR_IMMUTABLE_ID".to_string(), "dcr-test0001".to_string()),
         ("SPILL".to_string(), dir.clone()),

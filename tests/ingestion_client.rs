@@ -14,7 +14,7 @@ use axum::routing::post;
 use axum::Router;
 use common::*;
 use proptest::prelude::*;
-use sentinel_bridge::app::metrics::Metrics;
+use sentinel_bridge::metrics::Metrics;
 use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use sentinel_bridge::azure::logs_ingestion::{IngestError, IngestionClient, IngestionOptions, RetryPolicy};
 use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec, WorkspaceConfig};

@@ -1,7 +1,7 @@
 //! The Functions layout agrees with the handler: each function's route and methods are ones the router
 //! serves, host.json starts `serve` with request forwarding, and every setting is documented.
 
-use sentinel_bridge::app::settings::{lookup, markdown_table, Kind, SetBy, Settings, REGISTRY};
+use sentinel_bridge::settings::{lookup, markdown_table, Kind, SetBy, Settings, REGISTRY};
 use serde_json::Value;
 
 fn read(path: &str) -> String {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use sentinel_bridge::app::settings::Settings;
+use sentinel_bridge::settings::Settings;
 use sentinel_bridge::app::{app, Bridge};
 use sentinel_bridge::azure::identity::LoopbackClientCredential;
 use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec, RunningWorkspace};

@@ -475,7 +475,7 @@ async fn open_sources_are_refused_under_the_functions_host() {
         if hosted {
             v.push(("FUNCTIONS_CUSTOMHANDLER_PORT".to_string(), "7071".to_string()));
         }
-        sentinel_bridge::app::settings::Settings::from_vars(v).unwrap()
+        sentinel_bridge::settings::Settings::from_vars(v).unwrap()
     };
     let err = sentinel_bridge::app::Bridge::build(&vars(true)).await.err().expect("refused under the host");
     assert!(err.to_string().contains("'trial' is open"), "{err}");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sentinel_bridge::app::metrics::Metrics;
+use sentinel_bridge::metrics::Metrics;
 use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use sentinel_bridge::azure::logs_query::{parse_response, LogsQueryClient, QueryError, QueryOptions, QUERY_SCOPE};

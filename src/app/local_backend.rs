@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 
-use crate::app::settings::Settings;
+use crate::settings::Settings;
 use crate::azure::identity::LoopbackClientCredential;
 use crate::local_azure::{RunningWorkspace, Workspace, WorkspaceConfig};
 use crate::mapping::Catalog;

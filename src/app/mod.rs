@@ -1,11 +1,9 @@
 //! Start-up and wiring: [`Bridge::build`] turns checked [`Settings`] into the running pieces ([`AppState`]),
-//! [`router`] serves them, [`local_backend`] starts the local stand-in of Azure when no Azure setting is given,
-//! and [`metrics`] holds what health reports.
+//! [`router`] serves them, and [`local_backend`] starts the local stand-in of Azure when no Azure setting is
+//! given.
 
 pub mod local_backend;
-pub mod metrics;
 pub mod router;
-pub mod settings;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -13,8 +11,8 @@ use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
 
-use crate::app::metrics::Metrics;
-use crate::app::settings::{secrets_setting, source_setting, Backend, QueryBackend, SettingError, Settings, SpillSetting, StorageSetting};
+use crate::metrics::Metrics;
+use crate::settings::{secrets_setting, source_setting, Backend, QueryBackend, SettingError, Settings, SpillSetting, StorageSetting};
 use crate::azure::http::RetryPolicy;
 use crate::azure::identity::{Credential, TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
@@ -31,57 +29,10 @@ use crate::mapping::auth::{Secrets, Verifier};
 use crate::mapping::Catalog;
 use crate::sekoia::{SekoiaClient, SekoiaOptions};
 pub use local_backend::{LocalBackend, LOCAL_DCR_RESOURCE_ID, LOCAL_WORKSPACE_RESOURCE_ID};
+pub use crate::enrich::tables::written_tables;
+pub use crate::enrich::EnrichmentState;
+pub use crate::functions::state::AppState;
 pub use router::{app, serve};
-
-/// Whether enrichment runs here, and if not, why.
-#[derive(Clone)]
-pub enum EnrichmentState {
-    Ready(Arc<Enricher>),
-    /// Not configured: what is missing, in a sentence for the caller.
-    Off(&'static str),
-}
-
-impl EnrichmentState {
-    pub fn ready(&self) -> Option<&Arc<Enricher>> {
-        match self {
-            EnrichmentState::Ready(e) => Some(e),
-            EnrichmentState::Off(_) => None,
-        }
-    }
-}
-
-pub struct AppState {
-    pub catalog: Catalog,
-    /// Sekoia intake clients of the sources that route there.
-    pub sekoia: BTreeMap<String, Arc<SekoiaClient>>,
-    /// Where undeliverable accepted events wait, when configured.
-    pub spill: Option<SpillBackend>,
-    /// The ingestion client, for redelivering spilled rows.
-    pub ingest: Arc<IngestionClient>,
-    pub enricher: EnrichmentState,
-    pub verifiers: HashMap<String, Verifier>,
-    pub batcher: Batcher,
-    pub metrics: Arc<Metrics>,
-    pub replay: ReplayGuard,
-    pub max_body_bytes: usize,
-    pub deadline: Duration,
-    pub backend: String,
-    /// The settings it was built from, and the credential of every Azure call: what `doctor` checks.
-    pub settings: Settings,
-    pub credential: Credential,
-    /// The first rule's ARM id (`DCR_RESOURCE_ID`, or the local workspace's), and where ARM is, for `doctor`.
-    pub dcr_resource_id: Option<String>,
-    pub arm_endpoint: String,
-    /// The last `doctor` report, for `/api/doctor` and `/api/health`.
-    pub doctor: crate::doctor::Cache,
-}
-
-/// Every table the bridge writes: the mappings' and the enrichment's own.
-pub fn written_tables(catalog: &Catalog) -> Vec<Arc<crate::model::schema::TableSchema>> {
-    let mut tables = catalog.tables();
-    tables.extend(crate::enrich::tables::all());
-    tables
-}
 
 /// Everything that is wrong with the configuration or the environment, found before serving.
 #[derive(Debug, thiserror::Error)]

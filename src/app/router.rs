@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tracing::Instrument;
 
-use crate::app::settings::Settings;
+use crate::settings::Settings;
 use crate::app::{AppState, Bridge, StartupError};
 use crate::functions::error::AppError;
 
@@ -49,7 +49,7 @@ pub async fn serve(settings: Settings, port: u16) -> Result<(), StartupError> {
     // One doctor pass at start, so /api/health says whether the deployment works (no canary).
     let state = bridge.state.clone();
     tokio::spawn(async move {
-        let report = state.doctor.get_or_run(&state).await;
+        let report = state.doctor.get_or_run(&state.deployment()).await;
         if report.failed() {
             tracing::warn!(doctor = %report.summary(), "the deployment check found a failure: GET /api/doctor");
         }

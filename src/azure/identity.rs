@@ -11,8 +11,32 @@ use reqwest::header::{HeaderValue, AUTHORIZATION};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-use crate::app::settings::IdentitySetting;
 use crate::azure::http::Authorizer;
+
+/// Which Entra credential the bridge uses, in the order the Functions host makes sense of it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum IdentitySetting {
+    /// The host's managed identity (`IDENTITY_ENDPOINT`); user-assigned when a client id is given.
+    ManagedIdentity { client_id: Option<String> },
+    /// `AZURE_TENANT_ID` + `AZURE_CLIENT_ID` + `AZURE_CLIENT_SECRET`.
+    ClientSecret { tenant_id: String, client_id: String, secret: String },
+    /// `az login` / `azd auth login`, for developers.
+    DeveloperTools,
+}
+
+impl std::fmt::Debug for IdentitySetting {
+    // The secret stays out of every log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdentitySetting::ManagedIdentity { client_id } => f.debug_struct("ManagedIdentity").field("client_id", client_id).finish(),
+            IdentitySetting::ClientSecret { tenant_id, client_id, .. } => {
+                f.debug_struct("ClientSecret").field("tenant_id", tenant_id).field("client_id", client_id).finish_non_exhaustive()
+            }
+            IdentitySetting::DeveloperTools => f.write_str("DeveloperTools"),
+        }
+    }
+}
+
 
 /// Scope of the Logs Ingestion API (contract §1).
 pub const MONITOR_SCOPE: &str = "https://monitor.azure.com/.default";

@@ -9,7 +9,8 @@ use serde_json::{json, Value as Json};
 
 use crate::azure::http::{azure_verdict, AzureError, Call, CallError, Driver, RetryLogic, RetryPolicy, Verdict};
 use crate::azure::identity::TokenSource;
-use crate::kql::{Column, Frame, KType, Value};
+use crate::model::frame::{Column, Frame};
+use crate::model::value::{KType, Value};
 
 /// Scope of the Log Analytics Query API.
 pub const QUERY_SCOPE: &str = "https://api.loganalytics.io/.default";

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::app::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use crate::azure::logs_query::{LogsQueryClient, QueryOptions, QUERY_SCOPE};
@@ -100,7 +100,7 @@ pub async fn run(args: EnrichBenchArgs) -> super::BenchResult {
     }
     println!("staged {staged} Perf rows ({} hosts × {} days of 5-minute samples) in {:.1} s", args.hosts, args.days, secs(started.elapsed()));
     let query = LogsQueryClient::new(&url, LOCAL_WORKSPACE_ID, tokens(QUERY_SCOPE), QueryOptions::default());
-    let enricher = crate::bench::model::local_enricher(&url, cred.clone(), EnrichSettings { mode: Mode::Comment, ..EnrichSettings::default() });
+    let enricher = crate::lab::harness::local_enricher(&url, cred.clone(), EnrichSettings { mode: Mode::Comment, ..EnrichSettings::default() });
     let computers: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
     let baseline_kql = format!(
         "let Computers = {};\nlet Resources = dynamic([]);\nlet BaselineStart = datetime({});\nlet WindowEnd = datetime({});\n{}",

@@ -1,10 +1,9 @@
 //! Benchmarks that print figures against a baseline run in the same process: [`webhook`] (the webhook path
 //! against a no-op server), [`workspace`] (the local workspace's ingestion and KQL engine against a hand loop)
-//! and [`enrich`] (one enrichment over a month of Perf against its heaviest query alone); and [`model`], the
-//! harness that runs the enrichment model's labelled suite (`sentinel-bridge evaluate`).
+//! and [`enrich`] (one enrichment over a month of Perf against its heaviest query alone). The model's labelled
+//! suite and its harness are the lab's ([`crate::lab`]).
 
 pub mod enrich;
-pub mod model;
 pub mod webhook;
 pub mod workspace;
 

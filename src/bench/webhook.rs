@@ -12,7 +12,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::app::settings::Settings;
+use crate::settings::Settings;
 use crate::app::{app, Bridge};
 use crate::azure::identity::LoopbackClientCredential;
 use crate::local_azure::{Workspace, WorkspaceConfig};

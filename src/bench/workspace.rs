@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::app::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::azure::identity::{Credential, LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use crate::bench::WorkspaceBenchArgs;

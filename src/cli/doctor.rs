@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::app::settings::{SettingError, Settings};
+use crate::settings::{SettingError, Settings};
 use crate::app::Bridge;
 use crate::doctor::{Check, Options, Report};
 
@@ -16,7 +16,7 @@ pub async fn run(settings: Result<Settings, SettingError>, json: bool, canary: b
         Ok(s) => match Bridge::build(&s).await {
             Err(e) => alone("startup", e.to_string(), "fix what the line names; `serve` would stop on it too".into()),
             Ok(bridge) => {
-                let report = crate::doctor::checks::run(&bridge.state, options).await;
+                let report = crate::doctor::checks::run(&bridge.state.deployment(), options).await;
                 bridge.shutdown().await;
                 report
             }

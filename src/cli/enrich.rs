@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::CliResult;
-use crate::app::metrics::Metrics;
-use crate::app::settings::Settings;
+use crate::metrics::Metrics;
+use crate::settings::Settings;
 use crate::app::{Bridge, EnrichmentState};
 use crate::azure::identity::{TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
@@ -47,7 +47,7 @@ fn html_to_text(html: &str) -> String {
 }
 
 pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
-    use crate::enrich::scenarios::{self, Cast, Scenario};
+    use crate::lab::scenarios::{self, Cast, Scenario};
     let s = Scenario::parse(scenario).ok_or_else(|| format!("--scenario '{scenario}' is not one of {}", Scenario::ALL.map(|x| x.name()).join(", ")))?;
     let dir = data_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("sentinel-bridge-demo-{}", uuid::Uuid::new_v4())));
     // Offline by construction: no Azure setting is read, whatever the environment holds.
@@ -85,9 +85,9 @@ pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
 /// `sentinel-bridge evaluate`: the labelled suite, offline, with the default enrichment settings; with
 /// `--fit`, the model fitted on it and written out.
 pub async fn run_evaluate(from: u64, cases: u64, json: bool, fit: Option<PathBuf>) -> CliResult {
-    use crate::enrich::evaluation;
+    use crate::lab::evaluation;
     let started = std::time::Instant::now();
-    let mut outcomes = crate::bench::model::run_suite(from..from + cases, &crate::enrich::EnrichSettings::default()).await?;
+    let mut outcomes = crate::lab::harness::run_suite(from..from + cases, &crate::enrich::EnrichSettings::default()).await?;
     if let Some(path) = fit {
         let model = evaluation::fit(&outcomes);
         std::fs::write(&path, evaluation::weights_source(&model, (from, from + cases)))?;

@@ -7,7 +7,7 @@
 //!   the labelled suite ([`enrich`]);
 //! - `rules test`: the shipped analytics rules over the local workspace ([`rules`]);
 //! - `schema`: the tables and DCR streams infra/ deploys ([`schema`]);
-//! - `settings`: the settings registry as the README's table ([`crate::app::settings`]);
+//! - `settings`: the settings registry as the README's table ([`crate::settings`]);
 //! - `doctor`: does the deployment work, end to end ([`doctor`], over [`crate::doctor`]);
 //! - `spill replay` ([`spill`]); `bench` ([`crate::bench`]).
 //!
@@ -26,7 +26,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::settings::{LogFormat, Settings};
+use crate::settings::{LogFormat, Settings};
 
 /// What a command returns: nothing, or the error to print.
 pub type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -215,7 +215,7 @@ async fn run(command: Command, settings: Settings) -> CliResult {
         // main() runs doctor before the settings are read, so that a bad one is a line of its report.
         Command::Doctor { .. } => Err("doctor is dispatched by main".into()),
         Command::Settings => {
-            print!("{}", crate::app::settings::markdown_table());
+            print!("{}", crate::settings::markdown_table());
             Ok(())
         }
         Command::Bench(b) => Ok(crate::bench::run_bench(b).await?),

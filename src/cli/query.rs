@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::CliResult;
-use crate::app::settings::{QueryBackend, Settings};
+use crate::settings::{QueryBackend, Settings};
 use crate::azure::identity::{Credential, TokenSource};
 use crate::azure::logs_query::{LogsQueryClient, QueryOptions, QUERY_SCOPE};
 use crate::kql::Frame;

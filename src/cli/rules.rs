@@ -162,7 +162,7 @@ pub fn render(results: &[RuleResult]) -> String {
 }
 
 /// `sentinel-bridge rules test`: the rules file over the local workspace, as a table or JSON.
-pub fn run(settings: &crate::app::settings::Settings, path: &std::path::Path, json: bool) -> super::CliResult {
+pub fn run(settings: &crate::settings::Settings, path: &std::path::Path, json: bool) -> super::CliResult {
     let ws = super::workspace::open_local_workspace(settings, None, true)?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let rules = parse_rules(&text).map_err(|e| format!("{}: {e}", path.display()))?;

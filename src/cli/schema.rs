@@ -71,7 +71,7 @@ pub fn all_query_tables(catalog: &Catalog) -> Vec<(String, Vec<(String, String)>
 }
 
 /// `sentinel-bridge schema [--out FILE]`.
-pub fn run(settings: &crate::app::settings::Settings, out: Option<std::path::PathBuf>) -> super::CliResult {
+pub fn run(settings: &crate::settings::Settings, out: Option<std::path::PathBuf>) -> super::CliResult {
     let catalog = crate::app::load_catalog(settings)?;
     let text = schema_text(&catalog);
     match out {

@@ -3,7 +3,7 @@
 //! gave up on and records Azure refused) of `azure-queue`.
 
 use super::CliResult;
-use crate::app::settings::{Settings, SpillSetting};
+use crate::settings::{Settings, SpillSetting};
 use crate::app::storage_client;
 use crate::azure::identity::Credential;
 use crate::delivery::spill::Spill;

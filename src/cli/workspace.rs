@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::CliResult;
 use crate::app::load_catalog;
-use crate::app::settings::Settings;
+use crate::settings::Settings;
 use crate::local_azure::{Workspace, WorkspaceConfig};
 
 /// The local workspace with every table the bridge writes (the mappings' and the enrichment's).

@@ -10,7 +10,8 @@ use serde_json::{json, Map};
 
 use super::checks::Tokens;
 use super::Check;
-use crate::app::{AppState, EnrichmentState};
+use super::Deployment;
+use crate::enrich::EnrichmentState;
 use crate::enrich::kql_strings;
 use crate::model::schema::Row;
 
@@ -19,7 +20,7 @@ fn poll_every(wait: Duration) -> Duration {
     (wait / 20).clamp(Duration::from_millis(200), Duration::from_secs(15))
 }
 
-pub(super) async fn run(state: &AppState, tokens: &Tokens, wait: Duration, out: &mut Vec<Check>) {
+pub(super) async fn run(state: &Deployment<'_>, tokens: &Tokens, wait: Duration, out: &mut Vec<Check>) {
     let EnrichmentState::Ready(e) = &state.enricher else {
         out.push(Check::warn("canary", "not sent: no Query API to read it back from", "set LOG_ANALYTICS_WORKSPACE_ID and SENTINEL_WORKSPACE_RESOURCE_ID"));
         return;
@@ -30,7 +31,7 @@ pub(super) async fn run(state: &AppState, tokens: &Tokens, wait: Duration, out: 
     }
     let run_id = format!("doctor-{}", uuid::Uuid::new_v4());
     let now = crate::model::time::format_datetime(time::OffsetDateTime::now_utc());
-    let tables = crate::app::written_tables(&state.catalog);
+    let tables = crate::enrich::tables::written_tables(&state.catalog);
     let mut waiting = Vec::new();
     for t in &tables {
         let mut fields = Map::new();
@@ -101,7 +102,7 @@ pub(super) async fn run(state: &AppState, tokens: &Tokens, wait: Duration, out: 
 }
 
 /// What the rules' diagnostic settings recorded in the last hour.
-async fn dcr_errors(state: &AppState, e: &crate::enrich::Enricher, out: &mut Vec<Check>) {
+async fn dcr_errors(state: &Deployment<'_>, e: &crate::enrich::Enricher, out: &mut Vec<Check>) {
     let rule = state.dcr_resource_id.clone().unwrap_or_default();
     let q = format!(
         "let Rule = {};\nDCRLogErrors\n| where TimeGenerated > ago(1h)\n| where array_length(Rule) == 0 or _ResourceId in~ (Rule)\n| summarize Errors = count(), Example = take_any(Message)",

@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{Check, Options, Report};
-use crate::app::settings::{Backend, SpillSetting, StorageSetting};
-use crate::app::{written_tables, AppState, EnrichmentState};
+use crate::settings::{Backend, SpillSetting, StorageSetting};
+use super::Deployment;
+use crate::enrich::tables::written_tables;
+use crate::enrich::EnrichmentState;
 use crate::azure::http::{AzureRules, Call, CallError, Driver, RetryPolicy};
 use crate::azure::identity::{TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::IngestError;
@@ -23,7 +25,7 @@ const PROBE: Duration = Duration::from_secs(15);
 /// The ARM api-version of data collection rules (the one infra/ deploys with).
 const DCR_API_VERSION: &str = "2024-03-11";
 
-pub async fn run(state: &AppState, options: Options) -> Report {
+pub async fn run(state: &Deployment<'_>, options: Options) -> Report {
     let mut out = Vec::new();
     settings(state, &mut out);
     let tokens = tokens(state, &mut out).await;
@@ -39,7 +41,7 @@ pub async fn run(state: &AppState, options: Options) -> Report {
     Report { at: crate::model::time::format_datetime(time::OffsetDateTime::now_utc()), backend: state.backend.clone(), checks: out }
 }
 
-fn settings(state: &AppState, out: &mut Vec<Check>) {
+fn settings(state: &Deployment<'_>, out: &mut Vec<Check>) {
     let s = &state.settings;
     let enrich = match &state.enricher {
         EnrichmentState::Ready(_) => "enrichment on".to_string(),
@@ -49,7 +51,7 @@ fn settings(state: &AppState, out: &mut Vec<Check>) {
     out.push(Check::ok("settings", format!("parsed; {}; sources {}; {enrich}; replay guard {}", state.backend, sources.join(", "), state.replay.store_name())));
     for src in state.catalog.sources() {
         if !state.verifiers[&src.name].accepts_requests() {
-            let setting = crate::app::settings::secrets_setting(&src.name);
+            let setting = crate::settings::secrets_setting(&src.name);
             if matches!(s.backend, Backend::Local) && !s.under_functions_host {
                 out.push(Check::ok(format!("source:{}", src.name), format!("no secret, so it refuses its events (local: set {setting} to take them)")));
                 continue;
@@ -71,7 +73,7 @@ fn settings(state: &AppState, out: &mut Vec<Check>) {
 }
 
 /// The audiences the configuration needs, by short name.
-fn audiences(state: &AppState) -> Vec<(&'static str, String)> {
+fn audiences(state: &Deployment<'_>) -> Vec<(&'static str, String)> {
     let s = &state.settings;
     let mut a = vec![(
         "monitor",
@@ -113,7 +115,7 @@ impl Tokens {
     }
 }
 
-async fn tokens(state: &AppState, out: &mut Vec<Check>) -> Tokens {
+async fn tokens(state: &Deployment<'_>, out: &mut Vec<Check>) -> Tokens {
     let kind = state.credential.kind;
     let fix = match kind {
         "managed identity" => "check the Function App's identity (Identity blade) and that AZURE_CLIENT_ID names its client id",
@@ -146,14 +148,14 @@ fn short(s: &str) -> String {
     }
 }
 
-fn expected_rule(state: &AppState) -> String {
+fn expected_rule(state: &Deployment<'_>) -> String {
     match &state.settings.backend {
         Backend::Azure { dcr_immutable_id, .. } => dcr_immutable_id.clone(),
         Backend::Local => "dcr-local".into(),
     }
 }
 
-fn stream_rules(state: &AppState) -> HashMap<String, String> {
+fn stream_rules(state: &Deployment<'_>) -> HashMap<String, String> {
     match &state.settings.backend {
         Backend::Azure { stream_rules, .. } => stream_rules.iter().cloned().collect(),
         Backend::Local => HashMap::new(),
@@ -161,7 +163,7 @@ fn stream_rules(state: &AppState) -> HashMap<String, String> {
 }
 
 /// An ARM GET with the ARM token: `(status, body)`, or why it could not be asked.
-pub(super) async fn arm_get(state: &AppState, path_and_query: &str) -> Result<(u16, Value), String> {
+pub(super) async fn arm_get(state: &Deployment<'_>, path_and_query: &str) -> Result<(u16, Value), String> {
     let tokens = TokenSource::new(state.credential.clone(), ARM_SCOPE);
     let url = format!("{}{path_and_query}", state.arm_endpoint.trim_end_matches('/'));
     let build = |http: &reqwest::Client| http.get(&url);
@@ -176,7 +178,7 @@ pub(super) async fn arm_get(state: &AppState, path_and_query: &str) -> Result<(u
 
 /// The first rule: readable, the immutable id the settings name, and each stream declared as the mappings
 /// write it. Whether the configured immutable id is wrong (the ingestion check then says no more about it).
-async fn rule(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) -> bool {
+async fn rule(state: &Deployment<'_>, tokens: &Tokens, out: &mut Vec<Check>) -> bool {
     let Some(id) = state.dcr_resource_id.clone() else {
         out.push(Check::warn(
             "dcr",
@@ -278,7 +280,7 @@ async fn rule(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) -> bool {
 }
 
 /// A record-less call to every stream: 204 proves Monitoring Metrics Publisher on its rule.
-async fn ingestion(state: &AppState, tokens: &Tokens, wrong_rule: bool, out: &mut Vec<Check>) {
+async fn ingestion(state: &Deployment<'_>, tokens: &Tokens, wrong_rule: bool, out: &mut Vec<Check>) {
     if tokens.skip("monitor", "ingestion", out) {
         return;
     }
@@ -332,7 +334,7 @@ fn query_type(t: crate::model::schema::ColumnType) -> &'static str {
 }
 
 /// Each table the bridge writes exists in the workspace with the mapping's columns.
-async fn tables(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) {
+async fn tables(state: &Deployment<'_>, tokens: &Tokens, out: &mut Vec<Check>) {
     let EnrichmentState::Ready(e) = &state.enricher else {
         out.push(Check::warn(
             "tables",
@@ -382,7 +384,7 @@ async fn tables(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) {
 }
 
 /// Sentinel answers, the identity may comment, and (in Azure) an automation rule runs a playbook.
-async fn sentinel(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) {
+async fn sentinel(state: &Deployment<'_>, tokens: &Tokens, out: &mut Vec<Check>) {
     let EnrichmentState::Ready(e) = &state.enricher else {
         out.push(Check::warn(
             "sentinel",
@@ -436,7 +438,7 @@ async fn sentinel(state: &AppState, tokens: &Tokens, out: &mut Vec<Check>) {
     }
 }
 
-async fn spill(state: &AppState, out: &mut Vec<Check>) {
+async fn spill(state: &Deployment<'_>, out: &mut Vec<Check>) {
     match &state.spill {
         None => out.push(Check::warn(
             "spill",
@@ -476,8 +478,8 @@ async fn spill(state: &AppState, out: &mut Vec<Check>) {
     }
 }
 
-async fn sekoia(state: &AppState, out: &mut Vec<Check>) {
-    for (source, client) in &state.sekoia {
+async fn sekoia(state: &Deployment<'_>, out: &mut Vec<Check>) {
+    for (source, client) in state.sekoia {
         let check = format!("sekoia:{source}");
         match client.probe(Instant::now() + PROBE).await {
             Ok(()) => out.push(Check::ok(check, "the intake takes an empty batch")),

@@ -7,9 +7,39 @@
 pub mod canary;
 pub mod checks;
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use crate::azure::identity::Credential;
+use crate::azure::logs_ingestion::IngestionClient;
+use crate::delivery::replay::ReplayGuard;
+use crate::delivery::spill::SpillBackend;
+use crate::enrich::EnrichmentState;
+use crate::mapping::auth::Verifier;
+use crate::mapping::Catalog;
+use crate::sekoia::SekoiaClient;
+use crate::settings::Settings;
+
+/// What the checks look at: the deployment's pieces as start-up built them, borrowed from the functions'
+/// state (`AppState::deployment`), so the doctor sees exactly what `serve` runs with.
+pub struct Deployment<'a> {
+    pub catalog: &'a Catalog,
+    pub sekoia: &'a BTreeMap<String, Arc<SekoiaClient>>,
+    pub spill: &'a Option<SpillBackend>,
+    pub ingest: &'a Arc<IngestionClient>,
+    pub enricher: &'a EnrichmentState,
+    pub verifiers: &'a HashMap<String, Verifier>,
+    pub replay: &'a ReplayGuard,
+    pub backend: &'a String,
+    pub settings: &'a Settings,
+    pub credential: &'a Credential,
+    /// The first rule's ARM id (`DCR_RESOURCE_ID`, or the local workspace's), and where ARM is.
+    pub dcr_resource_id: &'a Option<String>,
+    pub arm_endpoint: &'a String,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -123,7 +153,7 @@ pub const CACHE_FOR: Duration = Duration::from_secs(600);
 impl Cache {
     /// The cached report, or a new one (never with a canary) when there is none or it is older than
     /// [`CACHE_FOR`]; concurrent callers wait for one run.
-    pub async fn get_or_run(&self, state: &crate::app::AppState) -> Report {
+    pub async fn get_or_run(&self, state: &Deployment<'_>) -> Report {
         let mut held = self.0.lock().await;
         if let Some((at, r)) = held.as_ref() {
             if at.elapsed() < CACHE_FOR {

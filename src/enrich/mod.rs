@@ -11,10 +11,8 @@
 
 pub mod comment;
 pub mod entities;
-pub mod evaluation;
 pub mod hypotheses;
 pub mod narrative;
-pub mod scenarios;
 pub mod signals;
 pub mod tables;
 pub mod trigger;
@@ -197,6 +195,23 @@ pub enum EnrichError {
     WrongWorkspace(String),
     #[error("Sentinel is unavailable: {0}")]
     Sentinel(SentinelError),
+}
+
+/// Whether enrichment runs here, and if not, why.
+#[derive(Clone)]
+pub enum EnrichmentState {
+    Ready(Arc<Enricher>),
+    /// Not configured: what is missing, in a sentence for the caller.
+    Off(&'static str),
+}
+
+impl EnrichmentState {
+    pub fn ready(&self) -> Option<&Arc<Enricher>> {
+        match self {
+            EnrichmentState::Ready(e) => Some(e),
+            EnrichmentState::Off(_) => None,
+        }
+    }
 }
 
 /// The deterministic comment id for an incident and enrichment version: a re-run replaces its comment.
@@ -418,7 +433,7 @@ impl Enricher {
     }
 
     /// Runs one query, recording how it went.
-    async fn run_query(&self, name: &str, full: String, skipped: Option<&str>) -> (QueryRun, Option<crate::kql::Frame>) {
+    async fn run_query(&self, name: &str, full: String, skipped: Option<&str>) -> (QueryRun, Option<crate::model::frame::Frame>) {
         let t = Instant::now();
         if let Some(why) = skipped {
             return (QueryRun { name: name.to_string(), status: RunStatus::Skipped(why.to_string()), rows: 0, duration_ms: 0.0, text: full }, None);
@@ -485,7 +500,7 @@ impl Enricher {
             out.extend(signals::control_plane::control_plane(f, ws, &known));
         }
         for (name, parse) in [
-            ("related_alerts", signals::related_alerts as fn(&crate::kql::Frame) -> Vec<Signal>),
+            ("related_alerts", signals::related_alerts as fn(&crate::model::frame::Frame) -> Vec<Signal>),
             ("vendor_noxys", signals::vendor_noxys),
             ("vendor_trapeye", signals::vendor_trapeye),
             ("vendor_apono", signals::vendor_apono),

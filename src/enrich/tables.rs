@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::mapping::Catalog;
 use crate::model::schema::{Column, ColumnType, TableSchema};
 
 fn schema(name: &str, cols: &[(&str, ColumnType)]) -> Arc<TableSchema> {
@@ -54,4 +55,11 @@ pub fn enrichment_audit() -> Arc<TableSchema> {
 
 pub fn all() -> Vec<Arc<TableSchema>> {
     vec![incident_enrichment(), enrichment_audit()]
+}
+
+/// Every table the bridge writes: the mappings' and the enrichment's own.
+pub fn written_tables(catalog: &Catalog) -> Vec<Arc<TableSchema>> {
+    let mut tables = catalog.tables();
+    tables.extend(all());
+    tables
 }

@@ -7,10 +7,10 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
 
-use crate::app::AppState;
+use crate::functions::state::AppState;
 
 pub async fn doctor(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let report = state.doctor.get_or_run(&state).await;
+    let report = state.doctor.get_or_run(&state.deployment()).await;
     let mut v = serde_json::to_value(&report).unwrap_or_default();
     v["failed"] = serde_json::json!(report.failed());
     v["summary"] = serde_json::json!(report.summary());

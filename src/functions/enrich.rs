@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::app::{AppState, EnrichmentState};
+use crate::enrich::EnrichmentState;
+use crate::functions::state::AppState;
 use crate::enrich::{trigger, EnrichError};
 use crate::functions::error::AppError;
 

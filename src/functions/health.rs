@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::functions::state::AppState;
 
 pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let sources: Vec<_> = state

@@ -6,7 +6,8 @@
 //! - [`redeliver`]: `POST /redeliver`, the spill queue's trigger, in the host's [`invocation`] envelope;
 //! - [`health`]: `GET /api/health`, counters for operators;
 //! - [`doctor`]: `GET /api/doctor`, the cached `doctor` report;
-//! - [`error`]: every error a caller can get, as one type.
+//! - [`error`]: every error a caller can get, as one type;
+//! - [`state`]: what they all read, built at start-up.
 
 pub mod doctor;
 pub mod enrich;
@@ -14,4 +15,5 @@ pub mod error;
 pub mod health;
 pub mod invocation;
 pub mod redeliver;
+pub mod state;
 pub mod webhook;

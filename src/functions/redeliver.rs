@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use crate::app::AppState;
+use crate::functions::state::AppState;
 use crate::delivery::spill::{RedeliverError, SpillBackend};
 use crate::functions::invocation::{answer, QueueInvocation};
 

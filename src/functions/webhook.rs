@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
+use crate::functions::state::AppState;
 use crate::azure::logs_ingestion::limits;
 use crate::delivery::fanout::Fanout;
 use crate::delivery::replay::Claim;
@@ -80,7 +80,7 @@ pub async fn receive(State(state): State<Arc<AppState>>, Path(source): Path<Stri
 async fn handle(
     state: &AppState,
     mapping: &crate::mapping::SourceMapping,
-    stats: &crate::app::metrics::SourceStats,
+    stats: &crate::metrics::SourceStats,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {

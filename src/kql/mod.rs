@@ -10,12 +10,12 @@ mod eval;
 mod exec;
 mod lexer;
 mod parser;
-pub mod value;
-
-use std::sync::Arc;
+/// The values and frames the engine computes over are the shared data model's.
+pub use crate::model::value;
 
 pub use exec::{execute, Tables};
 pub use parser::parse;
+pub use crate::model::frame::{Column, Frame, Row};
 pub use value::{KType, Value};
 
 /// Converts a value to a column type as `tolong()`, `todatetime()`… do; null when it does not convert.
@@ -33,35 +33,6 @@ pub enum KqlError {
     Semantic(String),
     #[error("the query nests deeper than {limit} levels at character {pos}")]
     TooDeep { pos: usize, limit: usize },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Column {
-    pub name: String,
-    pub ktype: KType,
-}
-
-pub type Row = Arc<[Value]>;
-
-/// A table: its columns, and rows whose values line up with them.
-#[derive(Debug, Clone, Default)]
-pub struct Frame {
-    pub columns: Vec<Column>,
-    pub rows: Vec<Row>,
-}
-
-impl Frame {
-    pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name == name)
-    }
-
-    /// The frame as the Query API's `{"name","columns","rows"}` table.
-    pub fn to_wire(&self, name: &str) -> serde_json::Value {
-        let columns: Vec<_> = self.columns.iter().map(|c| serde_json::json!({"name": c.name, "type": c.ktype.name()})).collect();
-        let rows: Vec<serde_json::Value> =
-            self.rows.iter().map(|r| serde_json::Value::Array(r.iter().zip(&self.columns).map(|(v, c)| v.to_wire(c.ktype)).collect())).collect();
-        serde_json::json!({"name": name, "columns": columns, "rows": rows})
-    }
 }
 
 /// Parses and runs a query in one step.

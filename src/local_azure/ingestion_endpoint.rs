@@ -1,7 +1,7 @@
 //! The workspace's Logs Ingestion API, enforcing Azure's contract (contract §1): the path and api-version, a
 //! bearer token for `https://monitor.azure.com`, `Content-Type: application/json`, gzip or plain bodies of at
 //! most 1,048,576 bytes as sent (413 `ContentLengthLimitExceeded`), a JSON array of
-//! objects nested at most [`limits::MAX_NESTING`] deep (a 400 for the whole call, see `limits`), declared streams only, and 204 on success. Columns a stream does not declare are dropped as
+//! objects nested at most [`MAX_NESTING`] deep (a 400 for the whole call), declared streams only, and 204 on success. Columns a stream does not declare are dropped as
 //! Azure drops them, but counted and logged. Values of the wrong type for their column are refused with a 400
 //! (stricter than Azure, which quietly stores null): for our own writers that is always a bug worth failing on.
 //! A stream's transformation (`transformKql`) runs on the records, with `source` bound to them.
@@ -21,7 +21,6 @@ use serde_json::Value;
 use super::store::Record;
 use super::tables::{accepts, StreamDecl};
 use super::{azure_error, RecordedCall, Workspace};
-use crate::azure::logs_ingestion::{limits, API_VERSION, MAX_CALL_BYTES};
 use crate::kql::{self, Frame};
 use crate::model::time::format_datetime;
 
@@ -80,9 +79,21 @@ async fn ingest_as(ws: Arc<Workspace>, dcr: String, stream: String, q: IngestQue
 /// there, which also stops gzip bombs.
 pub const MAX_DECOMPRESSED_BYTES: usize = 2 * MAX_CALL_BYTES;
 
+/// The Logs Ingestion API's version (contract §1: `api-version=2023-01-01`, the only one the API serves).
+pub const API_VERSION: &str = "2023-01-01";
+
+/// "Maximum size of API call: 1 MB (both compressed and uncompressed)" (Azure Monitor service limits, Logs
+/// Ingestion API; contract §1); 1 MB is 1,048,576 bytes in Azure's own 413 message.
+pub const MAX_CALL_BYTES: usize = 1024 * 1024;
+
+/// The nesting Azure's .NET front end takes: System.Text.Json and Newtonsoft.Json (≥ 13) refuse documents
+/// deeper than 64 by default, the call's array counting as one level. Azure documents no depth limit:
+/// UNCONFIRMED, kept equal to what the product refuses up front so our writers never reach it.
+pub const MAX_NESTING: usize = 64;
+
 /// A field value is at most 64 KB; Azure truncates longer ones (Logs Ingestion API service limits, contract
 /// §1). A dynamic value cut there is no longer JSON: it lands as the text it was cut to.
-pub const MAX_FIELD_BYTES: usize = limits::MAX_FIELD_BYTES;
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 
 fn too_large(len: usize) -> Response {
     azure_error(
@@ -158,15 +169,15 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
     let mut dropped = 0u64;
     for (i, item) in items.into_iter().enumerate() {
         // The whole call is refused, as a JSON reader with a depth limit refuses the whole document.
-        let nesting = 1 + limits::depth(&item);
+        let nesting = 1 + depth(&item);
         let Value::Object(mut rec) = item else {
             return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidPayload", &format!("Record {i} is not a JSON object.")));
         };
-        if nesting > limits::MAX_NESTING {
+        if nesting > MAX_NESTING {
             return Err(azure_error(
                 StatusCode::BAD_REQUEST,
                 "InvalidPayload",
-                &format!("Record {i} nests {nesting} levels deep with the array; the maximum is {}.", limits::MAX_NESTING),
+                &format!("Record {i} nests {nesting} levels deep with the array; the maximum is {MAX_NESTING}."),
             ));
         }
         let before = rec.len();
@@ -323,4 +334,24 @@ fn transform(ws: &Workspace, decl: &StreamDecl, kql_text: &str, records: Vec<Rec
         result.push(rec);
     }
     Ok(result)
+}
+
+/// The nesting depth of a parsed JSON value, counted without recursion (the value comes from outside).
+fn depth(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 1usize)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            Value::Array(a) => {
+                deepest = deepest.max(d);
+                stack.extend(a.iter().map(|x| (x, d + 1)));
+            }
+            Value::Object(o) => {
+                deepest = deepest.max(d);
+                stack.extend(o.values().map(|x| (x, d + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
 }

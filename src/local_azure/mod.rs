@@ -295,7 +295,7 @@ impl Workspace {
             .route("/_local/calls", get(recorded_calls))
             .route("/_faults", post(add_fault).delete(clear_faults))
             // Bodies past the limit are answered by the handler with Azure's 413, so let them reach it.
-            .layer(axum::extract::DefaultBodyLimit::max(8 * crate::azure::logs_ingestion::MAX_CALL_BYTES))
+            .layer(axum::extract::DefaultBodyLimit::max(8 * ingestion_endpoint::MAX_CALL_BYTES))
             .with_state(self.clone())
     }
 

@@ -1,5 +1,8 @@
 //! The one data model every room shares: table schemas, column types and checked rows ([`schema`]), and
-//! time: parsing, formatting and ISO 8601 durations ([`time`]).
+//! time: parsing, formatting and ISO 8601 durations ([`time`]), and the typed values and frames a query
+//! answers with ([`value`], [`frame`]).
 
+pub mod frame;
 pub mod schema;
 pub mod time;
+pub mod value;

@@ -128,8 +128,8 @@ impl ColumnType {
 
 impl ColumnType {
     /// The type a query sees a column of this type as.
-    pub fn ktype(self) -> crate::kql::KType {
-        use crate::kql::KType;
+    pub fn ktype(self) -> crate::model::value::KType {
+        use crate::model::value::KType;
         match self {
             ColumnType::String => KType::String,
             ColumnType::Int => KType::Int,

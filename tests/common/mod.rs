@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sentinel_bridge::app::settings::Settings;
+use sentinel_bridge::settings::Settings;
 use sentinel_bridge::app::{app, Bridge};
 use sentinel_bridge::azure::identity::LoopbackClientCredential;
 use sentinel_bridge::local_azure::{RunningWorkspace, Workspace, WorkspaceConfig};

@@ -32,7 +32,7 @@ pub mod pack;
 pub use pack::MAX_CALL_BYTES;
 use pack::{array_len, encode_array, pack};
 
-use crate::app::metrics::{Metrics, StreamStats};
+use crate::metrics::{Metrics, StreamStats};
 pub use crate::azure::http::RetryPolicy;
 use crate::azure::http::{azure_verdict, path_segment, send_halving, AzureError, Call, CallError, Driver, RetryLogic, Verdict};
 use crate::azure::identity::TokenSource;

@@ -2,7 +2,7 @@
 //! TrapEye, Apono).
 
 use super::{col, text, time_of, Evidence, Signal};
-use crate::kql::Frame;
+use crate::model::frame::Frame;
 use crate::model::time::format_ticks;
 
 pub fn related_alerts(frame: &Frame) -> Vec<Signal> {

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use super::{col, median, text, time_of, Evidence, Signal, THIN_BASELINE_DAYS};
-use crate::kql::Frame;
+use crate::model::frame::Frame;
 use crate::model::time::{format_ticks, TICKS_PER_SEC};
 
 const HOUR: i64 = 3600 * TICKS_PER_SEC;
@@ -221,7 +221,8 @@ fn metric_signal_title(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kql::{Column, KType, Value};
+    use crate::model::frame::Column;
+use crate::model::value::{KType, Value};
 
     fn frame(rows: Vec<(i64, f64, f64)>, metric: &str) -> Frame {
         let columns = ["Key", "CounterName", "TimeGenerated", "Value", "Samples"];

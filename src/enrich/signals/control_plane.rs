@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::identity::KnownIps;
 use super::{col, text, time_of, Evidence, Signal};
-use crate::kql::Frame;
+use crate::model::frame::Frame;
 use crate::model::time::format_ticks;
 
 /// The operations that matter, by the prefix of `OperationNameValue`.

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{col, text, time_of, Evidence, Signal, THIN_BASELINE_DAYS};
-use crate::kql::Frame;
+use crate::model::frame::Frame;
 use crate::model::time::{format_ticks, TICKS_PER_SEC};
 
 const HOUR: i64 = 3600 * TICKS_PER_SEC;
@@ -45,7 +45,7 @@ const SPRAYED_USERS: i64 = 5;
 pub fn org_sources(frame: &Frame) -> OrgSources {
     let c = |n: &str| col(frame, n);
     let (ki, vi, bi, fi) = (c("Kind"), c("Value"), c("BaselineUsers"), c("WindowFailedUsers"));
-    let num = |r: &[crate::kql::Value], i: Option<usize>| i.and_then(|i| r[i].as_f64()).unwrap_or(0.0) as i64;
+    let num = |r: &[crate::model::value::Value], i: Option<usize>| i.and_then(|i| r[i].as_f64()).unwrap_or(0.0) as i64;
     let mut o = OrgSources::default();
     for r in &frame.rows {
         let (kind, value) = (text(r, ki), text(r, vi));

@@ -12,7 +12,8 @@ pub mod identity;
 
 use serde::Serialize;
 
-use crate::kql::{Frame, Value};
+use crate::model::frame::Frame;
+use crate::model::value::Value;
 
 pub use alerts::{related_alerts, vendor_apono, vendor_noxys, vendor_trapeye};
 

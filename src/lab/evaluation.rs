@@ -1,5 +1,5 @@
 //! Measuring the model the way a detection engineer would: every case of the labelled suite is staged into a
-//! fresh local workspace and enriched end to end by [`crate::bench::model`] (the Query, Sentinel and ingestion
+//! fresh local workspace and enriched end to end by [`super::harness`] (the Query, Sentinel and ingestion
 //! APIs over loopback HTTP, `act` mode at the default threshold), and the outcomes are scored here: per hypothesis, precision and recall of
 //! the leading finding; the Brier score of the confidences; a reliability table (confidence bins against how
 //! often the finding was right); kill chains whose entry point was named; and benign cases whose severity was
@@ -7,11 +7,11 @@
 
 use serde::Serialize;
 
-use super::hypotheses::{features, infer, HypothesisId, Logistic, Model, FEATURES, SCORED};
-use super::scenarios::suite::Truth;
-use super::scenarios::CaseSpec;
-use super::signals::Signal;
-use super::EnrichSettings;
+use crate::enrich::hypotheses::{features, infer, HypothesisId, Logistic, Model, FEATURES, SCORED};
+use super::suite::Truth;
+use super::world::CaseSpec;
+use crate::enrich::signals::Signal;
+use crate::enrich::EnrichSettings;
 
 /// One case's result.
 #[derive(Debug, Clone, Serialize)]
@@ -228,7 +228,7 @@ pub fn fit(outcomes: &[Outcome]) -> Model {
             let right = outcomes
                 .iter()
                 .filter(|o| {
-                    let i = infer(&o.signals, &super::hypotheses::Subjects::default(), &m, 0.75);
+                    let i = infer(&o.signals, &crate::enrich::hypotheses::Subjects::default(), &m, 0.75);
                     let lead = if o.truth.abstain { HypothesisId::NoFinding } else { i.hypotheses[0].id };
                     lead == o.truth.lead && (o.truth.entry.is_none() || i.entry_point == o.truth.entry)
                 })
@@ -249,7 +249,7 @@ pub fn weights_source(m: &Model, seeds: (u64, u64)) -> String {
         "//! The fitted model: written by `sentinel-bridge evaluate --from {} --cases {} --fit src/enrich/weights.rs`\n\
          //! from the labelled suite's seeds {}..{}; do not edit by hand. Weights are per feature name (a feature the\n\
          //! table does not name weighs 0); thresholds are the ones that made the most leads right on those seeds.\n\n\
-         use super::hypotheses::{{HypothesisId, Logistic, Model, WeightTable, FEATURES}};\n\n\
+         use crate::enrich::hypotheses::{{HypothesisId, Logistic, Model, WeightTable, FEATURES}};\n\n\
          pub const FIT_SEEDS: (u64, u64) = ({}, {});\n\n\
          #[rustfmt::skip]\nconst WEIGHTS: WeightTable = &[\n",
         seeds.0,
@@ -285,7 +285,7 @@ pub fn reinfer(outcomes: &mut [Outcome], model: &Model) {
         if o.truth.abstain {
             continue;
         }
-        let i = infer(&o.signals, &super::hypotheses::Subjects::default(), model, threshold - 0.05);
+        let i = infer(&o.signals, &crate::enrich::hypotheses::Subjects::default(), model, threshold - 0.05);
         o.lead = i.hypotheses[0].id;
         o.confidence = i.hypotheses[0].confidence;
         o.entry_point = i.entry_point;

@@ -1,19 +1,20 @@
 //! The labelled suite's harness (`sentinel-bridge evaluate`, the model tests): each case staged into its own
 //! in-memory local workspace over the ingestion API and enriched end to end over loopback HTTP, as Azure would
-//! serve it; [`crate::enrich::evaluation`] scores the outcomes.
+//! serve it; [`super::evaluation`] scores the outcomes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::StreamExt;
 
-use crate::app::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use crate::azure::logs_query::{LogsQueryClient, QueryOptions, QUERY_SCOPE};
 use crate::azure::sentinel::{SentinelClient, SentinelOptions, ARM_SCOPE};
-use crate::enrich::evaluation::Outcome;
-use crate::enrich::scenarios::{self, suite, world, CaseSpec};
+use super::evaluation::Outcome;
+use super::world::CaseSpec;
+use super::{scenarios, suite, world};
 use crate::enrich::{EnrichSettings, Enricher, Mode};
 use crate::local_azure::{Workspace, WorkspaceConfig, LOCAL_WORKSPACE_ID};
 use crate::mapping::Catalog;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 /// 100-nanosecond ticks, Kusto's resolution for datetime and timespan.
-pub use crate::model::time::TICKS_PER_SEC;
+pub use super::time::TICKS_PER_SEC;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KType {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::azure::identity::IdentitySetting;
 use crate::azure::identity::MONITOR_SCOPE;
 use crate::azure::logs_ingestion::MAX_CALL_BYTES;
 
@@ -247,30 +248,6 @@ pub struct OpenAiSetting {
     pub kind: crate::azure::openai::ModelKind,
     pub max_output_tokens: u32,
     pub reasoning_effort: Option<String>,
-}
-
-/// Which Entra credential the bridge uses, in the order the Functions host makes sense of it.
-#[derive(Clone, PartialEq, Eq)]
-pub enum IdentitySetting {
-    /// The host's managed identity (`IDENTITY_ENDPOINT`); user-assigned when a client id is given.
-    ManagedIdentity { client_id: Option<String> },
-    /// `AZURE_TENANT_ID` + `AZURE_CLIENT_ID` + `AZURE_CLIENT_SECRET`.
-    ClientSecret { tenant_id: String, client_id: String, secret: String },
-    /// `az login` / `azd auth login`, for developers.
-    DeveloperTools,
-}
-
-impl std::fmt::Debug for IdentitySetting {
-    // The secret stays out of every log line.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IdentitySetting::ManagedIdentity { client_id } => f.debug_struct("ManagedIdentity").field("client_id", client_id).finish(),
-            IdentitySetting::ClientSecret { tenant_id, client_id, .. } => {
-                f.debug_struct("ClientSecret").field("tenant_id", tenant_id).field("client_id", client_id).finish_non_exhaustive()
-            }
-            IdentitySetting::DeveloperTools => f.write_str("DeveloperTools"),
-        }
-    }
 }
 
 fn https_or_loopback(setting: &str, value: &str) -> Result<String, SettingError> {
