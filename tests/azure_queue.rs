@@ -33,6 +33,10 @@ fn free_port() -> u16 {
 
 fn start_azurite() -> (Azurite, String) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/azurite");
+    // The tests of this file run in parallel threads; `npm ci` empties node_modules first, so two installs at once
+    // break each other on a fresh machine. One install at a time, and only while none is there.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     if !dir.join("node_modules/.bin/azurite-queue").exists() {
         let ok = Command::new("npm").args(["ci", "--silent", "--no-audit", "--no-fund"]).current_dir(&dir).status().expect("npm is needed for Azurite");
         assert!(ok.success(), "npm ci (azurite) failed");

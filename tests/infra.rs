@@ -153,6 +153,9 @@ fn the_deployment_wires_what_azure_requires() {
 
 fn kql_check(input: &Value) -> Vec<Value> {
     let dir = root().join("tests/kql_check");
+    // One `npm ci` at a time: it empties node_modules first, so parallel installs break each other.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     if !dir.join("node_modules/@kusto/language-service-next").exists() {
         let ok = Command::new("npm").args(["ci", "--silent", "--no-audit", "--no-fund"]).current_dir(&dir).status().expect("npm is needed for the KQL check");
         assert!(ok.success(), "npm ci failed");

@@ -104,30 +104,121 @@ fn a_mistyped_setting_of_ours_stops_start_up_naming_the_one_meant() {
     assert!(Settings::from_vars([("LOGNAME".to_string(), "x".to_string())]).is_ok());
 }
 
-/// Product code reaches the local stand-in of Azure only over HTTP: only start-up's local backend, the
-/// commands and the benchmarks may name it (the tests too, being outside `src/`).
-#[test]
-fn product_modules_do_not_import_the_stand_in() {
-    let root = format!("{}/src", env!("CARGO_MANIFEST_DIR"));
-    let allowed = ["local_azure/", "cli/", "bench/", "app/local_backend.rs", "lib.rs"];
-    let mut offenders = Vec::new();
-    let mut stack = vec![std::path::PathBuf::from(&root)];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
+/// Which room may name which. Dependencies point down: a room names only the rooms on its line, and the
+/// table itself has no cycle. The commands, the benchmarks and the lab may name anything below them; no
+/// product room names the lab (what only simulates or measures) or the stand-in of Azure, which product code
+/// reaches only over HTTP (start-up's `app/local_backend.rs` alone starts it, see below).
+const ROOMS: &[(&str, &[&str])] = &[
+    ("model", &[]),
+    ("metrics", &[]),
+    ("kql", &["model"]),
+    ("mapping", &["model"]),
+    ("azure", &["model", "metrics"]),
+    ("sekoia", &["azure", "mapping", "model", "metrics"]),
+    ("delivery", &["azure", "mapping", "model", "metrics", "sekoia"]),
+    ("enrich", &["azure", "mapping", "model", "metrics"]),
+    ("settings", &["azure", "delivery", "enrich", "mapping", "model", "metrics"]),
+    ("doctor", &["settings", "azure", "delivery", "enrich", "mapping", "model", "metrics", "sekoia"]),
+    ("functions", &["doctor", "settings", "azure", "delivery", "enrich", "mapping", "model", "metrics", "sekoia"]),
+    ("local_azure", &["kql", "model"]),
+    ("app", &["functions", "doctor", "settings", "azure", "delivery", "enrich", "mapping", "model", "metrics", "sekoia", "local_azure"]),
+    ("lab", &["app", "functions", "doctor", "settings", "azure", "delivery", "enrich", "mapping", "model", "metrics", "sekoia", "kql", "local_azure"]),
+    ("bench", &["lab", "app", "functions", "doctor", "settings", "azure", "delivery", "enrich", "mapping", "model", "metrics", "sekoia", "kql", "local_azure"]),
+    ("cli", &["bench", "lab", "app", "functions", "doctor", "settings", "azure", "delivery", "enrich", "mapping", "model", "metrics", "sekoia", "kql", "local_azure"]),
+];
+
+/// The rooms a piece of code names: `crate::x`, and each path of a `crate::{x, y::z}` group.
+fn rooms_named(code: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let ident = |s: &str| s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let (mut depth, mut start) = (0usize, 0usize);
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        out.insert(ident(group[start..j].trim()));
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.insert(ident(group[start..j].trim()));
+                        start = j + 1;
+                    }
+                    _ => {}
+                }
             }
+        } else {
+            out.insert(ident(rest));
+        }
+    }
+    out.remove("");
+    out
+}
+
+/// Every `.rs` file under a room (a folder or a single file), with its path relative to `src/`.
+fn room_files(room: &str) -> Vec<(String, String)> {
+    let root = std::path::PathBuf::from(format!("{}/src", env!("CARGO_MANIFEST_DIR")));
+    let mut files = Vec::new();
+    let single = root.join(format!("{room}.rs"));
+    let mut stack = if single.is_file() { vec![single] } else { vec![root.join(room)] };
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.extension().is_some_and(|e| e == "rs") {
             let rel = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
-            if !rel.ends_with(".rs") || allowed.iter().any(|a| rel.starts_with(a)) {
-                continue;
-            }
-            let code = strip_comments(&std::fs::read_to_string(&path).unwrap());
-            if code.contains("local_azure") {
-                offenders.push(rel);
+            files.push((rel, strip_comments(&std::fs::read_to_string(&path).unwrap())));
+        }
+    }
+    files
+}
+
+#[test]
+fn the_room_table_is_a_dag_and_names_every_room() {
+    let lib = read("src/lib.rs");
+    let declared: Vec<&str> = lib.lines().filter_map(|l| l.strip_prefix("pub mod ")).map(|l| l.trim_end_matches(';')).collect();
+    let mut listed: Vec<&str> = ROOMS.iter().map(|(r, _)| *r).collect();
+    listed.sort();
+    let mut declared_sorted = declared.clone();
+    declared_sorted.sort();
+    assert_eq!(declared_sorted, listed, "src/lib.rs declares rooms the table does not list, or the other way round");
+    // Each room names only rooms listed before it: the table is in topological order, so it has no cycle.
+    for (i, (room, may)) in ROOMS.iter().enumerate() {
+        for m in *may {
+            let at = ROOMS.iter().position(|(r, _)| r == m).unwrap_or_else(|| panic!("{room} may name {m}, which is not a room"));
+            assert!(at < i, "{room} may name {m}, which is listed after it: the table would allow a cycle");
+        }
+    }
+}
+
+#[test]
+fn each_room_names_only_the_rooms_below_it() {
+    let mut offenders = Vec::new();
+    for (room, may) in ROOMS {
+        for (file, code) in room_files(room) {
+            for named in rooms_named(&code) {
+                if named != *room && !may.contains(&named.as_str()) && ROOMS.iter().any(|(r, _)| *r == named) {
+                    offenders.push(format!("{file} names {named}"));
+                }
             }
         }
     }
-    assert!(offenders.is_empty(), "product modules that name the stand-in (reach it over HTTP instead): {offenders:?}");
+    assert!(offenders.is_empty(), "names that break the room table (tests/layout.rs ROOMS): {offenders:#?}");
+}
+
+/// Product code reaches the local stand-in of Azure only over HTTP: within `app`, only start-up's local backend
+/// may name it (the table lets `app` name it for that one file).
+#[test]
+fn only_the_local_backend_starts_the_stand_in() {
+    let offenders: Vec<String> =
+        room_files("app").into_iter().filter(|(f, code)| f != "app/local_backend.rs" && rooms_named(code).contains("local_azure")).map(|(f, _)| f).collect();
+    assert!(offenders.is_empty(), "app files other than local_backend.rs name the stand-in: {offenders:?}");
+}
+
+#[test]
+fn grouped_imports_are_read_path_by_path() {
+    let named = rooms_named("use crate::{azure::http::Driver, model::{frame::Frame, value::Value}};\nlet x = crate::kql::run(q);");
+    assert_eq!(named.into_iter().collect::<Vec<_>>(), ["azure", "kql", "model"]);
 }

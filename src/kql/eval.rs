@@ -218,7 +218,7 @@ impl Compiler<'_> {
                     return Err(KqlError::Semantic(format!("aggregation {name}() is only allowed in summarize")));
                 }
                 let Some((f, min, max)) = lookup(name) else {
-                    return Err(KqlError::Unsupported { pos: 0, what: format!("function '{name}'") });
+                    return Err(KqlError::Unsupported { pos: None, what: format!("function '{name}'") });
                 };
                 if args.len() < min || args.len() > max {
                     return Err(KqlError::Semantic(format!("{name}() takes {min} to {max} arguments, not {}", args.len())));

@@ -178,7 +178,7 @@ fn apply(op: &Op, f: Frame, env: &Env) -> Result<Frame, KqlError> {
             let mut compiled = Vec::new();
             for (i, item) in items.iter().enumerate() {
                 if matches!(item.expr, Expr::Star) {
-                    return Err(KqlError::Unsupported { pos: 0, what: "'*' in project".into() });
+                    return Err(KqlError::Unsupported { pos: None, what: "'*' in project".into() });
                 }
                 let c = comp.compile(&item.expr)?;
                 let name = column_name(item, i + if extend { f.columns.len() } else { 0 });
@@ -414,7 +414,7 @@ fn build_agg(item: &NamedExpr, input: &Frame, env: &Env, by_names: &[String]) ->
         return Err(KqlError::Semantic("summarize takes aggregations such as count() or max(x)".into()));
     };
     if !AGGREGATES.contains(&fname.as_str()) {
-        return Err(KqlError::Unsupported { pos: 0, what: format!("aggregation '{fname}'") });
+        return Err(KqlError::Unsupported { pos: None, what: format!("aggregation '{fname}'") });
     }
     let comp = compiler(input, env);
     let arg = |i: usize| -> Result<CExpr, KqlError> {
@@ -498,7 +498,7 @@ fn build_agg(item: &NamedExpr, input: &Frame, env: &Env, by_names: &[String]) ->
             }
             Agg { kind: AggKind::Arg { expr: e, cols, max: fname == "arg_max" }, columns }
         }
-        other => return Err(KqlError::Unsupported { pos: 0, what: format!("aggregation '{other}'") }),
+        other => return Err(KqlError::Unsupported { pos: None, what: format!("aggregation '{other}'") }),
     })
 }
 

@@ -2,7 +2,7 @@
 //! (`!contains`, `!in~`) are single tokens; `datetime(…)`, `timespan(…)` and `dynamic(…)` literals keep their
 //! raw text, since their insides are not KQL tokens.
 
-use super::KqlError;
+use super::{KqlError, Position};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Tok {
@@ -23,7 +23,7 @@ pub enum Tok {
 #[derive(Debug, Clone)]
 pub struct Token {
     pub tok: Tok,
-    pub pos: usize,
+    pub pos: Position,
 }
 
 const HYPHENATED: &[&str] = &[
@@ -88,7 +88,13 @@ pub fn lex(src: &str) -> Result<Vec<Token>, KqlError> {
     let chars: Vec<char> = src.chars().collect();
     let mut i = 0;
     let mut out = Vec::new();
-    let err = |pos: usize, msg: String| KqlError::Syntax { pos, message: msg };
+    // Where each line starts, so a character's offset becomes a line and column.
+    let line_starts: Vec<usize> = std::iter::once(0).chain(chars.iter().enumerate().filter(|(_, c)| **c == '\n').map(|(i, _)| i + 1)).collect();
+    let at = |offset: usize| {
+        let line = line_starts.partition_point(|&s| s <= offset);
+        Position { line, column: offset - line_starts[line - 1] + 1 }
+    };
+    let err = |pos: usize, msg: String| KqlError::Syntax { pos: at(pos), message: msg };
     while i < chars.len() {
         let c = chars[i];
         if c.is_whitespace() {
@@ -132,7 +138,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, KqlError> {
                 s.push(ch);
                 i += 1;
             }
-            out.push(Token { tok: Tok::Str(s), pos: start });
+            out.push(Token { tok: Tok::Str(s), pos: at(start) });
             continue;
         }
         if c.is_ascii_digit() {
@@ -154,15 +160,15 @@ pub fn lex(src: &str) -> Result<Vec<Token>, KqlError> {
             if i > ustart {
                 let text: String = chars[start..i].iter().collect();
                 let ticks = super::value::parse_timespan_literal(&text).ok_or_else(|| err(start, format!("'{text}' is not a number or timespan")))?;
-                out.push(Token { tok: Tok::Span(ticks), pos: start });
+                out.push(Token { tok: Tok::Span(ticks), pos: at(start) });
             } else if num.contains(['.', 'e', 'E']) {
-                out.push(Token { tok: Tok::Real(num.parse().map_err(|_| err(start, format!("bad number '{num}'")))?), pos: start });
+                out.push(Token { tok: Tok::Real(num.parse().map_err(|_| err(start, format!("bad number '{num}'")))?), pos: at(start) });
             } else {
                 let tok = match num.parse::<i64>() {
                     Ok(n) => Tok::Long(n),
                     Err(_) => Tok::Real(num.parse().map_err(|_| err(start, format!("bad number '{num}'")))?),
                 };
-                out.push(Token { tok, pos: start });
+                out.push(Token { tok, pos: at(start) });
             }
             continue;
         }
@@ -215,12 +221,12 @@ pub fn lex(src: &str) -> Result<Vec<Token>, KqlError> {
                     }
                     let inner: String = chars[j + 1..k].iter().collect();
                     let kind = if lower == "time" { "timespan".to_string() } else { lower };
-                    out.push(Token { tok: Tok::Typed(kind, inner.trim().to_string()), pos: start });
+                    out.push(Token { tok: Tok::Typed(kind, inner.trim().to_string()), pos: at(start) });
                     i = k + 1;
                     continue;
                 }
             }
-            out.push(Token { tok: Tok::Ident(word), pos: start });
+            out.push(Token { tok: Tok::Ident(word), pos: at(start) });
             continue;
         }
         if c == '[' && matches!(chars.get(i + 1), Some('\'') | Some('"')) {
@@ -233,7 +239,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, KqlError> {
                 j += 1;
             }
             if chars.get(j + 1) == Some(&']') {
-                out.push(Token { tok: Tok::QuotedIdent(name), pos: start });
+                out.push(Token { tok: Tok::QuotedIdent(name), pos: at(start) });
                 i = j + 2;
                 continue;
             }
@@ -244,12 +250,12 @@ pub fn lex(src: &str) -> Result<Vec<Token>, KqlError> {
             .find(|s| rest.starts_with(**s) && !(s.starts_with('!') && s.len() > 2 && rest[s.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')));
         match sym {
             Some(s) => {
-                out.push(Token { tok: Tok::Sym(s), pos: start });
+                out.push(Token { tok: Tok::Sym(s), pos: at(start) });
                 i += s.chars().count();
             }
             None => return Err(err(start, format!("unexpected character '{c}'"))),
         }
     }
-    out.push(Token { tok: Tok::Eof, pos: chars.len() });
+    out.push(Token { tok: Tok::Eof, pos: at(chars.len()) });
     Ok(out)
 }

@@ -23,16 +23,30 @@ pub fn eval_convert(v: &Value, t: KType) -> Value {
     eval::convert(v, t)
 }
 
+/// Where in a query's text something is: line and column, both from 1, columns counted in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KqlError {
-    #[error("syntax error at character {pos}: {message}")]
-    Syntax { pos: usize, message: String },
-    #[error("unsupported {what} (outside the KQL subset this workspace implements)")]
-    Unsupported { pos: usize, what: String },
+    #[error("syntax error at {pos}: {message}")]
+    Syntax { pos: Position, message: String },
+    /// Found by the parser (with its place) or only when the query runs (an aggregation or function).
+    #[error("unsupported {what}{} (outside the KQL subset this workspace implements)", pos.map(|p| format!(" at {p}")).unwrap_or_default())]
+    Unsupported { pos: Option<Position>, what: String },
     #[error("{0}")]
     Semantic(String),
-    #[error("the query nests deeper than {limit} levels at character {pos}")]
-    TooDeep { pos: usize, limit: usize },
+    #[error("the query nests deeper than {limit} levels at {pos}")]
+    TooDeep { pos: Position, limit: usize },
 }
 
 /// Parses and runs a query in one step.

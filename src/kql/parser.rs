@@ -11,7 +11,7 @@ use crate::model::time::parse_datetime_ticks;
 
 pub fn parse(src: &str) -> Result<Query, KqlError> {
     let tokens = lex(src)?;
-    let mut p = Parser { t: tokens, i: 0, depth: 0 };
+    let mut p = Parser { t: tokens, i: 0, depth: Depth::default() };
     let q = p.query()?;
     Ok(q)
 }
@@ -53,8 +53,34 @@ pub const MAX_NESTING: usize = 128;
 struct Parser {
     t: Vec<Token>,
     i: usize,
-    /// Nesting of the recursive rules under way (expressions, unary operators, subqueries).
-    depth: usize,
+    /// Nesting of the recursive rules under way (expressions, unary operators, subqueries, chain links).
+    depth: Depth,
+}
+
+/// The levels in use, shared with the guards that hold them.
+#[derive(Default, Clone)]
+struct Depth(std::rc::Rc<std::cell::Cell<usize>>);
+
+/// One level of [`Depth`], given back when the guard drops: on success, on `?` and on every early return
+/// alike, so no path can leak a level or give one back twice.
+struct DepthGuard(std::rc::Rc<std::cell::Cell<usize>>);
+
+impl Depth {
+    /// Takes one more level, refusing past [`MAX_NESTING`].
+    fn enter(&self, pos: super::Position) -> Result<DepthGuard, KqlError> {
+        let d = self.0.get();
+        if d >= MAX_NESTING {
+            return Err(KqlError::TooDeep { pos, limit: MAX_NESTING });
+        }
+        self.0.set(d + 1);
+        Ok(DepthGuard(self.0.clone()))
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }
 
 fn is_sym(t: &Tok, s: &str) -> bool {
@@ -68,7 +94,7 @@ impl Parser {
     fn peek_at(&self, n: usize) -> &Tok {
         &self.t[(self.i + n).min(self.t.len() - 1)].tok
     }
-    fn pos(&self) -> usize {
+    fn pos(&self) -> super::Position {
         self.t[self.i].pos
     }
     fn bump(&mut self) -> Tok {
@@ -197,23 +223,15 @@ impl Parser {
 
     /// Runs a recursive rule one level deeper, refusing past [`MAX_NESTING`].
     fn nested<T>(&mut self, rule: impl FnOnce(&mut Self) -> Result<T, KqlError>) -> Result<T, KqlError> {
-        if self.depth >= MAX_NESTING {
-            return Err(KqlError::TooDeep { pos: self.pos(), limit: MAX_NESTING });
-        }
-        self.depth += 1;
-        let r = rule(self);
-        self.depth -= 1;
-        r
+        let _level = self.depth.enter(self.pos())?;
+        rule(self)
     }
 
     /// One more link of a left-deep chain (`a or b or c`, `x.y[0]`): each makes the tree, and its evaluation,
-    /// one level deeper, so chains count against the same bound as nesting. The caller restores the depth.
-    fn link(&mut self) -> Result<(), KqlError> {
-        if self.depth >= MAX_NESTING {
-            return Err(KqlError::TooDeep { pos: self.pos(), limit: MAX_NESTING });
-        }
-        self.depth += 1;
-        Ok(())
+    /// one level deeper, so chains count against the same bound as nesting. The caller keeps the guards until
+    /// the chain is built.
+    fn link(&mut self) -> Result<DepthGuard, KqlError> {
+        self.depth.enter(self.pos())
     }
 
     fn tabular(&mut self) -> Result<Tabular, KqlError> {
@@ -456,7 +474,7 @@ impl Parser {
                 }
                 Op::Render
             }
-            other if UNSUPPORTED_OPS.contains(&other) => return Err(KqlError::Unsupported { pos, what: format!("operator '{other}'") }),
+            other if UNSUPPORTED_OPS.contains(&other) => return Err(KqlError::Unsupported { pos: Some(pos), what: format!("operator '{other}'") }),
             other => return Err(KqlError::Syntax { pos, message: format!("unknown operator '{other}'") }),
         })
     }
@@ -532,25 +550,25 @@ impl Parser {
 
     fn or(&mut self) -> Result<Expr, KqlError> {
         let mut l = self.and()?;
-        let base = self.depth;
+        let mut links = Vec::new();
         while self.eat_kw("or") {
-            self.link()?;
+            links.push(self.link()?);
             let r = self.and()?;
             l = Expr::Bin(BinOp::Or, Box::new(l), Box::new(r));
         }
-        self.depth = base;
+        drop(links);
         Ok(l)
     }
 
     fn and(&mut self) -> Result<Expr, KqlError> {
         let mut l = self.comparison()?;
-        let base = self.depth;
+        let mut links = Vec::new();
         while self.eat_kw("and") {
-            self.link()?;
+            links.push(self.link()?);
             let r = self.comparison()?;
             l = Expr::Bin(BinOp::And, Box::new(l), Box::new(r));
         }
-        self.depth = base;
+        drop(links);
         Ok(l)
     }
 
@@ -615,7 +633,7 @@ impl Parser {
                     return self.err("'not in' is not KQL; use '!in'");
                 }
                 "like" | "notlike" | "has_all" | "hasprefix" | "hassuffix" | "!hasprefix" | "startswith_cs" | "endswith_cs" => {
-                    return Err(KqlError::Unsupported { pos: self.pos(), what: format!("operator '{w}'") })
+                    return Err(KqlError::Unsupported { pos: Some(self.pos()), what: format!("operator '{w}'") })
                 }
                 _ => None,
             },
@@ -664,7 +682,7 @@ impl Parser {
 
     fn additive(&mut self) -> Result<Expr, KqlError> {
         let mut l = self.multiplicative()?;
-        let base = self.depth;
+        let mut links = Vec::new();
         loop {
             let op = if self.at_sym("+") {
                 BinOp::Add
@@ -674,17 +692,17 @@ impl Parser {
                 break;
             };
             self.bump();
-            self.link()?;
+            links.push(self.link()?);
             let r = self.multiplicative()?;
             l = Expr::Bin(op, Box::new(l), Box::new(r));
         }
-        self.depth = base;
+        drop(links);
         Ok(l)
     }
 
     fn multiplicative(&mut self) -> Result<Expr, KqlError> {
         let mut l = self.unary()?;
-        let base = self.depth;
+        let mut links = Vec::new();
         loop {
             let op = if self.at_sym("*") {
                 BinOp::Mul
@@ -696,11 +714,11 @@ impl Parser {
                 break;
             };
             self.bump();
-            self.link()?;
+            links.push(self.link()?);
             let r = self.unary()?;
             l = Expr::Bin(op, Box::new(l), Box::new(r));
         }
-        self.depth = base;
+        drop(links);
         Ok(l)
     }
 
@@ -716,20 +734,20 @@ impl Parser {
 
     fn postfix(&mut self) -> Result<Expr, KqlError> {
         let mut e = self.primary()?;
-        let base = self.depth;
+        let mut links = Vec::new();
         loop {
             if self.at_sym(".") && matches!(self.peek_at(1), Tok::Ident(_)) {
-                self.link()?;
+                links.push(self.link()?);
                 self.bump();
                 let Tok::Ident(m) = self.bump() else { unreachable!() };
                 e = Expr::Member(Box::new(e), m);
             } else if let Tok::QuotedIdent(m) = self.peek().clone() {
                 // a['b'] lexes as a quoted name right after the base.
-                self.link()?;
+                links.push(self.link()?);
                 self.bump();
                 e = Expr::Index(Box::new(e), Box::new(Expr::Lit(Value::str(&m))));
             } else if self.at_sym("[") {
-                self.link()?;
+                links.push(self.link()?);
                 self.bump();
                 let idx = self.expr()?;
                 self.expect_sym("]")?;
@@ -738,7 +756,7 @@ impl Parser {
                 break;
             }
         }
-        self.depth = base;
+        drop(links);
         Ok(e)
     }
 
@@ -824,5 +842,32 @@ fn describe(t: &Tok) -> String {
         Tok::Typed(k, _) => format!("{k}(…)"),
         Tok::Sym(s) => format!("'{s}'"),
         Tok::Eof => "the end of the query".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A level is given back on every path out of a rule, errors included: after a chain that fails half way
+    /// and a nesting that fails at the bound, the parser is back at level zero.
+    #[test]
+    fn every_level_is_given_back_on_error_and_success() {
+        for src in ["a or b or (c and ", "1 + 2 * (3 - ", &format!("{}1", "(".repeat(MAX_NESTING + 5)), "x.y[0].z or w"] {
+            let mut p = Parser { t: lex(src).unwrap(), i: 0, depth: Depth::default() };
+            let _ = p.expr();
+            assert_eq!(p.depth.0.get(), 0, "{src}");
+        }
+    }
+
+    #[test]
+    fn errors_say_the_line_and_column() {
+        let q = "Perf\n| where TimeGenerated > ago(1d)\n| summarize by\n    Computer, ~\n";
+        let e = parse(q).unwrap_err();
+        assert_eq!(e.to_string(), "syntax error at line 4, column 15: expected an expression, found '~'");
+        let e = parse("Perf\n| where x > 1\n| frobnicate").unwrap_err();
+        assert!(e.to_string().contains("at line 3, column 3"), "{e}");
+        let e = parse("Perf\n| parse x with y").unwrap_err();
+        assert!(e.to_string().contains("operator 'parse' at line 2, column 3"), "{e}");
     }
 }
