@@ -13,10 +13,10 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::metrics::{Metrics, StreamStats};
 use crate::azure::http::{send_halving, Call, CallError, Driver, NoAuth, RetryLogic, RetryPolicy, Verdict};
 use crate::azure::logs_ingestion::IngestError;
 use crate::mapping::SekoiaEvent;
+use crate::metrics::{Metrics, StreamStats};
 
 pub const DEFAULT_INTAKE_URL: &str = "https://intake.sekoia.io";
 
@@ -115,7 +115,7 @@ impl SekoiaClient {
         let e = match e {
             CallError::Split => return Err(IngestError::TooLarge { bytes: entry_len(&self.key, &events[range.start]), limit: self.max_call_bytes }),
             // Sekoia's error bodies are not documented: the status is the stable code.
-            CallError::Refused(a) => IngestError::Rejected { status: a.status, code: format!("HTTP{}", a.status), message: a.message },
+            CallError::Refused(a) => IngestError::Refused { status: a.status, code: format!("HTTP{}", a.status), message: a.message },
             other => IngestError::from(other),
         };
         stats.failures.fetch_add(1, Relaxed);

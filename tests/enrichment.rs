@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use axum::routing::post;
 use axum::{Json, Router};
 use common::*;
-use sentinel_bridge::metrics::Metrics;
 use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use sentinel_bridge::lab::scenarios::{self, Cast, Scenario};
 use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec};
+use sentinel_bridge::metrics::Metrics;
 use serde_json::{json, Value};
 
 async fn stage(t: &TestBridge, s: Scenario, cast: &Cast) -> String {

@@ -3,12 +3,12 @@
 //! metrics-only evidence, kill chains, thin or missing baselines), then the labelled suite on fixed seeds.
 //! Every case is staged into its own local workspace and enriched end to end over HTTP (`act` mode).
 
-use sentinel_bridge::lab::harness::{run_case, run_suite};
-use sentinel_bridge::lab::evaluation::{self, Outcome};
 use sentinel_bridge::enrich::hypotheses::HypothesisId::{self, *};
+use sentinel_bridge::enrich::EnrichSettings;
+use sentinel_bridge::lab::evaluation::{self, Outcome};
+use sentinel_bridge::lab::harness::{run_case, run_suite};
 use sentinel_bridge::lab::suite;
 use sentinel_bridge::lab::world::{CaseSpec, Confounder, Entry, Story};
-use sentinel_bridge::enrich::EnrichSettings;
 
 /// A case on a fixed weekday morning, with exactly these confounders.
 fn spec(seed: u64, story: Story, entry: Entry, confounders: &[Confounder]) -> CaseSpec {
@@ -108,7 +108,7 @@ async fn sign_in_attacks_are_judged_by_their_source_ip() {
         let o = run(&spec(20, Story::CredentialCompromise, entry, &[])).await;
         assert_lead(&o, CredentialCompromise);
         assert!(signal_names(&o).contains(&signal), "{entry:?}: {:?}", signal_names(&o));
-        assert!(o.signals.iter().find(|s| s.name == signal).unwrap().evidence[0].detail.contains("198.51.100."), "the attacker's IP is kept");
+        assert!(o.signals.iter().find(|s| s.name.as_str() == signal).unwrap().evidence[0].detail.contains("198.51.100."), "the attacker's IP is kept");
     }
     // Failures then a success from the user's usual IP, and a spray that failed for us, are not compromise.
     for c in [Confounder::UsualIpFailures, Confounder::SprayElsewhere] {
@@ -127,7 +127,7 @@ async fn evidence_is_read_wherever_the_resource_reports_it() {
     // Storage egress in its documented aggregation: Total bytes (the per-transaction Average stays flat).
     let o = run(&spec(23, Story::Exfiltration, Entry::None, &[Confounder::ViaStorage])).await;
     assert_lead(&o, DataExfiltration);
-    let spike = o.signals.iter().find(|s| s.name == "network_out_spike").expect("egress spike");
+    let spike = o.signals.iter().find(|s| s.name.as_str() == "network_out_spike").expect("egress spike");
     assert!(spike.evidence.iter().any(|e| e.table == "AzureMetrics" && e.detail.starts_with("Egress")), "{:?}", spike.evidence);
 }
 

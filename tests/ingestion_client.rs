@@ -14,10 +14,10 @@ use axum::routing::post;
 use axum::Router;
 use common::*;
 use proptest::prelude::*;
-use sentinel_bridge::metrics::Metrics;
 use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use sentinel_bridge::azure::logs_ingestion::{IngestError, IngestionClient, IngestionOptions, RetryPolicy};
 use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec, WorkspaceConfig};
+use sentinel_bridge::metrics::Metrics;
 use sentinel_bridge::model::schema::{Column, ColumnType, Row, TableSchema};
 use serde_json::json;
 
@@ -117,7 +117,7 @@ async fn permanent_errors_keep_azures_code() {
     let client = client(&ws, "dcr-wrong");
     let out = client.upload("Custom-Probe_CL", &[row(1, 0)], Instant::now() + Duration::from_secs(5)).await;
     assert_eq!(out.failures.len(), 1);
-    assert!(matches!(&out.failures[0].1, IngestError::Rejected { status: 404, code, .. } if code == "NotFound"));
+    assert!(matches!(&out.failures[0].1, IngestError::Refused { status: 404, code, .. } if code == "NotFound"));
 }
 
 #[tokio::test]
@@ -129,7 +129,7 @@ async fn a_refusal_of_the_call_itself_is_not_bisected() {
     assert_eq!(out.calls, 1, "an undeclared stream is the configuration's mistake: one call, not 31");
     assert_eq!(out.failures.len(), 1);
     assert_eq!(out.failures[0].0, 0..16);
-    assert!(matches!(&out.failures[0].1, IngestError::Rejected { status: 400, code, .. } if code == "InvalidStream"));
+    assert!(matches!(&out.failures[0].1, IngestError::Refused { status: 400, code, .. } if code == "InvalidStream"));
 }
 
 #[tokio::test]

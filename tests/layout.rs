@@ -124,7 +124,26 @@ const ROOMS: &[(&str, &[&str])] = &[
     ("app", &["functions", "doctor", "settings", "azure", "delivery", "enrich", "mapping", "model", "metrics", "sekoia", "local_azure"]),
     ("lab", &["app", "functions", "doctor", "settings", "azure", "delivery", "enrich", "mapping", "model", "metrics", "sekoia", "kql", "local_azure"]),
     ("bench", &["lab", "app", "functions", "doctor", "settings", "azure", "delivery", "enrich", "mapping", "model", "metrics", "sekoia", "kql", "local_azure"]),
-    ("cli", &["bench", "lab", "app", "functions", "doctor", "settings", "azure", "delivery", "enrich", "mapping", "model", "metrics", "sekoia", "kql", "local_azure"]),
+    (
+        "cli",
+        &[
+            "bench",
+            "lab",
+            "app",
+            "functions",
+            "doctor",
+            "settings",
+            "azure",
+            "delivery",
+            "enrich",
+            "mapping",
+            "model",
+            "metrics",
+            "sekoia",
+            "kql",
+            "local_azure",
+        ],
+    ),
 ];
 
 /// The rooms a piece of code names: `crate::x`, and each path of a `crate::{x, y::z}` group.

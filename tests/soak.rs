@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use sentinel_bridge::settings::Settings;
 use sentinel_bridge::app::{app, Bridge};
 use sentinel_bridge::azure::identity::LoopbackClientCredential;
 use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec, RunningWorkspace};
+use sentinel_bridge::settings::Settings;
 use serde_json::json;
 
 struct Server {

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sentinel_bridge::metrics::Metrics;
 use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use sentinel_bridge::azure::logs_query::{parse_response, LogsQueryClient, QueryError, QueryOptions, QUERY_SCOPE};
 use sentinel_bridge::kql::Value as KValue;
 use sentinel_bridge::local_azure::tables::StreamDecl;
 use sentinel_bridge::local_azure::{RunningWorkspace, WorkspaceConfig};
+use sentinel_bridge::metrics::Metrics;
 use sentinel_bridge::model::schema::{Column, ColumnType, Row, TableSchema};
 use serde_json::{json, Value};
 

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 
-use crate::settings::Settings;
 use crate::azure::identity::LoopbackClientCredential;
 use crate::local_azure::{RunningWorkspace, Workspace, WorkspaceConfig};
 use crate::mapping::Catalog;
+use crate::settings::Settings;
 
 /// The local workspace's ARM path for Sentinel, used when no Azure settings are given.
 pub const LOCAL_WORKSPACE_RESOURCE_ID: &str =

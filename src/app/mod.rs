@@ -11,8 +11,6 @@ use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
 
-use crate::metrics::Metrics;
-use crate::settings::{secrets_setting, source_setting, Backend, QueryBackend, SettingError, Settings, SpillSetting, StorageSetting};
 use crate::azure::http::RetryPolicy;
 use crate::azure::identity::{Credential, TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
@@ -24,14 +22,16 @@ use crate::delivery::batcher::{BatchSettings, Batcher};
 use crate::delivery::replay::{ReplayGuard, ReplayStore};
 use crate::delivery::spill::{QueueSpill, Spill, SpillBackend};
 use crate::enrich::narrative::OpenAiNarrator;
-use crate::enrich::Enricher;
-use crate::mapping::auth::{Secrets, Verifier};
-use crate::mapping::Catalog;
-use crate::sekoia::{SekoiaClient, SekoiaOptions};
-pub use local_backend::{LocalBackend, LOCAL_DCR_RESOURCE_ID, LOCAL_WORKSPACE_RESOURCE_ID};
 pub use crate::enrich::tables::written_tables;
+use crate::enrich::Enricher;
 pub use crate::enrich::EnrichmentState;
 pub use crate::functions::state::AppState;
+use crate::mapping::auth::{Secrets, Verifier};
+use crate::mapping::Catalog;
+use crate::metrics::Metrics;
+use crate::sekoia::{SekoiaClient, SekoiaOptions};
+use crate::settings::{secrets_setting, source_setting, Backend, QueryBackend, SettingError, Settings, SpillSetting, StorageSetting};
+pub use local_backend::{LocalBackend, LOCAL_DCR_RESOURCE_ID, LOCAL_WORKSPACE_RESOURCE_ID};
 pub use router::{app, serve};
 
 /// Everything that is wrong with the configuration or the environment, found before serving.

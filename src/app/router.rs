@@ -11,9 +11,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use tracing::Instrument;
 
-use crate::settings::Settings;
 use crate::app::{AppState, Bridge, StartupError};
 use crate::functions::error::AppError;
+use crate::settings::Settings;
 
 /// The whole HTTP surface of the handler.
 pub fn app(state: Arc<AppState>) -> Router {

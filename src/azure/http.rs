@@ -207,16 +207,71 @@ impl Exchange {
     }
 }
 
-/// Why a call did not end in [`Verdict::Done`].
+/// Why a call did not end in [`Verdict::Done`]. Every client keeps these names for these outcomes: `Refused`
+/// (the service said no for good) and `Unavailable` (passing failures outlasted the deadline).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
     #[error("the call is too large for the service")]
     Split,
     #[error("refused: {0}")]
     Refused(AzureError),
-    /// Passing failures outlasted the deadline; `last` says what the last one was (`429: TooManyRequests`).
+    /// Passing failures outlasted the deadline; `last` is what the last try got.
     #[error("not done before the deadline; last error: {last}")]
-    Deadline { last: String },
+    Unavailable { last: Attempt },
+}
+
+/// What the last try of a call got, kept as data (status and code, timeout, connection, token) so no caller
+/// parses a sentence; written as health and logs show it (`429: TooManyRequests`, `Timeout: …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The deadline passed before a try was made.
+    NotMade,
+    /// The service answered with a passing failure (429, 5xx, a refused token): its status and error code.
+    Answered { status: u16, code: String },
+    /// A 2xx that did not confirm the call.
+    Unconfirmed { status: u16 },
+    /// No answer within the try's timeout.
+    Timeout(String),
+    /// No connection could be made.
+    Connect(String),
+    /// The connection broke, or the answer was cut short.
+    Connection(String),
+    /// The credential gave no token.
+    Token(String),
+    /// The credential did not answer before the deadline.
+    TokenTimeout,
+}
+
+impl Attempt {
+    /// Its kind in one word, for health's `Deadline(…)` codes: the status, or what failed.
+    pub fn kind(&self) -> String {
+        match self {
+            Attempt::NotMade => "NoAttempt".into(),
+            Attempt::Answered { status, .. } | Attempt::Unconfirmed { status } => status.to_string(),
+            Attempt::Timeout(_) => "Timeout".into(),
+            Attempt::Connect(_) => "ConnectFailed".into(),
+            Attempt::Connection(_) => "ConnectionError".into(),
+            Attempt::Token(_) => "TokenUnavailable".into(),
+            Attempt::TokenTimeout => "TokenTimeout".into(),
+        }
+    }
+
+    /// The service answered, or the try ran out of time: the call itself was too slow, not the way to it.
+    pub fn is_slow_answer(&self) -> bool {
+        matches!(self, Attempt::Answered { .. } | Attempt::Unconfirmed { .. } | Attempt::Timeout(_))
+    }
+}
+
+impl std::fmt::Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Attempt::NotMade => f.write_str("no attempt made"),
+            Attempt::Answered { status, code } => write!(f, "{status}: {code}"),
+            Attempt::Unconfirmed { status } => write!(f, "{status}: UnconfirmedSuccess"),
+            Attempt::Timeout(e) | Attempt::Connect(e) | Attempt::Connection(e) | Attempt::Token(e) => write!(f, "{}: {e}", self.kind()),
+            Attempt::TokenTimeout => f.write_str("TokenTimeout: no token before the deadline"),
+        }
+    }
 }
 
 /// One call as the loop sees it.
@@ -259,11 +314,11 @@ impl Driver {
         let what = call.what;
         let mut attempt: u32 = 0;
         let mut refreshed = false;
-        let mut last = String::from("no attempt made");
+        let mut last = Attempt::NotMade;
         loop {
             let now = Instant::now();
             if now >= call.deadline {
-                return Err(CallError::Deadline { last });
+                return Err(CallError::Unavailable { last });
             }
             let remaining = call.deadline - now;
             let mut request = match (call.build)(&self.http).timeout(remaining.min(self.retry.attempt_timeout)).build() {
@@ -273,25 +328,24 @@ impl Driver {
                 }
             };
             let retry_after = match tokio::time::timeout(remaining, call.auth.authorize(&mut request)).await {
-                Err(_) => return Err(CallError::Deadline { last: "TokenTimeout: no token before the deadline".into() }),
+                Err(_) => return Err(CallError::Unavailable { last: Attempt::TokenTimeout }),
                 Ok(Err(e)) => {
                     tracing::warn!(call = what, attempt, error = %e, "credential unavailable");
-                    last = format!("TokenUnavailable: {e}");
+                    last = Attempt::Token(e.to_string());
                     None
                 }
                 Ok(Ok(())) => {
                     let presented = request.headers().get(reqwest::header::AUTHORIZATION).cloned();
                     match self.http.execute(request).await {
                         Err(e) => {
-                            let kind = if e.is_timeout() {
-                                "Timeout"
+                            last = if e.is_timeout() {
+                                Attempt::Timeout(e.to_string())
                             } else if e.is_connect() {
-                                "ConnectFailed"
+                                Attempt::Connect(e.to_string())
                             } else {
-                                "ConnectionError"
+                                Attempt::Connection(e.to_string())
                             };
-                            tracing::warn!(call = what, attempt, error = kind, "call failed");
-                            last = format!("{kind}: {e}");
+                            tracing::warn!(call = what, attempt, error = %last.kind(), "call failed");
                             None
                         }
                         Ok(resp) => {
@@ -300,7 +354,7 @@ impl Driver {
                             let body = match resp.bytes().await {
                                 Ok(b) => b,
                                 Err(e) => {
-                                    last = format!("ConnectionError: the response was cut: {e}");
+                                    last = Attempt::Connection(format!("the response was cut: {e}"));
                                     tracing::warn!(call = what, attempt, "response cut short");
                                     self.pause(&mut attempt, None, call.deadline, &last, call.retries).await?;
                                     continue;
@@ -317,13 +371,13 @@ impl Driver {
                                 }
                                 Verdict::Retry if status.is_success() => {
                                     tracing::warn!(call = what, attempt, "a 2xx that does not confirm the call");
-                                    last = format!("{}: UnconfirmedSuccess", status.as_u16());
+                                    last = Attempt::Unconfirmed { status: status.as_u16() };
                                     retry_after(&headers)
                                 }
                                 Verdict::Retry => {
                                     let e = AzureError::from_response(status, &headers, &body);
                                     tracing::warn!(call = what, attempt, status = e.status, code = %e.code, "passing failure");
-                                    last = format!("{}: {}", e.status, e.code);
+                                    last = Attempt::Answered { status: e.status, code: e.code };
                                     retry_after(&headers)
                                 }
                                 Verdict::RefreshToken | Verdict::Refuse => {
@@ -340,11 +394,11 @@ impl Driver {
         }
     }
 
-    async fn pause(&self, attempt: &mut u32, after: Option<Duration>, deadline: Instant, last: &str, retries: Option<&AtomicU64>) -> Result<(), CallError> {
+    async fn pause(&self, attempt: &mut u32, after: Option<Duration>, deadline: Instant, last: &Attempt, retries: Option<&AtomicU64>) -> Result<(), CallError> {
         let delay = self.retry.delay(*attempt, after);
         *attempt += 1;
         if Instant::now() + delay >= deadline {
-            return Err(CallError::Deadline { last: last.to_string() });
+            return Err(CallError::Unavailable { last: last.clone() });
         }
         if let Some(r) = retries {
             r.fetch_add(1, Relaxed);

@@ -37,7 +37,6 @@ impl std::fmt::Debug for IdentitySetting {
     }
 }
 
-
 /// Scope of the Logs Ingestion API (contract §1).
 pub const MONITOR_SCOPE: &str = "https://monitor.azure.com/.default";
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 
-use crate::azure::http::{azure_verdict, AzureError, Call, CallError, Driver, RetryLogic, RetryPolicy, Verdict};
+use crate::azure::http::{azure_verdict, Attempt, AzureError, Call, CallError, Driver, RetryLogic, RetryPolicy, Verdict};
 use crate::azure::identity::TokenSource;
 use crate::model::frame::{Column, Frame};
 use crate::model::value::{KType, Value};
@@ -28,10 +28,10 @@ pub enum QueryError {
     Refused { status: u16, code: String, message: String },
     #[error("query timed out after {0:?}")]
     Timeout(Duration),
-    #[error("query failed: {0}")]
-    Transport(String),
+    #[error("query failed: {last}")]
+    Unavailable { last: Attempt },
     #[error("unreadable query response: {0}")]
-    Response(String),
+    Unreadable(String),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -113,12 +113,14 @@ impl LogsQueryClient {
         match self.driver.send(call).await {
             Ok(exchange) => parse_response(&exchange.text()),
             Err(CallError::Refused(e)) => Err(QueryError::Refused { status: e.status, code: e.code, message: e.message }),
-            Err(CallError::Deadline { last }) if last.starts_with(|c: char| c.is_ascii_digit()) || last.starts_with("Timeout") => {
+            Err(CallError::Unavailable { last }) if last.is_slow_answer() => {
                 tracing::warn!(last = %last, "query did not finish in time");
                 Err(QueryError::Timeout(timeout))
             }
-            Err(CallError::Deadline { last }) => Err(QueryError::Transport(last)),
-            Err(CallError::Split) => Err(QueryError::Transport("the service refused the query as too large".into())),
+            Err(CallError::Unavailable { last }) => Err(QueryError::Unavailable { last }),
+            Err(CallError::Split) => {
+                Err(QueryError::Refused { status: 413, code: "RequestEntityTooLarge".into(), message: "the service refused the query as too large".into() })
+            }
         }
     }
 }
@@ -128,7 +130,7 @@ pub fn parse_response(text: &str) -> Result<QueryResult, QueryError> {
     if text.trim().is_empty() {
         return Ok(QueryResult::default());
     }
-    let v: Json = serde_json::from_str(text).map_err(|e| QueryError::Response(e.to_string()))?;
+    let v: Json = serde_json::from_str(text).map_err(|e| QueryError::Unreadable(e.to_string()))?;
     let mut out = QueryResult::default();
     if let Some(e) = v.get("error") {
         out.partial_error = Some(e.get("message").and_then(Json::as_str).unwrap_or("partial error").to_string());

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::azure::http::{AzureRules, Call, CallError, Driver, RetryPolicy};
+use crate::azure::http::{Attempt, AzureRules, Call, CallError, Driver, RetryPolicy};
 use crate::azure::identity::TokenSource;
 
 /// Scope of Azure OpenAI (Cognitive Services).
@@ -59,8 +59,8 @@ pub struct OpenAiOptions {
 pub enum OpenAiError {
     #[error("Azure OpenAI refused the call ({status} {code}): {message}{}", hint(code))]
     Refused { status: u16, code: String, message: String },
-    #[error("Azure OpenAI did not answer in time: {0}")]
-    Unavailable(String),
+    #[error("Azure OpenAI did not answer in time: {last}")]
+    Unavailable { last: Attempt },
     #[error("Azure OpenAI's answer has no completion")]
     NoCompletion,
     #[error("Azure OpenAI spent the whole token budget ({0}) before writing: raise AZURE_OPENAI_MAX_OUTPUT_TOKENS")]
@@ -142,7 +142,8 @@ impl OpenAiClient {
         };
         let answer = self.driver.send(call).await.map_err(|e| match e {
             CallError::Refused(e) => OpenAiError::Refused { status: e.status, code: e.code, message: e.message.chars().take(300).collect() },
-            other => OpenAiError::Unavailable(other.to_string()),
+            CallError::Unavailable { last } => OpenAiError::Unavailable { last },
+            CallError::Split => OpenAiError::Refused { status: 413, code: "RequestEntityTooLarge".into(), message: "the request is too large".into() },
         })?;
         let v: Value = answer.json().map_err(|_| OpenAiError::NoCompletion)?;
         let choice = &v["choices"][0];

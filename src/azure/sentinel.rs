@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::azure::http::{path_segment, AzureRules, Call, CallError, Driver, RetryPolicy};
+use crate::azure::http::{path_segment, Attempt, AzureRules, Call, CallError, Driver, RetryPolicy};
 use crate::azure::identity::TokenSource;
 
 pub const API_VERSION: &str = "2025-12-01";
@@ -23,8 +23,11 @@ pub enum SentinelError {
     Conflict(String),
     #[error("Sentinel refused the call ({status}): {code}: {message}")]
     Refused { status: u16, code: String, message: String },
-    #[error("Sentinel call failed: {0}")]
-    Transport(String),
+    #[error("Sentinel call failed: {last}")]
+    Unavailable { last: Attempt },
+    /// An answer that is not what the API documents.
+    #[error("unreadable Sentinel answer: {0}")]
+    Unreadable(String),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -160,23 +163,24 @@ impl SentinelClient {
                 409 => SentinelError::Conflict(e.message),
                 status => SentinelError::Refused { status, code: e.code, message: e.message },
             }),
-            Err(e) => Err(SentinelError::Transport(e.to_string())),
+            Err(CallError::Unavailable { last }) => Err(SentinelError::Unavailable { last }),
+            Err(CallError::Split) => Err(SentinelError::Refused { status: 413, code: "RequestEntityTooLarge".into(), message: "the call is too large".into() }),
         }
     }
 
     pub async fn get_incident(&self, name: &str) -> Result<Incident, SentinelError> {
         let (_, v) = self.call(reqwest::Method::GET, &format!("/{}", path_segment(name)), None).await?;
-        serde_json::from_value(v).map_err(|e| SentinelError::Transport(format!("unreadable incident: {e}")))
+        serde_json::from_value(v).map_err(|e| SentinelError::Unreadable(format!("incident: {e}")))
     }
 
     pub async fn alerts(&self, name: &str) -> Result<Vec<Alert>, SentinelError> {
         let (_, v) = self.call(reqwest::Method::POST, &format!("/{}/alerts", path_segment(name)), None).await?;
-        serde_json::from_value(v["value"].clone()).map_err(|e| SentinelError::Transport(format!("unreadable alerts: {e}")))
+        serde_json::from_value(v["value"].clone()).map_err(|e| SentinelError::Unreadable(format!("alerts: {e}")))
     }
 
     pub async fn entities(&self, name: &str) -> Result<Vec<Entity>, SentinelError> {
         let (_, v) = self.call(reqwest::Method::POST, &format!("/{}/entities", path_segment(name)), None).await?;
-        serde_json::from_value(v["entities"].clone()).map_err(|e| SentinelError::Transport(format!("unreadable entities: {e}")))
+        serde_json::from_value(v["entities"].clone()).map_err(|e| SentinelError::Unreadable(format!("entities: {e}")))
     }
 
     /// Creates or replaces a comment; returns whether it was created (201) rather than replaced (200).
@@ -211,8 +215,8 @@ impl SentinelClient {
 
     /// Writes an incident back with the etag it was read with; a stale etag is [`SentinelError::Conflict`].
     pub async fn put_incident(&self, incident: &Incident) -> Result<Incident, SentinelError> {
-        let body = serde_json::to_value(incident).map_err(|e| SentinelError::Transport(e.to_string()))?;
+        let body = serde_json::to_value(incident).map_err(|e| SentinelError::Unreadable(e.to_string()))?;
         let (_, v) = self.call(reqwest::Method::PUT, &format!("/{}", path_segment(&incident.name)), Some(&body)).await?;
-        serde_json::from_value(v).map_err(|e| SentinelError::Transport(format!("unreadable incident: {e}")))
+        serde_json::from_value(v).map_err(|e| SentinelError::Unreadable(format!("incident: {e}")))
     }
 }

@@ -14,7 +14,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::StatusCode;
 use sha2::Sha256;
 
-use crate::azure::http::{azure_verdict, xml_value, Authorizer, Call, CallError, Driver, RetryLogic, RetryPolicy, Verdict};
+use crate::azure::http::{azure_verdict, xml_value, Attempt, Authorizer, Call, CallError, Driver, RetryLogic, RetryPolicy, Verdict};
 use crate::azure::identity::TokenSource;
 
 pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
@@ -39,7 +39,7 @@ pub enum StorageError {
     Refused { operation: &'static str, status: u16, code: String },
     /// Passing failures outlasted the operation's budget.
     #[error("{operation}: storage unavailable ({last})")]
-    Unavailable { operation: &'static str, last: String },
+    Unavailable { operation: &'static str, last: Attempt },
 }
 
 pub struct StorageClient {
@@ -219,7 +219,8 @@ impl StorageClient {
         match self.driver.send(call).await {
             Ok(x) => Ok((x.headers.clone(), x.text())),
             Err(CallError::Refused(e)) => Err(StorageError::Refused { operation, status: e.status, code: e.code }),
-            Err(e) => Err(StorageError::Unavailable { operation, last: e.to_string() }),
+            Err(CallError::Unavailable { last }) => Err(StorageError::Unavailable { operation, last }),
+            Err(CallError::Split) => Err(StorageError::Refused { operation, status: 413, code: "RequestBodyTooLarge".into() }),
         }
     }
 

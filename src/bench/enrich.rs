@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::metrics::Metrics;
 use crate::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use crate::azure::logs_query::{LogsQueryClient, QueryOptions, QUERY_SCOPE};
 use crate::enrich::{EnrichSettings, Mode};
 use crate::local_azure::{Workspace, WorkspaceConfig, LOCAL_WORKSPACE_ID};
 use crate::mapping::Catalog;
+use crate::metrics::Metrics;
 use crate::model::schema::Row;
 use crate::model::time::{format_ticks, parse_datetime_ticks, TICKS_PER_SEC};
 

@@ -12,11 +12,11 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::settings::Settings;
 use crate::app::{app, Bridge};
 use crate::azure::identity::LoopbackClientCredential;
 use crate::local_azure::{Workspace, WorkspaceConfig};
 use crate::mapping::Catalog;
+use crate::settings::Settings;
 
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum Bench {

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::metrics::Metrics;
 use crate::azure::identity::{Credential, LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use crate::bench::WorkspaceBenchArgs;
 use crate::kql::Value;
 use crate::local_azure::{Workspace, WorkspaceConfig};
+use crate::metrics::Metrics;
 use crate::model::schema::{Column, ColumnType, Row, TableSchema};
 
 fn perf_record(i: usize, start: i64) -> serde_json::Map<String, serde_json::Value> {

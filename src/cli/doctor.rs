@@ -5,9 +5,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::settings::{SettingError, Settings};
 use crate::app::Bridge;
 use crate::doctor::{Check, Options, Report};
+use crate::settings::{SettingError, Settings};
 
 pub async fn run(settings: Result<Settings, SettingError>, json: bool, canary: bool, wait_secs: u64) -> ExitCode {
     let options = Options { canary, wait: Duration::from_secs(wait_secs) };

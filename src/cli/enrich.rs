@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::CliResult;
-use crate::metrics::Metrics;
-use crate::settings::Settings;
 use crate::app::{Bridge, EnrichmentState};
 use crate::azure::identity::{TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use crate::enrich::Enricher;
+use crate::metrics::Metrics;
+use crate::settings::Settings;
 
 fn ready(bridge: &Bridge) -> Result<Arc<Enricher>, Box<dyn std::error::Error + Send + Sync>> {
     match &bridge.state.enricher {

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::CliResult;
-use crate::settings::{QueryBackend, Settings};
 use crate::azure::identity::{Credential, TokenSource};
 use crate::azure::logs_query::{LogsQueryClient, QueryOptions, QUERY_SCOPE};
 use crate::kql::Frame;
 use crate::local_azure::query_endpoint::WorkspaceTables;
 use crate::model::time::{now_ticks, parse_query_timespan};
+use crate::settings::{QueryBackend, Settings};
 
 pub async fn run(settings: &Settings, kql: &str, json: bool, csv: bool, timespan: Option<&str>) -> CliResult {
     let frame = match &settings.query {

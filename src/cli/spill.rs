@@ -3,10 +3,10 @@
 //! gave up on and records Azure refused) of `azure-queue`.
 
 use super::CliResult;
-use crate::settings::{Settings, SpillSetting};
 use crate::app::storage_client;
 use crate::azure::identity::Credential;
 use crate::delivery::spill::Spill;
+use crate::settings::{Settings, SpillSetting};
 
 pub async fn replay(settings: &Settings) -> CliResult {
     match &settings.spill {

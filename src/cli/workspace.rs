@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::CliResult;
 use crate::app::load_catalog;
-use crate::settings::Settings;
 use crate::local_azure::{Workspace, WorkspaceConfig};
+use crate::settings::Settings;
 
 /// The local workspace with every table the bridge writes (the mappings' and the enrichment's).
 pub fn open_local_workspace(settings: &Settings, dir: Option<PathBuf>, read_only: bool) -> Result<Arc<Workspace>, Box<dyn std::error::Error + Send + Sync>> {

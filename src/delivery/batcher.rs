@@ -208,7 +208,7 @@ mod tests {
             self.calls.lock().unwrap().push(rows.len());
             let mut out = UploadOutcome { calls: 1, ..Default::default() };
             if rows.iter().any(|r| r.as_json().contains("poison")) {
-                let e = IngestError::Rejected { status: 400, code: "InvalidContent".into(), message: "refused".into() };
+                let e = IngestError::Refused { status: 400, code: "InvalidContent".into(), message: "refused".into() };
                 out.failures.push((0..rows.len(), e));
             }
             out
@@ -232,7 +232,7 @@ mod tests {
             waits.push(tokio::spawn(async move { b.deliver("S", vec![row(tag)], deadline).await }));
         }
         let results: Vec<Result<(), DeliveryError>> = futures::future::join_all(waits).await.into_iter().map(|r| r.unwrap()).collect();
-        assert!(matches!(results[0], Err(DeliveryError::Ingest(IngestError::Rejected { status: 400, .. }))), "{results:?}");
+        assert!(matches!(results[0], Err(DeliveryError::Ingest(IngestError::Refused { status: 400, .. }))), "{results:?}");
         assert!(results[1].is_err(), "it shared the refused call: {results:?}");
         assert_eq!(results[2], Ok(()), "a submission in another call is not touched by the refusal");
         assert_eq!(*fake.calls.lock().unwrap(), vec![2, 1]);

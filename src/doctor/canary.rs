@@ -11,8 +11,8 @@ use serde_json::{json, Map};
 use super::checks::Tokens;
 use super::Check;
 use super::Deployment;
-use crate::enrich::EnrichmentState;
 use crate::enrich::kql_strings;
+use crate::enrich::EnrichmentState;
 use crate::model::schema::Row;
 
 /// How often the tables are asked again while the canary has not come back.

@@ -7,17 +7,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Check, Options, Report};
-use crate::settings::{Backend, SpillSetting, StorageSetting};
 use super::Deployment;
-use crate::enrich::tables::written_tables;
-use crate::enrich::EnrichmentState;
+use super::{Check, Options, Report};
 use crate::azure::http::{AzureRules, Call, CallError, Driver, RetryPolicy};
 use crate::azure::identity::{TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::IngestError;
 use crate::azure::logs_query::{QueryError, QUERY_SCOPE};
 use crate::azure::sentinel::{SentinelError, ARM_SCOPE};
 use crate::delivery::spill::SpillBackend;
+use crate::enrich::tables::written_tables;
+use crate::enrich::EnrichmentState;
+use crate::settings::{Backend, SpillSetting, StorageSetting};
 
 /// How long one probe may take.
 const PROBE: Duration = Duration::from_secs(15);
@@ -300,7 +300,7 @@ async fn ingestion(state: &Deployment<'_>, tokens: &Tokens, wrong_rule: bool, ou
         return;
     };
     let (status, code) = match e {
-        IngestError::Rejected { status, code, .. } => (*status, code.clone()),
+        IngestError::Refused { status, code, .. } => (*status, code.clone()),
         other => (0, other.code()),
     };
     let found = format!("{} of {} streams refused; {stream}: {}", failed.len(), results.len(), short(&e.to_string()));
@@ -483,7 +483,7 @@ async fn sekoia(state: &Deployment<'_>, out: &mut Vec<Check>) {
         let check = format!("sekoia:{source}");
         match client.probe(Instant::now() + PROBE).await {
             Ok(()) => out.push(Check::ok(check, "the intake takes an empty batch")),
-            Err(IngestError::Rejected { status: 401 | 403, .. }) => out.push(Check::fail(
+            Err(IngestError::Refused { status: 401 | 403, .. }) => out.push(Check::fail(
                 check,
                 "the intake refused the key",
                 "check SEKOIA_INTAKE_KEY (or SOURCE_<NAME>_SEKOIA_KEY): Sekoia > Intakes > the intake's key",

@@ -13,7 +13,7 @@
 
 use serde::Serialize;
 
-use super::signals::Signal;
+use super::signals::{Feature, Role, Signal, SignalKind};
 use super::weights;
 
 /// The hypotheses the model knows.
@@ -74,7 +74,7 @@ pub struct Hypothesis {
     pub title: &'static str,
     pub confidence: f64,
     /// The signals it rests on, strongest contribution first.
-    pub evidence: Vec<String>,
+    pub evidence: Vec<SignalKind>,
     pub recommendation: String,
     /// Why the confidence was capped, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -112,63 +112,37 @@ pub fn band(confidence: f64) -> &'static str {
     }
 }
 
-/// The signals whose strength is a feature as they are.
-const PLAIN: [&str; 20] = [
-    "new_location",
-    "impossible_travel",
-    "risky_signin",
-    "mfa_fatigue",
-    "password_spray",
-    "brute_force",
-    "spray_attempt",
-    "sp_new_network",
-    "caller_new_ip",
-    "cpu_spike",
-    "cpu_sustained",
-    "load_routine",
-    "network_out_spike",
-    "network_in_spike",
-    "memory_pressure",
-    "gpu_compute",
-    "deception_hit",
-    "related_identity_alerts",
-    "related_alerts",
-    "ai_policy_violations",
-];
-/// Control-plane signals, each a feature when new for its caller and another when routine.
-const CONTROL: [&str; 7] =
-    ["compute_provisioned", "role_assignment", "resource_group_created", "network_opened", "keyvault_access", "storage_keys_listed", "storage_config_changed"];
-const IDENTITY: [&str; 7] = ["new_location", "impossible_travel", "risky_signin", "mfa_fatigue", "password_spray", "brute_force", "sp_new_network"];
-
-/// The model's inputs, by name: the plain signals, `<control>` and `<control>:routine`, `identity` (the
-/// strongest identity anomaly) and `access_grant`.
-pub static FEATURES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
-    let mut f: Vec<String> = PLAIN.iter().map(|s| s.to_string()).collect();
-    for c in CONTROL {
-        f.push(c.to_string());
-        f.push(format!("{c}:routine"));
+/// The model's inputs: each signal that plays a [`Role::Feature`], each control-plane change twice (new for
+/// its caller, routine for it), and the strongest identity anomaly. Context-only signals are not inputs.
+pub static FEATURES: std::sync::LazyLock<Vec<Feature>> = std::sync::LazyLock::new(|| {
+    let mut f = Vec::new();
+    for k in SignalKind::ALL {
+        match k.role() {
+            Role::Feature => f.push(Feature::Signal(k)),
+            Role::Change => f.extend([Feature::Signal(k), Feature::Routine(k)]),
+            Role::ContextOnly(_) => {}
+        }
     }
-    f.push("identity".into());
-    f.push("access_grant".into());
+    f.push(Feature::Identity);
     f
 });
 
-/// The feature vector of a set of signals, and for each feature the signal it came from.
+/// The feature vector of a set of signals, in [`FEATURES`] order.
 pub fn features(signals: &[Signal]) -> Vec<f64> {
-    let get = |n: &str| signals.iter().find(|s| s.name == n);
+    let get = |k: SignalKind| signals.iter().find(|s| s.name == k);
     FEATURES
         .iter()
-        .map(|f| match f.split_once(':') {
-            Some((c, _)) => get(c).filter(|s| s.routine).map_or(0.0, |s| s.strength),
-            None if f == "identity" => IDENTITY.iter().filter_map(|n| get(n)).map(|s| s.strength).fold(0.0, f64::max),
-            None if CONTROL.contains(&f.as_str()) => get(f).filter(|s| !s.routine).map_or(0.0, |s| s.strength),
-            None => get(f).map_or(0.0, |s| s.strength),
+        .map(|f| match *f {
+            Feature::Routine(k) => get(k).filter(|s| s.routine).map_or(0.0, |s| s.strength),
+            Feature::Identity => signals.iter().filter(|s| s.name.is_identity_anomaly()).map(|s| s.strength).fold(0.0, f64::max),
+            Feature::Signal(k) if k.role() == Role::Change => get(k).filter(|s| !s.routine).map_or(0.0, |s| s.strength),
+            Feature::Signal(k) => get(k).map_or(0.0, |s| s.strength),
         })
         .collect()
 }
 
 /// The fitted weights as `weights.rs` writes them: per hypothesis, its bias and (feature, weight) pairs.
-pub type WeightTable = &'static [(HypothesisId, f64, &'static [(&'static str, f64)])];
+pub type WeightTable = &'static [(HypothesisId, f64, &'static [(Feature, f64)])];
 
 /// One hypothesis' logistic model.
 #[derive(Debug, Clone)]
@@ -233,24 +207,19 @@ pub fn infer(signals: &[Signal], subjects: &Subjects, model: &Model, cap: f64) -
     for m in &model.hypotheses {
         let mut confidence = m.probability(&x);
         // Evidence: the signals whose features pushed this hypothesis up, strongest first.
-        let mut contributions: Vec<(f64, &str)> =
-            FEATURES.iter().zip(&x).zip(&m.weights).filter(|((_, v), w)| **v > 0.0 && **w > 0.0).map(|((f, v), w)| (v * w, f.as_str())).collect();
+        let mut contributions: Vec<(f64, Feature)> =
+            FEATURES.iter().zip(&x).zip(&m.weights).filter(|((_, v), w)| **v > 0.0 && **w > 0.0).map(|((f, v), w)| (v * w, *f)).collect();
         contributions.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut evidence: Vec<String> = Vec::new();
+        let mut evidence: Vec<SignalKind> = Vec::new();
         for (_, f) in &contributions {
-            let names: Vec<&str> = match f.split_once(':') {
-                Some((c, _)) => vec![c],
-                None if *f == "identity" => IDENTITY.iter().copied().filter(|n| signals.iter().any(|s| s.name == *n)).collect(),
-                None => vec![f],
-            };
-            for n in names {
-                if !evidence.iter().any(|e| e == n) {
-                    evidence.push(n.to_string());
+            for k in f.signals().into_iter().filter(|k| signals.iter().any(|s| s.name == *k)) {
+                if !evidence.contains(&k) {
+                    evidence.push(k);
                 }
             }
         }
         let mut capped = None;
-        let lead_signal = evidence.first().and_then(|n| signals.iter().find(|s| &s.name == n));
+        let lead_signal = evidence.first().and_then(|k| signals.iter().find(|s| s.name == *k));
         if let Some(days) = lead_signal.and_then(|s| s.thin_baseline_days) {
             if confidence > cap {
                 confidence = cap;
@@ -302,8 +271,8 @@ pub fn infer(signals: &[Signal], subjects: &Subjects, model: &Model, cap: f64) -
 mod tests {
     use super::*;
 
-    fn signal(name: &str, strength: f64, routine: bool) -> Signal {
-        Signal { name: name.into(), family: "test", summary: String::new(), strength, routine, thin_baseline_days: None, evidence: Vec::new() }
+    fn signal(name: SignalKind, strength: f64, routine: bool) -> Signal {
+        Signal { name, family: "test", summary: String::new(), strength, routine, thin_baseline_days: None, evidence: Vec::new() }
     }
 
     fn lead(signals: &[Signal]) -> (HypothesisId, Option<HypothesisId>, Vec<(HypothesisId, f64)>) {
@@ -321,12 +290,12 @@ mod tests {
     #[test]
     fn a_kill_chain_leads_with_the_impact() {
         let s = [
-            signal("new_location", 0.7, false),
-            signal("risky_signin", 0.8, false),
-            signal("cpu_spike", 1.0, false),
-            signal("cpu_sustained", 1.0, false),
-            signal("compute_provisioned", 0.7, false),
-            signal("gpu_compute", 0.8, false),
+            signal(SignalKind::NewLocation, 0.7, false),
+            signal(SignalKind::RiskySignin, 0.8, false),
+            signal(SignalKind::CpuSpike, 1.0, false),
+            signal(SignalKind::CpuSustained, 1.0, false),
+            signal(SignalKind::ComputeProvisioned, 0.7, false),
+            signal(SignalKind::GpuCompute, 0.8, false),
         ];
         let (id, entry, all) = lead(&s);
         assert_eq!(id, HypothesisId::Cryptojacking, "{all:?}");
@@ -337,13 +306,13 @@ mod tests {
 
     #[test]
     fn routine_work_is_not_drift() {
-        let (id, _, all) = lead(&[signal("network_opened", 0.3, true)]);
+        let (id, _, all) = lead(&[signal(SignalKind::NetworkOpened, 0.3, true)]);
         assert!(matches!(id, HypothesisId::NoFinding | HypothesisId::BenignLoad), "{all:?}");
     }
 
     #[test]
     fn a_thin_baseline_caps_the_confidence_below_the_act_threshold() {
-        let mut s = vec![signal("cpu_spike", 1.0, false), signal("cpu_sustained", 1.0, false)];
+        let mut s = vec![signal(SignalKind::CpuSpike, 1.0, false), signal(SignalKind::CpuSustained, 1.0, false)];
         for x in &mut s {
             x.thin_baseline_days = Some(2.0);
         }
@@ -359,6 +328,24 @@ mod tests {
         assert_eq!(m.hypotheses.iter().map(|h| h.id).collect::<Vec<_>>(), SCORED);
         for h in &m.hypotheses {
             assert_eq!(h.weights.len(), FEATURES.len(), "{}", h.id);
+        }
+    }
+
+    /// Every signal a reader can emit either feeds a hypothesis (a non-zero weight on one of its features in the
+    /// shipped model) or says, in the vocabulary, why it is context only: a typo or a forgotten weight cannot
+    /// silently zero a signal.
+    #[test]
+    fn every_signal_feeds_a_hypothesis_or_says_why_not() {
+        let m = Model::fitted();
+        for k in SignalKind::ALL {
+            let weighed = FEATURES.iter().enumerate().filter(|(_, f)| f.signals().contains(&k)).any(|(i, _)| m.hypotheses.iter().any(|h| h.weights[i] != 0.0));
+            match k.role() {
+                Role::ContextOnly(why) => {
+                    assert!(!why.is_empty(), "{k}");
+                    assert!(!FEATURES.iter().any(|f| matches!(f, Feature::Signal(x) | Feature::Routine(x) if *x == k)), "{k} is context only but a feature");
+                }
+                Role::Feature | Role::Change => assert!(weighed, "{k} feeds no hypothesis: give it a weight (refit) or make it context only, saying why"),
+            }
         }
     }
 }

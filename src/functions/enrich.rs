@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::enrich::EnrichmentState;
-use crate::functions::state::AppState;
 use crate::enrich::{trigger, EnrichError};
 use crate::functions::error::AppError;
+use crate::functions::state::AppState;
 
 /// Trigger bodies carry the incident, its alerts and up to 50 entities: generous, but bounded.
 const MAX_TRIGGER_BYTES: usize = 8 * 1_048_576;

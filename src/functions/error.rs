@@ -95,14 +95,14 @@ impl From<DeliveryError> for AppError {
                 AppError::RecordTooLarge(format!("an event maps to a {bytes}-byte record, over the {limit}-byte limit of one Logs Ingestion call"))
             }
             DeliveryError::Ingest(IngestError::RecordRefused { code, message }) => AppError::EventRefused { code, message },
-            DeliveryError::Ingest(IngestError::Deadline { last }) => AppError::Unavailable {
+            DeliveryError::Ingest(IngestError::Unavailable { last }) => AppError::Unavailable {
                 code: "IngestionUnavailable",
                 message: format!("Azure Monitor did not take the events in time ({last}); nothing was kept, retry later"),
                 retry_after_secs: 30,
             },
             // Azure refusing our call is our configuration's fault (RBAC, DCR), not the sender's: a retry after
             // the operator fixes it succeeds, so tell the sender to retry rather than to drop the events.
-            DeliveryError::Ingest(IngestError::Rejected { status, code, .. }) => AppError::Unavailable {
+            DeliveryError::Ingest(IngestError::Refused { status, code, .. }) => AppError::Unavailable {
                 code: "IngestionRejected",
                 message: format!("Azure Monitor refused the events ({status} {code}); the operator has been alerted, retry later"),
                 retry_after_secs: 300,

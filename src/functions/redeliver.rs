@@ -9,9 +9,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use crate::functions::state::AppState;
 use crate::delivery::spill::{RedeliverError, SpillBackend};
 use crate::functions::invocation::{answer, QueueInvocation};
+use crate::functions::state::AppState;
 
 pub async fn redeliver(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let Some(SpillBackend::Queue(queue)) = state.spill.clone() else {

@@ -16,11 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::functions::state::AppState;
 use crate::azure::logs_ingestion::limits;
 use crate::delivery::fanout::Fanout;
 use crate::delivery::replay::Claim;
 use crate::functions::error::AppError;
+use crate::functions::state::AppState;
 use crate::mapping::{AuthMode, MappingContext};
 use crate::model::schema::Row;
 

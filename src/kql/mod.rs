@@ -13,9 +13,9 @@ mod parser;
 /// The values and frames the engine computes over are the shared data model's.
 pub use crate::model::value;
 
+pub use crate::model::frame::{Column, Frame, Row};
 pub use exec::{execute, Tables};
 pub use parser::parse;
-pub use crate::model::frame::{Column, Frame, Row};
 pub use value::{KType, Value};
 
 /// Converts a value to a column type as `tolong()`, `todatetime()`… do; null when it does not convert.

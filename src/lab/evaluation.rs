@@ -7,9 +7,10 @@
 
 use serde::Serialize;
 
-use crate::enrich::hypotheses::{features, infer, HypothesisId, Logistic, Model, FEATURES, SCORED};
 use super::suite::Truth;
 use super::world::CaseSpec;
+use crate::enrich::hypotheses::{features, infer, HypothesisId, Logistic, Model, FEATURES, SCORED};
+use crate::enrich::signals::Feature;
 use crate::enrich::signals::Signal;
 use crate::enrich::EnrichSettings;
 
@@ -247,9 +248,10 @@ pub fn fit(outcomes: &[Outcome]) -> Model {
 pub fn weights_source(m: &Model, seeds: (u64, u64)) -> String {
     let mut s = format!(
         "//! The fitted model: written by `sentinel-bridge evaluate --from {} --cases {} --fit src/enrich/weights.rs`\n\
-         //! from the labelled suite's seeds {}..{}; do not edit by hand. Weights are per feature name (a feature the\n\
-         //! table does not name weighs 0); thresholds are the ones that made the most leads right on those seeds.\n\n\
-         use crate::enrich::hypotheses::{{HypothesisId, Logistic, Model, WeightTable, FEATURES}};\n\n\
+         //! from the labelled suite's seeds {}..{}; do not edit by hand. Weights are per feature (a feature the table\n\
+         //! does not name weighs 0); thresholds are the ones that made the most leads right on those seeds.\n\n\
+         use super::hypotheses::{{HypothesisId, Logistic, Model, WeightTable, FEATURES}};\n\
+         use super::signals::{{Feature, SignalKind as S}};\n\n\
          pub const FIT_SEEDS: (u64, u64) = ({}, {});\n\n\
          #[rustfmt::skip]\nconst WEIGHTS: WeightTable = &[\n",
         seeds.0,
@@ -264,14 +266,19 @@ pub fn weights_source(m: &Model, seeds: (u64, u64)) -> String {
         s.push_str(&format!("    (HypothesisId::{id}, {:.4}, &[\n", h.bias));
         for (f, w) in FEATURES.iter().zip(&h.weights) {
             if w.abs() >= 0.005 {
-                s.push_str(&format!("        (\"{f}\", {w:.4}),\n"));
+                let f = match f {
+                    Feature::Signal(k) => format!("Feature::Signal(S::{k:?})"),
+                    Feature::Routine(k) => format!("Feature::Routine(S::{k:?})"),
+                    Feature::Identity => "Feature::Identity".to_string(),
+                };
+                s.push_str(&format!("        ({f}, {w:.4}),\n"));
             }
         }
         s.push_str("    ]),\n");
     }
     s.push_str(&format!(
         "];\n\npub const LEAD_THRESHOLD: f64 = {:.2};\npub const CHAIN_THRESHOLD: f64 = {:.2};\n\n\
-         pub fn model() -> Model {{\n    let hypotheses = WEIGHTS\n        .iter()\n        .map(|(id, bias, w)| Logistic {{ id: *id, bias: *bias, weights: FEATURES.iter().map(|f| w.iter().find(|(n, _)| n == f).map_or(0.0, |(_, v)| *v)).collect() }})\n        .collect();\n    Model {{ hypotheses, lead_threshold: LEAD_THRESHOLD, chain_threshold: CHAIN_THRESHOLD }}\n}}\n",
+         pub fn model() -> Model {{\n    let hypotheses = WEIGHTS\n        .iter()\n        .map(|(id, bias, w)| Logistic {{\n            id: *id,\n            bias: *bias,\n            weights: FEATURES.iter().map(|f| w.iter().find(|(n, _)| n == f).map_or(0.0, |(_, v)| *v)).collect(),\n        }})\n        .collect();\n    Model {{ hypotheses, lead_threshold: LEAD_THRESHOLD, chain_threshold: CHAIN_THRESHOLD }}\n}}\n",
         m.lead_threshold, m.chain_threshold
     ));
     s
@@ -292,5 +299,16 @@ pub fn reinfer(outcomes: &mut [Outcome], model: &Model) {
         o.confidences = i.hypotheses.iter().map(|h| (h.id, h.confidence)).collect();
         o.severity_raised = o.lead.is_impact() || o.lead == HypothesisId::CredentialCompromise;
         o.severity_raised &= o.confidence >= threshold;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `weights.rs` is exactly what the writer writes for the model it holds: generated, never edited by hand,
+    /// and the writer and the reader agree on every feature.
+    #[test]
+    fn weights_rs_is_what_the_writer_writes_for_its_model() {
+        let written = super::weights_source(crate::enrich::hypotheses::Model::fitted(), crate::enrich::weights::FIT_SEEDS);
+        assert_eq!(written, include_str!("../enrich/weights.rs"));
     }
 }

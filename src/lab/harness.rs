@@ -7,17 +7,17 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use crate::metrics::Metrics;
+use super::evaluation::Outcome;
+use super::world::CaseSpec;
+use super::{scenarios, suite, world};
 use crate::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use crate::azure::logs_query::{LogsQueryClient, QueryOptions, QUERY_SCOPE};
 use crate::azure::sentinel::{SentinelClient, SentinelOptions, ARM_SCOPE};
-use super::evaluation::Outcome;
-use super::world::CaseSpec;
-use super::{scenarios, suite, world};
 use crate::enrich::{EnrichSettings, Enricher, Mode};
 use crate::local_azure::{Workspace, WorkspaceConfig, LOCAL_WORKSPACE_ID};
 use crate::mapping::Catalog;
+use crate::metrics::Metrics;
 
 /// An enricher whose Sentinel, Query and ingestion clients all talk to one local workspace at `url`, with its
 /// loopback credential (the suite's and `bench enrich`'s; `serve` builds its own from the settings).

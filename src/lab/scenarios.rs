@@ -4,11 +4,11 @@
 //! [`Scenario`]s are the demo's fixed cases. Everything is staged through the ingestion API's wire protocol
 //! into `Microsoft-<Table>` and `Custom-<Table>` streams.
 
+use super::world;
+pub use super::world::{CaseSpec, Cast, Confounder, Entry, Staged, Story};
 use crate::azure::logs_ingestion::{IngestError, IngestionClient};
 use crate::model::schema::Row;
 use crate::model::time::parse_datetime_ticks;
-use super::world;
-pub use super::world::{CaseSpec, Cast, Confounder, Entry, Staged, Story};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {

@@ -5,11 +5,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sentinel_bridge::settings::Settings;
 use sentinel_bridge::app::{app, Bridge};
 use sentinel_bridge::azure::identity::LoopbackClientCredential;
 use sentinel_bridge::local_azure::{RunningWorkspace, Workspace, WorkspaceConfig};
 use sentinel_bridge::mapping::Catalog;
+use sentinel_bridge::settings::Settings;
 use serde_json::Value;
 
 pub const NOXYS_TOKEN: &str = "noxys-webhook-token-0123456789";

@@ -32,10 +32,10 @@ pub mod pack;
 pub use pack::MAX_CALL_BYTES;
 use pack::{array_len, encode_array, pack};
 
-use crate::metrics::{Metrics, StreamStats};
 pub use crate::azure::http::RetryPolicy;
-use crate::azure::http::{azure_verdict, path_segment, send_halving, AzureError, Call, CallError, Driver, RetryLogic, Verdict};
+use crate::azure::http::{azure_verdict, path_segment, send_halving, Attempt, AzureError, Call, CallError, Driver, RetryLogic, Verdict};
 use crate::azure::identity::TokenSource;
+use crate::metrics::{Metrics, StreamStats};
 use crate::model::schema::Row;
 
 pub const API_VERSION: &str = "2023-01-01";
@@ -44,10 +44,10 @@ pub const API_VERSION: &str = "2023-01-01";
 pub enum IngestError {
     /// Azure refused the call for good (400, 401, 403, 404, …).
     #[error("the service refused the call ({status}): {code}: {message}")]
-    Rejected { status: u16, code: String, message: String },
+    Refused { status: u16, code: String, message: String },
     /// Retryable failures lasted past the deadline.
     #[error("not delivered before the deadline; last error: {last}")]
-    Deadline { last: String },
+    Unavailable { last: Attempt },
     /// One record is over the call limit by itself.
     #[error("a record of {bytes} bytes is over the {limit}-byte call limit")]
     TooLarge { bytes: usize, limit: usize },
@@ -60,8 +60,8 @@ impl IngestError {
     /// Azure's error code, or ours, for health and logs.
     pub fn code(&self) -> String {
         match self {
-            IngestError::Rejected { code, .. } => code.clone(),
-            IngestError::Deadline { last } => format!("Deadline({})", last.split(':').next().unwrap_or_default()),
+            IngestError::Refused { code, .. } => code.clone(),
+            IngestError::Unavailable { last } => format!("Deadline({})", last.kind()),
             IngestError::TooLarge { .. } => "RecordTooLarge".into(),
             IngestError::RecordRefused { code, .. } => code.clone(),
         }
@@ -265,10 +265,10 @@ impl From<CallError> for IngestError {
         match e {
             // Only reached for a single record the service still finds too large.
             CallError::Split => {
-                IngestError::Rejected { status: 413, code: "RequestEntityTooLarge".into(), message: "the service refused the call as too large".into() }
+                IngestError::Refused { status: 413, code: "RequestEntityTooLarge".into(), message: "the service refused the call as too large".into() }
             }
-            CallError::Refused(AzureError { status, code, message }) => IngestError::Rejected { status, code, message },
-            CallError::Deadline { last } => IngestError::Deadline { last },
+            CallError::Refused(AzureError { status, code, message }) => IngestError::Refused { status, code, message },
+            CallError::Unavailable { last } => IngestError::Unavailable { last },
         }
     }
 }

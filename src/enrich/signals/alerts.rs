@@ -1,7 +1,7 @@
 //! Signals from other alerts that name the incident's entities, and from the vendors' own tables (Noxys,
 //! TrapEye, Apono).
 
-use super::{col, text, time_of, Evidence, Signal};
+use super::{col, text, time_of, Evidence, Signal, SignalKind};
 use crate::model::frame::Frame;
 use crate::model::time::format_ticks;
 
@@ -37,7 +37,7 @@ pub fn related_alerts(frame: &Frame) -> Vec<Signal> {
     });
     let n = ev.len();
     vec![Signal {
-        name: if identity { "related_identity_alerts".into() } else { "related_alerts".into() },
+        name: if identity { SignalKind::RelatedIdentityAlerts } else { SignalKind::RelatedAlerts },
         family: "related alerts",
         summary: format!("{n} other alert(s) share an entity with this incident"),
         strength: (0.3 + 0.2 * n as f64).min(1.0),
@@ -72,7 +72,7 @@ pub fn vendor_noxys(frame: &Frame) -> Vec<Signal> {
     }
     let n = ev.len();
     vec![Signal {
-        name: "ai_policy_violations".into(),
+        name: SignalKind::AiPolicyViolations,
         family: "vendor",
         summary: format!("{n} AI-firewall policy violation(s) or high-risk interaction(s){}", if sensitive { ", with sensitive data classes" } else { "" }),
         strength: (0.2 + 0.1 * n as f64 + if sensitive { 0.3 } else { 0.0 }).min(1.0),
@@ -101,7 +101,7 @@ pub fn vendor_trapeye(frame: &Frame) -> Vec<Signal> {
         return Vec::new();
     }
     vec![Signal {
-        name: "deception_hit".into(),
+        name: SignalKind::DeceptionHit,
         family: "vendor",
         summary: format!("{} TrapEye decoy interaction(s) from the incident's IPs", ev.len()),
         strength: 0.8,
@@ -130,7 +130,7 @@ pub fn vendor_apono(frame: &Frame) -> Vec<Signal> {
         return Vec::new();
     }
     vec![Signal {
-        name: "access_grant".into(),
+        name: SignalKind::AccessGrant,
         family: "vendor",
         summary: format!("{} just-in-time access grant(s) to the incident's accounts", ev.len()),
         strength: 0.5,

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{col, median, text, time_of, Evidence, Signal, THIN_BASELINE_DAYS};
+use super::{col, median, text, time_of, Evidence, Signal, SignalKind, THIN_BASELINE_DAYS};
 use crate::model::frame::Frame;
 use crate::model::time::{format_ticks, TICKS_PER_SEC};
 
@@ -26,12 +26,12 @@ const HOUR: i64 = 3600 * TICKS_PER_SEC;
 const DAY: i64 = 24 * HOUR;
 
 /// What a metric means when it moves: (signal, whether a rise is the anomaly, a percentage, what it is).
-fn metric_signal(counter: &str) -> Option<(&'static str, bool, bool, &'static str)> {
+fn metric_signal(counter: &str) -> Option<(SignalKind, bool, bool, &'static str)> {
     Some(match counter {
-        "% Processor Time" | "Percentage CPU" | "CpuPercentage" => ("cpu_spike", true, true, "CPU spike"),
-        "Bytes Sent/sec" | "Network Out Total" | "Egress" => ("network_out_spike", true, false, "outbound data spike"),
-        "Bytes Received/sec" | "Network In Total" => ("network_in_spike", true, false, "inbound traffic spike"),
-        "Available MBytes" => ("memory_pressure", false, false, "free memory collapse"),
+        "% Processor Time" | "Percentage CPU" | "CpuPercentage" => (SignalKind::CpuSpike, true, true, "CPU spike"),
+        "Bytes Sent/sec" | "Network Out Total" | "Egress" => (SignalKind::NetworkOutSpike, true, false, "outbound data spike"),
+        "Bytes Received/sec" | "Network In Total" => (SignalKind::NetworkInSpike, true, false, "inbound traffic spike"),
+        "Available MBytes" => (SignalKind::MemoryPressure, false, false, "free memory collapse"),
         _ => return None,
     })
 }
@@ -74,7 +74,7 @@ pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) 
     }
     // Per signal: (score, thin baseline days, evidence).
     type Found = Vec<(f64, Option<f64>, Evidence)>;
-    let mut found: BTreeMap<&'static str, Found> = BTreeMap::new();
+    let mut found: BTreeMap<SignalKind, Found> = BTreeMap::new();
     for ((key, metric), mut points) in series {
         let Some((signal, rise, percent, _)) = metric_signal(&metric) else { continue };
         points.sort_by_key(|p| p.t);
@@ -143,7 +143,7 @@ pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) 
             let e = expect(p.t);
             let detail = format!("{metric} {:.1} against an expected {e:.1} for that hour (z = {z:.1})", p.v);
             found.entry(signal).or_default().push((z, thin, Evidence { table: table.into(), time: format_ticks(p.t), key: key.clone(), detail }));
-            if signal == "cpu_spike" {
+            if signal == SignalKind::CpuSpike {
                 // The longest run of consecutive anomalous hours at 80% or more.
                 let (mut run, mut longest, mut prev) = (0i64, 0i64, None::<i64>);
                 for (z, r, q) in &scored {
@@ -159,7 +159,7 @@ pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) 
                 if longest >= 4 {
                     let detail = format!("{longest} consecutive hours of CPU at 80% or more, each anomalous for its hour");
                     let strength = (longest as f64 / 8.0).min(1.0);
-                    found.entry("cpu_sustained").or_default().push((
+                    found.entry(SignalKind::CpuSustained).or_default().push((
                         strength * 10.0,
                         thin,
                         Evidence { table: table.into(), time: format_ticks(p.t), key: key.clone(), detail },
@@ -172,7 +172,11 @@ pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) 
         if let Some(&(z, r, p)) = scored.iter().filter(|(z, r, p)| high(p) && (*z < 3.0 || *r)).max_by(|a, b| a.2.v.total_cmp(&b.2.v)) {
             let why = if r { "as it did at the same hour a month ago".to_string() } else { format!("the usual {:.1} for that hour (z = {z:.1})", expect(p.t)) };
             let detail = format!("{metric} {:.1} is this entity's normal: {why}", p.v);
-            found.entry("load_routine").or_default().push((5.0, thin, Evidence { table: table.into(), time: format_ticks(p.t), key: key.clone(), detail }));
+            found.entry(SignalKind::LoadRoutine).or_default().push((
+                5.0,
+                thin,
+                Evidence { table: table.into(), time: format_ticks(p.t), key: key.clone(), detail },
+            ));
         }
     }
     for (name, mut ev) in found {
@@ -188,8 +192,8 @@ pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) 
             })
             .flatten();
         let (summary, strength, routine) = match name {
-            "cpu_sustained" => (format!("sustained CPU on {} ({table})", keys.join(", ")), (top / 10.0).min(1.0), false),
-            "load_routine" => (format!("high load on {} that its own history expects ({table})", keys.join(", ")), 0.5, true),
+            SignalKind::CpuSustained => (format!("sustained CPU on {} ({table})", keys.join(", ")), (top / 10.0).min(1.0), false),
+            SignalKind::LoadRoutine => (format!("high load on {} that its own history expects ({table})", keys.join(", ")), 0.5, true),
             _ => {
                 let what = metric_signal_title(name);
                 (format!("{what} on {} (peak z = {top:.1}, {table})", keys.join(", ")), (top / 10.0).clamp(0.4, 1.0), false)
@@ -208,12 +212,12 @@ pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) 
     out
 }
 
-fn metric_signal_title(name: &str) -> &'static str {
+fn metric_signal_title(name: SignalKind) -> &'static str {
     match name {
-        "cpu_spike" => "CPU spike",
-        "network_out_spike" => "outbound data spike",
-        "network_in_spike" => "inbound traffic spike",
-        "memory_pressure" => "free memory collapse",
+        SignalKind::CpuSpike => "CPU spike",
+        SignalKind::NetworkOutSpike => "outbound data spike",
+        SignalKind::NetworkInSpike => "inbound traffic spike",
+        SignalKind::MemoryPressure => "free memory collapse",
         _ => "metric spike",
     }
 }
@@ -222,7 +226,7 @@ fn metric_signal_title(name: &str) -> &'static str {
 mod tests {
     use super::*;
     use crate::model::frame::Column;
-use crate::model::value::{KType, Value};
+    use crate::model::value::{KType, Value};
 
     fn frame(rows: Vec<(i64, f64, f64)>, metric: &str) -> Frame {
         let columns = ["Key", "CounterName", "TimeGenerated", "Value", "Samples"];
@@ -249,12 +253,12 @@ use crate::model::value::{KType, Value};
     fn a_nightly_batch_is_the_host_s_normal_and_a_new_spike_is_not() {
         let batch = |t: i64| if (1..3).contains(&slot(t).0) { 85.0 } else { 10.0 + (t / HOUR % 3) as f64 };
         let s = compute(&frame(history(batch), "% Processor Time"), "Perf", "CounterName", T0);
-        assert!(s.signals.iter().all(|x| x.name != "cpu_spike"), "{:?}", s.signals);
-        assert!(s.signals.iter().any(|x| x.name == "load_routine" && x.routine));
+        assert!(s.signals.iter().all(|x| x.name != SignalKind::CpuSpike), "{:?}", s.signals);
+        assert!(s.signals.iter().any(|x| x.name == SignalKind::LoadRoutine && x.routine));
         let spike = |t: i64| if (T0 + 12 * HOUR..T0 + 18 * HOUR).contains(&t) { 97.0 } else { batch(t) };
         let s = compute(&frame(history(spike), "% Processor Time"), "Perf", "CounterName", T0);
-        let names: Vec<&str> = s.signals.iter().map(|x| x.name.as_str()).collect();
-        assert!(names.contains(&"cpu_spike") && names.contains(&"cpu_sustained"), "{names:?}");
+        let names: Vec<SignalKind> = s.signals.iter().map(|x| x.name).collect();
+        assert!(names.contains(&SignalKind::CpuSpike) && names.contains(&SignalKind::CpuSustained), "{names:?}");
     }
 
     #[test]
@@ -268,7 +272,7 @@ use crate::model::value::{KType, Value};
         // The same dip over a full hour is a collapse.
         rows[last].2 = 12.0;
         let s = compute(&frame(rows, "Available MBytes"), "Perf", "CounterName", T0);
-        assert_eq!(s.signals[0].name, "memory_pressure");
+        assert_eq!(s.signals[0].name, SignalKind::MemoryPressure);
     }
 
     #[test]
@@ -278,14 +282,14 @@ use crate::model::value::{KType, Value};
         let start = T0 + ((6 - slot(T0).1).rem_euclid(7)) * DAY;
         let rows: Vec<(i64, f64, f64)> = (-(21 * 24)..30).map(|h| (start + h * HOUR, sunday(start + h * HOUR), 12.0)).collect();
         let s = compute(&frame(rows, "% Processor Time"), "Perf", "CounterName", start);
-        assert!(s.signals.iter().all(|x| x.name != "cpu_spike"), "{:?}", s.signals);
+        assert!(s.signals.iter().all(|x| x.name != SignalKind::CpuSpike), "{:?}", s.signals);
     }
 
     #[test]
     fn a_short_history_marks_its_signals_thin() {
         let rows: Vec<(i64, f64, f64)> = (-48..24).map(|h| (T0 + h * HOUR, if h >= 10 { 97.0 } else { 10.0 }, 12.0)).collect();
         let s = compute(&frame(rows, "% Processor Time"), "Perf", "CounterName", T0);
-        let spike = s.signals.iter().find(|x| x.name == "cpu_spike").unwrap();
+        let spike = s.signals.iter().find(|x| x.name == SignalKind::CpuSpike).unwrap();
         assert_eq!(spike.thin_baseline_days, Some(2.0));
     }
 }

@@ -6,33 +6,33 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::identity::KnownIps;
-use super::{col, text, time_of, Evidence, Signal};
+use super::{col, text, time_of, Evidence, Signal, SignalKind};
 use crate::model::frame::Frame;
 use crate::model::time::format_ticks;
 
 /// The operations that matter, by the prefix of `OperationNameValue`.
-fn category(op: &str) -> Option<(&'static str, &'static str)> {
+fn category(op: &str) -> Option<(SignalKind, &'static str)> {
     Some(
         if op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE")
             || op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINESCALESETS/WRITE")
             || op.contains("VIRTUALMACHINESCALESETS/SCALE")
         {
-            ("compute_provisioned", "compute created or scaled")
+            (SignalKind::ComputeProvisioned, "compute created or scaled")
         } else if op.starts_with("MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE") {
-            ("role_assignment", "role assignment")
+            (SignalKind::RoleAssignment, "role assignment")
         } else if op.starts_with("MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE") {
-            ("resource_group_created", "resource group created")
+            (SignalKind::ResourceGroupCreated, "resource group created")
         } else if op.starts_with("MICROSOFT.NETWORK/NETWORKSECURITYGROUPS")
             || op.starts_with("MICROSOFT.NETWORK/AZUREFIREWALLS")
             || op.starts_with("MICROSOFT.NETWORK/FIREWALLPOLICIES")
         {
-            ("network_opened", "network security rule or firewall change")
+            (SignalKind::NetworkOpened, "network security rule or firewall change")
         } else if op.starts_with("MICROSOFT.KEYVAULT/") {
-            ("keyvault_access", "Key Vault access or policy change")
+            (SignalKind::KeyvaultAccess, "Key Vault access or policy change")
         } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS") || op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/REGENERATEKEY") {
-            ("storage_keys_listed", "storage account keys listed")
+            (SignalKind::StorageKeysListed, "storage account keys listed")
         } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/WRITE") {
-            ("storage_config_changed", "storage account (firewall) change")
+            (SignalKind::StorageConfigChanged, "storage account (firewall) change")
         } else {
             return None;
         },
@@ -52,7 +52,7 @@ pub fn control_plane(frame: &Frame, window_start: i64, known: &KnownIps) -> Vec<
     let mut baseline: BTreeSet<CallerOp> = BTreeSet::new();
     let mut caller_ips: BTreeMap<String, BTreeSet<String>> = known.0.clone();
     type Changes = (&'static str, Vec<(CallerOp, Evidence)>);
-    let mut window: BTreeMap<&'static str, Changes> = BTreeMap::new();
+    let mut window: BTreeMap<SignalKind, Changes> = BTreeMap::new();
     let mut new_ip: Vec<Evidence> = Vec::new();
     let mut gpu: Vec<Evidence> = Vec::new();
     let mut rows: Vec<(i64, String, String, String, String, String)> = frame
@@ -84,7 +84,7 @@ pub fn control_plane(frame: &Frame, window_start: i64, known: &KnownIps) -> Vec<
         if caller_ips.get(caller).is_some_and(|ips| !ips.is_empty() && !ips.contains(ip)) && flagged.insert((caller.clone(), ip.clone())) {
             new_ip.push(Evidence { detail: format!("{caller} acted from {ip}, an IP it never used before: {op}"), ..e.clone() });
         }
-        if name == "compute_provisioned" && is_gpu(size) {
+        if name == SignalKind::ComputeProvisioned && is_gpu(size) {
             gpu.push(e.clone());
         }
         window.entry(name).or_insert((what, Vec::new())).1.push(((caller.clone(), op.clone()), e));
@@ -94,7 +94,7 @@ pub fn control_plane(frame: &Frame, window_start: i64, known: &KnownIps) -> Vec<
         .map(|(name, (what, items))| {
             let routine = items.iter().all(|(key, _)| baseline.contains(key));
             Signal {
-                name: name.into(),
+                name,
                 family: "control plane",
                 summary: format!("{} {what} operation(s){}", items.len(), if routine { ", routine for the caller" } else { ", new for the caller" }),
                 strength: if routine { 0.3 } else { 0.7 },
@@ -106,7 +106,7 @@ pub fn control_plane(frame: &Frame, window_start: i64, known: &KnownIps) -> Vec<
         .collect();
     if !gpu.is_empty() {
         out.push(Signal {
-            name: "gpu_compute".into(),
+            name: SignalKind::GpuCompute,
             family: "control plane",
             summary: format!("{} GPU virtual machine(s) created", gpu.len()),
             strength: 0.8,
@@ -117,7 +117,7 @@ pub fn control_plane(frame: &Frame, window_start: i64, known: &KnownIps) -> Vec<
     }
     if !new_ip.is_empty() {
         out.push(Signal {
-            name: "caller_new_ip".into(),
+            name: SignalKind::CallerNewIp,
             family: "control plane",
             summary: format!("{} control-plane caller(s) acting from an IP they never used", new_ip.len()),
             strength: 0.6,

@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{col, text, time_of, Evidence, Signal, THIN_BASELINE_DAYS};
+use super::{col, text, time_of, Evidence, Signal, SignalKind, THIN_BASELINE_DAYS};
 use crate::model::frame::Frame;
 use crate::model::time::{format_ticks, TICKS_PER_SEC};
 
@@ -116,12 +116,12 @@ impl Found {
     }
 }
 
-fn emit(out: &mut Vec<Signal>, name: &str, family: &'static str, summary: String, f: Found, routine: bool) {
+fn emit(out: &mut Vec<Signal>, name: SignalKind, family: &'static str, summary: String, f: Found, routine: bool) {
     if f.evidence.is_empty() {
         return;
     }
     out.push(Signal {
-        name: name.into(),
+        name,
         family,
         summary,
         strength: f.strength,
@@ -257,23 +257,23 @@ pub fn signins(frame: &Frame, window_start: i64, org: &OrgSources, known: &mut K
     let n = new_loc.evidence.len();
     emit(
         &mut out,
-        "new_location",
+        SignalKind::NewLocation,
         "sign-in",
         format!("{n} sign-in(s) from a country or network neither the user nor the organisation used before"),
         new_loc,
         false,
     );
     let n = travel.evidence.len();
-    emit(&mut out, "impossible_travel", "sign-in", format!("{n} impossible-travel sign-in(s)"), travel, false);
+    emit(&mut out, SignalKind::ImpossibleTravel, "sign-in", format!("{n} impossible-travel sign-in(s)"), travel, false);
     let n = mfa.evidence.len();
-    emit(&mut out, "mfa_fatigue", "sign-in", format!("{n} approval(s) after a run of interrupted MFA prompts from an unfamiliar IP"), mfa, false);
+    emit(&mut out, SignalKind::MfaFatigue, "sign-in", format!("{n} approval(s) after a run of interrupted MFA prompts from an unfamiliar IP"), mfa, false);
     let n = brute.evidence.len();
-    emit(&mut out, "brute_force", "sign-in", format!("{n} success(es) from an unfamiliar IP right after its password failures"), brute, false);
+    emit(&mut out, SignalKind::BruteForce, "sign-in", format!("{n} success(es) from an unfamiliar IP right after its password failures"), brute, false);
     let n = spray.evidence.len();
-    emit(&mut out, "password_spray", "sign-in", format!("{n} success(es) from an IP spraying the organisation"), spray, false);
-    emit(&mut out, "spray_attempt", "sign-in", "a password spray failed against the account".into(), spray_try, false);
+    emit(&mut out, SignalKind::PasswordSpray, "sign-in", format!("{n} success(es) from an IP spraying the organisation"), spray, false);
+    emit(&mut out, SignalKind::SprayAttempt, "sign-in", "a password spray failed against the account".into(), spray_try, false);
     let n = risky.evidence.len();
-    emit(&mut out, "risky_signin", "sign-in", format!("{n} sign-in(s) rated risky by Entra ID"), risky, false);
+    emit(&mut out, SignalKind::RiskySignin, "sign-in", format!("{n} sign-in(s) rated risky by Entra ID"), risky, false);
     out
 }
 
@@ -315,6 +315,6 @@ pub fn service_principals(frame: &Frame, window_start: i64, known: &mut KnownIps
     }
     let mut out = Vec::new();
     let n = found.evidence.len();
-    emit(&mut out, "sp_new_network", "service principal", format!("{n} service principal sign-in(s) from an IP it never used"), found, false);
+    emit(&mut out, SignalKind::SpNewNetwork, "service principal", format!("{n} service principal sign-in(s) from an IP it never used"), found, false);
     out
 }

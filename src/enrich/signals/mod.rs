@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod compute;
 pub mod control_plane;
 pub mod identity;
+pub mod kind;
 
 use serde::Serialize;
 
@@ -16,6 +17,7 @@ use crate::model::frame::Frame;
 use crate::model::value::Value;
 
 pub use alerts::{related_alerts, vendor_apono, vendor_noxys, vendor_trapeye};
+pub use kind::{Feature, Role, SignalKind};
 
 /// One source row a claim rests on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,8 +30,8 @@ pub struct Evidence {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Signal {
-    /// A stable name: `cpu_spike`, `new_location`, `role_assignment`, …
-    pub name: String,
+    /// What it is: `cpu_spike`, `new_location`, `role_assignment`, … ([`SignalKind`]).
+    pub name: SignalKind,
     /// compute, sign-in, service principal, control plane, related alerts, vendor.
     pub family: &'static str,
     pub summary: String,

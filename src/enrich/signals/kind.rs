@@ -1,0 +1,206 @@
+//! The signals' vocabulary, written once: every signal the readers can emit, its family, and what the model
+//! makes of it ([`Role`]). A new signal is a new variant here; the compiler then names every place that must
+//! say what it means, and a test holds that each one either feeds a hypothesis or says why it does not.
+
+use serde::{Deserialize, Serialize};
+
+/// A signal's name. Serialised as before (`cpu_spike`, `new_location`, …), so the tables and the playbook's
+/// JSON keep their shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    // Sign-ins (user and service principal).
+    NewLocation,
+    ImpossibleTravel,
+    RiskySignin,
+    MfaFatigue,
+    PasswordSpray,
+    BruteForce,
+    SprayAttempt,
+    SpNewNetwork,
+    // The control plane.
+    CallerNewIp,
+    ComputeProvisioned,
+    RoleAssignment,
+    ResourceGroupCreated,
+    NetworkOpened,
+    KeyvaultAccess,
+    StorageKeysListed,
+    StorageConfigChanged,
+    GpuCompute,
+    // Compute telemetry.
+    CpuSpike,
+    CpuSustained,
+    LoadRoutine,
+    NetworkOutSpike,
+    NetworkInSpike,
+    MemoryPressure,
+    // Other alerts and the vendors' tables.
+    RelatedAlerts,
+    RelatedIdentityAlerts,
+    DeceptionHit,
+    AiPolicyViolations,
+    AccessGrant,
+}
+
+/// What the model makes of a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Its strength is a feature as it is.
+    Feature,
+    /// A control-plane change: one feature when it is new for its caller, another when it is routine.
+    Change,
+    /// Shown to the analyst with its evidence, but weighed by no hypothesis, for the reason given.
+    ContextOnly(&'static str),
+}
+
+/// No story of the labelled suite produces it, so a fit has nothing to learn its weight from; it stays out of
+/// the model until one does (extend `lab::world`, refit, re-measure).
+const NO_STORY: &str = "no story of the labelled suite produces it, so no weight could be fitted";
+
+impl SignalKind {
+    pub const ALL: [SignalKind; 28] = [
+        SignalKind::NewLocation,
+        SignalKind::ImpossibleTravel,
+        SignalKind::RiskySignin,
+        SignalKind::MfaFatigue,
+        SignalKind::PasswordSpray,
+        SignalKind::BruteForce,
+        SignalKind::SprayAttempt,
+        SignalKind::SpNewNetwork,
+        SignalKind::CallerNewIp,
+        SignalKind::ComputeProvisioned,
+        SignalKind::RoleAssignment,
+        SignalKind::ResourceGroupCreated,
+        SignalKind::NetworkOpened,
+        SignalKind::KeyvaultAccess,
+        SignalKind::StorageKeysListed,
+        SignalKind::StorageConfigChanged,
+        SignalKind::GpuCompute,
+        SignalKind::CpuSpike,
+        SignalKind::CpuSustained,
+        SignalKind::LoadRoutine,
+        SignalKind::NetworkOutSpike,
+        SignalKind::NetworkInSpike,
+        SignalKind::MemoryPressure,
+        SignalKind::RelatedAlerts,
+        SignalKind::RelatedIdentityAlerts,
+        SignalKind::DeceptionHit,
+        SignalKind::AiPolicyViolations,
+        SignalKind::AccessGrant,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalKind::NewLocation => "new_location",
+            SignalKind::ImpossibleTravel => "impossible_travel",
+            SignalKind::RiskySignin => "risky_signin",
+            SignalKind::MfaFatigue => "mfa_fatigue",
+            SignalKind::PasswordSpray => "password_spray",
+            SignalKind::BruteForce => "brute_force",
+            SignalKind::SprayAttempt => "spray_attempt",
+            SignalKind::SpNewNetwork => "sp_new_network",
+            SignalKind::CallerNewIp => "caller_new_ip",
+            SignalKind::ComputeProvisioned => "compute_provisioned",
+            SignalKind::RoleAssignment => "role_assignment",
+            SignalKind::ResourceGroupCreated => "resource_group_created",
+            SignalKind::NetworkOpened => "network_opened",
+            SignalKind::KeyvaultAccess => "keyvault_access",
+            SignalKind::StorageKeysListed => "storage_keys_listed",
+            SignalKind::StorageConfigChanged => "storage_config_changed",
+            SignalKind::GpuCompute => "gpu_compute",
+            SignalKind::CpuSpike => "cpu_spike",
+            SignalKind::CpuSustained => "cpu_sustained",
+            SignalKind::LoadRoutine => "load_routine",
+            SignalKind::NetworkOutSpike => "network_out_spike",
+            SignalKind::NetworkInSpike => "network_in_spike",
+            SignalKind::MemoryPressure => "memory_pressure",
+            SignalKind::RelatedAlerts => "related_alerts",
+            SignalKind::RelatedIdentityAlerts => "related_identity_alerts",
+            SignalKind::DeceptionHit => "deception_hit",
+            SignalKind::AiPolicyViolations => "ai_policy_violations",
+            SignalKind::AccessGrant => "access_grant",
+        }
+    }
+
+    pub fn role(self) -> Role {
+        match self {
+            SignalKind::ComputeProvisioned
+            | SignalKind::RoleAssignment
+            | SignalKind::ResourceGroupCreated
+            | SignalKind::NetworkOpened
+            | SignalKind::StorageKeysListed => Role::Change,
+            SignalKind::KeyvaultAccess | SignalKind::StorageConfigChanged | SignalKind::AccessGrant => Role::ContextOnly(NO_STORY),
+            SignalKind::RelatedAlerts | SignalKind::RelatedIdentityAlerts => {
+                Role::ContextOnly("the fit on the labelled suite gave it no weight: it separates no hypothesis there")
+            }
+            _ => Role::Feature,
+        }
+    }
+
+    /// An anomaly of how an identity signed in: the strongest of them is one more feature.
+    pub fn is_identity_anomaly(self) -> bool {
+        matches!(
+            self,
+            SignalKind::NewLocation
+                | SignalKind::ImpossibleTravel
+                | SignalKind::RiskySignin
+                | SignalKind::MfaFatigue
+                | SignalKind::PasswordSpray
+                | SignalKind::BruteForce
+                | SignalKind::SpNewNetwork
+        )
+    }
+}
+
+impl std::fmt::Display for SignalKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One input of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Feature {
+    /// The signal's strength; for a control-plane change, only when it is new for its caller.
+    Signal(SignalKind),
+    /// A control-plane change's strength when it is routine for its caller.
+    Routine(SignalKind),
+    /// The strongest identity anomaly.
+    Identity,
+}
+
+impl Feature {
+    /// The signals it reads.
+    pub fn signals(self) -> Vec<SignalKind> {
+        match self {
+            Feature::Signal(k) | Feature::Routine(k) => vec![k],
+            Feature::Identity => SignalKind::ALL.into_iter().filter(|k| k.is_identity_anomaly()).collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for Feature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Feature::Signal(k) => write!(f, "{k}"),
+            Feature::Routine(k) => write!(f, "{k}:routine"),
+            Feature::Identity => f.write_str("identity"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_kind_once_and_names_serialise_as_written() {
+        let mut seen = std::collections::BTreeSet::new();
+        for k in SignalKind::ALL {
+            assert!(seen.insert(k), "{k} twice");
+            assert_eq!(serde_json::to_value(k).unwrap(), serde_json::json!(k.as_str()));
+            assert_eq!(serde_json::from_value::<SignalKind>(serde_json::json!(k.as_str())).unwrap(), k);
+        }
+    }
+}
