@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use sentinel_bridge::enrich::{Enricher, QUERIES};
+use sentinel_bridge::enrich::{preamble, Window, QUERIES, RESOLVE};
 use sentinel_bridge::local_azure::{Workspace, WorkspaceConfig};
 use sentinel_bridge::mapping::Catalog;
 use serde_json::{json, Value};
@@ -204,8 +204,9 @@ fn every_shipped_query_passes_the_kusto_language_service() {
         own_alert_ids: vec!["a1".into()],
     };
     let names = sentinel_bridge::enrich::entities::Names::of(&subjects);
-    let preamble = Enricher::preamble(&names, &subjects.own_alert_ids, 0, 10, -10);
-    for (name, text) in QUERIES.iter().chain([&sentinel_bridge::enrich::RESOLVE_QUERY]) {
+    let preamble = preamble(&names, &subjects.own_alert_ids, &Window { start: 0, end: 10, baseline_start: -10 });
+    for q in QUERIES.iter().chain([&RESOLVE]) {
+        let (name, text) = (q.name, q.text);
         queries.push(json!({"name": format!("enrichment: {name}"), "query": format!("{preamble}{text}")}));
     }
     queries.push(json!({"name": "saved search: dcr_errors", "query": std::fs::read_to_string(root().join("queries/dcr_errors.kql")).unwrap()}));

@@ -676,3 +676,28 @@ async fn ingestion_into_the_workspace_is_durable_across_reopen() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Every correlation query, run over HTTP on an empty local workspace that knows the tables, answers with the
+/// columns its reader's row type names: a column a query stops projecting (or a field renamed in its row
+/// type) fails here, not in an incident.
+#[tokio::test]
+async fn every_correlation_query_answers_with_its_readers_columns() {
+    use sentinel_bridge::enrich::entities::{Names, Subjects};
+    use sentinel_bridge::enrich::{preamble, Window, QUERIES, RESOLVE};
+    let ws = start_workspace(builtin_workspace_config()).await;
+    let client = query_client(&ws);
+    let mut names = Names::of(&Subjects::default());
+    names.accounts.insert("someone@contoso.com".into());
+    names.computers.insert("web-01".into());
+    let now = sentinel_bridge::model::time::now_ticks();
+    let day = 86_400 * sentinel_bridge::model::time::TICKS_PER_SEC;
+    let bound = preamble(&names, &[], &Window { start: now - day, end: now, baseline_start: now - 30 * day });
+    for q in QUERIES.iter().chain([&RESOLVE]) {
+        let r = client.query(&format!("{bound}{}", q.text), None, Duration::from_secs(30)).await.unwrap_or_else(|e| panic!("{}: {e}", q.name));
+        let f = r.primary();
+        let have: Vec<&str> = f.columns.iter().map(|c| c.name.as_str()).collect();
+        for column in (q.columns)() {
+            assert!(have.contains(&column), "{} answers {have:?}, without the column {column} its reader reads", q.name);
+        }
+    }
+}

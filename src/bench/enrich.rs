@@ -107,7 +107,7 @@ pub async fn run(args: EnrichBenchArgs) -> super::BenchResult {
         crate::enrich::kql_strings(&computers),
         format_ticks(t0 - (args.days + 3) * 86_400 * TICKS_PER_SEC),
         format_ticks(t0 + 90 * 60 * TICKS_PER_SEC),
-        crate::enrich::QUERIES.iter().find(|(n, _)| *n == "compute_perf").map(|(_, q)| *q).unwrap_or_default()
+        crate::enrich::QUERIES.iter().find(|q| q.name == crate::enrich::QueryName::ComputePerf).map(|q| q.text).unwrap_or_default()
     );
     let (mut enrich_times, mut query_times) = (Vec::new(), Vec::new());
     let mut lead = String::new();

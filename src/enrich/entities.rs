@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::azure::sentinel::{Alert, Entity};
-use crate::model::frame::Frame;
+use crate::enrich::rows::ResolvedName;
 
 /// What the incident is about, as Sentinel names it.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -146,14 +146,12 @@ pub struct Resolution {
 }
 
 /// Adds what `resolve_entities.kql` found to the names, and says which entities nothing matched.
-pub fn resolve(s: &Subjects, names: &mut Names, frame: Option<&Frame>) -> Resolution {
+pub fn resolve(s: &Subjects, names: &mut Names, found: Option<&[ResolvedName]>) -> Resolution {
     let mut r = Resolution::default();
-    if let Some(f) = frame {
-        let (ki, ni, ii, si, ri) = (f.column_index("Kind"), f.column_index("Name"), f.column_index("Id"), f.column_index("Source"), f.column_index("Rows"));
-        let text = |row: &[crate::model::value::Value], i: Option<usize>| i.map(|i| row[i].to_text()).unwrap_or_default();
-        for row in &f.rows {
-            let (kind, name, id, source) = (text(row, ki), text(row, ni).to_lowercase(), text(row, ii).to_lowercase(), text(row, si));
-            let rows = ri.and_then(|i| row[i].as_f64()).unwrap_or(0.0) as i64;
+    if let Some(found) = found {
+        for row in found {
+            let (kind, name, id, source) = (row.kind.clone(), row.name.to_lowercase(), row.id.to_lowercase(), row.source.clone());
+            let rows = row.rows.unwrap_or(0.0) as i64;
             match kind.as_str() {
                 "host" => {
                     names.computers.insert(name.clone());

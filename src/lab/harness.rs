@@ -58,7 +58,7 @@ pub async fn run_case(spec: &CaseSpec, settings: &EnrichSettings) -> Result<Outc
         entry_point: e.leading.entry_point,
         confidences: e.hypotheses.iter().map(|h| (h.id, h.confidence)).collect(),
         signals: e.signals,
-        severity_raised: e.actions.iter().any(|a| a.starts_with("applied: severity")),
+        severity_raised: e.actions.iter().any(|a| matches!(a, crate::enrich::ActionOutcome::SeverityRaised { .. })),
         queries: e.queries.iter().map(|q| (q.name.clone(), q.status.to_string(), q.rows)).collect(),
         comment_html: e.comment_html,
         recommendation: e.leading.recommendation,

@@ -1,38 +1,28 @@
 //! Signals from other alerts that name the incident's entities, and from the vendors' own tables (Noxys,
 //! TrapEye, Apono).
 
-use super::{col, text, time_of, Evidence, Signal, SignalKind};
-use crate::model::frame::Frame;
+use super::{Evidence, Signal, SignalKind};
+use crate::enrich::rows::{AponoGrant, NoxysEvent, RelatedAlert, TrapEyeThreat};
 use crate::model::time::format_ticks;
 
-pub fn related_alerts(frame: &Frame) -> Vec<Signal> {
-    let c = |n: &str| col(frame, n);
-    let (ti, ii, di, si, pi, tai) = (c("TimeGenerated"), c("SystemAlertId"), c("DisplayName"), c("AlertSeverity"), c("ProductName"), c("Tactics"));
-    let ev: Vec<Evidence> = frame
-        .rows
+pub fn related_alerts(rows: &[RelatedAlert]) -> Vec<Signal> {
+    let ev: Vec<Evidence> = rows
         .iter()
         .filter_map(|r| {
             Some(Evidence {
                 table: "SecurityAlert".into(),
-                time: format_ticks(time_of(r, ti)?),
-                key: text(r, ii),
-                detail: format!("{} ({}, {}{})", text(r, di), text(r, si), text(r, pi), {
-                    let t = text(r, tai);
-                    if t.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", {t}")
-                    }
-                }),
+                time: format_ticks(r.time?),
+                key: r.id.clone(),
+                detail: format!("{} ({}, {}{})", r.name, r.severity, r.product, if r.tactics.is_empty() { String::new() } else { format!(", {}", r.tactics) }),
             })
         })
         .collect();
     if ev.is_empty() {
         return Vec::new();
     }
-    let identity = frame.rows.iter().any(|r| {
-        let p = text(r, pi).to_lowercase();
-        let t = text(r, tai).to_lowercase();
+    let identity = rows.iter().any(|r| {
+        let p = r.product.to_lowercase();
+        let t = r.tactics.to_lowercase();
         p.contains("identity") || t.contains("credentialaccess") || t.contains("initialaccess")
     });
     let n = ev.len();
@@ -47,23 +37,20 @@ pub fn related_alerts(frame: &Frame) -> Vec<Signal> {
     }]
 }
 
-pub fn vendor_noxys(frame: &Frame) -> Vec<Signal> {
-    let c = |n: &str| col(frame, n);
-    let (ti, ui, ei, pi, ri, ci, idi) = (c("EventTime"), c("UserId"), c("EventType"), c("PlatformId"), c("RiskScore"), c("Classifications"), c("EventId"));
+pub fn vendor_noxys(rows: &[NoxysEvent]) -> Vec<Signal> {
     let mut sensitive = false;
-    let ev: Vec<Evidence> = frame
-        .rows
+    let ev: Vec<Evidence> = rows
         .iter()
         .filter_map(|r| {
-            let classes = text(r, ci).to_uppercase();
+            let classes = r.classifications.to_uppercase();
             if ["IBAN", "CREDIT_CARD", "API_KEY", "SECRET", "PASSWORD", "SOURCE_CODE"].iter().any(|k| classes.contains(k)) {
                 sensitive = true;
             }
             Some(Evidence {
                 table: "NoxysEvents_CL".into(),
-                time: format_ticks(time_of(r, ti)?),
-                key: text(r, idi),
-                detail: format!("{} by {} on {} (risk {})", text(r, ei), text(r, ui), text(r, pi), text(r, ri)),
+                time: format_ticks(r.time?),
+                key: r.id.clone(),
+                detail: format!("{} by {} on {} (risk {})", r.event_type, r.user, r.platform, r.risk_score),
             })
         })
         .collect();
@@ -82,18 +69,15 @@ pub fn vendor_noxys(frame: &Frame) -> Vec<Signal> {
     }]
 }
 
-pub fn vendor_trapeye(frame: &Frame) -> Vec<Signal> {
-    let c = |n: &str| col(frame, n);
-    let (ti, si, ri, ui) = (c("EventTime"), c("source_ip"), c("reverse_lookup"), c("threat_uuid"));
-    let ev: Vec<Evidence> = frame
-        .rows
+pub fn vendor_trapeye(rows: &[TrapEyeThreat]) -> Vec<Signal> {
+    let ev: Vec<Evidence> = rows
         .iter()
         .filter_map(|r| {
             Some(Evidence {
                 table: "TrapEye_Threats_CL".into(),
-                time: format_ticks(time_of(r, ti)?),
-                key: text(r, ui),
-                detail: format!("decoy touched from {} ({})", text(r, si), text(r, ri)),
+                time: format_ticks(r.time?),
+                key: r.id.clone(),
+                detail: format!("decoy touched from {} ({})", r.source_ip, r.reverse_lookup),
             })
         })
         .collect();
@@ -111,18 +95,15 @@ pub fn vendor_trapeye(frame: &Frame) -> Vec<Signal> {
     }]
 }
 
-pub fn vendor_apono(frame: &Frame) -> Vec<Signal> {
-    let c = |n: &str| col(frame, n);
-    let (ti, ei, ri, pi) = (c("EventTime"), c("requester_email"), c("resource_name"), c("permission"));
-    let ev: Vec<Evidence> = frame
-        .rows
+pub fn vendor_apono(rows: &[AponoGrant]) -> Vec<Signal> {
+    let ev: Vec<Evidence> = rows
         .iter()
         .filter_map(|r| {
             Some(Evidence {
                 table: "Apono_CL".into(),
-                time: format_ticks(time_of(r, ti)?),
-                key: text(r, ei),
-                detail: format!("granted {} on {}", text(r, pi), text(r, ri)),
+                time: format_ticks(r.time?),
+                key: r.requester.clone(),
+                detail: format!("granted {} on {}", r.permission, r.resource),
             })
         })
         .collect();

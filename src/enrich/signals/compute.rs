@@ -18,8 +18,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{col, median, text, time_of, Evidence, Signal, SignalKind, THIN_BASELINE_DAYS};
-use crate::model::frame::Frame;
+use super::{median, Evidence, Signal, SignalKind, THIN_BASELINE_DAYS};
+use crate::enrich::rows::{MetricHour, PerfHour};
 use crate::model::time::{format_ticks, TICKS_PER_SEC};
 
 const HOUR: i64 = 3600 * TICKS_PER_SEC;
@@ -60,16 +60,36 @@ pub struct Scored {
     pub notes: Vec<String>,
 }
 
-/// Scores hourly series (rows of key, metric, TimeGenerated, Value and Samples) from `table`.
-pub fn compute(frame: &Frame, table: &str, metric_col: &str, window_start: i64) -> Scored {
-    let (ki, mi, ti, vi, si) = (col(frame, "Key"), col(frame, metric_col), col(frame, "TimeGenerated"), col(frame, "Value"), col(frame, "Samples"));
+/// One hour of a series: Perf's counters and AzureMetrics' metrics alike.
+#[derive(Debug, Clone)]
+pub struct Hour {
+    pub key: String,
+    pub metric: String,
+    pub time: Option<i64>,
+    pub value: Option<f64>,
+    pub samples: Option<f64>,
+}
+
+impl From<&PerfHour> for Hour {
+    fn from(r: &PerfHour) -> Hour {
+        Hour { key: r.key.clone(), metric: r.metric.clone(), time: r.time, value: r.value, samples: r.samples }
+    }
+}
+
+impl From<&MetricHour> for Hour {
+    fn from(r: &MetricHour) -> Hour {
+        Hour { key: r.key.clone(), metric: r.metric.clone(), time: r.time, value: r.value, samples: r.samples }
+    }
+}
+
+/// Scores hourly series (key, metric, time, value and samples) from `table`.
+pub fn compute(hours: &[Hour], table: &str, window_start: i64) -> Scored {
     let mut out = Scored::default();
-    let (Some(_), Some(_), Some(_), Some(vi)) = (ki, mi, ti, vi) else { return out };
     let mut series: BTreeMap<(String, String), Vec<Point>> = BTreeMap::new();
-    for r in &frame.rows {
-        if let (Some(t), Some(v)) = (time_of(r, ti), r[vi].as_f64()) {
-            let samples = si.and_then(|i| r[i].as_f64()).unwrap_or(1.0);
-            series.entry((text(r, ki), text(r, mi))).or_default().push(Point { t, v, samples });
+    for r in hours {
+        if let (Some(t), Some(v)) = (r.time, r.value) {
+            let samples = r.samples.unwrap_or(1.0);
+            series.entry((r.key.clone(), r.metric.clone())).or_default().push(Point { t, v, samples });
         }
     }
     // Per signal: (score, thin baseline days, evidence).
@@ -225,21 +245,9 @@ fn metric_signal_title(name: SignalKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::frame::Column;
-    use crate::model::value::{KType, Value};
 
-    fn frame(rows: Vec<(i64, f64, f64)>, metric: &str) -> Frame {
-        let columns = ["Key", "CounterName", "TimeGenerated", "Value", "Samples"];
-        let kinds = [KType::String, KType::String, KType::DateTime, KType::Real, KType::Long];
-        Frame {
-            columns: columns.iter().zip(kinds).map(|(n, k)| Column { name: n.to_string(), ktype: k }).collect(),
-            rows: rows
-                .into_iter()
-                .map(|(t, v, s)| {
-                    vec![Value::String("h".into()), Value::String(metric.into()), Value::DateTime(t), Value::Real(v), Value::Long(s as i64)].into()
-                })
-                .collect(),
-        }
+    fn frame(rows: Vec<(i64, f64, f64)>, metric: &str) -> Vec<Hour> {
+        rows.into_iter().map(|(t, v, s)| Hour { key: "h".into(), metric: metric.into(), time: Some(t), value: Some(v), samples: Some(s) }).collect()
     }
 
     const T0: i64 = 739_000 * DAY;
@@ -252,11 +260,11 @@ mod tests {
     #[test]
     fn a_nightly_batch_is_the_host_s_normal_and_a_new_spike_is_not() {
         let batch = |t: i64| if (1..3).contains(&slot(t).0) { 85.0 } else { 10.0 + (t / HOUR % 3) as f64 };
-        let s = compute(&frame(history(batch), "% Processor Time"), "Perf", "CounterName", T0);
+        let s = compute(&frame(history(batch), "% Processor Time"), "Perf", T0);
         assert!(s.signals.iter().all(|x| x.name != SignalKind::CpuSpike), "{:?}", s.signals);
         assert!(s.signals.iter().any(|x| x.name == SignalKind::LoadRoutine && x.routine));
         let spike = |t: i64| if (T0 + 12 * HOUR..T0 + 18 * HOUR).contains(&t) { 97.0 } else { batch(t) };
-        let s = compute(&frame(history(spike), "% Processor Time"), "Perf", "CounterName", T0);
+        let s = compute(&frame(history(spike), "% Processor Time"), "Perf", T0);
         let names: Vec<SignalKind> = s.signals.iter().map(|x| x.name).collect();
         assert!(names.contains(&SignalKind::CpuSpike) && names.contains(&SignalKind::CpuSustained), "{names:?}");
     }
@@ -267,11 +275,11 @@ mod tests {
         let mut rows = history(|_| 6000.0 + 0.0);
         let last = rows.len() - 1;
         rows[last] = (rows[last].0, 100.0, 1.0);
-        let s = compute(&frame(rows.clone(), "Available MBytes"), "Perf", "CounterName", T0);
+        let s = compute(&frame(rows.clone(), "Available MBytes"), "Perf", T0);
         assert!(s.signals.is_empty(), "{:?}", s.signals);
         // The same dip over a full hour is a collapse.
         rows[last].2 = 12.0;
-        let s = compute(&frame(rows, "Available MBytes"), "Perf", "CounterName", T0);
+        let s = compute(&frame(rows, "Available MBytes"), "Perf", T0);
         assert_eq!(s.signals[0].name, SignalKind::MemoryPressure);
     }
 
@@ -281,14 +289,14 @@ mod tests {
         // The window starts on the Sunday (day 6 of the tick calendar) of the fourth week.
         let start = T0 + ((6 - slot(T0).1).rem_euclid(7)) * DAY;
         let rows: Vec<(i64, f64, f64)> = (-(21 * 24)..30).map(|h| (start + h * HOUR, sunday(start + h * HOUR), 12.0)).collect();
-        let s = compute(&frame(rows, "% Processor Time"), "Perf", "CounterName", start);
+        let s = compute(&frame(rows, "% Processor Time"), "Perf", start);
         assert!(s.signals.iter().all(|x| x.name != SignalKind::CpuSpike), "{:?}", s.signals);
     }
 
     #[test]
     fn a_short_history_marks_its_signals_thin() {
         let rows: Vec<(i64, f64, f64)> = (-48..24).map(|h| (T0 + h * HOUR, if h >= 10 { 97.0 } else { 10.0 }, 12.0)).collect();
-        let s = compute(&frame(rows, "% Processor Time"), "Perf", "CounterName", T0);
+        let s = compute(&frame(rows, "% Processor Time"), "Perf", T0);
         let spike = s.signals.iter().find(|x| x.name == SignalKind::CpuSpike).unwrap();
         assert_eq!(spike.thin_baseline_days, Some(2.0));
     }

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::identity::KnownIps;
-use super::{col, text, time_of, Evidence, Signal, SignalKind};
-use crate::model::frame::Frame;
+use super::{Evidence, Signal, SignalKind};
+use crate::enrich::rows::OperationRow;
 use crate::model::time::format_ticks;
 
 /// The operations that matter, by the prefix of `OperationNameValue`.
@@ -45,9 +45,7 @@ fn is_gpu(size: &str) -> bool {
     ["STANDARD_NC", "STANDARD_ND", "STANDARD_NG", "STANDARD_NV"].iter().any(|p| s.starts_with(p))
 }
 
-pub fn control_plane(frame: &Frame, window_start: i64, known: &KnownIps) -> Vec<Signal> {
-    let c = |n: &str| col(frame, n);
-    let (ti, ci, ipi, oi, ri, vi) = (c("TimeGenerated"), c("Caller"), c("CallerIpAddress"), c("Operation"), c("_ResourceId"), c("VmSize"));
+pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &KnownIps) -> Vec<Signal> {
     type CallerOp = (String, String);
     let mut baseline: BTreeSet<CallerOp> = BTreeSet::new();
     let mut caller_ips: BTreeMap<String, BTreeSet<String>> = known.0.clone();
@@ -55,10 +53,11 @@ pub fn control_plane(frame: &Frame, window_start: i64, known: &KnownIps) -> Vec<
     let mut window: BTreeMap<SignalKind, Changes> = BTreeMap::new();
     let mut new_ip: Vec<Evidence> = Vec::new();
     let mut gpu: Vec<Evidence> = Vec::new();
-    let mut rows: Vec<(i64, String, String, String, String, String)> = frame
-        .rows
+    let mut rows: Vec<(i64, String, String, String, String, String)> = operations
         .iter()
-        .filter_map(|r| Some((time_of(r, ti)?, text(r, ci).to_lowercase(), text(r, ipi), text(r, oi).to_ascii_uppercase(), text(r, ri), text(r, vi))))
+        .filter_map(|r| {
+            Some((r.time?, r.caller.to_lowercase(), r.caller_ip.clone(), r.operation.to_ascii_uppercase(), r.resource_id.clone(), r.vm_size.clone()))
+        })
         .collect();
     rows.sort_by_key(|r| r.0);
     for (_, caller, ip, op, _, _) in rows.iter().filter(|r| r.0 < window_start) {

@@ -20,8 +20,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{col, text, time_of, Evidence, Signal, SignalKind, THIN_BASELINE_DAYS};
-use crate::model::frame::Frame;
+use super::{Evidence, Signal, SignalKind, THIN_BASELINE_DAYS};
+use crate::enrich::rows::{OrgSource, SignIn, SpSignIn};
 use crate::model::time::{format_ticks, TICKS_PER_SEC};
 
 const HOUR: i64 = 3600 * TICKS_PER_SEC;
@@ -42,25 +42,23 @@ pub struct OrgSources {
 const SHARED_BY: i64 = 3;
 const SPRAYED_USERS: i64 = 5;
 
-pub fn org_sources(frame: &Frame) -> OrgSources {
-    let c = |n: &str| col(frame, n);
-    let (ki, vi, bi, fi) = (c("Kind"), c("Value"), c("BaselineUsers"), c("WindowFailedUsers"));
-    let num = |r: &[crate::model::value::Value], i: Option<usize>| i.and_then(|i| r[i].as_f64()).unwrap_or(0.0) as i64;
+pub fn org_sources(sources: &[OrgSource]) -> OrgSources {
     let mut o = OrgSources::default();
-    for r in &frame.rows {
-        let (kind, value) = (text(r, ki), text(r, vi));
+    for r in sources {
+        let (kind, value) = (r.kind.as_str(), r.value.clone());
+        let (baseline_users, failed_users) = (r.baseline_users.unwrap_or(0.0) as i64, r.window_failed_users.unwrap_or(0.0) as i64);
         if value.is_empty() {
             continue;
         }
-        if num(r, bi) >= SHARED_BY {
+        if baseline_users >= SHARED_BY {
             if kind == "ip" {
                 o.shared_ips.insert(value.clone())
             } else {
                 o.shared_asns.insert(value.clone())
             };
         }
-        if kind == "ip" && num(r, fi) >= SPRAYED_USERS {
-            o.spray_ips.insert(value, num(r, fi));
+        if kind == "ip" && failed_users >= SPRAYED_USERS {
+            o.spray_ips.insert(value, failed_users);
         }
     }
     o
@@ -132,35 +130,21 @@ fn emit(out: &mut Vec<Signal>, name: SignalKind, family: &'static str, summary: 
 }
 
 /// User sign-ins (`signins.kql`), with the organisation's sources.
-pub fn signins(frame: &Frame, window_start: i64, org: &OrgSources, known: &mut KnownIps) -> Vec<Signal> {
-    let c = |n: &str| col(frame, n);
-    let (ti, ui, ipi, ci, lai, loi, ai, ri, rli, rsi) = (
-        c("TimeGenerated"),
-        c("UserPrincipalName"),
-        c("IPAddress"),
-        c("Country"),
-        c("Latitude"),
-        c("Longitude"),
-        c("Asn"),
-        c("ResultType"),
-        c("RiskLevelDuringSignIn"),
-        c("RiskState"),
-    );
+pub fn signins(rows: &[SignIn], window_start: i64, org: &OrgSources, known: &mut KnownIps) -> Vec<Signal> {
     let mut by_user: BTreeMap<String, Vec<S>> = BTreeMap::new();
-    for r in &frame.rows {
-        let Some(t) = time_of(r, ti) else { continue };
-        let result = text(r, ri);
-        by_user.entry(text(r, ui).to_lowercase()).or_default().push(S {
+    for r in rows {
+        let Some(t) = r.time else { continue };
+        by_user.entry(r.user.to_lowercase()).or_default().push(S {
             t,
-            ip: text(r, ipi),
-            country: text(r, ci),
-            asn: text(r, ai),
-            ok: result == "0",
-            result,
-            lat: lai.and_then(|i| r[i].as_f64()),
-            lon: loi.and_then(|i| r[i].as_f64()),
-            risk: text(r, rli).to_lowercase(),
-            state: text(r, rsi),
+            ip: r.ip.clone(),
+            country: r.country.clone(),
+            asn: r.asn.clone(),
+            ok: r.result == "0",
+            result: r.result.clone(),
+            lat: r.latitude,
+            lon: r.longitude,
+            risk: r.risk_level.to_lowercase(),
+            state: r.risk_state.clone(),
         });
     }
     let ev = |user: &str, s: &S, detail: String| Evidence { table: "SigninLogs".into(), time: format_ticks(s.t), key: user.to_string(), detail };
@@ -278,15 +262,13 @@ pub fn signins(frame: &Frame, window_start: i64, org: &OrgSources, known: &mut K
 }
 
 /// Service principal sign-ins (`sp_signins.kql`).
-pub fn service_principals(frame: &Frame, window_start: i64, known: &mut KnownIps) -> Vec<Signal> {
-    let c = |n: &str| col(frame, n);
-    let (ti, ai, ni, ipi, ci, ri) = (c("TimeGenerated"), c("AppId"), c("ServicePrincipalName"), c("IPAddress"), c("Country"), c("ResultType"));
+pub fn service_principals(signins: &[SpSignIn], window_start: i64, known: &mut KnownIps) -> Vec<Signal> {
     // (time, IP, country, succeeded, name)
     type SpSignIn = (i64, String, String, bool, String);
     let mut by_app: BTreeMap<String, Vec<SpSignIn>> = BTreeMap::new();
-    for r in &frame.rows {
-        let Some(t) = time_of(r, ti) else { continue };
-        by_app.entry(text(r, ai).to_lowercase()).or_default().push((t, text(r, ipi), text(r, ci), text(r, ri) == "0", text(r, ni)));
+    for r in signins {
+        let Some(t) = r.time else { continue };
+        by_app.entry(r.app_id.to_lowercase()).or_default().push((t, r.ip.clone(), r.country.clone(), r.result == "0", r.name.clone()));
     }
     let mut found = Found::default();
     for (app, list) in by_app {

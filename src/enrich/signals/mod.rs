@@ -13,9 +13,6 @@ pub mod kind;
 
 use serde::Serialize;
 
-use crate::model::frame::Frame;
-use crate::model::value::Value;
-
 pub use alerts::{related_alerts, vendor_apono, vendor_noxys, vendor_trapeye};
 pub use kind::{Feature, Role, SignalKind};
 
@@ -49,21 +46,6 @@ pub struct Signal {
 /// hours, from its other places is not yet known. Signals resting on less are marked, and the hypotheses they
 /// support are capped below the act threshold.
 pub const THIN_BASELINE_DAYS: f64 = 7.0;
-
-pub(crate) fn col(f: &Frame, name: &str) -> Option<usize> {
-    f.column_index(name)
-}
-
-pub(crate) fn text(r: &[Value], i: Option<usize>) -> String {
-    i.map(|i| r[i].to_text()).unwrap_or_default()
-}
-
-pub(crate) fn time_of(r: &[Value], i: Option<usize>) -> Option<i64> {
-    match i.map(|i| &r[i]) {
-        Some(Value::DateTime(t)) => Some(*t),
-        _ => None,
-    }
-}
 
 pub(crate) fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {

@@ -1,0 +1,256 @@
+//! Stage four: say what was found. The narrative (deterministic, or rephrased by Azure OpenAI), the comment on
+//! the incident, in `act` mode its label and severity, and the rows of the enrichment's own tables.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::correlate::Correlation;
+use super::gather::Gathered;
+use super::infer::Inferred;
+use super::outcome::{ActionOutcome, CommentOutcome, Severity};
+use super::tables::{self, AuditKind, AuditRow, EnrichmentRow};
+use super::{comment, comment_id, entities, hypotheses, narrative, weights, Enricher, Enrichment, Leading, Mode, QueryRun, ENRICH_VERSION};
+use crate::azure::sentinel::{Label, SentinelError};
+use crate::model::schema::{Row, TableSchema};
+use crate::model::time::format_ticks;
+use hypotheses::{Hypothesis, HypothesisId};
+
+/// An audit row before the run's time, id and incident are stamped on it.
+struct Audit {
+    kind: AuditKind,
+    name: String,
+    status: String,
+    duration_ms: Option<f64>,
+    detail: Option<serde_json::Value>,
+}
+
+pub async fn publish(e: &Enricher, g: Gathered, c: Correlation, inferred: Inferred) -> Enrichment {
+    let Inferred { hypotheses: hyps, entry_point, notes } = inferred;
+    let signals = c.signals;
+    let mut narrative_text = narrative::deterministic(&narrative::Findings {
+        hypotheses: &hyps,
+        signals: &signals,
+        correlation: &c.runs,
+        entry_point,
+        unmatched: &c.resolution.unmatched,
+        entity_count: c.entity_count,
+    });
+    let mut runs = g.runs;
+    runs.extend(c.runs);
+    let mut narrative_source = "deterministic";
+    let mut narrative_error = None;
+    let mut audit: Vec<Audit> = Vec::new();
+    if let Some(n) = &e.narrator {
+        let t = Instant::now();
+        match n.rephrase(&hyps, &signals).await {
+            Ok(text) => {
+                narrative_text = text;
+                narrative_source = "azure-openai";
+                let detail = json!({"findings": narrative::OpenAiNarrator::findings(&hyps, &signals)});
+                audit.push(Audit {
+                    kind: AuditKind::Narrative,
+                    name: "azure-openai".into(),
+                    status: "ok".into(),
+                    duration_ms: Some(super::ms(t)),
+                    detail: Some(detail),
+                });
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "Azure OpenAI narrative failed; using the deterministic one");
+                let status = format!("failed: {err}");
+                audit.push(Audit { kind: AuditKind::Narrative, name: "azure-openai".into(), status, duration_ms: Some(super::ms(t)), detail: None });
+                narrative_error = Some(err.to_string());
+            }
+        }
+    }
+    let html = comment::render(
+        &comment::CommentInput {
+            version: ENRICH_VERSION,
+            hypotheses: &hyps,
+            signals: &signals,
+            queries: &runs,
+            narrative: &narrative_text,
+            entry_point,
+            names: &entities::describe(&c.resolution, &g.subjects),
+            unmatched: &c.resolution.unmatched,
+            notes: &notes,
+        },
+        e.settings.comment_budget,
+    );
+    let incident = &g.incident;
+    let cid = comment_id(&incident.name);
+    let comment = if e.settings.mode == Mode::Observe {
+        CommentOutcome::SkippedObserveMode
+    } else {
+        match e.sentinel.put_comment(&incident.name, &cid, &html).await {
+            Ok(true) => CommentOutcome::Created,
+            Ok(false) => CommentOutcome::Replaced,
+            Err(err) => {
+                tracing::error!(error = %err, incident = %incident.name, "could not comment on the incident");
+                CommentOutcome::Failed(err.to_string())
+            }
+        }
+    };
+    let detail = json!({"characters": html.chars().count()});
+    audit.push(Audit { kind: AuditKind::Comment, name: cid.clone(), status: comment.to_string(), duration_ms: None, detail: Some(detail) });
+    let mut actions = Vec::new();
+    if e.settings.mode == Mode::Act {
+        actions = act(e, &incident.name, &hyps[0]).await;
+        for a in &actions {
+            audit.push(Audit { kind: AuditKind::Update, name: "incident".into(), status: a.to_string(), duration_ms: None, detail: None });
+        }
+    }
+    let lead = &hyps[0];
+    let degraded = runs.iter().any(QueryRun::failed);
+    let enrichment = Enrichment {
+        run_id: g.run_id.clone(),
+        incident: incident.name.clone(),
+        incident_number: incident.properties.incident_number,
+        mode: e.settings.mode,
+        version: ENRICH_VERSION,
+        leading: Leading {
+            id: lead.id,
+            title: lead.title,
+            confidence: lead.confidence,
+            band: hypotheses::band(lead.confidence),
+            recommendation: lead.recommendation.clone(),
+            entry_point,
+        },
+        hypotheses: hyps.clone(),
+        signals,
+        queries: runs,
+        degraded,
+        comment_id: cid,
+        comment,
+        comment_html: html,
+        narrative: narrative_text,
+        narrative_source,
+        narrative_error,
+        actions,
+        tables_written: false,
+        window: g.window,
+        subjects: serde_json::to_value(&g.subjects).unwrap_or(serde_json::Value::Null),
+        resolution: c.resolution,
+        notes,
+    };
+    let written = write_tables(e, &enrichment, &audit).await;
+    Enrichment { tables_written: written, ..enrichment }
+}
+
+/// `act` mode: label the incident and raise its severity, reading it with its etag and retrying on 409.
+async fn act(e: &Enricher, name: &str, lead: &Hypothesis) -> Vec<ActionOutcome> {
+    if lead.id == HypothesisId::NoFinding || lead.confidence < e.settings.act_threshold {
+        return vec![ActionOutcome::UnderThreshold { confidence: lead.confidence, threshold: e.settings.act_threshold }];
+    }
+    let target = match lead.id {
+        HypothesisId::Cryptojacking | HypothesisId::CredentialCompromise | HypothesisId::DataExfiltration => Some(Severity::High),
+        HypothesisId::ConfigDrift => Some(Severity::Medium),
+        HypothesisId::BenignLoad | HypothesisId::NoFinding => None,
+    };
+    let label = format!("sentinel-bridge:{}", lead.id);
+    for attempt in 1..=4 {
+        let mut incident = match e.sentinel.get_incident(name).await {
+            Ok(i) => i,
+            Err(err) => return vec![ActionOutcome::Failed(err.to_string())],
+        };
+        let mut changes = Vec::new();
+        if !incident.properties.labels.iter().any(|l| l.label_name == label) {
+            incident.properties.labels.push(Label { label_name: label.clone(), label_type: None });
+            changes.push(ActionOutcome::Labelled(label.clone()));
+        }
+        // A severity Sentinel does not define ranks below every one it does: it is raised, never lowered.
+        if let Some(to) = target.filter(|to| Severity::parse(&incident.properties.severity).is_none_or(|now| *to > now)) {
+            changes.push(ActionOutcome::SeverityRaised { from: incident.properties.severity.clone(), to });
+            incident.properties.severity = to.as_str().to_string();
+        }
+        if changes.is_empty() {
+            return vec![ActionOutcome::NoChange];
+        }
+        match e.sentinel.put_incident(&incident).await {
+            Ok(_) => return changes,
+            Err(SentinelError::Conflict(_)) if attempt < 4 => {
+                tracing::info!(incident = name, attempt, "incident changed meanwhile (409); re-reading");
+                continue;
+            }
+            Err(err) => return vec![ActionOutcome::Failed(err.to_string())],
+        }
+    }
+    vec![ActionOutcome::Failed("the incident kept changing".into())]
+}
+
+/// Writes one IncidentEnrichment_CL row and the audit trail; false when either could not be written.
+async fn write_tables(e: &Enricher, x: &Enrichment, extra: &[Audit]) -> bool {
+    let now = format_ticks(crate::model::time::now_ticks());
+    let summary = EnrichmentRow {
+        time_generated: &now,
+        run_id: &x.run_id,
+        incident_name: &x.incident,
+        incident_number: x.incident_number,
+        leading_hypothesis: x.leading.id,
+        confidence: x.leading.confidence,
+        hypotheses: &x.hypotheses,
+        signals: &x.signals,
+        queries: &x.queries,
+        degraded: x.degraded,
+        mode: x.mode,
+        version: x.version,
+        comment_id: &x.comment_id,
+        actions: &x.actions,
+    };
+    let stamp = |kind, name: String, status: String, rows, duration_ms, detail| AuditRow {
+        time_generated: &now,
+        run_id: &x.run_id,
+        incident_name: &x.incident,
+        kind,
+        name,
+        status,
+        rows,
+        duration_ms,
+        detail,
+    };
+    let mut audit = Vec::new();
+    for r in &x.queries {
+        audit.push(stamp(AuditKind::Query, r.name.clone(), r.status.to_string(), Some(r.rows), Some(r.duration_ms), Some(json!({"query": r.text}))));
+    }
+    for h in &x.hypotheses {
+        let model = format!("logistic, fitted on suite seeds {}..{}", weights::FIT_SEEDS.0, weights::FIT_SEEDS.1);
+        let detail = json!({"confidence": h.confidence, "evidence": h.evidence, "capped": h.capped, "model": model});
+        audit.push(stamp(AuditKind::Inference, h.id.to_string(), "ok".into(), None, None, Some(detail)));
+    }
+    for a in extra {
+        audit.push(stamp(a.kind, a.name.clone(), a.status.clone(), None, a.duration_ms, a.detail.clone()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ok = true;
+    let summary = vec![serde_json::to_value(&summary)];
+    let audit: Vec<_> = audit.iter().map(serde_json::to_value).collect();
+    for (schema, rows) in [(tables::incident_enrichment(), summary), (tables::enrichment_audit(), audit)] {
+        match build(&schema, rows) {
+            Ok(rows) => {
+                let out = e.ingest.upload(&schema.stream_name(), &rows, deadline).await;
+                if !out.is_ok() {
+                    ok = false;
+                    tracing::error!(table = %schema.name, failures = out.failures.len(), "could not write enrichment rows");
+                }
+            }
+            Err(err) => {
+                ok = false;
+                tracing::error!(table = %schema.name, error = %err, "enrichment row does not fit its table");
+            }
+        }
+    }
+    ok
+}
+
+/// Checked rows of `schema` from serialised row structs (nulls left out, as absent columns).
+fn build(schema: &TableSchema, rows: Vec<Result<serde_json::Value, serde_json::Error>>) -> Result<Vec<Row>, String> {
+    rows.into_iter()
+        .map(|v| {
+            let mut v = v.map_err(|e| e.to_string())?;
+            let m = v.as_object_mut().ok_or("a row is not an object")?;
+            m.retain(|_, x| !x.is_null());
+            Row::new(schema, m).map_err(|e| e.to_string())
+        })
+        .collect()
+}
