@@ -210,3 +210,22 @@ proptest! {
         })?;
     }
 }
+
+/// What the last try got is data, not a sentence: an outage that outlasts the deadline says it was Azure's
+/// 503 (status and code), and health's code names it the same way it always did.
+#[tokio::test]
+async fn an_outage_past_the_deadline_says_what_the_last_try_got() {
+    use sentinel_bridge::azure::http::Attempt;
+    let ws = start_workspace(WorkspaceConfig::new(vec![Arc::new(schema())])).await;
+    ws.workspace.faults.add(FaultSpec::new(Endpoint::Ingestion, FaultKind::Status { status: 503, retry_after_secs: None }, 1000));
+    let client = client(&ws, "dcr-local");
+    let out = client.upload("Custom-Probe_CL", &[row(1, 0)], Instant::now() + Duration::from_millis(1500)).await;
+    assert_eq!(out.failures.len(), 1);
+    match &out.failures[0].1 {
+        e @ IngestError::Unavailable { last: Attempt::Answered { status: 503, code } } => {
+            assert!(!code.is_empty());
+            assert_eq!(e.code(), "Deadline(503)");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -501,3 +501,24 @@ mod tests {
         assert_eq!((e.code.as_str(), e.message.as_str()), ("ServiceUnavailable", "HTTP 503"));
     }
 }
+
+#[cfg(test)]
+mod attempt_tests {
+    use super::Attempt;
+
+    /// Logs and health read these as they always read; callers decide on the variant, never on the text.
+    #[test]
+    fn attempts_read_as_before_and_only_answers_and_timeouts_are_slow() {
+        let cases = [
+            (Attempt::Answered { status: 429, code: "TooManyRequests".into() }, "429: TooManyRequests", "429", true),
+            (Attempt::Timeout("operation timed out".into()), "Timeout: operation timed out", "Timeout", true),
+            (Attempt::Connect("refused".into()), "ConnectFailed: refused", "ConnectFailed", false),
+            (Attempt::Token("no identity".into()), "TokenUnavailable: no identity", "TokenUnavailable", false),
+            (Attempt::TokenTimeout, "TokenTimeout: no token before the deadline", "TokenTimeout", false),
+            (Attempt::NotMade, "no attempt made", "NoAttempt", false),
+        ];
+        for (a, text, kind, slow) in cases {
+            assert_eq!((a.to_string().as_str(), a.kind().as_str(), a.is_slow_answer()), (text, kind, slow));
+        }
+    }
+}

@@ -31,7 +31,7 @@ pub(super) async fn run(state: &Deployment<'_>, tokens: &Tokens, wait: Duration,
     }
     let run_id = format!("doctor-{}", uuid::Uuid::new_v4());
     let now = crate::model::time::format_datetime(time::OffsetDateTime::now_utc());
-    let tables = crate::enrich::tables::written_tables(&state.catalog);
+    let tables = crate::enrich::tables::written_tables(state.catalog);
     let mut waiting = Vec::new();
     for t in &tables {
         let mut fields = Map::new();

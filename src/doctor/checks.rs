@@ -245,7 +245,7 @@ async fn rule(state: &Deployment<'_>, tokens: &Tokens, out: &mut Vec<Check>) -> 
     let declarations = &body["properties"]["streamDeclarations"];
     let mut problems = Vec::new();
     let mut compared = 0;
-    for t in written_tables(&state.catalog) {
+    for t in written_tables(state.catalog) {
         let stream = t.stream_name();
         if others.contains_key(&stream) {
             continue;
@@ -284,7 +284,7 @@ async fn ingestion(state: &Deployment<'_>, tokens: &Tokens, wrong_rule: bool, ou
     if tokens.skip("monitor", "ingestion", out) {
         return;
     }
-    let tables = written_tables(&state.catalog);
+    let tables = written_tables(state.catalog);
     let probes = tables.iter().map(|t| {
         let stream = t.stream_name();
         async move {
@@ -346,7 +346,7 @@ async fn tables(state: &Deployment<'_>, tokens: &Tokens, out: &mut Vec<Check>) {
     if tokens.skip("log-analytics", "tables", out) {
         return;
     }
-    for t in written_tables(&state.catalog) {
+    for t in written_tables(state.catalog) {
         let check = format!("table:{}", t.name);
         // Table names come from the mappings, which hold them to [A-Za-z0-9_]+_CL: nothing to escape.
         match e.query.query(&format!("{} | take 0", t.name), None, PROBE).await {

@@ -64,7 +64,7 @@ impl std::fmt::Display for HypothesisId {
     }
 }
 
-/// The hypotheses a model scores, in the order of [`weights::MODEL`].
+/// The hypotheses a model scores, in the order `weights.rs` lists them.
 pub const SCORED: [HypothesisId; 5] =
     [HypothesisId::Cryptojacking, HypothesisId::DataExfiltration, HypothesisId::ConfigDrift, HypothesisId::CredentialCompromise, HypothesisId::BenignLoad];
 

@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::azure::logs_ingestion::limits;
 use crate::delivery::fanout::Fanout;
@@ -139,7 +139,7 @@ async fn handle(
             match state.replay.claim(&mapping.name, id, until, lease).await {
                 Ok(Claim::Duplicate) => {
                     stats.duplicates.fetch_add(1, Relaxed);
-                    return Ok((StatusCode::ACCEPTED, Json(json!({"accepted": 0, "duplicate": true}))).into_response());
+                    return Ok((StatusCode::ACCEPTED, Json(Accepted::duplicate())).into_response());
                 }
                 Ok(Claim::Busy) => {
                     return Err(AppError::Unavailable {
@@ -181,21 +181,68 @@ async fn handle(
     stats.ignored.fetch_add(mapped.ignored as u64, Relaxed);
     stats.rows_ingested.fetch_add(rows as u64, Relaxed);
     let tables: Vec<&str> = per_table.keys().map(|t| mapping.tables[*t].schema.name.as_str()).collect();
-    let mut answer = json!({"accepted": accepted});
-    match tables.as_slice() {
-        [] => {}
-        [one] => answer["table"] = json!(one),
-        many => answer["table"] = json!(many),
-    }
-    if mapped.ignored > 0 {
-        answer["ignored"] = json!(mapped.ignored);
-    }
-    if !mapped.sekoia.is_empty() && state.sekoia.contains_key(&mapping.name) {
-        answer["sekoia"] = json!(mapped.sekoia.len());
-    }
-    if spooled > 0 {
-        answer["spooled"] = json!(spooled);
-    }
+    let answer = Accepted {
+        accepted,
+        table: match tables.as_slice() {
+            [] => None,
+            [one] => Some(Tables::One(one.to_string())),
+            many => Some(Tables::Many(many.iter().map(|t| t.to_string()).collect())),
+        },
+        ignored: (mapped.ignored > 0).then_some(mapped.ignored),
+        sekoia: (!mapped.sekoia.is_empty() && state.sekoia.contains_key(&mapping.name)).then_some(mapped.sekoia.len()),
+        spooled: (spooled > 0).then_some(spooled),
+        duplicate: None,
+    };
     tracing::info!(source = %mapping.name, accepted, ignored = mapped.ignored, rows, spooled, "webhook delivered");
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// The `202` a sender gets: how many events were accepted and where they went.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Accepted {
+    pub accepted: usize,
+    /// The table the events landed in, or the tables when a body spans several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<Tables>,
+    /// Events the mapping's event-type filter skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<usize>,
+    /// Events also sent to Sekoia.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sekoia: Option<usize>,
+    /// Events kept in the spill, to be delivered when their destination takes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spooled: Option<usize>,
+    /// A replayed Standard Webhooks message, already taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<bool>,
+}
+
+impl Accepted {
+    fn duplicate() -> Accepted {
+        Accepted { accepted: 0, table: None, ignored: None, sekoia: None, spooled: None, duplicate: Some(true) }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Tables {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    #[test]
+    fn the_202_answer_reads_as_documented_and_round_trips() {
+        let a = Accepted { accepted: 2, table: Some(Tables::One("NoxysEvents_CL".into())), ignored: None, sekoia: None, spooled: Some(1), duplicate: None };
+        let text = serde_json::to_string(&a).unwrap();
+        assert_eq!(text, r#"{"accepted":2,"table":"NoxysEvents_CL","spooled":1}"#);
+        assert_eq!(serde_json::from_str::<Accepted>(&text).unwrap(), a);
+        assert_eq!(serde_json::to_value(Accepted::duplicate()).unwrap(), serde_json::json!({"accepted": 0, "duplicate": true}));
+        let many = Accepted { table: Some(Tables::Many(vec!["A_CL".into(), "B_CL".into()])), ..a };
+        assert_eq!(serde_json::from_str::<Accepted>(&serde_json::to_string(&many).unwrap()).unwrap(), many);
+    }
 }

@@ -1,8 +1,5 @@
-//! Generated incidents for the demo, the tests and the model's measurement: [`world`] builds one incident's
-//! telemetry as Azure would hold it (names that differ between tables, VPNs, service principals, metrics-only
-//! resources, thin history, …), [`suite`] draws labelled cases at random from a seed, and the six named
-//! [`Scenario`]s are the demo's fixed cases. Everything is staged through the ingestion API's wire protocol
-//! into `Microsoft-<Table>` and `Custom-<Table>` streams.
+//! The demo's six named [`Scenario`]s, fixed cases of the generator in [`super::world`], and how any case is
+//! staged: through the ingestion API's wire protocol into `Microsoft-<Table>` and `Custom-<Table>` streams.
 
 use super::world;
 pub use super::world::{CaseSpec, Cast, Confounder, Entry, Staged, Story};

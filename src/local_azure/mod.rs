@@ -102,7 +102,7 @@ pub struct WorkspaceConfig {
     /// the contract sheet's 3,000 is a 2020 figure, raised in 2022).
     pub comment_max_chars: usize,
     /// `PUT incident` and `PUT comments` requests each taken per 5 minutes before a 429
-    /// ([`sentinel_endpoint::WRITES_PER_WINDOW`]).
+    /// (`sentinel_endpoint::WRITES_PER_WINDOW`).
     pub sentinel_writes_per_window: usize,
     /// Accept only this Sekoia intake key; `None` accepts any.
     pub sekoia_intake_key: Option<String>,

@@ -220,7 +220,7 @@ pub fn compute(hours: &[Hour], table: &str, window_start: i64) -> Scored {
             }
         };
         out.signals.push(Signal {
-            name: name.into(),
+            name,
             family: "compute",
             summary,
             strength,

@@ -7,6 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use sentinel_bridge::azure::sentinel::{Alert, Entity};
 use sentinel_bridge::enrich::entities::{self, Names};
+use sentinel_bridge::enrich::rows::{self, ResolvedName};
 use sentinel_bridge::kql::{Column, Frame, KType, Value};
 
 fuzz_target!(|data: &[u8]| {
@@ -31,6 +32,8 @@ fuzz_target!(|data: &[u8]| {
             .map(|c| vec![Value::str(["host", "resource", "account", "service principal"][c[0].len() % 4]), Value::str(&c[0]), Value::str(c.get(1).map_or("", |s| s.as_str())), Value::str("Perf"), Value::Long(1)].into())
             .collect(),
     };
-    let r = entities::resolve(&subjects, &mut names, Some(&frame));
+    // Read through the resolution query's row type, as the enrichment reads it.
+    let found: Vec<ResolvedName> = rows::read(&frame).expect("the resolution frame has its row type's columns");
+    let r = entities::resolve(&subjects, &mut names, Some(&found));
     let _ = entities::describe(&r, &subjects);
 });
