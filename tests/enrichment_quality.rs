@@ -5,6 +5,7 @@
 
 use sentinel_bridge::enrich::hypotheses::HypothesisId::{self, *};
 use sentinel_bridge::enrich::EnrichSettings;
+use sentinel_bridge::enrich::RunStatus;
 use sentinel_bridge::lab::evaluation::{self, Outcome};
 use sentinel_bridge::lab::harness::{run_case, run_suite};
 use sentinel_bridge::lab::suite;
@@ -38,7 +39,7 @@ fn signal_names(o: &Outcome) -> Vec<&str> {
 
 fn assert_lead(o: &Outcome, lead: HypothesisId) {
     assert_eq!(o.lead, lead, "{:?} {:?}: {:?}; signals {:?}; queries {:?}", o.spec.story, o.spec.confounders, o.confidences, signal_names(o), o.queries);
-    assert!(o.queries.iter().all(|(_, status, _)| status == "ok" || status.starts_with("skipped")), "{:?}", o.queries);
+    assert!(o.queries.iter().all(|(_, status, _)| matches!(status, RunStatus::Ok | RunStatus::Skipped(_))), "{:?}", o.queries);
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use super::world::CaseSpec;
 use crate::enrich::hypotheses::{features, infer, HypothesisId, Logistic, Model, FEATURES, SCORED};
 use crate::enrich::signals::Feature;
 use crate::enrich::signals::Signal;
-use crate::enrich::EnrichSettings;
+use crate::enrich::{EnrichSettings, RunStatus};
 
 /// One case's result.
 #[derive(Debug, Clone, Serialize)]
@@ -28,7 +28,7 @@ pub struct Outcome {
     pub signals: Vec<Signal>,
     pub severity_raised: bool,
     /// Each query's name, status and rows (a degraded run is a bug in the suite, not in the case).
-    pub queries: Vec<(String, String, usize)>,
+    pub queries: Vec<(String, RunStatus, usize)>,
     /// The comment as posted, and what limited the findings.
     #[serde(skip)]
     pub comment_html: String,

@@ -59,7 +59,7 @@ pub async fn run_case(spec: &CaseSpec, settings: &EnrichSettings) -> Result<Outc
         confidences: e.hypotheses.iter().map(|h| (h.id, h.confidence)).collect(),
         signals: e.signals,
         severity_raised: e.actions.iter().any(|a| matches!(a, crate::enrich::ActionOutcome::SeverityRaised { .. })),
-        queries: e.queries.iter().map(|q| (q.name.clone(), q.status.to_string(), q.rows)).collect(),
+        queries: e.queries.iter().map(|q| (q.name.clone(), q.status.clone(), q.rows)).collect(),
         comment_html: e.comment_html,
         recommendation: e.leading.recommendation,
         notes: e.notes,
