@@ -102,6 +102,9 @@ pub const REGISTRY: &[SettingDef] = &[
     text("AzureWebJobsStorage__queueServiceUri", "unset", "identity-based host storage: the queue service URI"),
     text("AzureWebJobsStorage__blobServiceUri", "unset", "identity-based host storage: the blob service URI (with the queue's)"),
     number("WEBHOOK_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576, "largest webhook body"),
+    number("HTTP_HEADER_TIMEOUT_SECS", 20, 1, 120, "a request's headers must arrive within this of the connection opening or of its previous response (idle connections close then)"),
+    number("HTTP_BODY_TIMEOUT_SECS", 60, 1, 220, "a request's body must arrive within this (a 408 after)"),
+    number("WEBHOOK_MAX_EVENTS", 5_000, 1, 100_000, "most events in one webhook body (a 1 MiB body of the smallest real events holds about 4,500); more is a 413"),
     number("INGEST_DEADLINE_SECS", 20, 1, 200, "how long a sender waits for Azure before a 503 (Functions cuts HTTP at 230 s)"),
     number("BATCH_LINGER_MS", 50, 0, 5_000, "how long a call waits for other requests' rows"),
     number("INGEST_MAX_IN_FLIGHT", 4, 1, 64, "ingestion calls in flight per stream"),
@@ -303,6 +306,12 @@ pub struct Settings {
     /// `SOURCE_<NAME>_SECRETS` values by the setting's name.
     pub source_secrets: BTreeMap<String, String>,
     pub max_body_bytes: usize,
+    /// Events in one webhook body, at most: the work one request may cause is bounded by it, not by the body.
+    pub max_events: usize,
+    /// How long a connection may take to send a request's headers (and may stay idle between requests).
+    pub http_header_timeout: Duration,
+    /// How long a request may take to send its body.
+    pub http_body_timeout: Duration,
     pub deadline: Duration,
     pub linger: Duration,
     pub max_in_flight: usize,
@@ -612,7 +621,12 @@ impl Settings {
             data_dir,
             spill,
             storage: host_storage,
-            spill_limits: crate::delivery::spill::SpillLimits { max_attempts: r.number("SPILL_MAX_ATTEMPTS")? as u32, max_bytes: r.number("SPILL_MAX_BYTES")? },
+            spill_limits: crate::delivery::spill::SpillLimits {
+                max_attempts: r.number("SPILL_MAX_ATTEMPTS")? as u32,
+                max_bytes: r.number("SPILL_MAX_BYTES")?,
+                // The sources are known once the mappings are read (`Bridge::build`).
+                sources: 1,
+            },
             sekoia_url,
             sekoia_key: r.text("SEKOIA_INTAKE_KEY")?,
             sekoia_max_call_bytes: r.number("SEKOIA_MAX_CALL_BYTES")? as usize,
@@ -620,6 +634,9 @@ impl Settings {
             sources_files,
             source_secrets,
             max_body_bytes: r.number("WEBHOOK_MAX_BODY_BYTES")? as usize,
+            max_events: r.number("WEBHOOK_MAX_EVENTS")? as usize,
+            http_header_timeout: Duration::from_secs(r.number("HTTP_HEADER_TIMEOUT_SECS")?),
+            http_body_timeout: Duration::from_secs(r.number("HTTP_BODY_TIMEOUT_SECS")?),
             // Functions answers an HTTP trigger within 230 s at most; vendors usually give up far sooner.
             deadline: Duration::from_secs(r.number("INGEST_DEADLINE_SECS")?),
             linger: Duration::from_millis(r.number("BATCH_LINGER_MS")?),

@@ -197,3 +197,75 @@ async fn a_revoked_token_is_replaced_by_a_new_one_from_the_identity_endpoint() {
     let (status, stderr) = tokio::task::spawn_blocking(move || wait_exit(child)).await.unwrap();
     assert!(status.success(), "{stderr}");
 }
+
+/// Reads what the server sends until it closes the connection (or `within` passes): the bytes, and when.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> (String, Option<Duration>) {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(within.saturating_sub(started.elapsed()), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into_owned(), Some(started.elapsed())),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), None),
+        }
+    }
+}
+
+/// Stalled peers hold nothing for long: headers that never finish, a keep-alive connection left idle and a
+/// body that stops half way are each cut at their timeout (the body with a 408), and SIGTERM's drain is not
+/// held up by a connection still sending its headers.
+#[tokio::test]
+async fn stalled_connections_are_closed_at_their_timeouts_and_never_block_the_drain() {
+    use tokio::io::AsyncWriteExt;
+    let mut cfg = builtin_workspace_config();
+    cfg.identity_header = Some("identity-header-secret".into());
+    cfg.dcr_immutable_id = Some("dcr-0a1b2c".into());
+    let ws = start_workspace(cfg).await;
+    let port = free_port();
+    let timeouts = [("HTTP_HEADER_TIMEOUT_SECS", "1".to_string()), ("HTTP_BODY_TIMEOUT_SECS", "1".to_string())];
+    let child = spawn_serve_with_identity(&ws, port, "identity-header-secret", &timeouts);
+    wait_ready(port).await;
+    let connect = || tokio::net::TcpStream::connect(("127.0.0.1", port));
+
+    // Headers that never finish: closed after the header timeout, not held.
+    let mut s = connect().await.unwrap();
+    s.write_all(b"POST /api/webhook/noxys HTTP/1.1\r\nHost: x\r\nContent-Type: app").await.unwrap();
+    let (_, closed) = read_until_closed(&mut s, Duration::from_secs(10)).await;
+    let closed = closed.expect("a connection that never finished its headers stayed open");
+    assert!(closed >= Duration::from_millis(800), "{closed:?}");
+
+    // An idle keep-alive connection: one answer, then closed when the next request does not come.
+    let mut s = connect().await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let (got, closed) = read_until_closed(&mut s, Duration::from_secs(10)).await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(closed.is_some(), "an idle keep-alive connection stayed open");
+
+    // A body that stops half way: a 408 naming the setting.
+    let mut s = connect().await.unwrap();
+    let head = format!("POST /api/webhook/noxys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {NOXYS_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n[{{\"id\":");
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (got, _) = read_until_closed(&mut s, Duration::from_secs(10)).await;
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("BodyTimeout") && got.contains("HTTP_BODY_TIMEOUT_SECS"), "{got}");
+
+    sigterm(&child);
+    let (status, err) = wait_exit(child);
+    assert!(status.success(), "{err}");
+
+    // SIGTERM while a peer is still sending its headers, with a header timeout far longer than the test: the
+    // process drains and exits anyway.
+    let port = free_port();
+    let child = spawn_serve_with_identity(&ws, port, "identity-header-secret", &[("HTTP_HEADER_TIMEOUT_SECS", "120".to_string())]);
+    wait_ready(port).await;
+    let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stalled.write_all(b"POST /api/webhook/noxys HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let asked = Instant::now();
+    sigterm(&child);
+    let (status, err) = wait_exit(child);
+    assert!(status.success(), "{err}");
+    assert!(asked.elapsed() < Duration::from_secs(10), "the drain waited {:?}", asked.elapsed());
+}

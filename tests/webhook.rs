@@ -569,3 +569,45 @@ fn a_rule_holds_at_most_ten_streams() {
     let err = sentinel_bridge::local_azure::Workspace::open(cfg).err().unwrap();
     assert!(err.to_string().contains("at most 10"), "{err}");
 }
+
+/// A gzip body is read whole: a sender's multi-member stream (one member per chunk it compressed) lands every
+/// event, and bytes after the last member that are not gzip are refused rather than silently dropped.
+#[tokio::test]
+async fn a_multi_member_gzip_body_is_read_whole_and_trailing_garbage_is_refused() {
+    let t = TestBridge::start(&[]).await;
+    let url = format!("{}/api/webhook/noxys", t.url);
+    let sample = fixture("noxys-policy-violated.json");
+    let mut second: Value = serde_json::from_str(&sample).unwrap();
+    second["id"] = json!("evt_second_member");
+    let (head, tail) = (format!("[{sample}"), format!(",{second}]"));
+    let body = [gzip(head.as_bytes()), gzip(tail.as_bytes())].concat();
+    let send = |body: Vec<u8>| {
+        t.http.post(&url).bearer_auth(NOXYS_TOKEN).header("content-type", "application/json").header("content-encoding", "gzip").body(body).send()
+    };
+    let r = send(body).await.unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    assert_eq!(t.rows("NoxysEvents_CL").len(), 2, "both members' events landed");
+    let mut garbage = gzip(sample.as_bytes());
+    garbage.extend_from_slice(b"not gzip at all");
+    expect_error(send(garbage).await.unwrap(), 400, "InvalidContentEncoding").await;
+    assert_eq!(t.rows("NoxysEvents_CL").len(), 2);
+}
+
+/// The work one request causes is bounded by its events, not only its bytes: a mebibyte of `{}` is 340,000
+/// events; past `WEBHOOK_MAX_EVENTS` the request is a 413 naming the bound, and nothing of it is ingested.
+#[tokio::test]
+async fn a_body_of_more_events_than_the_bound_is_a_413_and_nothing_lands() {
+    let t = TestBridge::start(&[]).await;
+    let empties = format!("[{}]", vec!["{}"; 340_000].join(","));
+    let (status, body) = t.post("generic", GENERIC_TOKEN, empties).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "TooManyEvents");
+    assert!(body["error"]["message"].as_str().unwrap().contains("WEBHOOK_MAX_EVENTS"), "{body}");
+    let t = TestBridge::start(&[("WEBHOOK_MAX_EVENTS", "2")]).await;
+    let sample: Value = serde_json::from_str(&fixture("noxys-policy-violated.json")).unwrap();
+    let (status, body) = t.post("noxys", NOXYS_TOKEN, json!([sample, sample, sample]).to_string()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("TooManyEvents")), "{body}");
+    assert!(t.rows("NoxysEvents_CL").is_empty());
+    let (status, body) = t.post("noxys", NOXYS_TOKEN, json!([sample, sample]).to_string()).await;
+    assert_eq!(status, 202, "{body}");
+}

@@ -20,7 +20,7 @@ use crate::azure::sentinel::{SentinelClient, SentinelOptions, ARM_SCOPE};
 use crate::azure::storage::{StorageClient, StorageError, STORAGE_SCOPE};
 use crate::delivery::batcher::{BatchSettings, Batcher};
 use crate::delivery::replay::{ReplayGuard, ReplayStore};
-use crate::delivery::spill::{QueueSpill, Spill, SpillBackend};
+use crate::delivery::spill::{QueueSpill, Spill, SpillBackend, SpillLimits};
 use crate::enrich::narrative::OpenAiNarrator;
 pub use crate::enrich::tables::written_tables;
 use crate::enrich::Enricher;
@@ -161,7 +161,7 @@ impl Bridge {
         let client = Arc::new(IngestionClient::new(&endpoint, &dcr, tokens, options, metrics.clone()));
         let enricher = build_enricher(settings, local.as_ref(), cred.clone(), client.clone())?;
         let sekoia = build_sekoia(&catalog, settings, local.as_ref(), metrics.clone())?;
-        let spill = build_spill(settings, &cred).await?;
+        let spill = build_spill(settings, &cred, catalog.sources().count() as u64).await?;
         let replay = ReplayGuard::new(build_replay_store(settings, &cred).await?);
         let drain = match &spill {
             Some(SpillBackend::Dir(s)) => {
@@ -186,6 +186,8 @@ impl Bridge {
             metrics,
             replay,
             max_body_bytes: settings.max_body_bytes,
+            max_events: settings.max_events,
+            http_body_timeout: settings.http_body_timeout,
             deadline: settings.deadline,
             backend,
             settings: settings.clone(),
@@ -232,12 +234,12 @@ async fn build_replay_store(settings: &Settings, cred: &Credential) -> Result<Re
 pub const REPLAY_CONTAINER: &str = "sentinel-bridge-replay";
 
 /// The spill the settings ask for: a directory, or the function's storage queue (reachable before we serve).
-async fn build_spill(settings: &Settings, cred: &Credential) -> Result<Option<SpillBackend>, StartupError> {
+async fn build_spill(settings: &Settings, cred: &Credential, sources: u64) -> Result<Option<SpillBackend>, StartupError> {
     match &settings.spill {
         SpillSetting::Off => Ok(None),
         SpillSetting::Dir(dir) => {
-            let spill =
-                Spill::open(dir, settings.spill_limits).map_err(|e| SettingError { setting: "SPILL".into(), message: format!("{}: {e}", dir.display()) })?;
+            let spill = Spill::open(dir, SpillLimits { sources: sources.max(1), ..settings.spill_limits })
+                .map_err(|e| SettingError { setting: "SPILL".into(), message: format!("{}: {e}", dir.display()) })?;
             Ok(Some(SpillBackend::Dir(spill)))
         }
         SpillSetting::AzureQueue { storage, queue, container } => {

@@ -1,14 +1,25 @@
 //! The HTTP surface ([`app`], the router tests call) and [`serve`]: bind, serve, and shut down gracefully:
 //! stop taking requests, finish those in flight, send every buffered row, then exit.
+//!
+//! Every connection is bounded in time, so stalled or hostile peers hold neither file descriptors nor the
+//! drain: a request's headers must arrive within `HTTP_HEADER_TIMEOUT_SECS` of the connection opening or of
+//! its previous response (hyper's header read timeout, which also closes idle keep-alive connections), a
+//! body within `HTTP_BODY_TIMEOUT_SECS` ([`crate::functions::read_body`]), and SIGTERM's drain waits at most
+//! the ingestion deadline plus the body timeout for requests in flight before it closes what is left.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::app::{AppState, Bridge, StartupError};
@@ -54,11 +65,95 @@ pub async fn serve(settings: Settings, port: u16) -> Result<(), StartupError> {
             tracing::warn!(doctor = %report.summary(), "the deployment check found a failure: GET /api/doctor");
         }
     });
-    axum::serve(listener, app(bridge.state.clone())).with_graceful_shutdown(shutdown_signal()).await.map_err(StartupError::Serve)?;
+    let drain = settings.deadline + settings.http_body_timeout + Duration::from_secs(5);
+    serve_connections(listener, app(bridge.state.clone()), settings.http_header_timeout, drain, shutdown_signal()).await;
     tracing::info!("stopped taking requests; sending buffered rows");
     bridge.shutdown().await;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// Requests being handled, so the drain waits for them and not for connections with none in flight.
+#[derive(Clone, Default)]
+struct InFlight(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
+
+/// One request in flight, until dropped.
+struct Handling(InFlight);
+
+impl InFlight {
+    fn enter(&self) -> Handling {
+        self.0 .0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Handling(self.clone())
+    }
+
+    /// Until no request is in flight.
+    async fn idle(&self) {
+        loop {
+            let woken = self.0 .1.notified();
+            if self.0 .0.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            woken.await;
+        }
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        if self.0 .0 .0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.0 .0 .1.notify_waiters();
+        }
+    }
+}
+
+/// Accepts connections until `stop`, each served with its header read timeout. Then it stops accepting, asks
+/// every connection to close after its request in flight, waits at most `drain` for the requests in flight
+/// (not for connections that have none: a peer still sending headers holds nothing up), and gives their
+/// answers a second to be written.
+async fn serve_connections(listener: TcpListener, router: Router, header_timeout: Duration, drain: Duration, stop: impl std::future::Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    let in_flight = InFlight::default();
+    let counted = in_flight.clone();
+    let router = router.layer(middleware::from_fn(move |req: Request, next: Next| {
+        let handling = counted.enter();
+        async move {
+            let answer = next.run(req).await;
+            drop(handling);
+            answer
+        }
+    }));
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors, say: the ones held now are bounded in time, so wait and retry.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    let closed = tokio::spawn(graceful.shutdown());
+    if tokio::time::timeout(drain, in_flight.idle()).await.is_err() {
+        tracing::warn!(drain_secs = drain.as_secs(), "requests still in flight after the drain: closing them");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), closed).await;
 }
 
 async fn shutdown_signal() {

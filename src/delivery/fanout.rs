@@ -66,7 +66,7 @@ impl Fanout<'_> {
                 continue;
             }
             let batch = SpillBatch::Sentinel { stream, rows: rows.iter().map(|r| r.as_json().to_string()).collect() };
-            match self.spill(batch).await {
+            match self.spill(batch, &source.name).await {
                 Some(n) => delivered.spooled += n,
                 None => note(e),
             }
@@ -77,7 +77,7 @@ impl Fanout<'_> {
                 note(e);
             } else {
                 let batch = SpillBatch::Sekoia { source: source.name.clone(), events: sekoia.to_vec() };
-                match self.spill(batch).await {
+                match self.spill(batch, &source.name).await {
                     Some(n) => delivered.spooled += n,
                     None => note(e),
                 }
@@ -90,8 +90,8 @@ impl Fanout<'_> {
     }
 
     /// Writes a batch to the spill; the number of events kept, or `None` when there is no spill or it failed.
-    async fn spill(&self, batch: SpillBatch) -> Option<usize> {
-        match self.spill?.put(batch).await {
+    async fn spill(&self, batch: SpillBatch, source: &str) -> Option<usize> {
+        match self.spill?.put(batch, source).await {
             Ok(n) => {
                 tracing::warn!(events = n, "destination unavailable: events spooled for redelivery");
                 Some(n)

@@ -14,7 +14,9 @@
 //! that still fails after `SPILL_MAX_ATTEMPTS` attempts is moved there too, so the batches behind it drain.
 //! `sentinel-bridge spill replay` puts dead letters back once the cause is fixed. The directory holds at most
 //! `SPILL_MAX_BYTES` (dead letters included); past that a put fails and the sender hears 503, rather than the
-//! disk filling.
+//! disk filling. Each source may hold at most its share of that (`SPILL_MAX_BYTES` / the number of sources) in
+//! batches waiting for redelivery, so one source in a storm cannot fill the spill and turn every other
+//! source's outage into 503s; a batch file's name carries its source, so the shares survive a restart.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -85,12 +87,27 @@ pub struct SpillLimits {
     pub max_attempts: u32,
     /// Bytes of batch and dead-letter files the directory may hold.
     pub max_bytes: u64,
+    /// Sources sharing the directory: each may hold `max_bytes / sources` of batches waiting.
+    pub sources: u64,
 }
 
 impl Default for SpillLimits {
     fn default() -> Self {
-        SpillLimits { max_attempts: 30, max_bytes: 1 << 30 }
+        SpillLimits { max_attempts: 30, max_bytes: 1 << 30, sources: 1 }
     }
+}
+
+impl SpillLimits {
+    /// What one source may hold of batches waiting for redelivery.
+    pub fn share(&self) -> u64 {
+        self.max_bytes / self.sources.max(1)
+    }
+}
+
+/// The source a batch file was written for: `<24-digit time>-<10-digit seq>-<source>.json`.
+fn source_of(f: &Path) -> Option<String> {
+    let stem = f.file_stem()?.to_str()?;
+    (stem.len() > 36 && stem.as_bytes()[35] == b'-').then(|| stem[36..].to_string())
 }
 
 pub struct Spill {
@@ -106,6 +123,8 @@ pub struct Spill {
     pub failed_attempts: AtomicU64,
     pub dead_lettered: AtomicU64,
     last_dead_letter: Mutex<Option<String>>,
+    /// Bytes of batches waiting, per source (see [`SpillLimits::share`]).
+    by_source: Mutex<BTreeMap<String, u64>>,
 }
 
 fn safe_name(s: &str) -> bool {
@@ -159,18 +178,25 @@ impl Spill {
             failed_attempts: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             last_dead_letter: Mutex::new(None),
+            by_source: Mutex::new(BTreeMap::new()),
         };
         let mut held = 0u64;
-        for files in spill.scan().into_values().chain(spill.scan_dead().into_values()) {
+        let mut by_source: BTreeMap<String, u64> = BTreeMap::new();
+        for (waiting, files) in spill.scan().into_values().map(|f| (true, f)).chain(spill.scan_dead().into_values().map(|f| (false, f))) {
             for f in files {
                 if has_extension(&f, "tmp") {
                     let _ = fs::remove_file(&f);
                 } else {
-                    held += fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+                    let len = fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+                    held += len;
+                    if let Some(source) = source_of(&f).filter(|_| waiting) {
+                        *by_source.entry(source).or_default() += len;
+                    }
                 }
             }
         }
         spill.bytes.store(held, Relaxed);
+        *spill.by_source.lock().unwrap_or_else(|e| e.into_inner()) = by_source;
         Ok(Arc::new(spill))
     }
 
@@ -184,18 +210,50 @@ impl Spill {
 
     /// Writes `bytes` as `<dir>/<name>.json` durably: temporary file, fsync, rename, directory fsync.
     /// `capped`: new data, refused past `max_bytes` (a dead letter moves what is already held, and is not).
-    fn write_file(&self, dir: &Path, bytes: &[u8], capped: bool) -> Result<PathBuf, SpillError> {
+    /// `source`: the source whose share new batches count against (its name goes in the file's).
+    fn write_file(&self, dir: &Path, bytes: &[u8], capped: bool, source: Option<&str>) -> Result<PathBuf, SpillError> {
+        let len = bytes.len() as u64;
         let held = self.bytes.load(Relaxed);
-        if capped && held + bytes.len() as u64 > self.limits.max_bytes {
+        if capped && held + len > self.limits.max_bytes {
             return Err(SpillError::Full { limit: self.limits.max_bytes });
         }
+        if let Some(source) = source {
+            // Reserved before the write, so concurrent puts of one source cannot overshoot its share together.
+            let mut shares = self.by_source.lock().unwrap_or_else(|e| e.into_inner());
+            let mine = shares.entry(source.to_string()).or_default();
+            if capped && *mine + len > self.limits.share() {
+                return Err(SpillError::SourceFull { name: source.to_string(), share: self.limits.share() });
+            }
+            *mine += len;
+        }
+        let written = self.write_new(dir, bytes, source);
+        if written.is_err() {
+            self.release(source, len);
+        }
+        written
+    }
+
+    fn write_new(&self, dir: &Path, bytes: &[u8], source: Option<&str>) -> Result<PathBuf, SpillError> {
         fs::create_dir_all(dir)?;
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_nanos();
-        let name = format!("{nanos:024}-{:010}", self.seq.fetch_add(1, Relaxed));
+        let mut name = format!("{nanos:024}-{:010}", self.seq.fetch_add(1, Relaxed));
+        if let Some(source) = source {
+            name = format!("{name}-{source}");
+        }
         let done = dir.join(format!("{name}.json"));
         write_durably(&dir.join(format!("{name}.tmp")), &done, bytes)?;
         self.bytes.fetch_add(bytes.len() as u64, Relaxed);
         Ok(done)
+    }
+
+    /// Gives back bytes a source held.
+    fn release(&self, source: Option<&str>, len: u64) {
+        if let Some(source) = source {
+            let mut shares = self.by_source.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(mine) = shares.get_mut(source) {
+                *mine = mine.saturating_sub(len);
+            }
+        }
     }
 
     /// Keeps a file that is outside damage in `<dir>/unreadable`, never deleting it.
@@ -212,6 +270,8 @@ impl Spill {
         write_durably(&f.with_extension("tmp"), f, bytes)?;
         self.bytes.fetch_add(bytes.len() as u64, Relaxed);
         self.bytes.fetch_sub(old.min(self.bytes.load(Relaxed)), Relaxed);
+        // What redelivery took out of the batch is given back to its source (a rewrite only ever shrinks it).
+        self.release(source_of(f).as_deref(), old.saturating_sub(bytes.len() as u64));
         Ok(())
     }
 
@@ -219,20 +279,26 @@ impl Spill {
         let len = fs::metadata(f).map(|m| m.len()).unwrap_or(0);
         if fs::remove_file(f).is_ok() {
             self.bytes.fetch_sub(len.min(self.bytes.load(Relaxed)), Relaxed);
+            if !f.starts_with(self.dir.join("dead-letter")) {
+                self.release(source_of(f).as_deref(), len);
+            }
             if let Some(dir) = f.parent() {
                 let _ = fsync_dir(dir);
             }
         }
     }
 
-    /// Writes a batch durably; returns once it will survive a crash.
-    pub fn put(&self, batch: &SpillBatch) -> Result<(), SpillError> {
+    /// Writes a batch of `source`'s events durably, within its share; returns once it will survive a crash.
+    pub fn put(&self, batch: &SpillBatch, source: &str) -> Result<(), SpillError> {
         let q = batch.queue();
         if !safe_name(&q.1) {
             return Err(SpillError::UnsafeName(q.1));
         }
+        if !safe_name(source) {
+            return Err(SpillError::UnsafeName(source.to_string()));
+        }
         // Serialising our own types cannot fail.
-        self.write_file(&self.queue_dir(&q), &serde_json::to_vec(batch).unwrap_or_default(), true)?;
+        self.write_file(&self.queue_dir(&q), &serde_json::to_vec(batch).unwrap_or_default(), true, Some(source))?;
         self.spooled.fetch_add(batch.len() as u64, Relaxed);
         self.wake.notify_one();
         Ok(())
@@ -247,7 +313,7 @@ impl Spill {
         let n = batch.len() as u64;
         let at = crate::model::time::format_datetime(time::OffsetDateTime::now_utc());
         let letter = DeadLetter { reason: reason.to_string(), at, attempts, batch };
-        self.write_file(&self.dead_dir(&q), &serde_json::to_vec(&letter).unwrap_or_default(), false)?;
+        self.write_file(&self.dead_dir(&q), &serde_json::to_vec(&letter).unwrap_or_default(), false, None)?;
         self.dead_lettered.fetch_add(n, Relaxed);
         *self.last_dead_letter.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{}:{}: {reason}", q.0, q.1));
         tracing::error!(queue = %format!("{}:{}", q.0, q.1), events = n, reason, "spilled events moved to the dead-letter store");
@@ -261,7 +327,8 @@ impl Spill {
             for f in files.into_iter().filter(|f| has_extension(f, "json")) {
                 let letter: DeadLetter = serde_json::from_slice(&fs::read(&f)?).map_err(|e| SpillError::Unreadable(format!("{}: {e}", f.display())))?;
                 let q = letter.batch.queue();
-                self.write_file(&self.queue_dir(&q), &serde_json::to_vec(&letter.batch).unwrap_or_default(), false)?;
+                // Replayed batches count against the directory, not a source's share: they were accepted long ago.
+                self.write_file(&self.queue_dir(&q), &serde_json::to_vec(&letter.batch).unwrap_or_default(), false, None)?;
                 self.remove_file(&f);
                 self.wake.notify_one();
                 moved += 1;
@@ -454,6 +521,8 @@ pub enum SpillError {
     Task(String),
     #[error("the spill directory is full (SPILL_MAX_BYTES={limit})")]
     Full { limit: u64 },
+    #[error("source '{name}' holds its whole share of the spill ({share} bytes: SPILL_MAX_BYTES over the sources)")]
+    SourceFull { name: String, share: u64 },
     #[error("unreadable dead letter {0}")]
     Unreadable(String),
 }
@@ -746,13 +815,13 @@ pub enum SpillBackend {
 }
 
 impl SpillBackend {
-    /// Stores a batch durably; the number of events kept.
-    pub async fn put(&self, batch: SpillBatch) -> Result<usize, SpillError> {
+    /// Stores a batch of `source`'s events durably; the number of events kept.
+    pub async fn put(&self, batch: SpillBatch, source: &str) -> Result<usize, SpillError> {
         let n = batch.len();
         match self {
             SpillBackend::Dir(d) => {
-                let d = d.clone();
-                tokio::task::spawn_blocking(move || d.put(&batch)).await.map_err(|e| SpillError::Task(e.to_string()))??;
+                let (d, source) = (d.clone(), source.to_string());
+                tokio::task::spawn_blocking(move || d.put(&batch, &source)).await.map_err(|e| SpillError::Task(e.to_string()))??;
             }
             SpillBackend::Queue(q) => q.put(&batch).await?,
         }
@@ -774,13 +843,34 @@ impl SpillBackend {
 mod tests {
     use super::*;
 
+    /// Each source holds at most its share; what it gives back (a delivered batch) it may use again; the
+    /// shares are read back from the file names after a restart; dead letters count only against the whole.
+    #[test]
+    fn each_source_holds_at_most_its_share_across_restarts() {
+        let dir = std::env::temp_dir().join(format!("sb-share-{}", uuid::Uuid::new_v4()));
+        let limits = SpillLimits { max_attempts: 3, max_bytes: 6_000, sources: 2 };
+        let batch = |n: usize| SpillBatch::Sentinel { stream: "Custom-T_CL".into(), rows: vec!["x".repeat(n)] };
+        let spill = Spill::open(&dir, limits).unwrap();
+        spill.put(&batch(1_500), "noxys").unwrap();
+        assert!(matches!(spill.put(&batch(1_500), "noxys"), Err(SpillError::SourceFull { ref name, share: 3_000 }) if name == "noxys"));
+        spill.put(&batch(1_500), "apono").unwrap();
+        drop(spill);
+        let spill = Spill::open(&dir, limits).unwrap();
+        assert!(matches!(spill.put(&batch(1_500), "noxys"), Err(SpillError::SourceFull { .. })), "the share survives a restart");
+        let noxys: Vec<PathBuf> = spill.scan().into_values().flatten().filter(|f| source_of(f).as_deref() == Some("noxys")).collect();
+        assert_eq!(noxys.len(), 1);
+        spill.remove_file(&noxys[0]);
+        spill.put(&batch(1_500), "noxys").unwrap();
+        let _ = fs::remove_dir_all(&dir);
+    }
+
     #[test]
     #[cfg(unix)]
     fn spill_files_are_the_owners_alone() {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("sb-spill-mode-{}", uuid::Uuid::new_v4()));
         let spill = Spill::open(&dir, SpillLimits::default()).unwrap();
-        spill.put(&SpillBatch::Sentinel { stream: "Custom-T_CL".into(), rows: vec!["{}".into()] }).unwrap();
+        spill.put(&SpillBatch::Sentinel { stream: "Custom-T_CL".into(), rows: vec!["{}".into()] }, "noxys").unwrap();
         let file = fs::read_dir(dir.join("sentinel/Custom-T_CL")).unwrap().next().unwrap().unwrap().path();
         assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
         fs::remove_dir_all(&dir).unwrap();
@@ -791,8 +881,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sb-spill-{}", uuid::Uuid::new_v4()));
         let spill = Spill::open(&dir, SpillLimits::default()).unwrap();
         let b = SpillBatch::Sentinel { stream: "Custom-T_CL".into(), rows: vec!["{\"a\":1}".into()] };
-        spill.put(&b).unwrap();
-        spill.put(&b).unwrap();
+        spill.put(&b, "noxys").unwrap();
+        spill.put(&b, "noxys").unwrap();
         // A crash between create and rename leaves a temporary file behind.
         fs::write(dir.join("sentinel/Custom-T_CL/999.tmp"), b"{\"destinat").unwrap();
         let spill = Spill::open(&dir, SpillLimits::default()).unwrap();
@@ -803,7 +893,8 @@ mod tests {
             assert_eq!(back, b);
         }
         assert_eq!(spill.status()["batches"], 2);
-        assert!(spill.put(&SpillBatch::Sekoia { source: "../etc".into(), events: vec![] }).is_err());
+        assert!(spill.put(&SpillBatch::Sekoia { source: "../etc".into(), events: vec![] }, "noxys").is_err());
+        assert!(spill.put(&SpillBatch::Sekoia { source: "noxys".into(), events: vec![] }, "../etc").is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -28,7 +28,7 @@ pub async fn enrich(State(state): State<Arc<AppState>>, body: Body) -> Response 
 }
 
 async fn run(state: &AppState, body: Body) -> Result<Response, AppError> {
-    let bytes = axum::body::to_bytes(body, MAX_TRIGGER_BYTES).await.map_err(|_| AppError::BodyTooLarge { limit: MAX_TRIGGER_BYTES })?;
+    let bytes = super::read_body(body, MAX_TRIGGER_BYTES, state.http_body_timeout).await?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| AppError::InvalidJson(e.to_string()))?;
     let target = trigger::incident_from_body(&value).map_err(|e| AppError::NoIncident(e.to_string()))?;
     let enricher = match &state.enricher {

@@ -18,6 +18,10 @@ pub enum AppError {
     UnknownSource(String),
     #[error("the body is over the {limit}-byte limit")]
     BodyTooLarge { limit: usize },
+    #[error("the body holds {count} events; at most {limit} are taken in one request (WEBHOOK_MAX_EVENTS): send them in several")]
+    TooManyEvents { count: usize, limit: usize },
+    #[error("the body did not arrive within {secs} s (HTTP_BODY_TIMEOUT_SECS)")]
+    BodyTimeout { secs: u64 },
     #[error("{0}")]
     Unauthorized(AuthError),
     #[error("Content-Type '{0}' is not JSON")]
@@ -51,7 +55,8 @@ impl AppError {
         match self {
             AppError::UnknownSource(_) | AppError::NotFound(_) | AppError::IncidentNotFound(_) => StatusCode::NOT_FOUND,
             AppError::NoIncident(_) => StatusCode::BAD_REQUEST,
-            AppError::BodyTooLarge { .. } | AppError::RecordTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            AppError::BodyTooLarge { .. } | AppError::TooManyEvents { .. } | AppError::RecordTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::UnsupportedMediaType(_) | AppError::UnsupportedContentEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::InvalidContentEncoding(_) => StatusCode::BAD_REQUEST,
@@ -70,6 +75,8 @@ impl AppError {
             AppError::NoIncident(_) => "NoIncident",
             AppError::IncidentNotFound(_) => "IncidentNotFound",
             AppError::BodyTooLarge { .. } => "BodyTooLarge",
+            AppError::TooManyEvents { .. } => "TooManyEvents",
+            AppError::BodyTimeout { .. } => "BodyTimeout",
             AppError::RecordTooLarge(_) => "RecordTooLarge",
             AppError::EventOverLimit { limit, .. } => match limit {
                 RecordLimit::TooDeep { .. } => "NestingTooDeep",

@@ -17,3 +17,12 @@ pub mod invocation;
 pub mod redeliver;
 pub mod state;
 pub mod webhook;
+
+/// Reads a request's body, at most `limit` bytes and within `timeout`: a sender that stalls half way through
+/// its body gets a 408 instead of holding a worker and a descriptor for as long as it likes.
+pub async fn read_body(body: axum::body::Body, limit: usize, timeout: std::time::Duration) -> Result<axum::body::Bytes, error::AppError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(error::AppError::BodyTimeout { secs: timeout.as_secs() }),
+        Ok(read) => read.map_err(|_| error::AppError::BodyTooLarge { limit }),
+    }
+}

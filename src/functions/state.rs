@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub replay: ReplayGuard,
     pub max_body_bytes: usize,
+    pub max_events: usize,
+    pub http_body_timeout: Duration,
     pub deadline: Duration,
     pub backend: String,
     /// The settings it was built from, and the credential of every Azure call: what `doctor` checks.

@@ -29,7 +29,9 @@ const OFF_WORKER_BYTES: usize = 64 * 1024;
 
 /// Honours `Content-Encoding` (RFC 9110 §8.4): `gzip` is decompressed with the body limit applied to what it
 /// decompresses to (a gzip bomb is a 413), a body labelled gzip that is not is a 400, and any other coding is
-/// a 415 naming it.
+/// a 415 naming it. A gzip body is read whole: every member of a multi-member stream (RFC 1952 §2.2: "a gzip
+/// file consists of a series of members"), and bytes after the last member that are not one are a 400, never
+/// silently dropped with the events they carried.
 fn decode_content(headers: &HeaderMap, body: axum::body::Bytes, limit: usize) -> Result<axum::body::Bytes, AppError> {
     use std::io::Read;
     let Some(coding) = headers.get(header::CONTENT_ENCODING) else { return Ok(body) };
@@ -38,7 +40,7 @@ fn decode_content(headers: &HeaderMap, body: axum::body::Bytes, limit: usize) ->
         "" | "identity" => Ok(body),
         "gzip" | "x-gzip" => {
             let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-            let read = flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1).read_to_end(&mut out);
+            let read = flate2::read::MultiGzDecoder::new(&body[..]).take(limit as u64 + 1).read_to_end(&mut out);
             match read {
                 Err(e) => Err(AppError::InvalidContentEncoding(format!("the body is labelled gzip but is not: {e}"))),
                 Ok(n) if n > limit => Err(AppError::BodyTooLarge { limit }),
@@ -89,7 +91,7 @@ async fn handle(
     if declared.is_some_and(|n| n > limit) {
         return Err(AppError::BodyTooLarge { limit });
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| AppError::BodyTooLarge { limit })?;
+    let bytes = super::read_body(body, limit, state.http_body_timeout).await?;
     // Signatures cover the content, so the body is decoded before it is verified.
     let bytes = decode_content(headers, bytes, limit)?;
 
@@ -120,6 +122,13 @@ async fn handle(
         }
     }
     let body: Value = serde_json::from_slice(&bytes).map_err(|e| AppError::InvalidJson(e.to_string()))?;
+    // The work a request causes is bounded by its events, not only its bytes: `[{},{},…]` is 340,000 events in
+    // a mebibyte.
+    if let Value::Array(events) = &body {
+        if events.len() > state.max_events {
+            return Err(AppError::TooManyEvents { count: events.len(), limit: state.max_events });
+        }
+    }
     let mapped = mapping.map_body(&body, &MappingContext { received: now }).map_err(AppError::InvalidEvent)?;
 
     // Standard Webhooks: a message already ingested is acknowledged, not ingested twice.
