@@ -47,10 +47,6 @@ pub struct StreamStats {
     pub retries: AtomicU64,
     pub splits: AtomicU64,
     pub failures: AtomicU64,
-    /// Bisections of calls refused for their content.
-    pub isolations: AtomicU64,
-    /// Records Azure refused once isolated.
-    pub refused_rows: AtomicU64,
     /// Rows sent with a TimeGenerated Azure replaces with the time received (more than two days old or a day
     /// ahead); their own time is in EventTime.
     pub outside_time_window: AtomicU64,
@@ -71,8 +67,6 @@ impl StreamStats {
             "retries": self.retries.load(Relaxed),
             "splits": self.splits.load(Relaxed),
             "failures": self.failures.load(Relaxed),
-            "isolations": self.isolations.load(Relaxed),
-            "refusedRows": self.refused_rows.load(Relaxed),
             "outsideTimeWindow": self.outside_time_window.load(Relaxed),
             "lastError": *self.last_error.lock().unwrap_or_else(|e| e.into_inner()),
         })

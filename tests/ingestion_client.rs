@@ -43,22 +43,6 @@ fn client(ws: &sentinel_bridge::local_azure::RunningWorkspace, dcr: &str) -> Ing
     IngestionClient::new(&ws.url(), dcr, tokens, IngestionOptions::default(), Arc::new(Metrics::default()))
 }
 
-/// A row the stand-in refuses as Azure would: by its index, a mistyped value or nesting past the limit.
-fn poison_row(n: usize, pad: usize) -> Row {
-    let pad_value = if n.is_multiple_of(2) {
-        json!("p".repeat(pad))
-    } else {
-        let mut deep = json!(0);
-        for _ in 0..sentinel_bridge::azure::logs_ingestion::limits::MAX_NESTING {
-            deep = json!([deep]);
-        }
-        deep
-    };
-    let n_value = if n.is_multiple_of(2) { json!(format!("not-a-number-{n}")) } else { json!(n) };
-    let v = json!({"TimeGenerated": "2026-11-23T10:00:00Z", "N": n_value, "Pad": pad_value});
-    Row::from_checked_json(v.to_string())
-}
-
 /// One captured call: path, api-version, headers, decompressed body.
 type CapturedCall = (String, String, HeaderMap, Vec<u8>);
 
@@ -132,18 +116,60 @@ async fn a_refusal_of_the_call_itself_is_not_bisected() {
     assert!(matches!(&out.failures[0].1, IngestError::Refused { status: 400, code, .. } if code == "InvalidStream"));
 }
 
+/// Azure validates no record before its 204 (contract §1): a value its column cannot take is stored as null,
+/// and a call it cannot read at all (not an array, not JSON, nested past its reader's depth) is dropped whole,
+/// with a DCRLogErrors row naming the stream and the call's `x-ms-client-request-id`. Either way the client
+/// hears 204 and reports no failure: only `doctor` and DCRLogErrors can tell, which is why the webhook refuses
+/// what Azure would drop before anything is sent.
 #[tokio::test]
-async fn isolating_refused_records_is_bounded() {
+async fn azure_takes_every_call_it_can_parse_and_logs_what_it_drops() {
     let ws = start_workspace(WorkspaceConfig::new(vec![Arc::new(schema())])).await;
     let client = client(&ws, "dcr-any");
-    // Every row refused: isolation gives up after its budget instead of sending 2n-1 calls.
-    let rows: Vec<Row> = (0..400).map(|i| poison_row(i * 2, 1)).collect();
-    let out = client.upload("Custom-Probe_CL", &rows, Instant::now() + Duration::from_secs(20)).await;
-    assert!(out.calls <= 1 + sentinel_bridge::azure::logs_ingestion::MAX_ISOLATION_CALLS, "{} calls", out.calls);
-    let failed: usize = out.failures.iter().map(|(r, _)| r.len()).sum();
-    assert_eq!(failed, 400, "nothing refused is reported delivered");
-    assert!(out.failures.iter().all(|(_, e)| matches!(e, IngestError::RecordRefused { .. })));
+    let mistyped = Row::from_checked_json(json!({"TimeGenerated": "2026-11-23T10:00:00Z", "N": "not-a-number", "Pad": "p"}).to_string());
+    let out = client.upload("Custom-Probe_CL", &[row(1, 1), mistyped], Instant::now() + Duration::from_secs(5)).await;
+    assert!(out.is_ok(), "{:?}", out.failures);
+    assert_eq!(out.calls, 1);
+    let rows = ws.workspace.rows("Probe_CL");
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().any(|r| r.get("N").is_none_or(serde_json::Value::is_null) && r["Pad"] == "p"), "{rows:?}");
+    let mut deep = json!(0);
+    for _ in 0..sentinel_bridge::azure::logs_ingestion::limits::MAX_NESTING {
+        deep = json!([deep]);
+    }
+    let too_deep = Row::from_checked_json(json!({"TimeGenerated": "2026-11-23T10:00:00Z", "N": 9, "Pad": deep}).to_string());
+    let out = client.upload("Custom-Probe_CL", &[row(3, 1), too_deep], Instant::now() + Duration::from_secs(5)).await;
+    assert!(out.is_ok(), "Azure answers 204 and drops the call later: {:?}", out.failures);
+    assert_eq!(ws.workspace.rows("Probe_CL").len(), 2, "the whole call was dropped, the innocent row with it");
+    let errors = ws.workspace.query("DCRLogErrors | project OperationName, InputStreamId, Message, ClientRequestId, _ResourceId").unwrap();
+    assert_eq!(errors.rows.len(), 1);
+    let text: Vec<String> = errors.rows[0].iter().map(|v| v.to_text()).collect();
+    assert_eq!((text[0].as_str(), text[1].as_str()), ("Ingestion", "Custom-Probe_CL"));
+    assert!(text[2].contains("nests"), "{text:?}");
+    assert!(uuid::Uuid::parse_str(&text[3]).is_ok(), "the call's request id: {text:?}");
+    assert_eq!(text[4], text[4].to_lowercase());
+}
+
+/// Malformed bodies as Azure answers them: a zero-length body is a 500 with no code; a JSON object, text that
+/// is not JSON, and an array of arrays are 204 with nothing stored and a DCRLogErrors row each.
+#[tokio::test]
+async fn malformed_bodies_are_answered_as_azure_answers_them() {
+    let ws = start_workspace(WorkspaceConfig::new(vec![Arc::new(schema())])).await;
+    let token = TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE).token().await.unwrap();
+    let send = |body: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/dataCollectionRules/dcr-x/streams/Custom-Probe_CL?api-version=2023-01-01", ws.url()))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = send("").await.unwrap();
+    assert_eq!(r.status(), 500);
+    for body in [r#"{"TimeGenerated":"2026-11-23T10:00:00Z","N":1}"#, "not json", "[[1,2],[3]]"] {
+        assert_eq!(send(body).await.unwrap().status(), 204, "{body}");
+    }
     assert!(ws.workspace.rows("Probe_CL").is_empty());
+    assert_eq!(ws.workspace.query("DCRLogErrors | count").unwrap().rows[0][0].as_f64(), Some(3.0));
 }
 
 fn fault() -> impl Strategy<Value = FaultKind> {
@@ -165,7 +191,6 @@ proptest! {
         pads in prop::collection::vec(0usize..3000, 1..60),
         limit in 4096usize..20_000,
         faults in prop::collection::vec(fault(), 0..8),
-        poison in prop::collection::btree_set(0usize..60, 0..4),
     ) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         rt.block_on(async {
@@ -177,23 +202,16 @@ proptest! {
             let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&ws.url(), "t", "c", "s")), MONITOR_SCOPE));
             let policy = RetryPolicy { base: Duration::from_millis(2), max_backoff: Duration::from_millis(20), attempt_timeout: Duration::from_secs(5) };
             let client = IngestionClient::new(&ws.url(), "dcr-prop", tokens, IngestionOptions { retry: policy, max_call_bytes: limit, ..Default::default() }, Arc::new(Metrics::default()));
-            // Poison rows are ones Azure refuses for their content (the stand-in: a value that does not convert
-            // to its column's type, or nesting past the limit), whichever call they share.
-            let rows: Vec<Row> = pads.iter().enumerate().map(|(i, p)| if poison.contains(&i) { poison_row(i, *p) } else { row(i, *p) }).collect();
+            let rows: Vec<Row> = pads.iter().enumerate().map(|(i, p)| row(i, *p)).collect();
             let out = client.upload("Custom-Probe_CL", &rows, Instant::now() + Duration::from_secs(20)).await;
-            // Only single rows may fail: as TooLarge, rows over the limit or a row the service answered 413 for
-            // when it was already alone; as RecordRefused, exactly the poison rows, isolated from the innocent
-            // rows they shared a call with. Everything else lands exactly once.
+            // Only single rows may fail, as TooLarge: rows over the limit or a row the service answered 413 for
+            // when it was already alone. Everything else lands exactly once.
             for (range, e) in &out.failures {
                 prop_assert_eq!(range.len(), 1);
                 match e {
                     IngestError::TooLarge { .. } => prop_assert!(rows[range.start].len() + 2 > limit || injected_413),
-                    IngestError::RecordRefused { .. } => prop_assert!(poison.contains(&range.start), "an innocent row was refused: {e}"),
                     other => prop_assert!(false, "{other}"),
                 }
-            }
-            for p in poison.iter().filter(|p| **p < rows.len()) {
-                prop_assert!(out.failures.iter().any(|(r, _)| r.contains(p)), "poison row {p} landed");
             }
             let mut landed: Vec<i64> = ws.workspace.rows("Probe_CL").iter().map(|r| r["N"].as_i64().unwrap()).collect();
             prop_assert!(out.calls <= rows.len() * 2 + 16, "{} calls for {} rows", out.calls, rows.len());

@@ -239,11 +239,11 @@ async fn standard_tables_take_microsoft_streams() {
     assert_eq!(ws.workspace.stats.dropped_columns.load(std::sync::atomic::Ordering::Relaxed), 1, "undeclared columns are dropped and counted");
     let f = ws.workspace.query("SigninLogs | extend Country = tostring(LocationDetails.countryOrRegion) | project UserPrincipalName, Country, AutonomousSystemNumber, IsInteractive, Type").unwrap();
     assert_eq!(f.rows[0].iter().map(|v| v.to_text()).collect::<Vec<_>>(), ["alice@contoso.com", "FR", "3215", "true", "SigninLogs"]);
-    // A value of the wrong type is refused with the column named.
-    let r = ingest_json(&ws, "Microsoft-Perf", json!([{"CounterValue": "high"}])).await;
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("CounterValue"));
+    // A value of the wrong type is taken, as Azure takes it, and stored as null (contract §1: no per-record 400).
+    let r = ingest_json(&ws, "Microsoft-Perf", json!([{"CounterValue": "high", "Computer": "web-01"}])).await;
+    assert_eq!(r.status(), 204);
+    let f = ws.workspace.query("Perf | where Computer == 'web-01' | project CounterValue").unwrap();
+    assert!(f.rows[0][0].is_null());
     let r = ingest_json(&ws, "Custom-Nope_CL", json!([{}])).await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.headers()["x-ms-error-code"], "InvalidStream");
@@ -700,4 +700,29 @@ async fn every_correlation_query_answers_with_its_readers_columns() {
             assert!(have.contains(&column), "{} answers {have:?}, without the column {column} its reader reads", q.name);
         }
     }
+}
+
+/// ARM's read of the rule carries what a deployment must get right beyond the streams: the endpoint it is
+/// bound to, the workspace it sends to, and one data flow per custom stream to that destination.
+#[tokio::test]
+async fn the_rule_read_over_arm_carries_its_endpoint_destination_and_data_flows() {
+    let ws = start_workspace(builtin_workspace_config()).await;
+    let token = tokens(&ws, "https://management.azure.com/.default").token().await.unwrap();
+    let path = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Insights/dataCollectionRules/sbridge-dcr";
+    let r = reqwest::Client::new().get(format!("{}{path}?api-version=2024-03-11", ws.url())).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let p = &v["properties"];
+    assert!(p["dataCollectionEndpointId"].as_str().unwrap().contains("/dataCollectionEndpoints/"), "{p}");
+    let la = &p["destinations"]["logAnalytics"][0];
+    assert_eq!(la["name"], "sentinel");
+    assert!(la["workspaceResourceId"].as_str().unwrap().contains("/workspaces/"), "{la}");
+    let flows = p["dataFlows"].as_array().unwrap();
+    assert!(
+        flows.iter().any(|f| f["streams"] == json!(["Custom-NoxysEvents_CL"])
+            && f["outputStream"] == "Custom-NoxysEvents_CL"
+            && f["destinations"] == json!(["sentinel"])),
+        "{flows:?}"
+    );
+    assert!(flows.iter().all(|f| f["streams"][0].as_str().unwrap().starts_with("Custom-")));
 }

@@ -39,6 +39,7 @@ impl LocalBackend {
     pub async fn start(settings: &Settings, catalog: &Catalog) -> Result<LocalBackend, LocalBackendError> {
         let mut config = WorkspaceConfig::new(super::written_tables(catalog));
         config.data_dir = Some(settings.data_dir.clone());
+        config.dcr_resource_id = Some(LOCAL_DCR_RESOURCE_ID.to_string());
         let ws = Workspace::open(config).map_err(|e| LocalBackendError::Open { dir: settings.data_dir.display().to_string(), message: e.to_string() })?;
         let running = ws.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(LocalBackendError::Listen)?;
         Ok(LocalBackend { running })

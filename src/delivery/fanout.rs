@@ -1,9 +1,9 @@
 //! One request's rows and Sekoia events, sent to every destination at once: one destination being slow or
 //! down neither delays nor blocks the other. What a destination cannot take in time goes to the spill, when
-//! there is one; only when that fails too does the sender hear an error. A record Azure refuses for what it
-//! holds (too large for any call, or refused once isolated from its call) is the sender's problem (413 or 400),
-//! never spilled: redelivering it could only fail again. Refusals of the call itself (401, 403, an undeclared
-//! stream) are the configuration's: the events are kept, and redelivered once the operator fixes it.
+//! there is one; only when that fails too does the sender hear an error. A record too large for any call is
+//! the sender's problem (413), never spilled: redelivering it could only fail again. Azure refuses no record
+//! for its content (contract §1): every refusal (a 400, 401, 403, an undeclared stream) is about the call or
+//! the configuration, so those events are kept and redelivered once the operator fixes what `doctor` names.
 
 use std::collections::BTreeMap;
 use std::time::Instant;

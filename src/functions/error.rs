@@ -38,8 +38,6 @@ pub enum AppError {
     RecordTooLarge(String),
     #[error("event {event}, table {table}: {limit}")]
     EventOverLimit { event: usize, table: String, limit: RecordLimit },
-    #[error("Azure Monitor refused an event's record ({code}: {message}); the request's other events were delivered")]
-    EventRefused { code: String, message: String },
     #[error("{message}")]
     Unavailable { code: &'static str, message: String, retry_after_secs: u64 },
     #[error("no route for {0}")]
@@ -60,7 +58,7 @@ impl AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::UnsupportedMediaType(_) | AppError::UnsupportedContentEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::InvalidContentEncoding(_) => StatusCode::BAD_REQUEST,
-            AppError::InvalidJson(_) | AppError::InvalidEvent(_) | AppError::EventRefused { .. } => StatusCode::BAD_REQUEST,
+            AppError::InvalidJson(_) | AppError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
             AppError::EventOverLimit { limit: RecordLimit::TooDeep { .. }, .. } => StatusCode::BAD_REQUEST,
             AppError::EventOverLimit { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -83,7 +81,6 @@ impl AppError {
                 RecordLimit::FieldTooLarge { .. } => "FieldTooLarge",
                 RecordLimit::TooLarge { .. } => "RecordTooLarge",
             },
-            AppError::EventRefused { .. } => "EventRefused",
             AppError::Unauthorized(_) => "Unauthorized",
             AppError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             AppError::InvalidJson(_) => "InvalidJson",
@@ -101,7 +98,6 @@ impl From<DeliveryError> for AppError {
             DeliveryError::Ingest(IngestError::TooLarge { bytes, limit }) => {
                 AppError::RecordTooLarge(format!("an event maps to a {bytes}-byte record, over the {limit}-byte limit of one Logs Ingestion call"))
             }
-            DeliveryError::Ingest(IngestError::RecordRefused { code, message }) => AppError::EventRefused { code, message },
             DeliveryError::Ingest(IngestError::Unavailable { last }) => AppError::Unavailable {
                 code: "IngestionUnavailable",
                 message: format!("Azure Monitor did not take the events in time ({last}); nothing was kept, retry later"),

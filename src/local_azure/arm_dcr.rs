@@ -1,7 +1,8 @@
 //! ARM's read of a data collection rule (`GET /subscriptions/{s}/resourceGroups/{g}/providers/
 //! Microsoft.Insights/dataCollectionRules/{name}?api-version=2024-03-11`, token for
-//! `https://management.azure.com`): the rule's immutable id and its stream declarations, as the workspace's
-//! ingestion endpoint enforces them, so `doctor` can compare what is deployed with what the mappings write.
+//! `https://management.azure.com`): the rule's immutable id, its endpoint, its stream declarations as the
+//! workspace's ingestion endpoint enforces them, its destination and data flows, as the 2024-03-11 resource
+//! carries them, so `doctor` can compare what is deployed with what the mappings write.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -41,12 +42,31 @@ pub(super) fn get(ws: &Arc<Workspace>, path: &str, api_version: Option<&str>, na
         let columns: Vec<Value> = decl.columns.iter().map(|c| json!({"name": c.name, "type": c.ktype.dcr_name()})).collect();
         declarations.insert(stream.clone(), json!({"columns": columns}));
     }
+    // One data flow per custom stream to the workspace, as `infra/modules/dcr.bicep` deploys them (a rule holds
+    // at most ten; the standard tables' streams are the workspace's for staging history, and flow nowhere).
+    let flows: Vec<Value> = declarations
+        .keys()
+        .filter(|s| s.starts_with("Custom-"))
+        .map(|s| json!({"streams": [s], "destinations": ["sentinel"], "transformKql": "source", "outputStream": s}))
+        .collect();
+    let subscription = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers";
     Json(json!({
         "id": path,
         "name": name,
         "type": "Microsoft.Insights/dataCollectionRules",
         "location": "local",
-        "properties": {"immutableId": immutable_id, "streamDeclarations": declarations, "provisioningState": "Succeeded"},
+        "properties": {
+            "immutableId": immutable_id,
+            "dataCollectionEndpointId": format!("{subscription}/Microsoft.Insights/dataCollectionEndpoints/local"),
+            "streamDeclarations": declarations,
+            "destinations": {"logAnalytics": [{
+                "workspaceResourceId": format!("{subscription}/Microsoft.OperationalInsights/workspaces/local"),
+                "workspaceId": ws.workspace_id(),
+                "name": "sentinel",
+            }]},
+            "dataFlows": flows,
+            "provisioningState": "Succeeded",
+        },
     }))
     .into_response()
 }

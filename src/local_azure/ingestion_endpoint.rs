@@ -149,10 +149,35 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
         }
         other => return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidContentEncoding", &format!("Content-Encoding '{other}' is not supported."))),
     };
-    let parsed: Value =
-        serde_json::from_slice(&raw).map_err(|e| azure_error(StatusCode::BAD_REQUEST, "InvalidPayload", &format!("The body is not valid JSON: {e}")))?;
-    let Value::Array(items) = parsed else {
-        return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidPayload", "The body must be a JSON array of records."));
+    // A zero-length body is Azure's 500 with no error code (contract §1).
+    if raw.is_empty() {
+        return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    }
+    let request_id = headers.get("x-ms-client-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    // Azure validates nothing of the content before answering: what it cannot use is dropped after the 204,
+    // with a DCRLogErrors row (contract §1, "Synchronous answers"; there is no synchronous per-record 400).
+    let dropped_call = |message: String, encoding: &str| {
+        ws.log_dcr_error(dcr, stream, &request_id, "Ingestion", &message);
+        ws.record(RecordedCall {
+            stream: stream.to_string(),
+            dcr: dcr.to_string(),
+            content_encoding: encoding.to_string(),
+            request_id: Some(request_id.clone()).filter(|r| !r.is_empty()),
+            sent_bytes: body.len(),
+            json_bytes: raw.len(),
+            rows: 0,
+        });
+    };
+    let items = match serde_json::from_slice::<Value>(&raw) {
+        Ok(Value::Array(items)) => items,
+        Ok(_) => {
+            dropped_call("The payload is not a JSON array of records; nothing was ingested.".into(), &encoding);
+            return Ok(());
+        }
+        Err(e) => {
+            dropped_call(format!("The payload is not valid JSON ({e}); nothing was ingested."), &encoding);
+            return Ok(());
+        }
     };
     if raw.len() > MAX_CALL_BYTES {
         let records: usize = items.iter().map(|i| serde_json::to_vec(i).map(|v| v.len()).unwrap_or(0)).sum();
@@ -164,40 +189,51 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
             ));
         }
     }
+    // A JSON reader with a depth limit refuses the whole document: every record of the call is dropped.
+    if let Some((i, nesting)) = items.iter().map(|item| 1 + depth(item)).enumerate().find(|(_, n)| *n > MAX_NESTING) {
+        dropped_call(format!("Record {i} nests {nesting} levels deep with the array; the maximum is {MAX_NESTING}. Nothing was ingested."), &encoding);
+        return Ok(());
+    }
     let columns: HashMap<&str, kql::KType> = decl.columns.iter().map(|c| (c.name.as_str(), c.ktype)).collect();
     let mut records = Vec::with_capacity(items.len());
     let mut dropped = 0u64;
-    for (i, item) in items.into_iter().enumerate() {
-        // The whole call is refused, as a JSON reader with a depth limit refuses the whole document.
-        let nesting = 1 + depth(&item);
+    let (mut not_records, mut nulled) = (0usize, 0u64);
+    for item in items {
         let Value::Object(mut rec) = item else {
-            return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidPayload", &format!("Record {i} is not a JSON object.")));
+            not_records += 1;
+            continue;
         };
-        if nesting > MAX_NESTING {
-            return Err(azure_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidPayload",
-                &format!("Record {i} nests {nesting} levels deep with the array; the maximum is {MAX_NESTING}."),
-            ));
-        }
         let before = rec.len();
         rec.retain(|k, _| columns.contains_key(k.as_str()));
         dropped += (before - rec.len()) as u64;
-        for (k, v) in &rec {
-            let t = columns[k.as_str()];
-            if !accepts(t, v) {
-                return Err(azure_error(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidRecord",
-                    &format!("Record {i}: column '{k}' is declared {} but the value does not convert.", t.name()),
-                ));
+        // A value that does not convert to its column's type is stored as null, without a word (Azure's
+        // behaviour; our own writers check types before they send).
+        for (k, v) in rec.iter_mut() {
+            if !accepts(columns[k.as_str()], v) {
+                *v = Value::Null;
+                nulled += 1;
             }
         }
+        rec.retain(|_, v| !v.is_null());
         records.push(rec);
+    }
+    if not_records > 0 {
+        ws.log_dcr_error(dcr, stream, &request_id, "Ingestion", &format!("{not_records} item(s) of the payload are not JSON objects and were dropped."));
+    }
+    if nulled > 0 {
+        ws.stats.nulled_values.fetch_add(nulled, Relaxed);
+        tracing::warn!(stream, nulled, "values that do not convert to their column's type were stored as null (as Azure does)");
     }
     let mut records = match &decl.transform {
         None => records,
-        Some(kql_text) => transform(ws, decl, kql_text, records, &mut dropped)?,
+        Some(kql_text) => match transform(ws, decl, kql_text, records, &mut dropped) {
+            Ok(r) => r,
+            Err(message) => {
+                // A transformation error drops the call's records after the 204, into DCRLogErrors.
+                ws.log_dcr_error(dcr, stream, &request_id, "Transformation", &message);
+                Vec::new()
+            }
+        },
     };
     // Azure fills TimeGenerated with the time received when a record lacks it, or has one outside its window.
     let now = format_datetime(time::OffsetDateTime::now_utc());
@@ -246,7 +282,7 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
         stream: stream.to_string(),
         dcr: dcr.to_string(),
         content_encoding: encoding,
-        request_id: headers.get("x-ms-client-request-id").and_then(|v| v.to_str().ok()).map(String::from),
+        request_id: Some(request_id).filter(|r| !r.is_empty()),
         sent_bytes: body.len(),
         json_bytes: raw.len(),
         rows: count,
@@ -306,7 +342,8 @@ impl kql::Tables for SourceOnly {
 }
 
 /// Runs the stream's transformation over the records and shapes its output to the table's columns.
-fn transform(ws: &Workspace, decl: &StreamDecl, kql_text: &str, records: Vec<Record>, dropped: &mut u64) -> Result<Vec<Record>, Response> {
+/// Runs a stream's transformation; a failure is the transformation's message (its records are dropped).
+fn transform(ws: &Workspace, decl: &StreamDecl, kql_text: &str, records: Vec<Record>, dropped: &mut u64) -> Result<Vec<Record>, String> {
     let rows = records
         .iter()
         .map(|r| {
@@ -315,7 +352,7 @@ fn transform(ws: &Workspace, decl: &StreamDecl, kql_text: &str, records: Vec<Rec
         .collect();
     let source = Frame { columns: decl.columns.clone(), rows };
     let out = kql::run(kql_text, &SourceOnly(source), crate::model::time::now_ticks())
-        .map_err(|e| azure_error(StatusCode::BAD_REQUEST, "InvalidTransformOutput", &format!("The transformation of stream '{}' failed: {e}", decl.name)))?;
+        .map_err(|e| format!("The transformation of stream '{}' failed: {e}", decl.name))?;
     let table = ws.store.def(&decl.table).expect("streams point at declared tables");
     let mut result = Vec::with_capacity(out.rows.len());
     for row in &out.rows {

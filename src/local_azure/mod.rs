@@ -114,6 +114,9 @@ pub struct WorkspaceConfig {
     /// Tables the Query API does not know, though their streams are declared: a deployment whose tables were
     /// not created.
     pub absent_tables: Vec<String>,
+    /// The ARM id of the rule, as DCRLogErrors' `_ResourceId` names it (lower-cased there); `None`: an id
+    /// under the local subscription named by the rule's immutable id.
+    pub dcr_resource_id: Option<String>,
 }
 
 impl WorkspaceConfig {
@@ -136,6 +139,7 @@ impl WorkspaceConfig {
             sekoia_intake_key: None,
             query_limits: query_endpoint::QueryLimits::default(),
             absent_tables: Vec::new(),
+            dcr_resource_id: None,
             openai_deployments: vec![("gpt-4o".into(), openai_endpoint::ModelFamily::Chat), ("o4-mini".into(), openai_endpoint::ModelFamily::Reasoning)],
         }
     }
@@ -166,6 +170,10 @@ pub struct WorkspaceStats {
     pub time_generated_replaced: AtomicU64,
     /// Field values over 64 KB, truncated.
     pub truncated_fields: AtomicU64,
+    /// Values that did not convert to their column's type, stored as null.
+    pub nulled_values: AtomicU64,
+    /// Rows written to DCRLogErrors.
+    pub dcr_log_errors: AtomicU64,
     /// Queries answered 429 by the per-user limits, and the most any user had running at once.
     pub queries_throttled: AtomicU64,
     pub queries_peak_running: std::sync::atomic::AtomicUsize,
@@ -234,6 +242,32 @@ impl Workspace {
     fn query_user(&self, subject: &str) -> Arc<query_endpoint::UserQueries> {
         let mut users = self.query_users.lock().unwrap_or_else(|e| e.into_inner());
         users.entry(subject.to_string()).or_insert_with(|| Arc::new(query_endpoint::UserQueries::new(&self.config.query_limits))).clone()
+    }
+
+    /// Writes a DCRLogErrors row, as a rule with a `LogErrors` diagnostic setting does for what it drops
+    /// after its 204 (contract §1: `OperationName` `Ingestion` or `Transformation`, the caller's
+    /// `x-ms-client-request-id`, the rule's ARM id lower-cased).
+    fn log_dcr_error(&self, dcr: &str, stream: &str, request_id: &str, operation: &str, message: &str) {
+        if self.store.def("DCRLogErrors").is_none() {
+            return;
+        }
+        let rule = self.config.dcr_resource_id.clone().unwrap_or_else(|| {
+            format!("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.Insights/dataCollectionRules/{dcr}")
+        });
+        let mut row = store::Record::new();
+        row.insert("TimeGenerated".into(), json!(crate::model::time::format_datetime(time::OffsetDateTime::now_utc())));
+        row.insert("ClientRequestId".into(), json!(request_id));
+        row.insert("CorrelationId".into(), json!(uuid::Uuid::new_v4().to_string()));
+        row.insert("InputStreamId".into(), json!(stream));
+        row.insert("Message".into(), json!(message));
+        row.insert("OperationName".into(), json!(operation));
+        row.insert("_ResourceId".into(), json!(rule.to_ascii_lowercase()));
+        row.insert("SourceSystem".into(), json!("Azure"));
+        if let Err(e) = self.store.append("DCRLogErrors", &[row]) {
+            tracing::error!(error = %e, "local workspace could not write DCRLogErrors");
+        }
+        self.stats.dcr_log_errors.fetch_add(1, Relaxed);
+        tracing::warn!(stream, operation, "the rule dropped what it could not use after its 204 (see DCRLogErrors)");
     }
 
     fn record(&self, call: RecordedCall) {

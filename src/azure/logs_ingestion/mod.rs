@@ -51,9 +51,6 @@ pub enum IngestError {
     /// One record is over the call limit by itself.
     #[error("a record of {bytes} bytes is over the {limit}-byte call limit")]
     TooLarge { bytes: usize, limit: usize },
-    /// Azure refused these records' content (a 400 that isolation narrowed to them): resending cannot help.
-    #[error("the service refused the record ({code}): {message}")]
-    RecordRefused { code: String, message: String },
 }
 
 impl IngestError {
@@ -63,31 +60,14 @@ impl IngestError {
             IngestError::Refused { code, .. } => code.clone(),
             IngestError::Unavailable { last } => format!("Deadline({})", last.kind()),
             IngestError::TooLarge { .. } => "RecordTooLarge".into(),
-            IngestError::RecordRefused { code, .. } => code.clone(),
         }
     }
 
-    /// The records themselves are at fault: the sender can be told, and no redelivery will change it.
+    /// The records themselves are at fault: the sender can be told, and no redelivery will change it. Only
+    /// a record too large for any call is: Azure refuses no record for its content (contract §1).
     pub fn is_records_fault(&self) -> bool {
-        matches!(self, IngestError::TooLarge { .. } | IngestError::RecordRefused { .. })
+        matches!(self, IngestError::TooLarge { .. })
     }
-}
-
-/// 400 codes that are about the call, not its records (contract §1 and the stand-in's codes): bisecting a
-/// call refused for these would only multiply the refusals.
-pub const CALL_WIDE_CODES: &[&str] =
-    &["InvalidStream", "MissingApiVersionParameter", "UnsupportedApiVersion", "InvalidContentEncoding", "UnsupportedMediaType", "InvalidDataCollectionRule"];
-
-/// Calls one upload may spend isolating refused records.
-pub const MAX_ISOLATION_CALLS: usize = 64;
-
-fn is_call_wide(code: &str) -> bool {
-    CALL_WIDE_CODES.contains(&code)
-}
-
-/// A refusal of a call's content, worth bisecting to find the records at fault.
-fn isolatable(e: &CallError) -> bool {
-    matches!(e, CallError::Refused(AzureError { status: 400, code, .. }) if !is_call_wide(code))
 }
 
 /// Which rows did not make it, and why. Rows outside every failure range are in the table.
@@ -179,20 +159,15 @@ impl IngestionClient {
             out.failures.push((o.index..o.index + 1, IngestError::TooLarge { bytes: o.bytes, limit: self.max_call_bytes }));
         }
         let mut calls_made = 0usize;
-        // Halving serves both 413 (split until each call fits) and isolation (bisect a call refused for its
-        // content until the refused records are alone), the latter within its budget and the deadline.
-        let mut budget = MAX_ISOLATION_CALLS;
-        let halve = |e: &CallError| match e {
-            CallError::Split => {
+        // Only a 413 halves a call (until each part fits). Azure has no per-record refusal: a 400 is about the
+        // call or the configuration (contract §1), so bisecting one would only multiply it; the rows are kept
+        // by the caller and redelivered once the operator fixes what `doctor` names.
+        let halve = |e: &CallError| {
+            let split = matches!(e, CallError::Split);
+            if split {
                 stats.splits.fetch_add(1, Relaxed);
-                true
             }
-            e if isolatable(e) && budget >= 2 && Instant::now() < deadline => {
-                budget -= 2;
-                stats.isolations.fetch_add(1, Relaxed);
-                true
-            }
-            _ => false,
+            split
         };
         let failures = send_halving(calls, false, halve, |range| {
             calls_made += 1;
@@ -205,12 +180,6 @@ impl IngestionClient {
         for (range, e) in failures {
             let e = match e {
                 CallError::Split => IngestError::TooLarge { bytes: array_len(&rows[range.clone()]), limit: self.max_call_bytes },
-                // Alone, or left in a range when the isolation budget ran out.
-                CallError::Refused(AzureError { status: 400, code, message }) if !is_call_wide(&code) => {
-                    stats.refused_rows.fetch_add(range.len() as u64, Relaxed);
-                    stats.set_last_error(&code);
-                    IngestError::RecordRefused { code, message }
-                }
                 other => {
                     let e = IngestError::from(other);
                     stats.failures.fetch_add(1, Relaxed);
