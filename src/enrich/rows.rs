@@ -6,35 +6,61 @@
 //! field takes whatever the column holds as its text (an ASN may be a `long` in one table and a `string` in
 //! another). A field must be present as a column; only its value may be null.
 
-use serde::de::{DeserializeOwned, Deserializer};
+use serde::de::value::MapDeserializer;
+use serde::de::{DeserializeOwned, Deserializer, IntoDeserializer, Visitor};
 use serde::Deserialize;
 
 use crate::model::frame::Frame;
 use crate::model::value::{format_real, Value};
 
-/// Reads every row of `frame` as a `T`; the first row that does not fit names its column.
+/// Reads every row of `frame` as a `T`; the first row that does not fit names its column. Each row is read in
+/// place, column by column, with no intermediate JSON.
 pub fn read<T: DeserializeOwned>(frame: &Frame) -> Result<Vec<T>, String> {
     frame
         .rows
         .iter()
         .map(|row| {
-            let object: serde_json::Map<String, serde_json::Value> = frame.columns.iter().zip(row.iter()).map(|(c, v)| (c.name.clone(), json_of(v))).collect();
-            T::deserialize(serde_json::Value::Object(object)).map_err(|e| e.to_string())
+            let cells = frame.columns.iter().zip(row.iter()).map(|(c, v)| (c.name.as_str(), Cell(v)));
+            T::deserialize(MapDeserializer::<_, serde::de::value::Error>::new(cells)).map_err(|e| e.to_string())
         })
         .collect()
 }
 
-/// A value as the row types read it: datetimes and timespans as ticks, numbers as numbers, a dynamic value as
-/// its number or its text (what `tostring()` gives).
-fn json_of(v: &Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match v {
-        Value::Null => J::Null,
-        Value::Bool(b) => J::Bool(*b),
-        Value::Long(i) | Value::DateTime(i) | Value::TimeSpan(i) => J::from(*i),
-        Value::Real(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        Value::Dynamic(d) if d.is_number() => (**d).clone(),
-        other => J::String(other.to_text()),
+/// One value as the row types read it: datetimes and timespans as ticks, numbers as numbers, a dynamic value
+/// as its number or its text (what `tostring()` gives).
+struct Cell<'a>(&'a Value);
+
+impl<'de> IntoDeserializer<'de, serde::de::value::Error> for Cell<'_> {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl<'de> Deserializer<'de> for Cell<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Null => v.visit_unit(),
+            Value::Bool(b) => v.visit_bool(*b),
+            Value::Long(i) | Value::DateTime(i) | Value::TimeSpan(i) => v.visit_i64(*i),
+            Value::Real(f) if f.is_finite() => v.visit_f64(*f),
+            Value::Real(_) => v.visit_unit(),
+            Value::Dynamic(d) => match d.as_ref() {
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(i) => v.visit_i64(i),
+                    None => v.visit_f64(n.as_f64().unwrap_or(f64::NAN)),
+                },
+                _ => v.visit_string(self.0.to_text()),
+            },
+            Value::String(s) => v.visit_str(s),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit unit_struct
+        newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
     }
 }
 
