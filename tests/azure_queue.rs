@@ -42,9 +42,11 @@ fn start_azurite() -> (Azurite, String) {
         assert!(ok.success(), "npm ci (azurite) failed");
     }
     let (qp, bp) = (free_port(), free_port());
+    // Strict, as Azure is: no `--loose` (which lets unsupported headers and parameters through) and no
+    // `--skipApiVersionCheck` (our clients' x-ms-version must be one Azurite 3.37 knows, as Storage checks it).
     let spawn = |bin: &str, flag: &str, host_flag: &str, port: u16| {
         Command::new(dir.join("node_modules/.bin").join(bin))
-            .args([flag, &port.to_string(), host_flag, "127.0.0.1", "--inMemoryPersistence", "--skipApiVersionCheck", "--silent", "--loose"])
+            .args([flag, &port.to_string(), host_flag, "127.0.0.1", "--inMemoryPersistence", "--silent"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
