@@ -14,6 +14,7 @@ const RULE_ID: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resou
 fn config() -> WorkspaceConfig {
     let mut cfg = builtin_workspace_config();
     cfg.dcr_immutable_id = Some("dcr-test0001".into());
+    cfg.dcr_resource_id = Some(RULE_ID.into());
     cfg
 }
 
@@ -152,4 +153,75 @@ async fn the_route_serves_a_cached_report_and_health_summarises_it() {
     assert!(t.rows("Webhook_CL").is_empty());
     let h: serde_json::Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(h["doctor"], "ok");
+}
+
+/// Azure's ingestion 403 names its cause: a rule not bound to the endpoint called gets the binding's fix, a
+/// missing role the role's.
+#[tokio::test]
+async fn an_ingestion_403_is_told_apart_by_what_azure_says() {
+    use sentinel_bridge::local_azure::IngestAccess;
+    let mut cfg = config();
+    cfg.ingest_access = IngestAccess::UnboundEndpoint;
+    let r = doctor_with(cfg, &[], false, |_| {}).await;
+    assert_eq!(failing(&r), ["ingestion"], "{}", r.text());
+    let fix = line(&r, "ingestion").fix.clone().unwrap();
+    assert!(fix.contains("not bound") && !fix.contains("Monitoring Metrics Publisher"), "{fix}");
+    let mut cfg = config();
+    cfg.ingest_access = IngestAccess::NoRole;
+    let r = doctor_with(cfg, &[], false, |_| {}).await;
+    assert!(line(&r, "ingestion").fix.as_deref().unwrap().contains("Monitoring Metrics Publisher"), "{}", r.text());
+}
+
+/// Only ARM's `AuthorizationFailed` means the identity may not comment; another 403 is reported as it came,
+/// not as a missing role.
+#[tokio::test]
+async fn only_authorization_failed_means_the_identity_may_not_comment() {
+    let r = doctor_with(config(), &[], false, |t| {
+        t.ws.workspace.faults.add(FaultSpec {
+            method: Some("PUT".into()),
+            count: None,
+            for_millis: Some(60_000),
+            ..FaultSpec::new(Endpoint::Sentinel, FaultKind::Status { status: 403, retry_after_secs: None }, 0)
+        });
+    })
+    .await;
+    assert!(line(&r, "sentinel-comments").fix.as_deref().unwrap().contains("Sentinel Responder"), "{}", r.text());
+    // A 403 of another kind (a policy in the way, say): the comment line fails, but does not blame the role.
+    let r = doctor_with(config(), &[], false, |t| {
+        t.ws.workspace.faults.add(FaultSpec {
+            method: Some("PUT".into()),
+            count: None,
+            for_millis: Some(60_000),
+            ..FaultSpec::new(Endpoint::Sentinel, FaultKind::Refuse { status: 403, code: "RequestDisallowedByPolicy".into() }, 0)
+        });
+    })
+    .await;
+    let comments = line(&r, "sentinel-comments");
+    assert_eq!(comments.level, Level::Fail, "{}", r.text());
+    assert!(!comments.fix.as_deref().unwrap().contains("Sentinel Responder"), "{}", r.text());
+}
+
+/// DCRLogErrors rows caused by doctor's own calls (its probes and canaries, by `x-ms-client-request-id`) are not
+/// the product's errors; a product call's are.
+#[tokio::test]
+async fn dcr_errors_ignores_doctors_own_calls_and_counts_the_products() {
+    let mut cfg = config();
+    let webhook = cfg.tables.iter().find(|t| t.name == "Webhook_CL").unwrap().clone();
+    // A transformation that fails on every call: each call's records are dropped into DCRLogErrors.
+    cfg.extra_streams.push(sentinel_bridge::local_azure::tables::StreamDecl {
+        name: "Custom-Webhook_CL".into(),
+        columns: webhook.columns.iter().map(|c| sentinel_bridge::kql::Column { name: c.name.clone(), ktype: c.kind.ktype() }).collect(),
+        table: "Webhook_CL".into(),
+        transform: Some("source | where NoSuchColumn == 1".into()),
+    });
+    let t = TestBridge::start_with(cfg.clone(), &[("DCR_RESOURCE_ID", RULE_ID)]).await;
+    let r = checks::run(&t.bridge.state.deployment(), Options { canary: true, wait: Duration::from_secs(2) }).await;
+    let logged = t.ws.workspace.query("DCRLogErrors | count").unwrap().rows[0][0].as_f64().unwrap_or(0.0);
+    assert!(logged >= 1.0, "the canary's drop was logged");
+    assert_eq!(line(&r, "dcr-errors").level, Level::Ok, "only doctor's own canary failed: {}", r.text());
+    let t = TestBridge::start_with(cfg, &[("DCR_RESOURCE_ID", RULE_ID)]).await;
+    let (status, body) = t.post("generic", GENERIC_TOKEN, serde_json::json!({"n": 1}).to_string()).await;
+    assert_eq!(status, 202, "Azure takes the call and drops its records after the 204: {body}");
+    let r = checks::run(&t.bridge.state.deployment(), Options { canary: true, wait: Duration::from_secs(2) }).await;
+    assert_eq!(line(&r, "dcr-errors").level, Level::Fail, "a product call's drop is an error: {}", r.text());
 }

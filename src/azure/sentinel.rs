@@ -206,7 +206,9 @@ impl SentinelClient {
     pub async fn may_write_comments(&self) -> Result<bool, SentinelError> {
         match self.put_comment(PROBE_INCIDENT, "sentinel-bridge-doctor", "probe").await {
             Err(SentinelError::NotFound(_)) => Ok(true),
-            Err(SentinelError::Refused { status: 403, .. }) => Ok(false),
+            // Only ARM's AuthorizationFailed says the role is missing; another 403 (a policy, a locked
+            // workspace) is not the identity's, and is reported as it came.
+            Err(SentinelError::Refused { status: 403, code, .. }) if code == "AuthorizationFailed" => Ok(false),
             Err(e) => Err(e),
             // The probe incident exists after all: the write worked.
             Ok(_) => Ok(true),

@@ -20,7 +20,8 @@ fn poll_every(wait: Duration) -> Duration {
     (wait / 20).clamp(Duration::from_millis(200), Duration::from_secs(15))
 }
 
-pub(super) async fn run(state: &Deployment<'_>, tokens: &Tokens, wait: Duration, out: &mut Vec<Check>) {
+/// `ours`: the request ids of the calls doctor made before (its probes); the canary's are added.
+pub(super) async fn run(state: &Deployment<'_>, tokens: &Tokens, wait: Duration, mut ours: Vec<String>, out: &mut Vec<Check>) {
     let EnrichmentState::Ready(e) = &state.enricher else {
         out.push(Check::warn("canary", "not sent: no Query API to read it back from", "set LOG_ANALYTICS_WORKSPACE_ID and SENTINEL_WORKSPACE_RESOURCE_ID"));
         return;
@@ -51,10 +52,11 @@ pub(super) async fn run(state: &Deployment<'_>, tokens: &Tokens, wait: Duration,
                 continue;
             }
         };
-        let sent = state.ingest.upload(&t.stream_name(), &[row], Instant::now() + Duration::from_secs(30)).await;
-        match sent.failures.first() {
-            None => waiting.push(t.name.clone()),
-            Some((_, err)) => out.push(Check::fail(
+        let (request_id, sent) = state.ingest.send_one(&t.stream_name(), &row, Instant::now() + Duration::from_secs(30)).await;
+        ours.push(request_id);
+        match sent {
+            Ok(()) => waiting.push(t.name.clone()),
+            Err(err) => out.push(Check::fail(
                 format!("canary:{}", t.name),
                 format!("not accepted: {err}"),
                 "see the ingestion line: the identity, the rule or the stream",
@@ -98,15 +100,17 @@ pub(super) async fn run(state: &Deployment<'_>, tokens: &Tokens, wait: Duration,
             "likely a DCR transformation that filters it, a column the rule or the table does not declare, or ingestion latency past --wait (Azure takes minutes: try --wait 600); see dcr-errors",
         ));
     }
-    dcr_errors(state, e, out).await;
+    dcr_errors(state, e, &ours, out).await;
 }
 
-/// What the rules' diagnostic settings recorded in the last hour.
-async fn dcr_errors(state: &Deployment<'_>, e: &crate::enrich::Enricher, out: &mut Vec<Check>) {
+/// What the rules' diagnostic settings recorded in the last hour, less what doctor's own calls (`ours`, by
+/// `x-ms-client-request-id`) caused.
+async fn dcr_errors(state: &Deployment<'_>, e: &crate::enrich::Enricher, ours: &[String], out: &mut Vec<Check>) {
     let rule = state.dcr_resource_id.clone().unwrap_or_default();
     let q = format!(
-        "let Rule = {};\nDCRLogErrors\n| where TimeGenerated > ago(1h)\n| where array_length(Rule) == 0 or _ResourceId in~ (Rule)\n| summarize Errors = count(), Example = take_any(Message)",
-        kql_strings(&if rule.is_empty() { vec![] } else { vec![rule] })
+        "let Rule = {};\nlet Ours = {};\nDCRLogErrors\n| where TimeGenerated > ago(1h)\n| where array_length(Rule) == 0 or _ResourceId in~ (Rule)\n| where ClientRequestId !in (Ours)\n| summarize Errors = count(), Example = take_any(Message)",
+        kql_strings(&if rule.is_empty() { vec![] } else { vec![rule] }),
+        kql_strings(ours)
     );
     match e.query.query(&q, Some("PT1H"), Duration::from_secs(30)).await {
         Ok(r) => {

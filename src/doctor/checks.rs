@@ -30,13 +30,13 @@ pub async fn run(state: &Deployment<'_>, options: Options) -> Report {
     settings(state, &mut out);
     let tokens = tokens(state, &mut out).await;
     let wrong_rule = rule(state, &tokens, &mut out).await;
-    ingestion(state, &tokens, wrong_rule, &mut out).await;
+    let probes = ingestion(state, &tokens, wrong_rule, &mut out).await;
     tables(state, &tokens, &mut out).await;
     sentinel(state, &tokens, &mut out).await;
     spill(state, &mut out).await;
     sekoia(state, &mut out).await;
     if options.canary {
-        super::canary::run(state, &tokens, options.wait, &mut out).await;
+        super::canary::run(state, &tokens, options.wait, probes, &mut out).await;
     }
     Report { at: crate::model::time::format_datetime(time::OffsetDateTime::now_utc()), backend: state.backend.clone(), checks: out }
 }
@@ -279,32 +279,40 @@ async fn rule(state: &Deployment<'_>, tokens: &Tokens, out: &mut Vec<Check>) -> 
     wrong
 }
 
-/// A record-less call to every stream: 204 proves Monitoring Metrics Publisher on its rule.
-async fn ingestion(state: &Deployment<'_>, tokens: &Tokens, wrong_rule: bool, out: &mut Vec<Check>) {
+/// A record-less call to every stream: 204 proves Monitoring Metrics Publisher on its rule. The calls'
+/// `x-ms-client-request-id`s, so DCRLogErrors rows they caused are not taken for the product's.
+async fn ingestion(state: &Deployment<'_>, tokens: &Tokens, wrong_rule: bool, out: &mut Vec<Check>) -> Vec<String> {
     if tokens.skip("monitor", "ingestion", out) {
-        return;
+        return Vec::new();
     }
     let tables = written_tables(state.catalog);
     let probes = tables.iter().map(|t| {
         let stream = t.stream_name();
         async move {
-            let r = state.ingest.probe(&stream, Instant::now() + PROBE).await;
-            (stream, r)
+            let (request_id, r) = state.ingest.probe(&stream, Instant::now() + PROBE).await;
+            (stream, request_id, r)
         }
     });
     let results = futures::future::join_all(probes).await;
+    let ours: Vec<String> = results.iter().map(|(_, id, _)| id.clone()).collect();
     let kind = state.credential.kind;
-    let failed: Vec<&(String, Result<(), IngestError>)> = results.iter().filter(|(_, r)| r.is_err()).collect();
-    let Some((stream, Err(e))) = failed.first() else {
+    let failed: Vec<&(String, String, Result<(), IngestError>)> = results.iter().filter(|(_, _, r)| r.is_err()).collect();
+    let Some((stream, _, Err(e))) = failed.first() else {
         out.push(Check::ok("ingestion", format!("the {kind} may write to all {} streams (an empty call to each was taken)", results.len())));
-        return;
+        return ours;
     };
-    let (status, code) = match e {
-        IngestError::Refused { status, code, .. } => (*status, code.clone()),
-        other => (0, other.code()),
+    let (status, code, message) = match e {
+        IngestError::Refused { status, code, message } => (*status, code.clone(), message.clone()),
+        other => (0, other.code(), String::new()),
     };
     let found = format!("{} of {} streams refused; {stream}: {}", failed.len(), results.len(), short(&e.to_string()));
     match (status, code.as_str()) {
+        // Azure's 403 names its cause (contract §1): a rule not bound to the endpoint called is not a role.
+        (403, _) if message.contains("IsDcrDceBindingValid: False") => out.push(Check::fail(
+            "ingestion",
+            found,
+            "the rule is not bound to LOGS_INGESTION_ENDPOINT: set it to the endpoint the rule names (its dataCollectionEndpointId, which infra/ outputs), or bind the rule to this one",
+        )),
         (403, _) => out.push(Check::fail(
             "ingestion",
             found,
@@ -324,8 +332,14 @@ async fn ingestion(state: &Deployment<'_>, tokens: &Tokens, wrong_rule: bool, ou
         (401, _) => {
             out.push(Check::fail("ingestion", found, "the token is for another audience or tenant: check LOGS_INGESTION_SCOPE and the identity's tenant"))
         }
+        (400, _) => out.push(Check::fail(
+            "ingestion",
+            found,
+            "Azure refuses the call itself (never a record: contract §1): check the stream, the api-version and the rule; spilled events wait until it is fixed",
+        )),
         _ => out.push(Check::fail("ingestion", found, "check LOGS_INGESTION_ENDPOINT and the network path to it")),
     }
+    ours
 }
 
 /// The Query API's column type name for a schema column type.

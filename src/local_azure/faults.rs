@@ -30,6 +30,8 @@ pub enum FaultKind {
         #[serde(default)]
         retry_after_secs: Option<u64>,
     },
+    /// Answer with this status and this error code (a 403 that is not `AuthorizationFailed`, say).
+    Refuse { status: u16, code: String },
     /// Wait this long, then answer normally.
     Slow { millis: u64 },
     /// Close the connection without answering.

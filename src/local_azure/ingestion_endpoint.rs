@@ -112,6 +112,24 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
         None => return Err(azure_error(StatusCode::BAD_REQUEST, "MissingApiVersionParameter", "The api-version query parameter is required.")),
     }
     ws.authorize(headers, &HashSet::from(["https://monitor.azure.com"]))?;
+    let (rbac, binding) = match ws.config.ingest_access {
+        super::IngestAccess::Granted => (true, true),
+        super::IngestAccess::NoRole => (false, true),
+        super::IngestAccess::UnboundEndpoint => (true, false),
+    };
+    if !(rbac && binding) {
+        let cap = |b: bool| if b { "True" } else { "False" };
+        return Err(azure_error(
+            StatusCode::FORBIDDEN,
+            "OperationFailed",
+            &format!(
+                "The authentication token provided does not have access to ingest data for the data collection rule with immutable Id '{dcr}' PipelineAccessResult: AccessGranted: False, IsRbacPresent: {}, IsDcrDceBindingValid: {}, DcrArmId: {}.",
+                cap(rbac),
+                cap(binding),
+                ws.config.dcr_resource_id.clone().unwrap_or_default()
+            ),
+        ));
+    }
     let rule = ws.config.rules.iter().find(|(id, _)| id == dcr);
     let dcr_ok = match (&ws.config.dcr_immutable_id, rule) {
         (_, Some(_)) => true,

@@ -70,6 +70,17 @@ pub fn azure_error(status: StatusCode, code: &str, message: &str) -> Response {
     r
 }
 
+/// Why Azure would refuse a token that is otherwise good: its 403 `OperationFailed` names the cause in its
+/// `PipelineAccessResult` (azure-sdk-for-net `Azure.Monitor.Ingestion/TROUBLESHOOTING.md`; contract §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestAccess {
+    Granted,
+    /// No Monitoring Metrics Publisher on the rule: `IsRbacPresent: False`.
+    NoRole,
+    /// The rule is not bound to the endpoint the call went to: `IsDcrDceBindingValid: False`.
+    UnboundEndpoint,
+}
+
 #[derive(Debug, Clone)]
 pub struct WorkspaceConfig {
     /// Tables whose `Custom-<Table>` streams the DCR declares.
@@ -114,6 +125,9 @@ pub struct WorkspaceConfig {
     /// Tables the Query API does not know, though their streams are declared: a deployment whose tables were
     /// not created.
     pub absent_tables: Vec<String>,
+    /// Whether the caller may ingest: granted (the default), or refused as Azure refuses it, for a missing
+    /// role or a rule not bound to the endpoint called.
+    pub ingest_access: IngestAccess,
     /// The ARM id of the rule, as DCRLogErrors' `_ResourceId` names it (lower-cased there); `None`: an id
     /// under the local subscription named by the rule's immutable id.
     pub dcr_resource_id: Option<String>,
@@ -140,6 +154,7 @@ impl WorkspaceConfig {
             query_limits: query_endpoint::QueryLimits::default(),
             absent_tables: Vec::new(),
             dcr_resource_id: None,
+            ingest_access: IngestAccess::Granted,
             openai_deployments: vec![("gpt-4o".into(), openai_endpoint::ModelFamily::Chat), ("o4-mini".into(), openai_endpoint::ModelFamily::Reasoning)],
         }
     }
@@ -392,10 +407,16 @@ impl Workspace {
                     return Err(std::io::Error::other("injected connection drop"));
                 }
                 FaultKind::Slow { millis } => tokio::time::sleep(Duration::from_millis(millis)).await,
+                FaultKind::Refuse { status, code } => {
+                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                    return Ok(azure_error(status, &code, "Injected refusal."));
+                }
                 FaultKind::Status { status, retry_after_secs } => {
                     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                     let code = match status.as_u16() {
                         413 => "ContentLengthLimitExceeded",
+                        // ARM's code for a caller without the role (Sentinel's and ARM's 403s).
+                        403 => "AuthorizationFailed",
                         409 => "Conflict",
                         429 => "TooManyRequests",
                         503 => "ServiceUnavailable",

@@ -195,22 +195,37 @@ impl IngestionClient {
 
     /// A call with no records (`[]`) to a stream: a 204 proves the identity may write there (Monitoring
     /// Metrics Publisher on the rule) and the rule declares the stream, without writing a row.
-    pub async fn probe(&self, stream: &str, deadline: Instant) -> Result<(), IngestError> {
-        self.send_call(stream, &[], deadline, &StreamStats::default()).await.map_err(IngestError::from)
+    /// Also the call's `x-ms-client-request-id`, which DCRLogErrors records, so a check can tell its own
+    /// calls from the product's there.
+    pub async fn probe(&self, stream: &str, deadline: Instant) -> (String, Result<(), IngestError>) {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let sent = self.send_call_as(&request_id, stream, &[], deadline, &StreamStats::default()).await.map_err(IngestError::from);
+        (request_id, sent)
+    }
+
+    /// One row in one call, with its `x-ms-client-request-id` (as [`Self::probe`]): `doctor`'s canary.
+    pub async fn send_one(&self, stream: &str, row: &Row, deadline: Instant) -> (String, Result<(), IngestError>) {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let stats = self.metrics.stream(stream);
+        let sent = self.send_call_as(&request_id, stream, std::slice::from_ref(row), deadline, &stats).await.map_err(IngestError::from);
+        (request_id, sent)
     }
 
     /// One call: retried in place until it succeeds, fails for good, or the deadline passes.
     async fn send_call(&self, stream: &str, rows: &[Row], deadline: Instant, stats: &StreamStats) -> Result<(), CallError> {
+        self.send_call_as(&uuid::Uuid::new_v4().to_string(), stream, rows, deadline, stats).await
+    }
+
+    async fn send_call_as(&self, request_id: &str, stream: &str, rows: &[Row], deadline: Instant, stats: &StreamStats) -> Result<(), CallError> {
         let raw = encode_array(rows);
         let body = Bytes::from(gzip(&raw));
         let dcr = self.stream_rules.get(stream).unwrap_or(&self.dcr);
         let url = format!("{}/dataCollectionRules/{}/streams/{}?api-version={API_VERSION}", self.endpoint, path_segment(dcr), path_segment(stream));
-        let request_id = uuid::Uuid::new_v4().to_string();
         let build = |http: &reqwest::Client| {
             http.post(&url)
                 .header(CONTENT_TYPE, "application/json")
                 .header(CONTENT_ENCODING, "gzip")
-                .header("x-ms-client-request-id", &request_id)
+                .header("x-ms-client-request-id", request_id)
                 .body(body.clone())
         };
         let call = Call { build: &build, auth: self.tokens.as_ref(), logic: &IngestionRules, deadline, retries: Some(&stats.retries), what: "logs ingestion" };
