@@ -123,12 +123,21 @@ fn the_deployment_wires_what_azure_requires() {
         all.iter().find(|(f, n, _, _)| f == file && n == name).map(|(_, _, _, b)| b.clone()).unwrap_or_else(|| panic!("{file}: no {name}"))
     };
     // Sentinel runs the playbook: Automation Contributor on the resource group (no `scope:`), required, and the
-    // automation rule waits for it; the playbook itself needs no Sentinel role.
+    // automation rule waits for it.
     let contributor = find("infra/modules/sentinel.bicep", "automationContributor");
     assert!(!contributor.contains("scope:") && contributor.contains("resourceGroup().id"), "{contributor}");
     assert!(find("infra/modules/sentinel.bicep", "automationRule").contains("automationContributor"));
     let main = std::fs::read_to_string(root().join("infra/main.bicep")).unwrap();
     assert!(!main.contains("param sentinelAutomationPrincipalId string ="), "the principal is required");
+    // The playbook's own identity (its Sentinel connection's) gets Microsoft Sentinel Reader on the workspace,
+    // which the incident trigger needs, and nothing more; the automation rule waits for it.
+    let reader = find("infra/modules/playbook-reader.bicep", "playbookSentinelReader");
+    assert!(reader.contains("scope: workspace") && reader.contains("principalId: principalId"), "{reader}");
+    let module = std::fs::read_to_string(root().join("infra/modules/playbook-reader.bicep")).unwrap();
+    assert!(module.contains("'8d289c81-5878-46d4-8554-54e1e3d8b5cb'"), "Microsoft Sentinel Reader's role id");
+    let sentinel = std::fs::read_to_string(root().join("infra/modules/sentinel.bicep")).unwrap();
+    assert!(sentinel.contains("principalId: playbook.identity.principalId"));
+    assert!(find("infra/modules/sentinel.bicep", "automationRule").contains("playbookSentinelReader"));
     assert!(!all.iter().any(|(f, _, k, b)| f.ends_with("sentinel.bicep") && k.starts_with("Microsoft.Authorization") && b.contains("playbook.identity")));
     // The playbook calls the custom handler over HTTP with the function key, kept out of run history.
     let playbook = find("infra/modules/sentinel.bicep", "playbook");

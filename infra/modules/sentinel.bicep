@@ -180,10 +180,23 @@ resource automationContributor 'Microsoft.Authorization/roleAssignments@2022-04-
   }
 }
 
+// The playbook's Sentinel connection authenticates with the playbook's managed identity: the incident trigger
+// needs Microsoft Sentinel Reader on the workspace (Sentinel, "Authenticate playbooks to Microsoft Sentinel",
+// permissions required; contract §3). Reader only: the playbook never updates the incident, the function does.
+// In a module, so the assignment's name can carry the principal (known once the playbook exists).
+module playbookSentinelReader 'playbook-reader.bicep' = {
+  name: 'playbook-sentinel-reader'
+  params: {
+    workspaceName: workspaceName
+    principalId: playbook.identity.principalId
+  }
+}
+
 resource automationRule 'Microsoft.SecurityInsights/automationRules@2024-09-01' = {
   scope: workspace
   dependsOn: [
     automationContributor
+    playbookSentinelReader
   ]
   name: guid(workspace.id, playbook.id, 'enrich-on-create')
   properties: {

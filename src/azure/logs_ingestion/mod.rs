@@ -6,12 +6,10 @@
 //! deadline; 400/401/403 and other 4xx are permanent and keep Azure's error code. A 401 is retried once with a
 //! fresh token first, since a cached token can be revoked early.
 //!
-//! A 400 about the content of a call that carried several records is isolated: the call is bisected until
-//! the records Azure refuses are alone ([`IngestError::RecordRefused`]) and every other record is delivered,
-//! so one bad event never takes the innocent ones that shared its call with it. A 400 about the call itself
-//! (an undeclared stream, the api-version, the encoding: [`CALL_WIDE_CODES`]) is the configuration's, not a
-//! record's, and is not bisected. Isolation costs about 2·log2(n) calls per bad record and is bounded by
-//! [`MAX_ISOLATION_CALLS`] per upload; past it, what is still unresolved fails as refused.
+//! Azure answers 204 to a call whatever its records hold and drops what it cannot use afterwards (into
+//! DCRLogErrors); it refuses a call only for the call's or the configuration's faults (contract §1, "Synchronous
+//! answers"). So a 400 is never bisected: the rows are reported failed as a whole and the caller keeps them for
+//! redelivery. The only per-record refusal is ours, before sending ([`limits`]).
 
 use std::collections::HashMap;
 use std::io::Write;
