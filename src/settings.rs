@@ -93,7 +93,9 @@ pub const REGISTRY: &[SettingDef] = &[
     per_source("SEKOIA_KEY", "SOURCE_<NAME>_SEKOIA_KEY", "`SEKOIA_INTAKE_KEY`", "a source's own Sekoia intake key"),
     number("SEKOIA_MAX_CALL_BYTES", 524_288, 1024, 10 * 1_048_576, "largest Sekoia call (its limit is not documented)"),
     text("SPILL", "`azure-queue` under the Functions host (when its storage is set), else `dir:<data dir>/spill`", "where accepted events wait when a destination is down: `azure-queue`, `dir:<path>` or `off`"),
-    text("SPILL_QUEUE", "`sentinel-bridge-spill`", "the spill queue (its poison queue is `<name>-poison`)"),
+    text("SPILL_QUEUE", "`sentinel-bridge-spill`", "the spill queue, 3-56 characters (its poison queue is `<name>-poison`; `functions/*/function.json` read this setting)"),
+    number("SPILL_RETRY_BASE_SECS", 30, 1, 3600, "`azure-queue`: a failed redelivery is put back, visible again after this, doubling per attempt"),
+    number("SPILL_RETRY_MAX_SECS", 900, 1, 86_400, "`azure-queue`: the longest wait between redelivery attempts"),
     number("SPILL_MAX_ATTEMPTS", 30, 1, 10_000, "`dir:` spill: failed redeliveries of one batch before it moves to the dead-letter store, so the batches behind it drain"),
     number("SPILL_MAX_BYTES", 1 << 30, 1 << 20, 1 << 40, "`dir:` spill: bytes it may hold, dead letters included; past it the webhook answers 503"),
     text("SPILL_CONTAINER", "`sentinel-bridge-spill`", "the blob container for spilled batches over 48 KiB"),
@@ -295,6 +297,8 @@ pub struct Settings {
     /// The function's storage account, when the host's settings name one.
     pub storage: Option<StorageSetting>,
     pub spill_limits: crate::delivery::spill::SpillLimits,
+    /// When an `azure-queue` redelivery that failed is tried again.
+    pub spill_retry: crate::delivery::spill::RetrySchedule,
     /// `SEKOIA_INTAKE_URL`, when set (else the EU intake, or the local workspace's stand-in locally).
     pub sekoia_url: Option<String>,
     pub sekoia_key: Option<String>,
@@ -553,8 +557,10 @@ impl Settings {
         let queue = r.text("SPILL_QUEUE")?.unwrap_or_else(|| "sentinel-bridge-spill".into());
         let container = r.text("SPILL_CONTAINER")?.unwrap_or_else(|| "sentinel-bridge-spill".into());
         let name_ok = |n: &str| n.len() >= 3 && n.len() <= 63 && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !name_ok(&queue) {
-            return Err(bad("SPILL_QUEUE", "3-63 lowercase letters, digits or '-'"));
+        // A queue name is at most 63 characters (Storage's naming rules), and the host names the poison queue
+        // `<queue>-poison`: 7 more.
+        if !name_ok(&queue) || queue.len() > 63 - "-poison".len() {
+            return Err(bad("SPILL_QUEUE", "3-56 lowercase letters, digits or '-' (the host adds '-poison', and queue names stop at 63)"));
         }
         if !name_ok(&container) {
             return Err(bad("SPILL_CONTAINER", "3-63 lowercase letters, digits or '-'"));
@@ -621,6 +627,10 @@ impl Settings {
             data_dir,
             spill,
             storage: host_storage,
+            spill_retry: crate::delivery::spill::RetrySchedule {
+                base: Duration::from_secs(r.number("SPILL_RETRY_BASE_SECS")?),
+                max: Duration::from_secs(r.number("SPILL_RETRY_MAX_SECS")?),
+            },
             spill_limits: crate::delivery::spill::SpillLimits {
                 max_attempts: r.number("SPILL_MAX_ATTEMPTS")? as u32,
                 max_bytes: r.number("SPILL_MAX_BYTES")?,

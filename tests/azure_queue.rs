@@ -93,7 +93,7 @@ async fn trigger_once(t: &TestBridge, storage: &StorageClient) -> Vec<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
     let (_azurite, cs) = start_azurite();
-    let t = TestBridge::start(&[("SPILL", "azure-queue"), ("AzureWebJobsStorage", &cs), ("INGEST_DEADLINE_SECS", "1")]).await;
+    let t = TestBridge::start(&[("SPILL", "azure-queue"), ("AzureWebJobsStorage", &cs), ("INGEST_DEADLINE_SECS", "1"), ("SPILL_RETRY_BASE_SECS", "1")]).await;
     let storage = StorageClient::from_connection_string(&cs).unwrap();
     t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 60));
 
@@ -113,9 +113,10 @@ async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
     assert!(peeked.iter().all(|m| m.expires.contains("9999")), "{:?}", peeked.iter().map(|m| &m.expires).collect::<Vec<_>>());
     tokio::time::sleep(Duration::from_millis(1_100)).await;
 
-    // While Azure Monitor is still down, redelivery fails and the host is told so (the messages stay).
+    // While Azure Monitor is still down, redelivery fails: each batch is put back (never expiring, visible again
+    // a second later) and the host is told the message is done, so its dequeues are never spent.
     let statuses = trigger_once(&t, &storage).await;
-    assert_eq!(statuses, [503, 503]);
+    assert_eq!(statuses, [200, 200]);
     tokio::time::sleep(Duration::from_millis(2_200)).await;
 
     // Back up: the next trigger lands both, and the messages are gone.
@@ -293,4 +294,91 @@ async fn a_replayed_message_is_ingested_once_across_instances_and_restarts() {
         let _ = p.kill();
         let _ = p.wait();
     }
+}
+
+/// A long outage (compressed: with the default schedule, 30 s doubling to 15 min, two hours is about a dozen
+/// attempts; here a dozen attempts a second apart) never spends the host's dequeues and never puts a batch on
+/// a clock: every attempt meets a fresh message (dequeue count 1) that never expires, nothing reaches the
+/// poison queue, and every row arrives once Azure Monitor is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_outage_never_spends_dequeues_or_expires_a_batch() {
+    let (_azurite, cs) = start_azurite();
+    let t = TestBridge::start(&[
+        ("SPILL", "azure-queue"),
+        ("AzureWebJobsStorage", &cs),
+        ("INGEST_DEADLINE_SECS", "1"),
+        ("SPILL_RETRY_BASE_SECS", "1"),
+        ("SPILL_RETRY_MAX_SECS", "1"),
+    ])
+    .await;
+    let storage = StorageClient::from_connection_string(&cs).unwrap();
+    t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 3_600));
+    for i in 0..3 {
+        let (status, body) = t.post("generic", GENERIC_TOKEN, json!({"n": i}).to_string()).await;
+        assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
+    }
+    let mut attempts = 0;
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let visible = storage.get_messages("sentinel-bridge-spill", 32, 1).await.unwrap();
+        for m in &visible {
+            assert_eq!(m.dequeue_count, 1, "a retry is a new message, not a dequeue spent");
+            assert!(m.expires.contains("9999"), "a retried batch never expires: {}", m.expires);
+        }
+        // Let them become visible again for the trigger.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let statuses = trigger_once(&t, &storage).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        attempts += statuses.len();
+        assert!(storage.get_messages("sentinel-bridge-spill-poison", 32, 1).await.unwrap_or_default().is_empty());
+    }
+    assert!(attempts >= 12, "the batches were tried again and again: {attempts}");
+    assert!(t.rows("Webhook_CL").is_empty());
+    t.ws.workspace.faults.clear();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        trigger_once(&t, &storage).await;
+        if t.rows("Webhook_CL").len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(t.rows("Webhook_CL").len(), 3, "every row arrives");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(storage.get_messages("sentinel-bridge-spill", 32, 1).await.unwrap().is_empty());
+}
+
+/// What still reaches the poison queue (here, a message the spill cannot read) is kept at once in a
+/// dead-letter blob with no expiry and its reason; doctor and health count it as a failure, and `spill replay`
+/// puts it back on the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_is_kept_as_a_dead_letter_at_once_and_replayed() {
+    let (_azurite, cs) = start_azurite();
+    let t = TestBridge::start(&[("SPILL", "azure-queue"), ("AzureWebJobsStorage", &cs)]).await;
+    let storage = StorageClient::from_connection_string(&cs).unwrap();
+    // The host moved a message it could not get through to the poison queue, then triggers `deadletter`.
+    let invocation = json!({"Data": {"item": "\"not a batch\""}, "Metadata": {"DequeueCount": "5"}});
+    let r = t.http.post(format!("{}/deadletter", t.url)).json(&invocation).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let blobs = storage.list_blobs("sentinel-bridge-spill", "dead-letter/").await.unwrap();
+    assert_eq!(blobs.len(), 1);
+    let letter: Value = serde_json::from_str(&storage.get_blob("sentinel-bridge-spill", &blobs[0]).await.unwrap()).unwrap();
+    assert_eq!(letter["message"], "not a batch");
+    assert!(letter["reason"].as_str().unwrap().contains("sentinel-bridge-spill-poison after 5"), "{letter}");
+    let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["spill"]["deadLetter"]["blobs"], 1, "{}", health["spill"]);
+    let report = sentinel_bridge::doctor::checks::run(&t.bridge.state.deployment(), Default::default()).await;
+    let dead = report.checks.iter().find(|c| c.check == "spill-dead-letters").unwrap();
+    assert_eq!(dead.level, sentinel_bridge::doctor::Level::Fail, "{}", report.text());
+    let out = Command::new(env!("CARGO_BIN_EXE_sentinel-bridge"))
+        .args(["spill", "replay"])
+        .env_clear()
+        .env("SPILL", "azure-queue")
+        .env("AzureWebJobsStorage", &cs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("moved 1 dead letter"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(storage.list_blobs("sentinel-bridge-spill", "dead-letter/").await.unwrap().is_empty());
+    let back = storage.get_messages("sentinel-bridge-spill", 32, 1).await.unwrap();
+    assert_eq!(back.len(), 1);
 }

@@ -40,12 +40,27 @@ fn functions_are_http_in_and_out_only() {
     }
 }
 
+/// The queue triggers read the queue the bridge writes: both name it through the `SPILL_QUEUE` app setting
+/// (`%SPILL_QUEUE%`), which infra/ sets to the queue storage.bicep creates, so they cannot disagree; the
+/// poison queue's trigger keeps what reaches it.
 #[test]
-fn redeliver_is_the_spill_queue_trigger() {
+fn redeliver_and_deadletter_are_the_spill_queues_triggers() {
     let f: Value = serde_json::from_str(&read("functions/redeliver/function.json")).unwrap();
     let b = &f["bindings"][0];
-    assert_eq!((b["type"].as_str(), b["name"].as_str(), b["queueName"].as_str()), (Some("queueTrigger"), Some("item"), Some("sentinel-bridge-spill")));
+    assert_eq!((b["type"].as_str(), b["name"].as_str(), b["queueName"].as_str()), (Some("queueTrigger"), Some("item"), Some("%SPILL_QUEUE%")));
     assert_eq!(b["connection"], "AzureWebJobsStorage");
+    let f: Value = serde_json::from_str(&read("functions/deadletter/function.json")).unwrap();
+    let d = &f["bindings"][0];
+    assert_eq!((d["type"].as_str(), d["name"].as_str(), d["queueName"].as_str()), (Some("queueTrigger"), Some("item"), Some("%SPILL_QUEUE%-poison")));
+    let app = read("infra/modules/functionapp.bicep");
+    let storage = read("infra/modules/storage.bicep");
+    let setting =
+        app.split("name: 'SPILL_QUEUE'").nth(1).and_then(|r| r.split("value: '").nth(1)).and_then(|r| r.split('\'').next()).expect("infra sets SPILL_QUEUE");
+    assert!(
+        storage.contains(&format!("name: '{setting}'")) && storage.contains(&format!("name: '{setting}-poison'")),
+        "storage.bicep creates {setting} and its poison queue"
+    );
+    assert!(Settings::from_vars([("SPILL_QUEUE".to_string(), "a".repeat(57))]).is_err(), "a queue name leaves room for -poison");
     let host: Value = serde_json::from_str(&read("host.json")).unwrap();
     assert_eq!(host["extensions"]["queues"]["messageEncoding"], "base64", "the spill writes base64 message text");
 }

@@ -84,6 +84,12 @@ var baseSettings = [
     name: 'SPILL'
     value: 'azure-queue'
   }
+  {
+    // Read by the bridge and by functions/redeliver and functions/deadletter (`%SPILL_QUEUE%`), so the queue
+    // the bridge writes and the one the triggers read cannot disagree; storage.bicep creates it and its poison queue.
+    name: 'SPILL_QUEUE'
+    value: 'sentinel-bridge-spill'
+  }
 ]
 
 var openAiSettings = empty(openAiEndpoint) ? [] : [

@@ -244,7 +244,7 @@ async fn build_spill(settings: &Settings, cred: &Credential, sources: u64) -> Re
         }
         SpillSetting::AzureQueue { storage, queue, container } => {
             let client = storage_client(storage, cred.clone())?;
-            let q = QueueSpill::open(client, queue, container).await.map_err(StartupError::SpillQueue)?;
+            let q = QueueSpill::open(client, queue, container, settings.spill_retry).await.map_err(StartupError::SpillQueue)?;
             tracing::info!(queue = %queue, "spill: the function's storage queue");
             Ok(Some(SpillBackend::Queue(q)))
         }

@@ -37,6 +37,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/enrich", post(crate::functions::enrich::enrich))
         // The queue-triggered `redeliver` function: the host's default invocation, at the function's name.
         .route("/redeliver", post(crate::functions::redeliver::redeliver))
+        // The queue-triggered `deadletter` function, on the spill's poison queue.
+        .route("/deadletter", post(crate::functions::redeliver::deadletter))
         .fallback(|req: Request| async move { AppError::NotFound(req.uri().path().chars().take(200).collect()) })
         .layer(middleware::from_fn(invocation_span))
         .layer(axum::extract::DefaultBodyLimit::disable())

@@ -251,6 +251,14 @@ impl StorageClient {
         self.call("put message", reqwest::Method::POST, &url, body.into_bytes(), &[("content-type", "application/xml")], &[201]).await.map(drop)
     }
 
+    /// Enqueues a message that becomes visible only after `visibility_secs` (at most 7 days, Put Message's
+    /// `visibilitytimeout`), and never expires (`messagettl=-1`): a retry that waits without a clock on it.
+    pub async fn put_message_delayed(&self, queue: &str, text: &str, visibility_secs: u64) -> Result<(), StorageError> {
+        let body = format!("<QueueMessage><MessageText>{}</MessageText></QueueMessage>", xml_escape(text));
+        let url = format!("{}/{queue}/messages?messagettl=-1&visibilitytimeout={}", self.queue_url, visibility_secs.min(7 * 24 * 3600));
+        self.call("put message", reqwest::Method::POST, &url, body.into_bytes(), &[("content-type", "application/xml")], &[201]).await.map(drop)
+    }
+
     pub async fn get_messages(&self, queue: &str, max: u32, visibility_secs: u32) -> Result<Vec<QueueMessage>, StorageError> {
         let url = format!("{}/{queue}/messages?numofmessages={max}&visibilitytimeout={visibility_secs}", self.queue_url);
         let (_, xml) = self.call("get messages", reqwest::Method::GET, &url, Vec::new(), &[], &[200]).await?;
@@ -285,6 +293,15 @@ impl StorageClient {
         let url = format!("{}/{container}/{name}", self.blob_url);
         let headers = [("x-ms-blob-type", "BlockBlob"), ("content-type", "application/json")];
         self.call("put blob", reqwest::Method::PUT, &url, bytes, &headers, &[201]).await.map(drop)
+    }
+
+    /// The names of the blobs under `prefix` (List Blobs, one page of up to 5,000: enough for the dead letters
+    /// an operator replays at a time).
+    pub async fn list_blobs(&self, container: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let mut url = reqwest::Url::parse(&format!("{}/{container}", self.blob_url)).map_err(|e| StorageError::Config(e.to_string()))?;
+        url.query_pairs_mut().append_pair("restype", "container").append_pair("comp", "list").append_pair("prefix", prefix);
+        let (_, xml) = self.call("list blobs", reqwest::Method::GET, url.as_str(), Vec::new(), &[], &[200]).await?;
+        Ok(xml_values(&xml, "Blob").into_iter().filter_map(|b| xml_value(b, "Name")).map(|n| n.replace("&amp;", "&")).collect())
     }
 
     pub async fn get_blob(&self, container: &str, name: &str) -> Result<String, StorageError> {

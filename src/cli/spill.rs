@@ -1,11 +1,12 @@
 //! `sentinel-bridge spill replay`: what was set aside goes back to the spill, to be redelivered once the cause
-//! is fixed: the dead-letter store of a `dir:` spill, or the poison queue (`<queue>-poison`: messages the host
-//! gave up on and records Azure refused) of `azure-queue`.
+//! is fixed: the dead-letter store of a `dir:` spill; for `azure-queue`, the dead-letter blobs (batches set
+//! aside with their reason, and messages the `deadletter` function took off the poison queue) and anything
+//! still on `<queue>-poison`.
 
 use super::CliResult;
 use crate::app::storage_client;
 use crate::azure::identity::Credential;
-use crate::delivery::spill::Spill;
+use crate::delivery::spill::{Spill, DEAD_LETTER_PREFIX};
 use crate::settings::{Settings, SpillSetting};
 
 pub async fn replay(settings: &Settings) -> CliResult {
@@ -42,5 +43,21 @@ async fn replay_poison(settings: &Settings) -> CliResult {
         }
     }
     println!("moved {moved} message(s) from {poison} back to {queue}");
+    // Dead letters kept in blobs: a batch set aside with its reason, or a poison message kept as it came.
+    let SpillSetting::AzureQueue { container, .. } = &settings.spill else { return Ok(()) };
+    let mut replayed = 0;
+    for name in client.list_blobs(container, DEAD_LETTER_PREFIX).await? {
+        let text = client.get_blob(container, &name).await?;
+        let letter: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{name}: unreadable dead letter: {e}"))?;
+        let message = match (letter.get("batch"), letter.get("message").and_then(|m| m.as_str())) {
+            (Some(batch), _) => base64::Engine::encode(&base64::engine::general_purpose::STANDARD, batch.to_string()),
+            (None, Some(message)) => base64::Engine::encode(&base64::engine::general_purpose::STANDARD, message),
+            (None, None) => return Err(format!("{name}: a dead letter with neither a batch nor a message").into()),
+        };
+        client.put_message(queue, &message).await?;
+        client.delete_blob(container, &name).await?;
+        replayed += 1;
+    }
+    println!("moved {replayed} dead letter(s) from {container}/{DEAD_LETTER_PREFIX} back to {queue}");
     Ok(())
 }

@@ -594,6 +594,10 @@ pub async fn deliver(batch: &SpillBatch, sentinel: &IngestionClient, sekoia: &BT
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged, rename_all = "camelCase")]
 pub enum QueueEnvelope {
+    /// A message put back after a failed redelivery: its text as it was, and how many times it was tried.
+    Retry {
+        retry: Retry,
+    },
     Blob {
         blob: String,
     },
@@ -608,6 +612,45 @@ pub enum QueueEnvelope {
     Batch(SpillBatch),
 }
 
+/// A redelivery that failed, waiting to be tried again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Retry {
+    pub attempt: u32,
+    /// The message as it was first put (a batch or a blob pointer).
+    pub message: String,
+}
+
+/// When a failed redelivery is tried again: after `base` × 2^(attempt − 1), at most `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetrySchedule {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        RetrySchedule { base: Duration::from_secs(30), max: Duration::from_secs(900) }
+    }
+}
+
+impl RetrySchedule {
+    pub fn delay(&self, attempt: u32) -> Duration {
+        self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20)).min(self.max)
+    }
+}
+
+/// How a redelivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redelivery {
+    /// This many events went through (the rest, if any, was put back as a smaller message).
+    Done(usize),
+    /// Nothing went through: the batch was put back, visible again after `after`, never expiring.
+    Deferred { attempt: u32, after: Duration, why: String },
+}
+
+/// Where dead letters are kept: blobs with no expiry under this prefix of the spill's container.
+pub const DEAD_LETTER_PREFIX: &str = "dead-letter/";
+
 /// Batch text at most this long goes in the message itself: base64 makes it 4/3 larger, and a queue message
 /// holds 64 KiB.
 pub const MAX_INLINE_BYTES: usize = 48 * 1024;
@@ -619,10 +662,16 @@ fn is_spill_blob_name(name: &str) -> bool {
 }
 
 /// `azure-queue`: spilled batches as messages on the function's own storage queue, drained by the queue-triggered
-/// `redeliver` function (the Functions host retries a failed message and moves it to `<queue>-poison` after
-/// `maxDequeueCount`). Records Azure refuses for what they hold are put on `<queue>-poison` at once as dead
-/// letters with the reason, and the rest of their batch is delivered; `spill replay` moves the poison queue
-/// back once the cause is fixed.
+/// `redeliver` function.
+///
+/// A failure to redeliver never spends the host's dequeues: the Functions host moves a message it retried
+/// `maxDequeueCount` times to `<queue>-poison`, and re-sends its body there without `messagettl`, so it would
+/// expire in 7 days (the WebJobs queue processor's copy; Storage's default TTL). Instead the batch is put back
+/// as a new message with `messagettl=-1`, visible again after a growing delay ([`RetrySchedule`]), and the
+/// trigger answers 2xx: an outage of any length costs no data. What still reaches the poison queue (a message
+/// that cannot be read, or could not be put back) is moved at once by the `deadletter` function into a blob
+/// under [`DEAD_LETTER_PREFIX`] with the reason, with no expiry, as are records too large for any call;
+/// `doctor` and `/api/health` count them as failures, and `spill replay` puts them back.
 pub struct QueueSpill {
     pub client: StorageClient,
     pub queue: String,
@@ -633,10 +682,11 @@ pub struct QueueSpill {
     pub dead_lettered: AtomicU64,
     last_error: Mutex<Option<String>>,
     last_dead_letter: Mutex<Option<String>>,
+    pub retry: RetrySchedule,
 }
 
 impl QueueSpill {
-    pub async fn open(client: StorageClient, queue: &str, container: &str) -> Result<Arc<QueueSpill>, StorageError> {
+    pub async fn open(client: StorageClient, queue: &str, container: &str, retry: RetrySchedule) -> Result<Arc<QueueSpill>, StorageError> {
         client.create_queue(queue).await?;
         client.create_queue(&format!("{queue}-poison")).await?;
         client.create_container(container).await?;
@@ -650,6 +700,7 @@ impl QueueSpill {
             dead_lettered: AtomicU64::new(0),
             last_error: Mutex::new(None),
             last_dead_letter: Mutex::new(None),
+            retry,
         }))
     }
 
@@ -681,19 +732,34 @@ impl QueueSpill {
         Ok(())
     }
 
-    /// Puts records on the poison queue with the reason they were set aside.
+    /// Keeps records in a dead-letter blob with the reason they were set aside (no expiry).
     async fn dead_letter(&self, batch: SpillBatch, reason: &str) -> Result<(), StorageError> {
         let n = batch.len() as u64;
         let at = crate::model::time::format_datetime(time::OffsetDateTime::now_utc());
         let letter = DeadLetter { reason: reason.to_string(), at, attempts: 1, batch };
-        let poison = format!("{}-poison", self.queue);
-        let inline = serde_json::to_string(&QueueEnvelope::DeadLetter { dead_letter: letter.clone() }).unwrap_or_default();
-        let body = |_| serde_json::to_vec(&letter).unwrap_or_default();
-        self.put_inline_or_blob(&poison, inline, body, |dead_letter_blob| QueueEnvelope::DeadLetterBlob { dead_letter_blob }).await?;
+        let name = format!("{DEAD_LETTER_PREFIX}{}.json", uuid::Uuid::new_v4());
+        self.client.put_blob(&self.container, &name, serde_json::to_vec(&letter).unwrap_or_default()).await?;
         self.dead_lettered.fetch_add(n, Relaxed);
         *self.last_dead_letter.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
-        tracing::error!(queue = %poison, events = n, reason, "spilled events moved to the poison queue as dead letters");
+        tracing::error!(blob = %name, events = n, reason, "spilled events kept as a dead letter");
         Ok(())
+    }
+
+    /// Moves a message the host put on `<queue>-poison` into a dead-letter blob at once, before the host's 7-day
+    /// TTL can expire it; `text` is the message as the trigger hands it over.
+    pub async fn bury(&self, text: &str, dequeue_count: Option<u32>) -> Result<String, StorageError> {
+        let at = crate::model::time::format_datetime(time::OffsetDateTime::now_utc());
+        let reason = format!(
+            "reached {}-poison after {} deliveries: the message could not be read or put back (see the redeliver function's log)",
+            self.queue,
+            dequeue_count.map_or_else(|| "the host's maximum".to_string(), |n| n.to_string())
+        );
+        let name = format!("{DEAD_LETTER_PREFIX}{}.json", uuid::Uuid::new_v4());
+        let body = serde_json::json!({"reason": reason, "at": at, "message": text});
+        self.client.put_blob(&self.container, &name, body.to_string().into_bytes()).await?;
+        *self.last_dead_letter.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+        tracing::error!(blob = %name, "a poison message was kept as a dead letter");
+        Ok(name)
     }
 
     /// The batch a message carries, and the blob it was read from.
@@ -707,6 +773,7 @@ impl QueueSpill {
             Ok((text, name))
         };
         let (batch, blob) = match envelope {
+            QueueEnvelope::Retry { .. } => return Err(RedeliverError::Unreadable("a retry inside a retry".into())),
             QueueEnvelope::Batch(b) => (b, None),
             QueueEnvelope::DeadLetter { dead_letter } => (dead_letter.batch, None),
             QueueEnvelope::Blob { blob } => {
@@ -741,8 +808,13 @@ impl QueueSpill {
         sentinel: &IngestionClient,
         sekoia: &BTreeMap<String, Arc<SekoiaClient>>,
         deadline: Instant,
-    ) -> Result<usize, RedeliverError> {
-        let (batch, blob) = self.read(message).await?;
+    ) -> Result<Redelivery, RedeliverError> {
+        // A message put back after a failure carries the original text and its attempts.
+        let (attempt, message) = match serde_json::from_str::<QueueEnvelope>(message) {
+            Ok(QueueEnvelope::Retry { retry }) => (retry.attempt, retry.message),
+            _ => (0, message.to_string()),
+        };
+        let (batch, blob) = self.read(&message).await?;
         let result = deliver(&batch, sentinel, sekoia, deadline).await;
         self.redelivered.fetch_add(result.delivered as u64, Relaxed);
         let progressed = result.delivered > 0 || result.refused.is_some();
@@ -753,7 +825,15 @@ impl QueueSpill {
             self.failed_attempts.fetch_add(1, Relaxed);
             *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
             if !progressed {
-                return Err(RedeliverError::Failed(e));
+                // Put back as it was, to be tried again later, without spending the host's dequeues (whose last
+                // one moves the message to the poison queue and its 7-day TTL). The blob stays: the new message
+                // points at it.
+                let attempt = attempt.saturating_add(1);
+                let after = self.retry.delay(attempt);
+                let retry = QueueEnvelope::Retry { retry: Retry { attempt, message } };
+                let text = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, serde_json::to_string(&retry).unwrap_or_default());
+                self.client.put_message_delayed(&self.queue, &text, after.as_secs()).await.map_err(|err| RedeliverError::Failed(err.into()))?;
+                return Ok(Redelivery::Deferred { attempt, after, why: e.to_string() });
             }
             self.put(&pending).await.map_err(|e| RedeliverError::Failed(e.into()))?;
         }
@@ -763,7 +843,7 @@ impl QueueSpill {
                 tracing::warn!(blob = %b, error = %e, "could not delete a redelivered spill blob");
             }
         }
-        Ok(result.delivered)
+        Ok(Redelivery::Done(result.delivered))
     }
 
     /// Status with the queue's depth, the oldest message's age and the poison queue's depth.
@@ -779,6 +859,10 @@ impl QueueSpill {
             Err(e) => v["depthError"] = json!(e.to_string()),
         }
         v["poisonBatches"] = json!(bad.map(|(n, _)| n).unwrap_or(0));
+        match self.client.list_blobs(&self.container, DEAD_LETTER_PREFIX).await {
+            Ok(names) => v["deadLetter"]["blobs"] = json!(names.len()),
+            Err(e) => v["deadLetter"]["blobsError"] = json!(e.to_string()),
+        }
         v
     }
 

@@ -14,7 +14,7 @@ use crate::azure::identity::{TokenSource, MONITOR_SCOPE};
 use crate::azure::logs_ingestion::IngestError;
 use crate::azure::logs_query::{QueryError, QUERY_SCOPE};
 use crate::azure::sentinel::{SentinelError, ARM_SCOPE};
-use crate::delivery::spill::SpillBackend;
+use crate::delivery::spill::{SpillBackend, DEAD_LETTER_PREFIX};
 use crate::enrich::tables::written_tables;
 use crate::enrich::EnrichmentState;
 use crate::settings::{Backend, SpillSetting, StorageSetting};
@@ -481,9 +481,21 @@ async fn spill(state: &Deployment<'_>, out: &mut Vec<Check>) {
             })
             .await;
             let fix = "grant Storage Queue Data Contributor and Storage Blob Data Owner on the function's storage account (infra/ does), and check the queue and container names";
+            let buried = tokio::time::timeout(PROBE, q.client.list_blobs(&q.container, DEAD_LETTER_PREFIX)).await;
             match (depth, poisoned, put) {
                 (Ok(Ok((n, _))), Ok(Ok((p, _))), Ok(Ok(()))) => {
-                    out.push(Check::ok("spill", format!("queue {} ({n} waiting, {p} in {poison}) and container {} answer", q.queue, q.container)))
+                    out.push(Check::ok("spill", format!("queue {} ({n} waiting) and container {} answer", q.queue, q.container)));
+                    // What was set aside is data an operator must look at: never inside an ok line.
+                    let dead = buried.ok().and_then(Result::ok).map_or(0, |b| b.len());
+                    if p > 0 || dead > 0 {
+                        out.push(Check::fail(
+                            "spill-dead-letters",
+                            format!("{dead} dead letter(s) in {}/{DEAD_LETTER_PREFIX}, {p} message(s) in {poison}", q.container),
+                            "read their reasons (each blob says why), fix the cause, then run `sentinel-bridge spill replay`",
+                        ));
+                    } else {
+                        out.push(Check::ok("spill-dead-letters", format!("no dead letters and nothing in {poison}")));
+                    }
                 }
                 (Ok(Err(e)), _, _) | (_, Ok(Err(e)), _) | (_, _, Ok(Err(e))) => out.push(Check::fail("spill", short(&e.to_string()), fix)),
                 _ => out.push(Check::fail("spill", format!("the storage account did not answer within {}s", PROBE.as_secs()), fix)),

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use crate::delivery::spill::{RedeliverError, SpillBackend};
+use crate::delivery::spill::{RedeliverError, Redelivery, SpillBackend};
 use crate::functions::invocation::{answer, QueueInvocation};
 use crate::functions::state::AppState;
 
@@ -24,7 +24,13 @@ pub async fn redeliver(State(state): State<Arc<AppState>>, body: Bytes) -> Respo
     // As long as a sender would wait: a destination still down hands the message back to the host promptly.
     let deadline = std::time::Instant::now() + state.deadline;
     match queue.redeliver(&invocation.message, &state.ingest, &state.sekoia, deadline).await {
-        Ok(n) => answer(StatusCode::OK, format!("redelivered {n} spilled events")),
+        Ok(Redelivery::Done(n)) => answer(StatusCode::OK, format!("redelivered {n} spilled events")),
+        // Done with this message: the batch is back on the queue as a new message that never expires, so the
+        // host's dequeues (and its poison queue) are never spent on an outage.
+        Ok(Redelivery::Deferred { attempt, after, why }) => {
+            tracing::warn!(attempt, after_secs = after.as_secs(), error = %why, "redelivery failed; the batch is back on the queue");
+            answer(StatusCode::OK, format!("redelivery attempt {attempt} failed ({why}); the batch is back on the queue, visible in {} s", after.as_secs()))
+        }
         Err(RedeliverError::Unreadable(e)) => {
             tracing::error!(error = %e, "unreadable spill message; the host will retry it and then move it to the poison queue");
             answer(StatusCode::BAD_REQUEST, format!("redeliver: {e}"))
@@ -33,5 +39,23 @@ pub async fn redeliver(State(state): State<Arc<AppState>>, body: Bytes) -> Respo
             tracing::warn!(error = %e, dequeue_count = ?invocation.dequeue_count, "redelivery failed; the host will retry the message");
             answer(StatusCode::SERVICE_UNAVAILABLE, format!("redeliver: {e}"))
         }
+    }
+}
+
+/// `POST /deadletter`: the queue-triggered `deadletter` function on `<queue>-poison`. A message the host moved
+/// there would expire with the host's 7-day TTL: it is kept at once in a dead-letter blob with no expiry, and
+/// the host deletes it from the poison queue on the 2xx.
+pub async fn deadletter(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let Some(SpillBackend::Queue(queue)) = state.spill.clone() else {
+        return answer(StatusCode::SERVICE_UNAVAILABLE, "deadletter: SPILL is not azure-queue on this instance".into());
+    };
+    let invocation = match QueueInvocation::parse(&body, "item") {
+        Ok(i) => i,
+        Err(e) => return answer(StatusCode::BAD_REQUEST, format!("deadletter: {e}")),
+    };
+    match queue.bury(&invocation.message, invocation.dequeue_count).await {
+        Ok(blob) => answer(StatusCode::OK, format!("kept as the dead letter {blob}")),
+        // Not kept: the host retries the poison message (it stays until it is).
+        Err(e) => answer(StatusCode::SERVICE_UNAVAILABLE, format!("deadletter: {e}")),
     }
 }
