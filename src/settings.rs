@@ -636,6 +636,7 @@ impl Settings {
                 max_bytes: r.number("SPILL_MAX_BYTES")?,
                 // The sources are known once the mappings are read (`Bridge::build`).
                 sources: 1,
+                attempt: Duration::from_secs(r.number("INGEST_DEADLINE_SECS")?),
             },
             sekoia_url,
             sekoia_key: r.text("SEKOIA_INTAKE_KEY")?,

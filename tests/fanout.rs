@@ -268,3 +268,23 @@ async fn a_full_spill_share_is_a_503_for_that_source_alone_not_a_full_disk() {
     assert!(h["spill"]["bytes"].as_u64().unwrap() <= 4_194_304, "{h}");
     let _ = std::fs::remove_dir_all(dir_of(&spill));
 }
+
+/// A redelivered row's TimeGenerated is when it was handed to Azure the second time, not when it was first
+/// accepted: a scheduled rule sees a batch that waited out an outage longer than its period.
+#[tokio::test]
+async fn a_redelivered_row_is_stamped_when_it_is_handed_over_again() {
+    let spill = spill_dir();
+    let t = TestBridge::start(&[("SPILL", &spill), ("INGEST_DEADLINE_SECS", "1")]).await;
+    t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 120));
+    let (status, body) = t.post("noxys", NOXYS_TOKEN, fixture("noxys-policy-violated.json")).await;
+    assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
+    let accepted = sentinel_bridge::model::time::now_ticks();
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    t.ws.workspace.faults.clear();
+    eventually("the redelivered row", || t.rows("NoxysEvents_CL").len() == 1).await;
+    let row = &t.rows("NoxysEvents_CL")[0];
+    let stamped = sentinel_bridge::model::time::parse_datetime_ticks(row["TimeGenerated"].as_str().unwrap()).unwrap();
+    assert!(stamped - accepted >= 2 * sentinel_bridge::model::time::TICKS_PER_SEC, "stamped at redelivery, not acceptance: {row}");
+    assert_eq!(row["EventTime"], "2026-03-20T14:32:00Z");
+    let _ = std::fs::remove_dir_all(dir_of(&spill));
+}

@@ -25,12 +25,13 @@ async fn noxys_sample_lands_as_a_gzipped_row() {
     let rows = t.rows("NoxysEvents_CL");
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
-    // The sample is from March: Azure stamps it with the time it arrived, and EventTime keeps the vendor's.
+    // The sample is from March: EventTime keeps the vendor's time, and TimeGenerated is when the bridge handed the
+    // row to Azure, inside Azure's window, so a rule looking back over it sees the event however late it came.
     assert_eq!(r["EventTime"], "2026-03-20T14:32:00Z");
     assert_arrived_now(r);
-    assert_eq!(t.ws.workspace.stats.time_generated_replaced.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(t.ws.workspace.stats.time_generated_replaced.load(std::sync::atomic::Ordering::Relaxed), 0);
     let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
-    assert_eq!(health["counts"]["streams"]["Custom-NoxysEvents_CL"]["outsideTimeWindow"], 1, "{health}");
+    assert_eq!(health["counts"]["streams"]["Custom-NoxysEvents_CL"]["outsideTimeWindow"], 0, "{health}");
     assert_eq!(r["EventType"], "interaction.policy_violated");
     assert_eq!(r["NoxysTenantId"], "tenant-123");
     assert_eq!(r["InteractionId"], "int_abc123");
@@ -617,4 +618,43 @@ async fn a_body_of_more_events_than_the_bound_is_a_413_and_nothing_lands() {
     assert!(t.rows("NoxysEvents_CL").is_empty());
     let (status, body) = t.post("noxys", NOXYS_TOKEN, json!([sample, sample]).to_string()).await;
     assert_eq!(status, 202, "{body}");
+}
+
+/// Every shipped analytics rule sees an event that reaches us late (posted hours after the vendor's time, as
+/// TrapEye posts threats after `first_interaction` or a sender backdates): TimeGenerated is when the bridge
+/// handed the row to Azure, EventTime keeps the vendor's time, and each rule reads `ingestion_time()` within
+/// its frequency over a period that covers Azure's ingestion delay, as `rules test` models Sentinel's run.
+#[tokio::test]
+async fn every_shipped_rule_sees_an_event_accepted_late() {
+    let t = TestBridge::start(&[]).await;
+    let hours_ago = sentinel_bridge::model::time::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::hours(6));
+    let noxys = |n: usize, kind: &str, platform: &str| -> Value {
+        let events: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({"id": format!("evt_{kind}_{i}"), "timestamp": hours_ago, "event_type": kind, "tenant_id": "t",
+                    "data": {"id": format!("int_{i}"), "user_id": "carol@contoso.com", "platform_id": platform, "risk_score": 0.95,
+                        "classifications": [{"type": "IBAN", "value": "FR76…", "score": 0.99}], "policy_decisions": [{"action": "block"}]}})
+            })
+            .collect();
+        Value::Array(events)
+    };
+    let (status, body) = t.post("noxys", NOXYS_TOKEN, noxys(11, "interaction.policy_violated", "deepseek").to_string()).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = t.post("noxys", NOXYS_TOKEN, noxys(6, "interaction.high_risk", "grok").to_string()).await;
+    assert_eq!(status, 202, "{body}");
+    let mut threat: Value = serde_json::from_str(&fixture("trapeye-threat.json")).unwrap();
+    threat["first_interaction"] = json!(hours_ago);
+    let (status, body) = t.post("trapeye", TRAPEYE_TOKEN, threat.to_string()).await;
+    assert_eq!(status, 202, "{body}");
+    let mut grant: Value = serde_json::from_str(&fixture("apono-request-granted.json")).unwrap();
+    grant["event_time"] = json!(hours_ago);
+    let (status, body) = t.post("apono", APONO_TOKEN, grant.to_string()).await;
+    assert_eq!(status, 202, "{body}");
+    let rules =
+        sentinel_bridge::cli::rules::parse_rules(&std::fs::read_to_string(format!("{}/infra/rules.json", env!("CARGO_MANIFEST_DIR"))).unwrap()).unwrap();
+    for r in sentinel_bridge::cli::rules::test_rules(&rules, &t.ws.workspace, sentinel_bridge::model::time::now_ticks()) {
+        assert!(r.error.is_none() && r.fires, "{} does not see events accepted late: {r:?}", r.name);
+    }
+    // The vendor's own time is kept.
+    assert!(t.rows("TrapEye_Threats_CL").iter().all(|r| r["EventTime"] == json!(hours_ago)));
 }

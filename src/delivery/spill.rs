@@ -89,11 +89,13 @@ pub struct SpillLimits {
     pub max_bytes: u64,
     /// Sources sharing the directory: each may hold `max_bytes / sources` of batches waiting.
     pub sources: u64,
+    /// How long one redelivery attempt may take (the ingestion deadline): its rows are stamped when it starts.
+    pub attempt: Duration,
 }
 
 impl Default for SpillLimits {
     fn default() -> Self {
-        SpillLimits { max_attempts: 30, max_bytes: 1 << 30, sources: 1 }
+        SpillLimits { max_attempts: 30, max_bytes: 1 << 30, sources: 1, attempt: Duration::from_secs(30) }
     }
 }
 
@@ -443,7 +445,7 @@ impl Spill {
                 // shutdown does not wait out a redelivery that is still retrying.
                 let mut stopping = stop.clone();
                 let result = tokio::select! {
-                    r = deliver(&batch, sentinel, sekoia, Instant::now() + Duration::from_secs(30)) => r,
+                    r = deliver(&batch, sentinel, sekoia, Instant::now() + self.limits.attempt) => r,
                     _ = stopping.wait_for(|s| *s) => return,
                 };
                 self.redelivered.fetch_add(result.delivered as u64, Relaxed);
@@ -553,7 +555,10 @@ pub struct Redelivered {
 pub async fn deliver(batch: &SpillBatch, sentinel: &IngestionClient, sekoia: &BTreeMap<String, Arc<SekoiaClient>>, deadline: Instant) -> Redelivered {
     match batch {
         SpillBatch::Sentinel { stream, rows } => {
-            let as_rows: Vec<Row> = rows.iter().cloned().map(Row::from_checked_json).collect();
+            // TimeGenerated is when the row is handed to Azure, this time too (EventTime keeps the vendor's), so
+            // a scheduled rule sees a batch redelivered after an outage longer than its period.
+            let now = serde_json::Value::String(crate::model::time::format_datetime(time::OffsetDateTime::now_utc()));
+            let as_rows: Vec<Row> = rows.iter().map(|r| Row::from_checked_json(restamp(r, &now))).collect();
             let out = sentinel.upload(stream, &as_rows, deadline).await;
             let mut refused = (Vec::new(), None::<String>);
             let mut pending = (Vec::new(), None::<IngestError>);
@@ -586,6 +591,18 @@ pub async fn deliver(batch: &SpillBatch, sentinel: &IngestionClient, sekoia: &BT
                 Err(e) => Redelivered { pending: Some((batch.clone(), e)), ..Default::default() },
             }
         }
+    }
+}
+
+/// A stored row's JSON with `TimeGenerated` set to `now` (the row as it was when it does not parse, which our own
+/// spill never writes).
+fn restamp(row: &str, now: &serde_json::Value) -> String {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(row) {
+        Ok(mut m) => {
+            m.insert(crate::mapping::TIME_GENERATED.into(), now.clone());
+            serde_json::Value::Object(m).to_string()
+        }
+        Err(_) => row.to_string(),
     }
 }
 
@@ -932,7 +949,7 @@ mod tests {
     #[test]
     fn each_source_holds_at_most_its_share_across_restarts() {
         let dir = std::env::temp_dir().join(format!("sb-share-{}", uuid::Uuid::new_v4()));
-        let limits = SpillLimits { max_attempts: 3, max_bytes: 6_000, sources: 2 };
+        let limits = SpillLimits { max_attempts: 3, max_bytes: 6_000, sources: 2, ..SpillLimits::default() };
         let batch = |n: usize| SpillBatch::Sentinel { stream: "Custom-T_CL".into(), rows: vec!["x".repeat(n)] };
         let spill = Spill::open(&dir, limits).unwrap();
         spill.put(&batch(1_500), "noxys").unwrap();

@@ -16,11 +16,28 @@ use crate::model::time::{format_ticks, parse_datetime_ticks, TICKS_PER_SEC};
 pub enum CExpr {
     Lit(Value),
     Col(usize),
+    /// A value a row carries past its columns, if any: the store's ingestion time (`ingestion_time()`).
+    Hidden(usize),
     Neg(Box<CExpr>),
     Bin(BinOp, Box<CExpr>, Box<CExpr>),
-    InSet { expr: Box<CExpr>, set: HashSet<Key>, ci: bool, negated: bool },
-    InList { expr: Box<CExpr>, list: Vec<CExpr>, ci: bool, negated: bool },
-    Between { expr: Box<CExpr>, low: Box<CExpr>, high: Box<CExpr>, negated: bool },
+    InSet {
+        expr: Box<CExpr>,
+        set: HashSet<Key>,
+        ci: bool,
+        negated: bool,
+    },
+    InList {
+        expr: Box<CExpr>,
+        list: Vec<CExpr>,
+        ci: bool,
+        negated: bool,
+    },
+    Between {
+        expr: Box<CExpr>,
+        low: Box<CExpr>,
+        high: Box<CExpr>,
+        negated: bool,
+    },
     Call(Func, Vec<CExpr>),
     Member(Box<CExpr>, String),
     Index(Box<CExpr>, Box<CExpr>),
@@ -213,6 +230,9 @@ impl Compiler<'_> {
                 high: Box::new(self.compile(high)?),
                 negated: *negated,
             },
+            // The time the row was ingested, which the store keeps past the table's columns; null once a
+            // projection has rebuilt the rows (as in Log Analytics, use it on the table's own rows).
+            Expr::Call(name, args) if name == "ingestion_time" && args.is_empty() => CExpr::Hidden(self.columns.len()),
             Expr::Call(name, args) => {
                 if AGGREGATES.contains(&name.as_str()) {
                     return Err(KqlError::Semantic(format!("aggregation {name}() is only allowed in summarize")));
@@ -249,7 +269,7 @@ impl Compiler<'_> {
 fn is_const(c: &CExpr) -> bool {
     match c {
         CExpr::Lit(_) => true,
-        CExpr::Col(_) => false,
+        CExpr::Col(_) | CExpr::Hidden(_) => false,
         CExpr::Neg(x) | CExpr::Member(x, _) | CExpr::Regex(x, _) => is_const(x),
         CExpr::Bin(_, l, r) | CExpr::Index(l, r) => is_const(l) && is_const(r),
         CExpr::InSet { expr, .. } => is_const(expr),
@@ -273,6 +293,7 @@ pub fn infer(c: &CExpr, columns: &[Column]) -> KType {
     match c {
         CExpr::Lit(v) => v.ktype().unwrap_or(KType::String),
         CExpr::Col(i) => columns[*i].ktype,
+        CExpr::Hidden(_) => KType::DateTime,
         CExpr::Neg(x) => infer(x, columns),
         CExpr::Bin(op, l, r) => match op {
             Add | Sub | Mul | Div | Mod => {
@@ -451,6 +472,7 @@ pub fn eval(c: &CExpr, row: &[Value], now: i64) -> Value {
     match c {
         CExpr::Lit(v) => v.clone(),
         CExpr::Col(i) => row[*i].clone(),
+        CExpr::Hidden(i) => row.get(*i).cloned().unwrap_or(Null),
         CExpr::Neg(x) => match eval(x, row, now) {
             Long(i) => Long(-i),
             Real(f) => Real(-f),

@@ -254,7 +254,8 @@ fn apply(op: &Op, f: Frame, env: &Env) -> Result<Frame, KqlError> {
         Op::Distinct(items) => {
             let f = if items.len() == 1 && matches!(items[0].expr, Expr::Star) { f } else { apply(&Op::Project(items.clone()), f, env)? };
             let mut seen = HashSet::new();
-            let rows = f.rows.into_iter().filter(|r| seen.insert(r.iter().map(Key::from).collect::<Vec<_>>())).collect();
+            let width = f.columns.len();
+            let rows = f.rows.into_iter().filter(|r| seen.insert(r.iter().take(width).map(Key::from).collect::<Vec<_>>())).collect();
             Frame { columns: f.columns, rows }
         }
         Op::Summarize { aggs, by } => summarize(f, aggs, by, env)?,
@@ -283,7 +284,8 @@ fn apply(op: &Op, f: Frame, env: &Env) -> Result<Frame, KqlError> {
                     other => vec![other.to_json()],
                 };
                 for it in items {
-                    let mut row: Vec<Value> = r.to_vec();
+                    // The columns only: a value a stored row carries past them (its ingestion time) stays behind.
+                    let mut row: Vec<Value> = r[..f.columns.len()].to_vec();
                     if alias.is_some() {
                         row.push(Value::Null);
                     }
@@ -788,11 +790,11 @@ fn join(left: Frame, kind: JoinKind, right: Frame, on: &[(String, String)]) -> R
             Some(js) => {
                 for j in js {
                     right_used[*j] = true;
-                    rows.push(l.iter().chain(right.rows[*j].iter()).cloned().collect::<Vec<_>>().into());
+                    rows.push(l.iter().take(lw).chain(right.rows[*j].iter().take(rw)).cloned().collect::<Vec<_>>().into());
                 }
             }
             None if matches!(kind, JoinKind::LeftOuter | JoinKind::FullOuter) => {
-                rows.push(l.iter().cloned().chain(std::iter::repeat_n(Value::Null, rw)).collect::<Vec<_>>().into());
+                rows.push(l.iter().take(lw).cloned().chain(std::iter::repeat_n(Value::Null, rw)).collect::<Vec<_>>().into());
             }
             None => {}
         }
@@ -800,7 +802,7 @@ fn join(left: Frame, kind: JoinKind, right: Frame, on: &[(String, String)]) -> R
     if matches!(kind, JoinKind::RightOuter | JoinKind::FullOuter) {
         for (j, r) in right.rows.iter().enumerate() {
             if !right_used[j] {
-                rows.push(std::iter::repeat_n(Value::Null, lw).chain(r.iter().cloned()).collect::<Vec<_>>().into());
+                rows.push(std::iter::repeat_n(Value::Null, lw).chain(r.iter().take(rw).cloned()).collect::<Vec<_>>().into());
             }
         }
     }

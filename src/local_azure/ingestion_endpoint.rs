@@ -272,6 +272,10 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
         if !kept {
             rec.insert("TimeGenerated".into(), Value::String(now.clone()));
         }
+        // What `ingestion_time()` returns for the row: now, or for history its own time.
+        let ingested =
+            if arrival == Arrival::History { rec.get("TimeGenerated").cloned().unwrap_or(Value::String(now.clone())) } else { Value::String(now.clone()) };
+        rec.insert(super::store::INGESTED_AT.into(), ingested);
         for v in rec.values_mut() {
             truncated += u64::from(truncate_field(v));
         }

@@ -124,10 +124,18 @@ impl Store {
     }
 }
 
+/// The record key under which the time a row was ingested is kept (not a column: only `ingestion_time()`
+/// reads it).
+pub const INGESTED_AT: &str = "_ingestedAt";
+
 fn typed_row(def: &TableDef, r: &Record, tenant: &Arc<str>) -> Row {
     let mut row: Vec<Value> = def.columns.iter().map(|c| r.get(&c.name).and_then(|v| Value::from_json(v, c.ktype)).unwrap_or(Value::Null)).collect();
     row.push(Value::String(tenant.clone()));
     row.push(Value::str(&def.name));
+    // Past the columns, the time the row was ingested (`ingestion_time()`): the workspace's receipt time, or
+    // for rows staged as history (and older files), their TimeGenerated.
+    let received = r.get(INGESTED_AT).or_else(|| r.get("TimeGenerated")).and_then(|v| v.as_str()).and_then(crate::model::time::parse_datetime_ticks);
+    row.push(received.map_or(Value::Null, Value::DateTime));
     row.into()
 }
 

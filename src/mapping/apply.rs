@@ -117,12 +117,16 @@ impl SourceMapping {
                 Some(v) => ColumnType::Datetime.coerce(v.clone()).map_err(|e| MapError {
                     event: None,
                     field: p.to_string(),
-                    message: format!("must be {e} (it sets TimeGenerated)"),
+                    message: format!("must be {e} (it sets EventTime)"),
                 })?,
             },
         };
-        row.insert(EVENT_TIME.into(), time.clone());
-        row.insert(TIME_GENERATED.into(), time);
+        // The vendor's time is EventTime; TimeGenerated is when the bridge hands the row to Azure (redelivery
+        // restamps it), so a scheduled rule, which looks back over TimeGenerated, sees an event however late it
+        // reached us: posted after the fact, backdated, or redelivered after an outage ("Handle ingestion delay
+        // in scheduled analytics rules", Microsoft Sentinel).
+        row.insert(EVENT_TIME.into(), time);
+        row.insert(TIME_GENERATED.into(), Value::String(format_datetime(ctx.received)));
         for c in &table.columns {
             let value = match &c.source {
                 ValueSource::Const(v) => v.clone(),
@@ -245,7 +249,9 @@ mod tests {
         let out = c.get("noxys").unwrap().map_body(&body, &ctx()).unwrap();
         assert_eq!(out.rows.len(), 1);
         let row = row_json(&out.rows[0].1);
-        assert_eq!(row["TimeGenerated"], "2026-03-20T14:32:00Z");
+        // The vendor's time is EventTime; TimeGenerated is when the bridge took it (the context's receipt time).
+        assert_eq!(row["EventTime"], "2026-03-20T14:32:00Z");
+        assert_eq!(row["TimeGenerated"], "2026-11-23T10:00:00Z");
         assert_eq!(row["EventType"], "interaction.policy_violated");
         assert_eq!(row["RiskScore"], 0.95);
         assert_eq!(row["Classifications"][0]["type"], "EMAIL");
