@@ -47,6 +47,11 @@ param sekoiaIntakeUrl string = 'https://intake.sekoia.io'
 param openAiEndpoint string = ''
 param openAiDeployment string = ''
 
+@description('HTTP requests one function instance takes at once (measured with `sentinel-bridge bench webhook`: see the README).')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 256
+
 var workspaceName = last(split(workspaceResourceId, '/'))
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var schema = loadJsonContent('schema.json')
@@ -159,6 +164,7 @@ module functionApp 'modules/functionapp.bicep' = {
     openAiDeployment: openAiDeployment
     sekoiaSources: sekoiaSources
     sekoiaIntakeUrl: sekoiaIntakeUrl
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
   }
 }
 

@@ -139,6 +139,10 @@ fn the_deployment_wires_what_azure_requires() {
     assert!(sentinel.contains("principalId: playbook.identity.principalId"));
     assert!(find("infra/modules/sentinel.bicep", "automationRule").contains("playbookSentinelReader"));
     assert!(!all.iter().any(|(f, _, k, b)| f.ends_with("sentinel.bicep") && k.starts_with("Microsoft.Authorization") && b.contains("playbook.identity")));
+    // Each instance takes as many HTTP requests at once as `bench webhook` showed it can (a parameter).
+    let app = std::fs::read_to_string(root().join("infra/modules/functionapp.bicep")).unwrap();
+    assert!(app.contains("perInstanceConcurrency: httpPerInstanceConcurrency") && app.contains("param httpPerInstanceConcurrency int = 256"));
+    assert!(main.contains("httpPerInstanceConcurrency: httpPerInstanceConcurrency"));
     // The playbook calls the custom handler over HTTP with the function key, kept out of run history.
     let playbook = find("infra/modules/sentinel.bicep", "playbook");
     assert!(playbook.contains("type: 'Http'") && !playbook.contains("type: 'Function'"));
