@@ -658,3 +658,14 @@ async fn every_shipped_rule_sees_an_event_accepted_late() {
     // The vendor's own time is kept.
     assert!(t.rows("TrapEye_Threats_CL").iter().all(|r| r["EventTime"] == json!(hours_ago)));
 }
+
+/// A sender's name for a source is echoed and logged with its hidden characters made visible: a right-to-left
+/// override or a zero-width space cannot disguise what an operator reads.
+#[tokio::test]
+async fn outside_names_are_echoed_with_hidden_characters_made_visible() {
+    let t = TestBridge::start(&[]).await;
+    let r = t.http.post(format!("{}/api/webhook/nox%E2%80%AEys%E2%80%8B", t.url)).bearer_auth(NOXYS_TOKEN).body("{}").send().await.unwrap();
+    let b = expect_error(r, 404, "UnknownSource").await;
+    let m = b["error"]["message"].as_str().unwrap();
+    assert!(m.contains("nox\\u{202e}ys\\u{200b}") && !m.contains('\u{202E}'), "{m}");
+}

@@ -7,7 +7,9 @@ use super::hypotheses::{band, Hypothesis, HypothesisId};
 use super::signals::Signal;
 use super::QueryRun;
 
+/// HTML-escapes a value after making its hidden characters visible (`model::text::printable`).
 pub fn escape(s: &str) -> String {
+    let s = crate::model::text::printable(s, usize::MAX);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

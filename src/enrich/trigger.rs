@@ -55,6 +55,9 @@ pub enum TriggerError {
     BadIncidentId(String),
     #[error("no incident in the body: expected object.id or object.name (incident trigger), ExtendedProperties.IncidentArmId (alert trigger) or incidentId")]
     NoIncident,
+    /// The body names a workspace this cannot read: refused rather than enriched without the workspace check.
+    #[error("the body names the incident's workspace in {0}, but not as an ARM workspace path: refused rather than enriched unchecked")]
+    UnreadableWorkspace(&'static str),
 }
 
 /// Finds the incident in a trigger body; the error says what was looked for.
@@ -67,23 +70,28 @@ pub fn incident_from_body(body: &Value) -> Result<IncidentRef, TriggerError> {
         if is_name(id) {
             return Ok(IncidentRef { name: id.to_string(), workspace_resource_id: None });
         }
-        return Err(TriggerError::BadIncidentId(id.chars().take(80).collect()));
+        return Err(TriggerError::BadIncidentId(crate::model::text::printable(id, 80)));
     }
     // The incident trigger: object.id (ARM id) or object.name, with workspaceInfo for the path.
     if let Some(obj) = body.get("object") {
-        if let Some(r) = obj.get("id").and_then(Value::as_str).and_then(parse_arm_id) {
-            return Ok(r);
+        if let Some(id) = obj.get("id").filter(|v| !v.is_null()) {
+            // An incident id that names a workspace is the workspace check's input: one that cannot be read
+            // fails closed, never falls back to the name alone.
+            return id.as_str().and_then(parse_arm_id).ok_or(TriggerError::UnreadableWorkspace("object.id"));
         }
         if let Some(name) = obj.get("name").and_then(Value::as_str).filter(|n| is_name(n)) {
-            let ws = body
-                .get("workspaceInfo")
-                .and_then(|w| {
-                    let s = w.get("SubscriptionId")?.as_str()?;
-                    let g = w.get("ResourceGroupName")?.as_str()?;
-                    let n = w.get("WorkspaceName")?.as_str()?;
-                    Some(format!("/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.OperationalInsights/workspaces/{n}"))
-                })
-                .filter(|ws| is_workspace_id(ws));
+            let ws = match body.get("workspaceInfo").filter(|v| !v.is_null()) {
+                None => None,
+                Some(w) => {
+                    let read = || {
+                        let s = w.get("SubscriptionId")?.as_str()?;
+                        let g = w.get("ResourceGroupName")?.as_str()?;
+                        let n = w.get("WorkspaceName")?.as_str()?;
+                        Some(format!("/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.OperationalInsights/workspaces/{n}"))
+                    };
+                    Some(read().filter(|ws| is_workspace_id(ws)).ok_or(TriggerError::UnreadableWorkspace("workspaceInfo"))?)
+                }
+            };
             return Ok(IncidentRef { name: name.to_string(), workspace_resource_id: ws });
         }
     }
@@ -132,5 +140,19 @@ mod tests {
         }
         let forged = "/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.Authorization/x/../providers/Microsoft.SecurityInsights/incidents/abc";
         assert!(parse_arm_id(forged).is_none());
+    }
+
+    /// A body that names the incident's workspace in a way that cannot be read is refused: enriching it without
+    /// the workspace check would act on whatever incident of that name this bridge's workspace holds.
+    #[test]
+    fn an_unreadable_workspace_fails_closed() {
+        let bad_id = json!({"object": {"id": "/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.OperationalInsights/workspaces/../x/providers/Microsoft.SecurityInsights/Incidents/abc-1", "name": "abc-1"}});
+        assert_eq!(incident_from_body(&bad_id), Err(TriggerError::UnreadableWorkspace("object.id")));
+        let bad_info = json!({"object": {"name": "abc-1"}, "workspaceInfo": {"SubscriptionId": "s1", "ResourceGroupName": "rg/../x", "WorkspaceName": "ws1"}});
+        assert_eq!(incident_from_body(&bad_info), Err(TriggerError::UnreadableWorkspace("workspaceInfo")));
+        let partial = json!({"object": {"name": "abc-1"}, "workspaceInfo": {"SubscriptionId": "s1"}});
+        assert!(incident_from_body(&partial).is_err());
+        // No workspace named at all: the name alone, checked against this bridge's workspace by Sentinel.
+        assert_eq!(incident_from_body(&json!({"object": {"name": "abc-1"}})).unwrap().workspace_resource_id, None);
     }
 }

@@ -51,9 +51,9 @@ fn decode_content(headers: &HeaderMap, body: axum::body::Bytes, limit: usize) ->
     }
 }
 
-/// A value from outside made safe to name in an answer or a log: printable ASCII only, bounded.
+/// A value from outside made safe to name in an answer or a log (`model::text::printable`).
 fn sanitize(s: &str, max: usize) -> String {
-    s.chars().take(max).map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
+    crate::model::text::printable(s, max)
 }
 
 pub async fn receive(State(state): State<Arc<AppState>>, Path(source): Path<String>, headers: HeaderMap, body: Body) -> Response {
@@ -118,7 +118,7 @@ async fn handle(
         let essence = ct.split(';').next().unwrap_or_default().trim();
         let is_json = essence == "application/json" || essence == "text/json" || essence.ends_with("+json");
         if !is_json {
-            return Err(AppError::UnsupportedMediaType(essence.chars().take(100).collect()));
+            return Err(AppError::UnsupportedMediaType(sanitize(essence, 100)));
         }
     }
     let body: Value = serde_json::from_slice(&bytes).map_err(|e| AppError::InvalidJson(e.to_string()))?;
