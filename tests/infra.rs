@@ -215,6 +215,7 @@ fn every_shipped_query_passes_the_kusto_language_service() {
         resources: vec!["/subscriptions/0/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/v".into()],
         account_ids: vec!["3f1e0000-0000-4000-8000-000000000001".into()],
         own_alert_ids: vec!["a1".into()],
+        left_out: Default::default(),
     };
     let names = sentinel_bridge::enrich::entities::Names::of(&subjects);
     let preamble = preamble(&names, &subjects.own_alert_ids, &Window { start: 0, end: 10, baseline_start: -10 });

@@ -25,6 +25,34 @@ pub struct Subjects {
     pub account_ids: Vec<String>,
     #[serde(skip)]
     pub own_alert_ids: Vec<String>,
+    /// Names past [`MAX_PER_KIND`] of a kind, by kind: not correlated, and the notes say so.
+    #[serde(rename = "leftOut", skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub left_out: std::collections::BTreeMap<&'static str, usize>,
+}
+
+/// Names of one kind an enrichment correlates at most: an incident with thousands of entities (a spray's
+/// IPs) still makes queries of bounded size and cost.
+pub const MAX_PER_KIND: usize = 100;
+
+/// Distinct names of one kind (compared case-insensitively, in linear time), the first [`MAX_PER_KIND`] kept.
+#[derive(Default)]
+struct Collect {
+    seen: std::collections::HashSet<String>,
+    items: Vec<String>,
+    left_out: usize,
+}
+
+impl Collect {
+    fn push(&mut self, s: Option<String>) {
+        let Some(s) = s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s.len() <= 512) else { return };
+        if self.seen.insert(s.to_lowercase()) {
+            if self.items.len() < MAX_PER_KIND {
+                self.items.push(s);
+            } else {
+                self.left_out += 1;
+            }
+        }
+    }
 }
 
 impl Subjects {
@@ -33,20 +61,13 @@ impl Subjects {
     }
 }
 
-fn push_unique(v: &mut Vec<String>, s: Option<String>) {
-    if let Some(s) = s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s.len() <= 512) {
-        if !v.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
-            v.push(s);
-        }
-    }
-}
-
 pub fn is_guid(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
 }
 
 pub fn subjects_of(entities: &[Entity], alerts: &[Alert]) -> Subjects {
-    let mut s = Subjects::default();
+    let (mut accounts, mut account_ids, mut hosts, mut resources, mut ips, mut alert_ids) =
+        (Collect::default(), Collect::default(), Collect::default(), Collect::default(), Collect::default(), Collect::default());
     let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(String::from);
     for e in entities {
         let p = &e.properties;
@@ -57,11 +78,11 @@ pub fn subjects_of(entities: &[Entity], alerts: &[Alert]) -> Subjects {
                     _ => str_of(p, "userPrincipalName").or_else(|| str_of(p, "accountName")).or_else(|| str_of(p, "friendlyName")),
                 };
                 match upn {
-                    Some(u) if is_guid(&u) => push_unique(&mut s.account_ids, Some(u)),
-                    u => push_unique(&mut s.accounts, u),
+                    Some(u) if is_guid(&u) => account_ids.push(Some(u)),
+                    u => accounts.push(u),
                 }
                 for k in ["aadUserId", "objectGuid", "appId"] {
-                    push_unique(&mut s.account_ids, str_of(p, k).filter(|v| is_guid(v)));
+                    account_ids.push(str_of(p, k).filter(|v| is_guid(v)));
                 }
             }
             "Host" => {
@@ -70,19 +91,33 @@ pub fn subjects_of(entities: &[Entity], alerts: &[Alert]) -> Subjects {
                     (Some(h), Some(d)) if !h.contains('.') => Some(format!("{h}.{d}")),
                     _ => None,
                 });
-                push_unique(&mut s.hosts, host);
-                push_unique(&mut s.hosts, fqdn);
-                push_unique(&mut s.resources, str_of(p, "azureID"));
+                hosts.push(host);
+                hosts.push(fqdn);
+                resources.push(str_of(p, "azureID"));
             }
-            "Ip" => push_unique(&mut s.ips, str_of(p, "address")),
-            "AzureResource" => push_unique(&mut s.resources, str_of(p, "resourceId")),
+            "Ip" => ips.push(str_of(p, "address")),
+            "AzureResource" => resources.push(str_of(p, "resourceId")),
             _ => {}
         }
     }
     for a in alerts {
-        push_unique(&mut s.own_alert_ids, a.properties.get("systemAlertId").and_then(Value::as_str).map(String::from).or(Some(a.name.clone())));
+        alert_ids.push(a.properties.get("systemAlertId").and_then(Value::as_str).map(String::from).or(Some(a.name.clone())));
     }
-    s
+    let mut left_out = std::collections::BTreeMap::new();
+    for (kind, c) in [("accounts", &accounts), ("accountIds", &account_ids), ("hosts", &hosts), ("resources", &resources), ("ips", &ips)] {
+        if c.left_out > 0 {
+            left_out.insert(kind, c.left_out);
+        }
+    }
+    Subjects {
+        accounts: accounts.items,
+        hosts: hosts.items,
+        ips: ips.items,
+        resources: resources.items,
+        account_ids: account_ids.items,
+        own_alert_ids: alert_ids.items,
+        left_out,
+    }
 }
 
 /// The lower-cased names the correlation queries match, before and after resolution.
@@ -217,4 +252,31 @@ pub fn describe(r: &Resolution, s: &Subjects) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An incident naming thousands of entities correlates a bounded number of each kind, says how many it left
+    /// out, and tells names apart in linear time, case-insensitively.
+    #[test]
+    fn entities_are_bounded_per_kind_and_deduplicated() {
+        let entity = |kind: &str, props: serde_json::Value| serde_json::from_value::<Entity>(serde_json::json!({"kind": kind, "properties": props})).unwrap();
+        let mut all: Vec<Entity> = (0..150)
+            .flat_map(|i| {
+                let a = format!("10.0.{}.{}", i / 256, i % 256);
+                [entity("Ip", serde_json::json!({"address": a})), entity("Ip", serde_json::json!({"address": a}))]
+            })
+            .collect();
+        all.extend([
+            entity("Account", serde_json::json!({"userPrincipalName": "Ann@Contoso.com"})),
+            entity("Account", serde_json::json!({"userPrincipalName": "ann@contoso.com"})),
+        ]);
+        let s = subjects_of(&all, &[]);
+        assert_eq!(s.ips.len(), MAX_PER_KIND);
+        assert_eq!(s.left_out.get("ips"), Some(&50));
+        assert_eq!(s.accounts, ["Ann@Contoso.com"]);
+        assert!(!s.left_out.contains_key("accounts"));
+    }
 }

@@ -36,6 +36,9 @@ pub fn infer(settings: &EnrichSettings, subjects: &Subjects, c: &Correlation) ->
     }
     let entry_point = inference.entry_point.filter(|_| hyps[0].id.is_impact());
     let mut notes: Vec<String> = c.notes.clone();
+    for (kind, n) in &subjects.left_out {
+        notes.push(format!("{n} {kind} of the incident were not correlated: at most {} of each kind are", super::entities::MAX_PER_KIND));
+    }
     notes.extend(hyps.iter().filter_map(|h| h.capped.as_ref().map(|why| format!("{}: {why}", h.title))));
     // A thin baseline is said even when the confidence stayed under the cap on its own.
     for s in c.signals.iter().filter(|s| s.thin_baseline_days.is_some()) {

@@ -250,7 +250,82 @@ fn build(schema: &TableSchema, rows: Vec<Result<serde_json::Value, serde_json::E
             let mut v = v.map_err(|e| e.to_string())?;
             let m = v.as_object_mut().ok_or("a row is not an object")?;
             m.retain(|_, x| !x.is_null());
+            fit_fields(m);
             Row::new(schema, m).map_err(|e| e.to_string())
         })
         .collect()
+}
+
+/// Keeps every field of an enrichment row within Azure's 64 KB per field, which Azure would otherwise cut
+/// into broken JSON (Logs Ingestion service limits; `limits::MAX_FIELD_BYTES`): a long text is shortened and
+/// says by how much, a long list keeps its first items and says how many it dropped, anything else becomes a
+/// marked preview. Nothing is cut silently.
+fn fit_fields(row: &mut serde_json::Map<String, serde_json::Value>) {
+    use crate::azure::logs_ingestion::limits::MAX_FIELD_BYTES;
+    use serde_json::Value;
+    // Headroom for the marker and the escapes a cut can add.
+    let budget = MAX_FIELD_BYTES - 1024;
+    let size = |v: &Value| serde_json::to_string(v).map_or(0, |t| t.len());
+    for v in row.values_mut() {
+        let bytes = size(v);
+        if bytes <= MAX_FIELD_BYTES {
+            continue;
+        }
+        *v = match std::mem::take(v) {
+            Value::String(t) => {
+                let mut end = budget.min(t.len());
+                while !t.is_char_boundary(end) {
+                    end -= 1;
+                }
+                Value::String(format!("{}… [cut: {} of {} bytes kept]", &t[..end], end, t.len()))
+            }
+            Value::Array(mut items) => {
+                let total = items.len();
+                while items.len() > 1 && size(&Value::Array(items.clone())) > budget {
+                    items.truncate(items.len() / 2);
+                }
+                let kept = items.len();
+                items.push(Value::String(format!("… {} more not kept: the field would pass Azure's 64 KB", total - kept)));
+                if size(&Value::Array(items.clone())) > MAX_FIELD_BYTES {
+                    Value::String(format!("{total} items not kept: the field would pass Azure's 64 KB"))
+                } else {
+                    Value::Array(items)
+                }
+            }
+            other => {
+                let text = other.to_string();
+                let mut end = budget.min(text.len());
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                serde_json::json!({"cut": true, "bytes": text.len(), "preview": &text[..end]})
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_field_of_an_enrichment_row_passes_azure_s_64_kb() {
+        let limit = crate::azure::logs_ingestion::limits::MAX_FIELD_BYTES;
+        let mut row = serde_json::Map::new();
+        row.insert("Name".into(), json!("q"));
+        row.insert("Detail".into(), json!({"query": "x".repeat(200_000)}));
+        row.insert(
+            "Signals".into(),
+            json!((0..5_000).map(|i| json!({"name": "cpu_spike", "summary": format!("signal {i} {}", "y".repeat(40))})).collect::<Vec<_>>()),
+        );
+        row.insert("Status".into(), json!("é".repeat(70_000)));
+        fit_fields(&mut row);
+        for (k, v) in &row {
+            assert!(serde_json::to_string(v).unwrap().len() <= limit, "{k} is over the limit");
+        }
+        assert_eq!(row["Detail"]["cut"], true);
+        assert!(row["Signals"].as_array().unwrap().last().unwrap().as_str().unwrap().contains("more not kept"));
+        assert!(row["Status"].as_str().unwrap().contains("[cut:"));
+        assert_eq!(row["Name"], "q");
+    }
 }
