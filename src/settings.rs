@@ -122,6 +122,8 @@ pub const REGISTRY: &[SettingDef] = &[
     number("ENRICH_QUERY_TIMEOUT_SECS", 30, 1, 600, "each correlation query's timeout"),
     number("ENRICH_COMMENT_MAX_CHARS", 10_000, 500, 30_000, "the comment's size budget, characters (Sentinel takes 30000; why 10000: the README's enrichment section)"),
     text("ENRICH_ACT_THRESHOLD", "0.8", "confidence (0 to 1) from which `act` labels and raises severity"),
+    number("ENRICH_MAX_CONCURRENT", 4, 1, 64, "enrichments run at once by one instance; the others wait in a bounded queue"),
+    number("ENRICH_MAX_QUEUED", 32, 0, 1000, "enrichments waiting for a turn, at most; past it (or past 60 s of waiting) the playbook hears 429 with Retry-After"),
     text("AZURE_OPENAI_ENDPOINT", "off", "with `AZURE_OPENAI_DEPLOYMENT`: turn on the optional narrative by Azure OpenAI (managed identity)"),
     text("AZURE_OPENAI_DEPLOYMENT", "off", "the chat deployment's name"),
     text("AZURE_OPENAI_API_VERSION", "`2024-10-21`", "chat completions api-version"),
@@ -243,6 +245,9 @@ pub struct EnrichConfig {
     pub arm_endpoint: String,
     /// Azure OpenAI, when the narrative is on.
     pub openai: Option<OpenAiSetting>,
+    /// Enrichments run at once, and waiting, at most (`/api/enrich`'s admission control).
+    pub max_concurrent: usize,
+    pub max_queued: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -507,6 +512,8 @@ impl Settings {
             workspace_resource_id,
             arm_endpoint: https_or_loopback("ARM_ENDPOINT", &r.text("ARM_ENDPOINT")?.unwrap_or_else(|| crate::azure::sentinel::DEFAULT_ARM_ENDPOINT.into()))?,
             openai,
+            max_concurrent: r.number("ENRICH_MAX_CONCURRENT")? as usize,
+            max_queued: r.number("ENRICH_MAX_QUEUED")? as usize,
         };
         let sources_files = r
             .text("WEBHOOK_SOURCES_FILE")?

@@ -187,6 +187,7 @@ impl Bridge {
             replay,
             max_body_bytes: settings.max_body_bytes,
             max_events: settings.max_events,
+            admission: crate::functions::enrich::Admission::new(settings.enrich.max_concurrent, settings.enrich.max_queued, crate::functions::enrich::MAX_WAIT),
             http_body_timeout: settings.http_body_timeout,
             deadline: settings.deadline,
             backend,

@@ -1,5 +1,10 @@
 //! `POST /api/enrich`: the playbook's call. Finds the incident in the trigger body, enriches it, and answers
 //! 200 with the enrichment as JSON so the playbook can branch on it.
+//!
+//! Under a storm of incidents, [`Admission`] keeps the work bounded: a few enrichments at a time
+//! (`ENRICH_MAX_CONCURRENT`), a bounded queue behind them (`ENRICH_MAX_QUEUED`, each waiting at most
+//! [`MAX_WAIT`], half the Logic App HTTP action's 120 s), and one run per incident at once; the rest hear 429
+//! with Retry-After, which the playbook's retry policy honours, so no incident is dropped.
 
 use std::sync::Arc;
 
@@ -16,6 +21,79 @@ use crate::functions::state::AppState;
 
 /// Trigger bodies carry the incident, its alerts and up to 50 entities: generous, but bounded.
 const MAX_TRIGGER_BYTES: usize = 8 * 1_048_576;
+
+/// How long a request waits for its turn: half the Logic App HTTP action's 120 s, so the playbook hears an
+/// answer (429, Retry-After) before it gives up on the call.
+pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What the playbook is told to wait before it asks again.
+const RETRY_AFTER_SECS: u64 = 30;
+
+/// Admission control for enrichments: how many run, how many wait, and which incidents are under way.
+pub struct Admission {
+    running: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+    incidents: std::sync::Mutex<std::collections::HashSet<String>>,
+    wait: std::time::Duration,
+}
+
+/// A turn: its slot and its incident are given back when it drops.
+pub struct Turn<'a> {
+    _slot: tokio::sync::SemaphorePermit<'a>,
+    incident: String,
+    admission: &'a Admission,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.admission.incidents.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.incident);
+    }
+}
+
+impl Admission {
+    pub fn new(max_running: usize, max_waiting: usize, wait: std::time::Duration) -> Admission {
+        Admission { running: tokio::sync::Semaphore::new(max_running.max(1)), waiting: Default::default(), max_waiting, incidents: Default::default(), wait }
+    }
+
+    /// A turn for `incident`, or the 429 that tells the playbook to come back.
+    pub async fn admit(&self, incident: &str) -> Result<Turn<'_>, AppError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let key = incident.to_ascii_lowercase();
+        if !self.incidents.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone()) {
+            return Err(AppError::Busy {
+                code: "EnrichmentInProgress",
+                message: format!("incident '{}' is being enriched; retry after it", crate::model::text::printable(incident, 128)),
+                retry_after_secs: RETRY_AFTER_SECS,
+            });
+        }
+        // From here the incident is ours: a refusal gives it back.
+        let release = |e: AppError| {
+            self.incidents.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+            e
+        };
+        let slot = match self.running.try_acquire() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if self.waiting.fetch_add(1, SeqCst) >= self.max_waiting {
+                    self.waiting.fetch_sub(1, SeqCst);
+                    return Err(release(busy("the enrichment queue is full")));
+                }
+                let waited = tokio::time::timeout(self.wait, self.running.acquire()).await;
+                self.waiting.fetch_sub(1, SeqCst);
+                match waited {
+                    Ok(Ok(slot)) => slot,
+                    _ => return Err(release(busy("no enrichment slot came free in time"))),
+                }
+            }
+        };
+        Ok(Turn { _slot: slot, incident: key, admission: self })
+    }
+}
+
+fn busy(why: &str) -> AppError {
+    AppError::Busy { code: "EnrichmentBusy", message: format!("{why}; retry after {RETRY_AFTER_SECS} s"), retry_after_secs: RETRY_AFTER_SECS }
+}
 
 pub async fn enrich(State(state): State<Arc<AppState>>, body: Body) -> Response {
     match run(&state, body).await {
@@ -35,6 +113,7 @@ async fn run(state: &AppState, body: Body) -> Result<Response, AppError> {
         EnrichmentState::Ready(e) => e,
         EnrichmentState::Off(why) => return Err(AppError::Unavailable { code: "EnrichmentNotConfigured", message: why.to_string(), retry_after_secs: 3600 }),
     };
+    let _turn = state.admission.admit(&target.name).await?;
     match enricher.enrich(&target).await {
         Ok(e) => {
             tracing::info!(incident = %e.incident, leading = %e.leading.id, confidence = e.leading.confidence, degraded = e.degraded, "incident enriched");
@@ -43,5 +122,39 @@ async fn run(state: &AppState, body: Body) -> Result<Response, AppError> {
         Err(EnrichError::NotFound(name)) => Err(AppError::IncidentNotFound(format!("incident '{name}' was not found in Sentinel"))),
         Err(EnrichError::WrongWorkspace(m)) => Err(AppError::NoIncident(m)),
         Err(EnrichError::Sentinel(e)) => Err(AppError::Unavailable { code: "SentinelUnavailable", message: e.to_string(), retry_after_secs: 60 }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(r: Result<Turn<'_>, AppError>) -> &'static str {
+        match r {
+            Ok(_) => "admitted",
+            Err(e) => e.code(),
+        }
+    }
+
+    /// A few at a time, a bounded queue behind them that waits a bounded time, and one run per incident: the
+    /// rest are told to come back (429), and every slot and incident is given back when its turn ends.
+    #[tokio::test]
+    async fn enrichments_are_admitted_a_few_at_a_time_and_once_per_incident() {
+        let a = Admission::new(1, 1, std::time::Duration::from_millis(300));
+        let first = a.admit("inc-A").await.unwrap();
+        assert_eq!(code(a.admit("INC-a").await), "EnrichmentInProgress");
+        // One waits (the queue holds one); the next finds the queue full at once.
+        let (waiting, full) = tokio::join!(a.admit("inc-B"), async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            code(a.admit("inc-C").await)
+        });
+        assert_eq!(full, "EnrichmentBusy");
+        assert_eq!(code(waiting), "EnrichmentBusy", "no slot came free within the wait");
+        drop(first);
+        let b = a.admit("inc-B").await.unwrap();
+        drop(b);
+        assert_eq!(code(a.admit("inc-A").await), "admitted", "the incident was given back");
+        let err = a.admit("x").await.err();
+        assert!(err.is_none());
     }
 }

@@ -40,6 +40,9 @@ pub enum AppError {
     EventOverLimit { event: usize, table: String, limit: RecordLimit },
     #[error("{message}")]
     Unavailable { code: &'static str, message: String, retry_after_secs: u64 },
+    /// Too much at once: come back after `retry_after_secs` (429).
+    #[error("{message}")]
+    Busy { code: &'static str, message: String, retry_after_secs: u64 },
     #[error("no route for {0}")]
     NotFound(String),
     #[error("{0}")]
@@ -62,6 +65,7 @@ impl AppError {
             AppError::EventOverLimit { limit: RecordLimit::TooDeep { .. }, .. } => StatusCode::BAD_REQUEST,
             AppError::EventOverLimit { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -87,7 +91,7 @@ impl AppError {
             AppError::UnsupportedContentEncoding(_) => "UnsupportedContentEncoding",
             AppError::InvalidContentEncoding(_) => "InvalidContentEncoding",
             AppError::InvalidEvent(_) => "InvalidEvent",
-            AppError::Unavailable { code, .. } => code,
+            AppError::Unavailable { code, .. } | AppError::Busy { code, .. } => code,
         }
     }
 }
@@ -126,7 +130,7 @@ impl IntoResponse for AppError {
         let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
         let mut resp = (status, Json(body)).into_response();
         match &self {
-            AppError::Unavailable { retry_after_secs, .. } => {
+            AppError::Unavailable { retry_after_secs, .. } | AppError::Busy { retry_after_secs, .. } => {
                 resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             AppError::Unauthorized(_) => {

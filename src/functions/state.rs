@@ -33,6 +33,8 @@ pub struct AppState {
     pub replay: ReplayGuard,
     pub max_body_bytes: usize,
     pub max_events: usize,
+    /// How many enrichments run and wait at once (`/api/enrich`).
+    pub admission: crate::functions::enrich::Admission,
     pub http_body_timeout: Duration,
     pub deadline: Duration,
     pub backend: String,
