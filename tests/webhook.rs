@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use base64::Engine;
 use common::*;
 use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec};
@@ -668,4 +670,49 @@ async fn outside_names_are_echoed_with_hidden_characters_made_visible() {
     let b = expect_error(r, 404, "UnknownSource").await;
     let m = b["error"]["message"].as_str().unwrap();
     assert!(m.contains("nox\\u{202e}ys\\u{200b}") && !m.contains('\u{202E}'), "{m}");
+}
+
+/// A Standard Webhooks sender that hangs up before its answer does not cancel the delivery half way: the
+/// request finishes in a task that owns its claim, the rows land once, and the sender's retry of the same
+/// message is a duplicate, not a second ingestion.
+#[tokio::test]
+async fn a_sender_that_hangs_up_leaves_its_delivery_finished_and_its_retry_a_duplicate() {
+    let key = b"standard-webhooks-key-32-bytes!!";
+    let whsec = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key));
+    let file = user_mapping(
+        r#"
+[[source]]
+name = "stdhooks"
+auth = { mode = "standard-webhooks" }
+[[source.table]]
+name = "Std_CL"
+time = "received"
+columns = [{ name = "Kind", type = "string", path = "kind" }]
+"#,
+    );
+    let mut config = builtin_workspace_config();
+    let catalog = sentinel_bridge::mapping::Catalog::load(&[("f".into(), std::fs::read_to_string(&file).unwrap())]).unwrap();
+    config.tables = catalog.tables();
+    // A long linger: the delivery is still waiting for its call when the sender gives up.
+    let t = TestBridge::start_with(config, &[("WEBHOOK_SOURCES_FILE", &file), ("SOURCE_STDHOOKS_SECRETS", &whsec), ("BATCH_LINGER_MS", "800")]).await;
+    let body = r#"{"kind":"a"}"#;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let send = |timeout: Duration| {
+        t.http
+            .post(format!("{}/api/webhook/stdhooks", t.url))
+            .timeout(timeout)
+            .header("webhook-id", "msg_hangup")
+            .header("webhook-timestamp", now.to_string())
+            .header("webhook-signature", standard_webhooks_signature(key, "msg_hangup", now, body.as_bytes()))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert!(send(Duration::from_millis(150)).await.is_err(), "the sender hung up before the answer");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(t.rows("Std_CL").len(), 1, "the delivery finished without its sender");
+    let r = send(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.json::<Value>().await.unwrap()["duplicate"], true);
+    assert_eq!(t.rows("Std_CL").len(), 1);
 }

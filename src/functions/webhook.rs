@@ -65,7 +65,14 @@ pub async fn receive(State(state): State<Arc<AppState>>, Path(source): Path<Stri
     };
     let stats = state.metrics.source(&mapping.name);
     stats.received.fetch_add(1, Relaxed);
-    match handle(&state, &mapping, &stats, &headers, body).await {
+    // The request is handled in a task of its own: a sender that hangs up does not cancel a delivery half
+    // way, so a message id it claimed is finished (marked done once its rows are in) and the sender's retry is
+    // a duplicate, never a second ingestion.
+    let (task_state, task_mapping, task_stats) = (state.clone(), mapping.clone(), stats.clone());
+    let handled = tokio::spawn(async move { handle(&task_state, &task_mapping, &task_stats, &headers, body).await }).await.unwrap_or_else(|_| {
+        Err(AppError::Unavailable { code: "ShuttingDown", message: "the bridge is restarting, retry shortly".into(), retry_after_secs: 5 })
+    });
+    match handled {
         Ok(resp) => resp,
         Err(e) => {
             stats.reject(e.code());
