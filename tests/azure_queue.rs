@@ -382,3 +382,39 @@ async fn a_poison_message_is_kept_as_a_dead_letter_at_once_and_replayed() {
     let back = storage.get_messages("sentinel-bridge-spill", 32, 1).await.unwrap();
     assert_eq!(back.len(), 1);
 }
+
+/// A claim is finished and released only while it is still ours (`If-Match` on the claim's own ETag): once
+/// another instance has taken the id over (after our lease ran out), our release leaves its claim in place
+/// and our late "done" does not overwrite it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_taken_over_is_neither_released_nor_overwritten_by_its_first_holder() {
+    use sentinel_bridge::delivery::replay::{Claim, ReplayGuard, ReplayStore};
+    use sha2::Digest;
+    let (_azurite, cs) = start_azurite();
+    let client = std::sync::Arc::new(StorageClient::from_connection_string(&cs).unwrap());
+    client.create_container("replay").await.unwrap();
+    let guard = ReplayGuard::new(ReplayStore::Blob { client: client.clone(), container: "replay".into() });
+    let name = hex::encode(sha2::Sha256::digest("src\u{0}msg_1".as_bytes()));
+    let until = time::OffsetDateTime::now_utc().unix_timestamp() + 300;
+    let takeover = br#"{"done":false,"until":9999999999}"#.to_vec();
+
+    // Released after a takeover: the other instance's claim stays.
+    let Claim::Owner(ticket) = guard.claim("src", "msg_1", until, Duration::from_secs(5)).await.unwrap() else { panic!("not claimed") };
+    client.put_blob("replay", &name, takeover.clone()).await.unwrap();
+    drop(ticket);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(client.get_blob("replay", &name).await.unwrap().as_bytes(), &takeover[..], "another instance's claim was deleted");
+
+    // Finished after a takeover: not overwritten either.
+    let _ = client.delete_blob("replay", &name).await;
+    let Claim::Owner(ticket) = guard.claim("src", "msg_1", until, Duration::from_secs(5)).await.unwrap() else { panic!("not claimed") };
+    client.put_blob("replay", &name, takeover.clone()).await.unwrap();
+    ticket.succeeded().await;
+    assert_eq!(client.get_blob("replay", &name).await.unwrap().as_bytes(), &takeover[..], "another instance's claim was overwritten");
+
+    // Still ours: finished as done.
+    let _ = client.delete_blob("replay", &name).await;
+    let Claim::Owner(ticket) = guard.claim("src", "msg_1", until, Duration::from_secs(5)).await.unwrap() else { panic!("not claimed") };
+    ticket.succeeded().await;
+    assert!(client.get_blob("replay", &name).await.unwrap().contains("\"done\":true"));
+}

@@ -140,6 +140,10 @@ fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+fn etag_of(h: &HeaderMap) -> String {
+    h.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
 fn xml_values<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     let mut out = Vec::new();
@@ -309,14 +313,25 @@ impl StorageClient {
         self.call("get blob", reqwest::Method::GET, &url, Vec::new(), &[], &[200]).await.map(|(_, t)| t)
     }
 
-    /// Creates a blob only if there is none of that name (`If-None-Match: *`, atomic in Storage): whether it
-    /// was created (a 409 `BlobAlreadyExists` means another writer was first).
-    pub async fn create_blob_if_absent(&self, container: &str, name: &str, bytes: Vec<u8>) -> Result<bool, StorageError> {
+    /// Creates a blob only if there is none of that name (`If-None-Match: *`, atomic in Storage): the new
+    /// blob's ETag, or `None` (a 409 `BlobAlreadyExists` means another writer was first).
+    pub async fn create_blob_if_absent(&self, container: &str, name: &str, bytes: Vec<u8>) -> Result<Option<String>, StorageError> {
         let url = format!("{}/{container}/{name}", self.blob_url);
         let headers = [("x-ms-blob-type", "BlockBlob"), ("content-type", "application/json"), ("if-none-match", "*")];
         match self.call("create blob", reqwest::Method::PUT, &url, bytes, &headers, &[201]).await {
+            Ok((h, _)) => Ok(Some(etag_of(&h))),
+            Err(StorageError::Refused { status: 409, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a blob only if it is still the version `etag` names (`If-Match`): whether it was deleted (412 or
+    /// 404: another writer changed or removed it first, and it is theirs now).
+    pub async fn delete_blob_if_match(&self, container: &str, name: &str, etag: &str) -> Result<bool, StorageError> {
+        let url = format!("{}/{container}/{name}", self.blob_url);
+        match self.call("delete blob", reqwest::Method::DELETE, &url, Vec::new(), &[("if-match", etag)], &[202]).await {
             Ok(_) => Ok(true),
-            Err(StorageError::Refused { status: 409, .. }) => Ok(false),
+            Err(StorageError::Refused { status: 412 | 404, .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -331,14 +346,14 @@ impl StorageClient {
         }
     }
 
-    /// Replaces a blob only if it is still the version read (`If-Match: <etag>`): whether it was replaced (412
-    /// or 404: another writer changed or removed it first).
-    pub async fn replace_blob_if_match(&self, container: &str, name: &str, etag: &str, bytes: Vec<u8>) -> Result<bool, StorageError> {
+    /// Replaces a blob only if it is still the version read (`If-Match: <etag>`): the new version's ETag, or
+    /// `None` (412 or 404: another writer changed or removed it first).
+    pub async fn replace_blob_if_match(&self, container: &str, name: &str, etag: &str, bytes: Vec<u8>) -> Result<Option<String>, StorageError> {
         let url = format!("{}/{container}/{name}", self.blob_url);
         let headers = [("x-ms-blob-type", "BlockBlob"), ("content-type", "application/json"), ("if-match", etag)];
         match self.call("replace blob", reqwest::Method::PUT, &url, bytes, &headers, &[201]).await {
-            Ok(_) => Ok(true),
-            Err(StorageError::Refused { status: 412 | 404, .. }) => Ok(false),
+            Ok((h, _)) => Ok(Some(etag_of(&h))),
+            Err(StorageError::Refused { status: 412 | 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -43,9 +43,11 @@ pub struct Marker {
     until: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Found {
-    Claimed,
+    /// Ours, with the stored claim's version when the store has versions (a blob's ETag): finishing or
+    /// releasing it touches that version only, never a claim another instance took over after our lease.
+    Claimed(Option<String>),
     Done,
     InFlight,
 }
@@ -98,7 +100,7 @@ impl ReplayStore {
                     return Ok(found);
                 }
                 map.insert(name.to_string(), claim);
-                Ok(Found::Claimed)
+                Ok(Found::Claimed(None))
             }
             ReplayStore::Dir(dir) => {
                 let (dir, name) = (dir.clone(), name.to_string());
@@ -108,16 +110,16 @@ impl ReplayStore {
             }
             ReplayStore::Blob { client, container } => {
                 for _ in 0..4 {
-                    if client.create_blob_if_absent(container, name, encode(claim)).await? {
-                        return Ok(Found::Claimed);
+                    if let Some(etag) = client.create_blob_if_absent(container, name, encode(claim)).await? {
+                        return Ok(Found::Claimed(Some(etag)));
                     }
                     let Some((text, etag)) = client.get_blob_tagged(container, name).await? else { continue };
                     if let Some(found) = classify(decode(text.as_bytes()), now) {
                         return Ok(found);
                     }
                     // Expired: take it over only if nobody else did since it was read.
-                    if client.replace_blob_if_match(container, name, &etag, encode(claim)).await? {
-                        return Ok(Found::Claimed);
+                    if let Some(etag) = client.replace_blob_if_match(container, name, &etag, encode(claim)).await? {
+                        return Ok(Found::Claimed(Some(etag)));
                     }
                 }
                 Err(ReplayError::Contended)
@@ -125,7 +127,9 @@ impl ReplayStore {
         }
     }
 
-    async fn mark_done(&self, name: &str, until: i64) -> Result<(), ReplayError> {
+    /// Marks the claim done. A blob is replaced only if it is still our claim (`If-Match` on its ETag): when
+    /// our lease ran out and another instance took the id over, its claim is left alone.
+    async fn mark_done(&self, name: &str, until: i64, etag: Option<&str>) -> Result<(), ReplayError> {
         let done = Marker { done: true, until };
         match self {
             ReplayStore::Memory(map) => {
@@ -143,13 +147,22 @@ impl ReplayStore {
                 .map_err(|e| ReplayError::Io(std::io::Error::other(e.to_string())))??;
                 Ok(())
             }
-            ReplayStore::Blob { client, container } => Ok(client.put_blob(container, name, encode(done)).await?),
+            ReplayStore::Blob { client, container } => {
+                let ours = match etag {
+                    Some(etag) => client.replace_blob_if_match(container, name, etag, encode(done)).await?.is_some(),
+                    None => client.put_blob(container, name, encode(done)).await.map(|_| true)?,
+                };
+                if !ours {
+                    tracing::warn!("a claim outlived its lease and was taken over; the other holder records the id");
+                }
+                Ok(())
+            }
         }
     }
 
     /// Removes a claim that did not succeed. Synchronous for memory and files (one unlink), so a retry right
     /// after sees the id free; a blob is deleted in the background.
-    fn release(&self, name: &str) {
+    fn release(&self, name: &str, etag: Option<String>) {
         let result = match self {
             ReplayStore::Memory(map) => {
                 map.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
@@ -158,8 +171,13 @@ impl ReplayStore {
             ReplayStore::Dir(dir) => std::fs::remove_file(dir.join(name)).map_err(ReplayError::from),
             ReplayStore::Blob { client, container } => {
                 let (client, container, name) = (client.clone(), container.clone(), name.to_string());
+                // Deleted only if it is still our claim (`If-Match`): never another instance's claim or done marker.
                 tokio::spawn(async move {
-                    if let Err(e) = client.delete_blob(&container, &name).await {
+                    let deleted = match &etag {
+                        Some(etag) => client.delete_blob_if_match(&container, &name, etag).await.map(drop),
+                        None => client.delete_blob(&container, &name).await,
+                    };
+                    if let Err(e) = deleted {
                         warn_unreleased(&ReplayError::from(e));
                     }
                 });
@@ -206,7 +224,7 @@ fn claim_file(dir: &std::path::Path, name: &str, claim: Marker, now: i64) -> Res
         match opts.open(&path) {
             Ok(mut f) => {
                 f.write_all(&encode(claim))?;
-                return Ok(Found::Claimed);
+                return Ok(Found::Claimed(None));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e.into()),
@@ -244,13 +262,15 @@ pub struct ClaimTicket<'a> {
     name: String,
     until: i64,
     done: Option<watch::Sender<bool>>,
+    /// The stored claim's version, when the store has versions.
+    etag: Option<String>,
 }
 
 impl ClaimTicket<'_> {
     /// Records the id as ingested. A store failure here is logged, not returned: the rows are in, and the
     /// worst it costs is one duplicate if the same message is replayed.
     pub async fn succeeded(mut self) {
-        if let Err(e) = self.guard.store.mark_done(&self.name, self.until).await {
+        if let Err(e) = self.guard.store.mark_done(&self.name, self.until, self.etag.as_deref()).await {
             tracing::warn!(error = %e, "could not record a delivered message id; a replay of it would be ingested again");
         }
         self.guard.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.name);
@@ -265,7 +285,7 @@ impl Drop for ClaimTicket<'_> {
         // Not marked as succeeded: release the claim so a retry can try again.
         let Some(tx) = self.done.take() else { return };
         self.guard.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.name);
-        self.guard.store.release(&self.name);
+        self.guard.store.release(&self.name, self.etag.take());
         drop(tx);
     }
 }
@@ -316,8 +336,8 @@ impl ReplayGuard {
             };
             let lease_until = now_unix() + lease.as_secs() as i64 + SKEW_SECS;
             let found = self.store.try_claim(&name, lease_until).await;
-            if let Ok(Found::Claimed) = found {
-                return Ok(Claim::Owner(ClaimTicket { guard: self, name, until: acceptable_until + SKEW_SECS, done: Some(tx) }));
+            if let Ok(Found::Claimed(etag)) = found {
+                return Ok(Claim::Owner(ClaimTicket { guard: self, name, until: acceptable_until + SKEW_SECS, done: Some(tx), etag }));
             }
             // Not ours: forget the local entry (waking local copies) without touching the stored marker.
             self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
