@@ -69,6 +69,19 @@ fn start_azurite() -> (Azurite, String) {
 
 /// Plays the Functions host's queue trigger once: takes the visible messages, invokes `/redeliver` with each,
 /// deletes those answered 2xx. Returns the statuses.
+/// `/api/health` once it shows what `ready` waits for (its Storage depth is read in the background), or after
+/// 15 s as it is.
+async fn health_until(t: &TestBridge, ready: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let h: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+        if ready(&h) || started.elapsed() > Duration::from_secs(15) {
+            return h;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn trigger_once(t: &TestBridge, storage: &StorageClient) -> Vec<u16> {
     let mut statuses = Vec::new();
     for m in storage.get_messages("sentinel-bridge-spill", 32, 2).await.unwrap() {
@@ -104,7 +117,8 @@ async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
     let (status, body) = t.post("noxys", NOXYS_TOKEN, big.to_string()).await;
     assert_eq!((status, body["spooled"].clone()), (202, json!(1)), "{body}");
     assert!(t.rows("NoxysEvents_CL").is_empty());
-    let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    // Health shows the depth it last read (refreshed in the background, never waited on).
+    let health = health_until(&t, |h| h["spill"]["batches"] == 2).await;
     assert_eq!(health["spill"]["batches"], 2, "{}", health["spill"]);
     assert!(health["spill"]["oldestAgeSecs"].as_u64().is_some());
     // Spilled batches never expire (without messagettl=-1 Storage drops a message after 7 days).
@@ -352,7 +366,7 @@ async fn a_long_outage_never_spends_dequeues_or_expires_a_batch() {
 /// puts it back on the queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_is_kept_as_a_dead_letter_at_once_and_replayed() {
-    let (_azurite, cs) = start_azurite();
+    let (azurite, cs) = start_azurite();
     let t = TestBridge::start(&[("SPILL", "azure-queue"), ("AzureWebJobsStorage", &cs)]).await;
     let storage = StorageClient::from_connection_string(&cs).unwrap();
     // The host moved a message it could not get through to the poison queue, then triggers `deadletter`.
@@ -364,7 +378,7 @@ async fn a_poison_message_is_kept_as_a_dead_letter_at_once_and_replayed() {
     let letter: Value = serde_json::from_str(&storage.get_blob("sentinel-bridge-spill", &blobs[0]).await.unwrap()).unwrap();
     assert_eq!(letter["message"], "not a batch");
     assert!(letter["reason"].as_str().unwrap().contains("sentinel-bridge-spill-poison after 5"), "{letter}");
-    let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
+    let health = health_until(&t, |h| h["spill"]["deadLetter"]["blobs"] == 1).await;
     assert_eq!(health["spill"]["deadLetter"]["blobs"], 1, "{}", health["spill"]);
     let report = sentinel_bridge::doctor::checks::run(&t.bridge.state.deployment(), Default::default()).await;
     let dead = report.checks.iter().find(|c| c.check == "spill-dead-letters").unwrap();
@@ -381,6 +395,14 @@ async fn a_poison_message_is_kept_as_a_dead_letter_at_once_and_replayed() {
     assert!(storage.list_blobs("sentinel-bridge-spill", "dead-letter/").await.unwrap().is_empty());
     let back = storage.get_messages("sentinel-bridge-spill", 32, 1).await.unwrap();
     assert_eq!(back.len(), 1);
+
+    // Health never waits on Storage: with the account gone, it still answers at once, from its counters.
+    drop(azurite);
+    tokio::time::sleep(Duration::from_millis(11_000)).await;
+    let asked = Instant::now();
+    let r = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(asked.elapsed() < Duration::from_millis(500), "health waited {:?}", asked.elapsed());
 }
 
 /// A claim is finished and released only while it is still ours (`If-Match` on the claim's own ETag): once

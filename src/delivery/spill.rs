@@ -700,7 +700,12 @@ pub struct QueueSpill {
     last_error: Mutex<Option<String>>,
     last_dead_letter: Mutex<Option<String>>,
     pub retry: RetrySchedule,
+    /// The last depth read from Storage and when, and whether a refresh is under way.
+    depth: Mutex<(Option<(Instant, Value)>, bool)>,
 }
+
+/// How old the queue depth health shows may be before a read of health refreshes it (in the background).
+pub const DEPTH_REFRESH: Duration = Duration::from_secs(10);
 
 impl QueueSpill {
     pub async fn open(client: StorageClient, queue: &str, container: &str, retry: RetrySchedule) -> Result<Arc<QueueSpill>, StorageError> {
@@ -718,6 +723,7 @@ impl QueueSpill {
             last_error: Mutex::new(None),
             last_dead_letter: Mutex::new(None),
             retry,
+            depth: Mutex::new((None, false)),
         }))
     }
 
@@ -883,6 +889,36 @@ impl QueueSpill {
         v
     }
 
+    /// The counters, with the last depth read (its age in `depthAgeSecs`); a read older than [`DEPTH_REFRESH`]
+    /// starts one refresh in the background, never more than one at a time.
+    pub fn status_cached(self: &Arc<Self>) -> Value {
+        let mut v = self.status();
+        let mut held = self.depth.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = held.0.as_ref().is_some_and(|(at, _)| at.elapsed() < DEPTH_REFRESH);
+        if let Some((at, d)) = &held.0 {
+            for k in ["batches", "oldestAgeSecs", "poisonBatches", "depthError"] {
+                if let Some(x) = d.get(k) {
+                    v[k] = x.clone();
+                }
+            }
+            if let Some(x) = d.get("deadLetter").and_then(|d| d.get("blobs")) {
+                v["deadLetter"]["blobs"] = x.clone();
+            }
+            v["depthAgeSecs"] = json!(at.elapsed().as_secs());
+        }
+        if !fresh && !held.1 {
+            held.1 = true;
+            let me = self.clone();
+            tokio::spawn(async move {
+                let read = tokio::time::timeout(Duration::from_secs(10), me.status_with_depth())
+                    .await
+                    .unwrap_or_else(|_| json!({"depthError": "Storage did not answer in 10 s"}));
+                *me.depth.lock().unwrap_or_else(|p| p.into_inner()) = (Some((Instant::now(), read)), false);
+            });
+        }
+        v
+    }
+
     pub fn status(&self) -> Value {
         json!({
             "backend": "azure-queue",
@@ -929,13 +965,13 @@ impl SpillBackend {
         Ok(n)
     }
 
+    /// What health shows. For `azure-queue`, the counters and the last depth read from Storage (at most
+    /// [`DEPTH_REFRESH`] old, refreshed in the background): a health call never waits on Storage, and a flood
+    /// of them costs Storage nothing more.
     pub async fn status(&self) -> Value {
         match self {
             SpillBackend::Dir(d) => d.status(),
-            SpillBackend::Queue(q) => {
-                let q = q.clone();
-                tokio::time::timeout(std::time::Duration::from_secs(3), q.status_with_depth()).await.unwrap_or_else(|_| q.status())
-            }
+            SpillBackend::Queue(q) => q.status_cached(),
         }
     }
 }
