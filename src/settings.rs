@@ -500,6 +500,9 @@ impl Settings {
             (Some(_), None) => return Err(bad("AZURE_OPENAI_DEPLOYMENT", "required with AZURE_OPENAI_ENDPOINT")),
             (None, Some(_)) => return Err(bad("AZURE_OPENAI_ENDPOINT", "required with AZURE_OPENAI_DEPLOYMENT")),
         };
+        // Functions answers an HTTP trigger within 230 s at most; vendors usually give up far sooner. A spill
+        // redelivery attempt is bounded by the same deadline.
+        let deadline = Duration::from_secs(r.number("INGEST_DEADLINE_SECS")?);
         let enrich = EnrichConfig {
             settings: crate::enrich::EnrichSettings {
                 mode,
@@ -643,7 +646,7 @@ impl Settings {
                 max_bytes: r.number("SPILL_MAX_BYTES")?,
                 // The sources are known once the mappings are read (`Bridge::build`).
                 sources: 1,
-                attempt: Duration::from_secs(r.number("INGEST_DEADLINE_SECS")?),
+                attempt: deadline,
             },
             sekoia_url,
             sekoia_key: r.text("SEKOIA_INTAKE_KEY")?,
@@ -655,8 +658,7 @@ impl Settings {
             max_events: r.number("WEBHOOK_MAX_EVENTS")? as usize,
             http_header_timeout: Duration::from_secs(r.number("HTTP_HEADER_TIMEOUT_SECS")?),
             http_body_timeout: Duration::from_secs(r.number("HTTP_BODY_TIMEOUT_SECS")?),
-            // Functions answers an HTTP trigger within 230 s at most; vendors usually give up far sooner.
-            deadline: Duration::from_secs(r.number("INGEST_DEADLINE_SECS")?),
+            deadline,
             linger: Duration::from_millis(r.number("BATCH_LINGER_MS")?),
             max_in_flight: r.number("INGEST_MAX_IN_FLIGHT")? as usize,
             max_call_bytes: r.number("INGEST_MAX_CALL_BYTES")? as usize,

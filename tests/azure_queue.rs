@@ -82,6 +82,17 @@ async fn health_until(t: &TestBridge, ready: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
+/// `sentinel-bridge spill <command>` against the Azurite account `cs`, as an operator runs it.
+fn spill_command(command: &str, cs: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sentinel-bridge"))
+        .args(["spill", command])
+        .env_clear()
+        .env("SPILL", "azure-queue")
+        .env("AzureWebJobsStorage", cs)
+        .output()
+        .unwrap()
+}
+
 async fn trigger_once(t: &TestBridge, storage: &StorageClient) -> Vec<u16> {
     let mut statuses = Vec::new();
     for m in storage.get_messages("sentinel-bridge-spill", 32, 2).await.unwrap() {
@@ -154,13 +165,7 @@ async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
     // Poison messages go back to the spill queue with one command.
     storage.create_queue("sentinel-bridge-spill-poison").await.unwrap();
     storage.put_message("sentinel-bridge-spill-poison", "eyJibG9iIjoieCJ9").await.unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sentinel-bridge"))
-        .args(["spill", "replay-poison"])
-        .env_clear()
-        .env("SPILL", "azure-queue")
-        .env("AzureWebJobsStorage", &cs)
-        .output()
-        .unwrap();
+    let out = spill_command("replay-poison", &cs);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("moved 1 message"));
     let back = storage.get_messages("sentinel-bridge-spill", 32, 1).await.unwrap();
@@ -383,13 +388,7 @@ async fn a_poison_message_is_kept_as_a_dead_letter_at_once_and_replayed() {
     let report = sentinel_bridge::doctor::checks::run(&t.bridge.state.deployment(), Default::default()).await;
     let dead = report.checks.iter().find(|c| c.check == "spill-dead-letters").unwrap();
     assert_eq!(dead.level, sentinel_bridge::doctor::Level::Fail, "{}", report.text());
-    let out = Command::new(env!("CARGO_BIN_EXE_sentinel-bridge"))
-        .args(["spill", "replay"])
-        .env_clear()
-        .env("SPILL", "azure-queue")
-        .env("AzureWebJobsStorage", &cs)
-        .output()
-        .unwrap();
+    let out = spill_command("replay", &cs);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("moved 1 dead letter"), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(storage.list_blobs("sentinel-bridge-spill", "dead-letter/").await.unwrap().is_empty());

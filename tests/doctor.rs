@@ -26,6 +26,17 @@ async fn doctor_with(cfg: WorkspaceConfig, extra: &[(&str, &str)], canary: bool,
     checks::run(&t.bridge.state.deployment(), Options { canary, wait: Duration::from_secs(2) }).await
 }
 
+/// The Webhook stream declared as the table is, with a DCR transformation.
+fn with_webhook_transform(cfg: &mut WorkspaceConfig, kql: &str) {
+    let webhook = cfg.tables.iter().find(|t| t.name == "Webhook_CL").unwrap().clone();
+    cfg.extra_streams.push(sentinel_bridge::local_azure::tables::StreamDecl {
+        name: "Custom-Webhook_CL".into(),
+        columns: webhook.columns.iter().map(|c| sentinel_bridge::kql::Column { name: c.name.clone(), ktype: c.kind.ktype() }).collect(),
+        table: "Webhook_CL".into(),
+        transform: Some(kql.into()),
+    });
+}
+
 fn failing(r: &Report) -> Vec<String> {
     r.checks.iter().filter(|c| c.level == Level::Fail).map(|c| c.check.clone()).collect()
 }
@@ -128,13 +139,7 @@ async fn each_injected_failure_fails_exactly_its_check() {
 
     // A canary a transformation drops: accepted, and never back.
     let mut cfg = config();
-    let webhook = cfg.tables.iter().find(|t| t.name == "Webhook_CL").unwrap().clone();
-    cfg.extra_streams.push(sentinel_bridge::local_azure::tables::StreamDecl {
-        name: "Custom-Webhook_CL".into(),
-        columns: webhook.columns.iter().map(|c| sentinel_bridge::kql::Column { name: c.name.clone(), ktype: c.kind.ktype() }).collect(),
-        table: "Webhook_CL".into(),
-        transform: Some("source | where isnotempty(EventType)".into()),
-    });
+    with_webhook_transform(&mut cfg, "source | where isnotempty(EventType)");
     let r = doctor_with(cfg, &[], true, |_| {}).await;
     assert_eq!(failing(&r), ["canary:Webhook_CL"], "{}", r.text());
     assert!(line(&r, "canary:Webhook_CL").fix.as_deref().unwrap().contains("transformation"));
@@ -206,14 +211,8 @@ async fn only_authorization_failed_means_the_identity_may_not_comment() {
 #[tokio::test]
 async fn dcr_errors_ignores_doctors_own_calls_and_counts_the_products() {
     let mut cfg = config();
-    let webhook = cfg.tables.iter().find(|t| t.name == "Webhook_CL").unwrap().clone();
     // A transformation that fails on every call: each call's records are dropped into DCRLogErrors.
-    cfg.extra_streams.push(sentinel_bridge::local_azure::tables::StreamDecl {
-        name: "Custom-Webhook_CL".into(),
-        columns: webhook.columns.iter().map(|c| sentinel_bridge::kql::Column { name: c.name.clone(), ktype: c.kind.ktype() }).collect(),
-        table: "Webhook_CL".into(),
-        transform: Some("source | where NoSuchColumn == 1".into()),
-    });
+    with_webhook_transform(&mut cfg, "source | where NoSuchColumn == 1");
     let t = TestBridge::start_with(cfg.clone(), &[("DCR_RESOURCE_ID", RULE_ID)]).await;
     let r = checks::run(&t.bridge.state.deployment(), Options { canary: true, wait: Duration::from_secs(2) }).await;
     let logged = t.ws.workspace.query("DCRLogErrors | count").unwrap().rows[0][0].as_f64().unwrap_or(0.0);

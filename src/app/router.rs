@@ -76,23 +76,26 @@ pub async fn serve(settings: Settings, port: u16) -> Result<(), StartupError> {
 }
 
 /// Requests being handled, so the drain waits for them and not for connections with none in flight.
-#[derive(Clone, Default)]
-struct InFlight(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
+#[derive(Default)]
+struct InFlight {
+    requests: std::sync::atomic::AtomicUsize,
+    none_left: tokio::sync::Notify,
+}
 
 /// One request in flight, until dropped.
-struct Handling(InFlight);
+struct Handling(Arc<InFlight>);
 
 impl InFlight {
-    fn enter(&self) -> Handling {
-        self.0 .0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    fn enter(self: &Arc<Self>) -> Handling {
+        self.requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Handling(self.clone())
     }
 
     /// Until no request is in flight.
     async fn idle(&self) {
         loop {
-            let woken = self.0 .1.notified();
-            if self.0 .0.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            let woken = self.none_left.notified();
+            if self.requests.load(std::sync::atomic::Ordering::SeqCst) == 0 {
                 return;
             }
             woken.await;
@@ -102,8 +105,8 @@ impl InFlight {
 
 impl Drop for Handling {
     fn drop(&mut self) {
-        if self.0 .0 .0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
-            self.0 .0 .1.notify_waiters();
+        if self.0.requests.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.0.none_left.notify_waiters();
         }
     }
 }
@@ -114,7 +117,7 @@ impl Drop for Handling {
 /// answers a second to be written.
 async fn serve_connections(listener: TcpListener, router: Router, header_timeout: Duration, drain: Duration, stop: impl std::future::Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
-    let in_flight = InFlight::default();
+    let in_flight = Arc::new(InFlight::default());
     let counted = in_flight.clone();
     let router = router.layer(middleware::from_fn(move |req: Request, next: Next| {
         let handling = counted.enter();

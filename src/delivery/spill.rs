@@ -700,8 +700,14 @@ pub struct QueueSpill {
     last_error: Mutex<Option<String>>,
     last_dead_letter: Mutex<Option<String>>,
     pub retry: RetrySchedule,
-    /// The last depth read from Storage and when, and whether a refresh is under way.
-    depth: Mutex<(Option<(Instant, Value)>, bool)>,
+    depth: Mutex<DepthCache>,
+}
+
+/// The last depth read from Storage and when, and whether a refresh is under way.
+#[derive(Default)]
+struct DepthCache {
+    read: Option<(Instant, serde_json::Map<String, Value>)>,
+    refreshing: bool,
 }
 
 /// How old the queue depth health shows may be before a read of health refreshes it (in the background).
@@ -723,7 +729,7 @@ impl QueueSpill {
             last_error: Mutex::new(None),
             last_dead_letter: Mutex::new(None),
             retry,
-            depth: Mutex::new((None, false)),
+            depth: Mutex::new(DepthCache::default()),
         }))
     }
 
@@ -869,24 +875,27 @@ impl QueueSpill {
         Ok(Redelivery::Done(result.delivered))
     }
 
-    /// Status with the queue's depth, the oldest message's age and the poison queue's depth.
-    pub async fn status_with_depth(&self) -> Value {
-        let mut v = self.status();
+    /// What Storage says now: the queue's depth and its oldest message's age, the poison queue's depth, and the
+    /// dead-letter blobs. Storage calls, so never on a health call's path ([`Self::status_cached`]).
+    async fn read_depth(&self) -> serde_json::Map<String, Value> {
+        let mut d = serde_json::Map::new();
         let poison = format!("{}-poison", self.queue);
         let (main, bad) = tokio::join!(self.client.depth(&self.queue), self.client.depth(&poison));
         match main {
             Ok((n, age)) => {
-                v["batches"] = json!(n);
-                v["oldestAgeSecs"] = json!(age);
+                d.insert("batches".into(), json!(n));
+                d.insert("oldestAgeSecs".into(), json!(age));
             }
-            Err(e) => v["depthError"] = json!(e.to_string()),
+            Err(e) => {
+                d.insert("depthError".into(), json!(e.to_string()));
+            }
         }
-        v["poisonBatches"] = json!(bad.map(|(n, _)| n).unwrap_or(0));
+        d.insert("poisonBatches".into(), json!(bad.map(|(n, _)| n).unwrap_or(0)));
         match self.client.list_blobs(&self.container, DEAD_LETTER_PREFIX).await {
-            Ok(names) => v["deadLetter"]["blobs"] = json!(names.len()),
-            Err(e) => v["deadLetter"]["blobsError"] = json!(e.to_string()),
-        }
-        v
+            Ok(names) => d.insert("blobs".into(), json!(names.len())),
+            Err(e) => d.insert("blobsError".into(), json!(e.to_string())),
+        };
+        d
     }
 
     /// The counters, with the last depth read (its age in `depthAgeSecs`); a read older than [`DEPTH_REFRESH`]
@@ -894,26 +903,26 @@ impl QueueSpill {
     pub fn status_cached(self: &Arc<Self>) -> Value {
         let mut v = self.status();
         let mut held = self.depth.lock().unwrap_or_else(|p| p.into_inner());
-        let fresh = held.0.as_ref().is_some_and(|(at, _)| at.elapsed() < DEPTH_REFRESH);
-        if let Some((at, d)) = &held.0 {
-            for k in ["batches", "oldestAgeSecs", "poisonBatches", "depthError"] {
-                if let Some(x) = d.get(k) {
-                    v[k] = x.clone();
+        let fresh = held.read.as_ref().is_some_and(|(at, _)| at.elapsed() < DEPTH_REFRESH);
+        if let Some((at, d)) = &held.read {
+            for (k, x) in d {
+                // The dead-letter blobs go beside the dead-letter counters.
+                match k.as_str() {
+                    "blobs" | "blobsError" => v["deadLetter"][k] = x.clone(),
+                    _ => v[k] = x.clone(),
                 }
-            }
-            if let Some(x) = d.get("deadLetter").and_then(|d| d.get("blobs")) {
-                v["deadLetter"]["blobs"] = x.clone();
             }
             v["depthAgeSecs"] = json!(at.elapsed().as_secs());
         }
-        if !fresh && !held.1 {
-            held.1 = true;
+        if !fresh && !held.refreshing {
+            held.refreshing = true;
             let me = self.clone();
             tokio::spawn(async move {
-                let read = tokio::time::timeout(Duration::from_secs(10), me.status_with_depth())
-                    .await
-                    .unwrap_or_else(|_| json!({"depthError": "Storage did not answer in 10 s"}));
-                *me.depth.lock().unwrap_or_else(|p| p.into_inner()) = (Some((Instant::now(), read)), false);
+                let read = match tokio::time::timeout(Duration::from_secs(10), me.read_depth()).await {
+                    Ok(d) => d,
+                    Err(_) => serde_json::Map::from_iter([("depthError".to_string(), json!("Storage did not answer in 10 s"))]),
+                };
+                *me.depth.lock().unwrap_or_else(|p| p.into_inner()) = DepthCache { read: Some((Instant::now(), read)), refreshing: false };
             });
         }
         v

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::entities::{Names, Subjects};
-use super::rows::{self, AponoGrant, MetricHour, NoxysEvent, OperationRow, OrgSource, PerfHour, RelatedAlert, SignIn, SpSignIn, TrapEyeThreat};
-use super::signals::{self, compute::Hour, identity, Signal};
+use super::rows::{self, AponoGrant, MetricHour, NoxysEvent, OperationRow, OrgSource, RelatedAlert, SignIn, SpSignIn, TrapEyeThreat};
+use super::signals::{self, identity, Signal};
 use super::Window;
 use crate::model::frame::Frame;
 use crate::model::time::format_ticks;
@@ -120,10 +120,9 @@ pub static QUERIES: [CorrelationQuery; 10] = [
         text: include_str!("../../queries/compute_perf.kql"),
         skip: |n, _| (n.computers.is_empty() && n.resources.is_empty()).then_some("no hosts"),
         phase: Phase::Rest,
-        columns: rows::columns_of::<PerfHour>,
+        columns: rows::columns_of::<MetricHour>,
         read: |f, r| {
-            let hours: Vec<Hour> = typed::<PerfHour>(f)?.iter().map(Hour::from).collect();
-            let scored = signals::compute::compute(&hours, "Perf", r.window_start);
+            let scored = signals::compute::compute(&typed::<MetricHour>(f)?, "Perf", r.window_start);
             r.signals.extend(scored.signals);
             r.notes.extend(scored.notes);
             Ok(())
@@ -136,8 +135,7 @@ pub static QUERIES: [CorrelationQuery; 10] = [
         phase: Phase::Rest,
         columns: rows::columns_of::<MetricHour>,
         read: |f, r| {
-            let hours: Vec<Hour> = typed::<MetricHour>(f)?.iter().map(Hour::from).collect();
-            let scored = signals::compute::compute(&hours, "AzureMetrics", r.window_start);
+            let scored = signals::compute::compute(&typed::<MetricHour>(f)?, "AzureMetrics", r.window_start);
             r.signals.extend(scored.signals);
             r.notes.extend(scored.notes);
             Ok(())

@@ -138,27 +138,13 @@ pub struct ResolvedName {
     pub rows: Option<f64>,
 }
 
-/// `compute_perf.kql`: an hourly Perf counter per host.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PerfHour {
-    #[serde(rename = "Key", deserialize_with = "text")]
-    pub key: String,
-    #[serde(rename = "CounterName", deserialize_with = "text")]
-    pub metric: String,
-    #[serde(rename = "TimeGenerated", deserialize_with = "ticks")]
-    pub time: Option<i64>,
-    #[serde(rename = "Value", deserialize_with = "number")]
-    pub value: Option<f64>,
-    #[serde(rename = "Samples", deserialize_with = "number")]
-    pub samples: Option<f64>,
-}
-
-/// `compute_metrics.kql`: an hourly platform metric per resource, in its documented aggregation.
+/// `compute_perf.kql` and `compute_metrics.kql`: one hour of a series, a Perf counter of a host or a platform
+/// metric of a resource in its documented aggregation (both queries name the counter or metric `Metric`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct MetricHour {
     #[serde(rename = "Key", deserialize_with = "text")]
     pub key: String,
-    #[serde(rename = "MetricName", deserialize_with = "text")]
+    #[serde(rename = "Metric", deserialize_with = "text")]
     pub metric: String,
     #[serde(rename = "TimeGenerated", deserialize_with = "ticks")]
     pub time: Option<i64>,

@@ -9,17 +9,24 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use crate::delivery::spill::{RedeliverError, Redelivery, SpillBackend};
+use crate::delivery::spill::{QueueSpill, RedeliverError, Redelivery, SpillBackend};
 use crate::functions::invocation::{answer, QueueInvocation};
 use crate::functions::state::AppState;
 
-pub async fn redeliver(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+/// The spill queue and the host's invocation of one of its triggers (`function` names it in the log), or the
+/// status and log line of the answer that says why there is none.
+fn queue_invocation(state: &AppState, body: &[u8], function: &str) -> Result<(Arc<QueueSpill>, QueueInvocation), (StatusCode, String)> {
     let Some(SpillBackend::Queue(queue)) = state.spill.clone() else {
-        return answer(StatusCode::SERVICE_UNAVAILABLE, "redeliver: SPILL is not azure-queue on this instance".into());
+        return Err((StatusCode::SERVICE_UNAVAILABLE, format!("{function}: SPILL is not azure-queue on this instance")));
     };
-    let invocation = match QueueInvocation::parse(&body, "item") {
-        Ok(i) => i,
-        Err(e) => return answer(StatusCode::BAD_REQUEST, format!("redeliver: {e}")),
+    let invocation = QueueInvocation::parse(body, "item").map_err(|e| (StatusCode::BAD_REQUEST, format!("{function}: {e}")))?;
+    Ok((queue, invocation))
+}
+
+pub async fn redeliver(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let (queue, invocation) = match queue_invocation(&state, &body, "redeliver") {
+        Ok(x) => x,
+        Err((status, log)) => return answer(status, log),
     };
     // As long as a sender would wait: a destination still down hands the message back to the host promptly.
     let deadline = std::time::Instant::now() + state.deadline;
@@ -46,12 +53,9 @@ pub async fn redeliver(State(state): State<Arc<AppState>>, body: Bytes) -> Respo
 /// there would expire with the host's 7-day TTL: it is kept at once in a dead-letter blob with no expiry, and
 /// the host deletes it from the poison queue on the 2xx.
 pub async fn deadletter(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let Some(SpillBackend::Queue(queue)) = state.spill.clone() else {
-        return answer(StatusCode::SERVICE_UNAVAILABLE, "deadletter: SPILL is not azure-queue on this instance".into());
-    };
-    let invocation = match QueueInvocation::parse(&body, "item") {
-        Ok(i) => i,
-        Err(e) => return answer(StatusCode::BAD_REQUEST, format!("deadletter: {e}")),
+    let (queue, invocation) = match queue_invocation(&state, &body, "deadletter") {
+        Ok(x) => x,
+        Err((status, log)) => return answer(status, log),
     };
     match queue.bury(&invocation.message, invocation.dequeue_count).await {
         Ok(blob) => answer(StatusCode::OK, format!("kept as the dead letter {blob}")),

@@ -174,26 +174,30 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
     let request_id = headers.get("x-ms-client-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     // Azure validates nothing of the content before answering: what it cannot use is dropped after the 204,
     // with a DCRLogErrors row (contract §1, "Synchronous answers"; there is no synchronous per-record 400).
-    let dropped_call = |message: String, encoding: &str| {
-        ws.log_dcr_error(dcr, stream, &request_id, "Ingestion", &message);
+    // Every call taken is recorded, with the rows it stored.
+    let record = |rows: usize| {
         ws.record(RecordedCall {
             stream: stream.to_string(),
             dcr: dcr.to_string(),
-            content_encoding: encoding.to_string(),
+            content_encoding: encoding.clone(),
             request_id: Some(request_id.clone()).filter(|r| !r.is_empty()),
             sent_bytes: body.len(),
             json_bytes: raw.len(),
-            rows: 0,
-        });
+            rows,
+        })
+    };
+    let dropped_call = |message: String| {
+        ws.log_dcr_error(dcr, stream, &request_id, "Ingestion", &message);
+        record(0);
     };
     let items = match serde_json::from_slice::<Value>(&raw) {
         Ok(Value::Array(items)) => items,
         Ok(_) => {
-            dropped_call("The payload is not a JSON array of records; nothing was ingested.".into(), &encoding);
+            dropped_call("The payload is not a JSON array of records; nothing was ingested.".into());
             return Ok(());
         }
         Err(e) => {
-            dropped_call(format!("The payload is not valid JSON ({e}); nothing was ingested."), &encoding);
+            dropped_call(format!("The payload is not valid JSON ({e}); nothing was ingested."));
             return Ok(());
         }
     };
@@ -209,7 +213,7 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
     }
     // A JSON reader with a depth limit refuses the whole document: every record of the call is dropped.
     if let Some((i, nesting)) = items.iter().map(|item| 1 + depth(item)).enumerate().find(|(_, n)| *n > MAX_NESTING) {
-        dropped_call(format!("Record {i} nests {nesting} levels deep with the array; the maximum is {MAX_NESTING}. Nothing was ingested."), &encoding);
+        dropped_call(format!("Record {i} nests {nesting} levels deep with the array; the maximum is {MAX_NESTING}. Nothing was ingested."));
         return Ok(());
     }
     let columns: HashMap<&str, kql::KType> = decl.columns.iter().map(|c| (c.name.as_str(), c.ktype)).collect();
@@ -300,15 +304,7 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
         })?;
     }
     ws.stats.rows.fetch_add(count as u64, Relaxed);
-    ws.record(RecordedCall {
-        stream: stream.to_string(),
-        dcr: dcr.to_string(),
-        content_encoding: encoding,
-        request_id: Some(request_id).filter(|r| !r.is_empty()),
-        sent_bytes: body.len(),
-        json_bytes: raw.len(),
-        rows: count,
-    });
+    record(count);
     Ok(())
 }
 

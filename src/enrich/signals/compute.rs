@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use super::{median, Evidence, Signal, SignalKind, THIN_BASELINE_DAYS};
-use crate::enrich::rows::{MetricHour, PerfHour};
+use crate::enrich::rows::MetricHour;
 use crate::model::time::{format_ticks, TICKS_PER_SEC};
 
 const HOUR: i64 = 3600 * TICKS_PER_SEC;
@@ -60,30 +60,8 @@ pub struct Scored {
     pub notes: Vec<String>,
 }
 
-/// One hour of a series: Perf's counters and AzureMetrics' metrics alike.
-#[derive(Debug, Clone)]
-pub struct Hour {
-    pub key: String,
-    pub metric: String,
-    pub time: Option<i64>,
-    pub value: Option<f64>,
-    pub samples: Option<f64>,
-}
-
-impl From<&PerfHour> for Hour {
-    fn from(r: &PerfHour) -> Hour {
-        Hour { key: r.key.clone(), metric: r.metric.clone(), time: r.time, value: r.value, samples: r.samples }
-    }
-}
-
-impl From<&MetricHour> for Hour {
-    fn from(r: &MetricHour) -> Hour {
-        Hour { key: r.key.clone(), metric: r.metric.clone(), time: r.time, value: r.value, samples: r.samples }
-    }
-}
-
 /// Scores hourly series (key, metric, time, value and samples) from `table`.
-pub fn compute(hours: &[Hour], table: &str, window_start: i64) -> Scored {
+pub fn compute(hours: &[MetricHour], table: &str, window_start: i64) -> Scored {
     let mut out = Scored::default();
     let mut series: BTreeMap<(String, String), Vec<Point>> = BTreeMap::new();
     for r in hours {
@@ -246,8 +224,8 @@ fn metric_signal_title(name: SignalKind) -> &'static str {
 mod tests {
     use super::*;
 
-    fn frame(rows: Vec<(i64, f64, f64)>, metric: &str) -> Vec<Hour> {
-        rows.into_iter().map(|(t, v, s)| Hour { key: "h".into(), metric: metric.into(), time: Some(t), value: Some(v), samples: Some(s) }).collect()
+    fn frame(rows: Vec<(i64, f64, f64)>, metric: &str) -> Vec<MetricHour> {
+        rows.into_iter().map(|(t, v, s)| MetricHour { key: "h".into(), metric: metric.into(), time: Some(t), value: Some(v), samples: Some(s) }).collect()
     }
 
     const T0: i64 = 739_000 * DAY;
