@@ -20,6 +20,16 @@ param namePrefix string = 'sbridge'
 @secure()
 param sourceSecrets object
 
+@description('The key the enrichment playbook sends to /api/enrich (x-enrich-key), at least 32 characters: `openssl rand -hex 32`. Stored in Key Vault; the function reads it as ENRICH_KEY. Keep the same value across deployments (rotate as "<new>,<old>").')
+@secure()
+@minLength(32)
+param enrichKey string
+
+@description('The key that seals every spill message and dead letter in the function\'s storage account, at least 32 characters: `openssl rand -hex 32`. Stored in Key Vault (SPILL_SIGNING_KEY). Keep it across deployments: spilled batches sealed with a key the function no longer holds are set aside, not delivered (rotate as "<new>,<old>").')
+@secure()
+@minLength(32)
+param spillSigningKey string
+
 @description('Enrichment mode: observe, comment or act.')
 @allowed([
   'observe'
@@ -96,6 +106,8 @@ module vault 'modules/keyvault.bicep' = {
     principalId: identity.outputs.principalId
     sourceSecrets: sourceSecrets
     sekoiaIntakeKey: sekoiaIntakeKey
+    enrichKey: enrichKey
+    spillSigningKey: spillSigningKey
   }
 }
 
@@ -177,8 +189,8 @@ module sentinel 'modules/sentinel.bicep' = {
     workspaceName: workspaceName
     location: location
     playbookName: '${namePrefix}-enrich-${suffix}'
-    functionAppName: functionApp.outputs.name
     functionHostName: functionApp.outputs.defaultHostName
+    enrichKey: enrichKey
     sentinelAutomationPrincipalId: sentinelAutomationPrincipalId
   }
 }

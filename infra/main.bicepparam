@@ -9,6 +9,10 @@ param sourceSecrets = {
   trapeye: readEnvironmentVariable('SOURCE_TRAPEYE_SECRET', '')
   apono: readEnvironmentVariable('SOURCE_APONO_SECRET', '')
 }
+// Generate each once with `openssl rand -hex 32` and keep them (a secret store, your pipeline's secrets): the
+// playbook's key for /api/enrich, and the key that seals spilled batches. Same values on every deployment.
+param enrichKey = readEnvironmentVariable('ENRICH_KEY')
+param spillSigningKey = readEnvironmentVariable('SPILL_SIGNING_KEY')
 // Seed 001: also send Noxys events to Sekoia XDR (EU intake).
 param sekoiaSources = []
 param sekoiaIntakeKey = readEnvironmentVariable('SEKOIA_INTAKE_KEY', '')

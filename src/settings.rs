@@ -99,6 +99,7 @@ pub const REGISTRY: &[SettingDef] = &[
     number("SPILL_MAX_ATTEMPTS", 30, 1, 10_000, "`dir:` spill: failed redeliveries of one batch before it moves to the dead-letter store, so the batches behind it drain"),
     number("SPILL_MAX_BYTES", 1 << 30, 1 << 20, 1 << 40, "`dir:` spill: bytes it may hold, dead letters included; past it the webhook answers 503"),
     text("SPILL_CONTAINER", "`sentinel-bridge-spill`", "the blob container for spilled batches over 48 KiB"),
+    text("SPILL_SIGNING_KEY", "required with `azure-queue`", "`azure-queue`: the key (at least 32 bytes; two, comma-separated, while rotating) that seals every spill message and dead letter, so one the function did not write is refused; a Key Vault reference in Azure"),
     text("AzureWebJobsStorage", "unset", "the host's storage as a connection string with a key (Azurite, `UseDevelopmentStorage=true`)"),
     text("AzureWebJobsStorage__accountName", "unset", "identity-based host storage; the spill derives the queue and blob URIs from it"),
     text("AzureWebJobsStorage__queueServiceUri", "unset", "identity-based host storage: the queue service URI"),
@@ -124,6 +125,7 @@ pub const REGISTRY: &[SettingDef] = &[
     text("ENRICH_ACT_THRESHOLD", "0.8", "confidence (0 to 1) from which `act` labels and raises severity"),
     number("ENRICH_MAX_CONCURRENT", 4, 1, 64, "enrichments run at once by one instance; the others wait in a bounded queue"),
     number("ENRICH_MAX_QUEUED", 32, 0, 1000, "enrichments waiting for a turn, at most; past it (or past 60 s of waiting) the playbook hears 429 with Retry-After"),
+    text("ENRICH_KEY", "unset: under the Functions host `/api/enrich` refuses every call; locally it is open", "the key the playbook sends in `x-enrich-key` (at least 16 bytes; two, comma-separated, while rotating); a Key Vault reference in Azure, set by the deployment, so no host key is read at deployment time"),
     text("AZURE_OPENAI_ENDPOINT", "off", "with `AZURE_OPENAI_DEPLOYMENT`: turn on the optional narrative by Azure OpenAI (managed identity)"),
     text("AZURE_OPENAI_DEPLOYMENT", "off", "the chat deployment's name"),
     text("AZURE_OPENAI_API_VERSION", "`2024-10-21`", "chat completions api-version"),
@@ -248,6 +250,20 @@ pub struct EnrichConfig {
     /// Enrichments run at once, and waiting, at most (`/api/enrich`'s admission control).
     pub max_concurrent: usize,
     pub max_queued: usize,
+    /// Who may call `/api/enrich`: the key in `x-enrich-key` (`ENRICH_KEY`), or, when unset, nobody under
+    /// the Functions host and anyone locally.
+    pub caller: EnrichCaller,
+}
+
+/// Who may call `/api/enrich`.
+#[derive(Debug, Clone)]
+pub enum EnrichCaller {
+    /// A caller sending one of these keys in `x-enrich-key`.
+    Key(crate::mapping::auth::Secrets),
+    /// Nobody: the Functions host without `ENRICH_KEY`.
+    Nobody,
+    /// Anyone: local use, where the loopback port is the boundary.
+    Anyone,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,12 +285,15 @@ fn https_or_loopback(setting: &str, value: &str) -> Result<String, SettingError>
     Ok(value.trim_end_matches('/').to_string())
 }
 
+/// The header the playbook sends `ENRICH_KEY` in.
+pub const ENRICH_KEY_HEADER: &str = "x-enrich-key";
+
 /// Where accepted events wait when a destination cannot take them in time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpillSetting {
     Off,
     Dir(PathBuf),
-    AzureQueue { storage: StorageSetting, queue: String, container: String },
+    AzureQueue { storage: StorageSetting, queue: String, container: String, seal: crate::delivery::seal::SealKey },
 }
 
 /// How the `azure-queue` spill reaches the function's storage account.
@@ -517,6 +536,7 @@ impl Settings {
             openai,
             max_concurrent: r.number("ENRICH_MAX_CONCURRENT")? as usize,
             max_queued: r.number("ENRICH_MAX_QUEUED")? as usize,
+            caller: EnrichCaller::Anyone,
         };
         let sources_files = r
             .text("WEBHOOK_SOURCES_FILE")?
@@ -524,6 +544,15 @@ impl Settings {
             .unwrap_or_default();
         let source_secrets = r.per_source("SECRETS");
         let under_functions_host = port.is_some() || r.text("FUNCTIONS_WORKER_RUNTIME")?.is_some();
+        let mut enrich = enrich;
+        enrich.caller = match r.text("ENRICH_KEY")? {
+            Some(v) => {
+                let mode = crate::mapping::AuthMode::Header { name: ENRICH_KEY_HEADER.into() };
+                EnrichCaller::Key(crate::mapping::auth::Secrets::parse(&v, &mode).map_err(|e| bad("ENRICH_KEY", e.to_string()))?)
+            }
+            None if under_functions_host => EnrichCaller::Nobody,
+            None => EnrichCaller::Anyone,
+        };
         // Settings the chosen backend would ignore without a word are refused.
         if backend == Backend::Local {
             for ignored in ["LOGS_INGESTION_SCOPE", "LOG_ANALYTICS_WORKSPACE_ID", "LOG_ANALYTICS_ENDPOINT", "SENTINEL_WORKSPACE_RESOURCE_ID", "ARM_ENDPOINT"] {
@@ -579,7 +608,11 @@ impl Settings {
             let storage = storage.ok_or_else(|| {
                 bad("SPILL", "azure-queue needs AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__queueServiceUri / __accountName")
             })?;
-            Ok(SpillSetting::AzureQueue { storage, queue: queue.clone(), container: container.clone() })
+            let key = r
+                .text("SPILL_SIGNING_KEY")?
+                .ok_or_else(|| bad("SPILL_SIGNING_KEY", "is required with SPILL=azure-queue: every spill message is sealed with it"))?;
+            let seal = crate::delivery::seal::SealKey::parse(&key).map_err(|e| bad("SPILL_SIGNING_KEY", e.to_string()))?;
+            Ok(SpillSetting::AzureQueue { storage, queue: queue.clone(), container: container.clone(), seal })
         };
         let host_storage = storage.clone();
         let spill = match r.text("SPILL")?.as_deref() {
@@ -687,8 +720,12 @@ mod tests {
         assert_eq!(s.spill, SpillSetting::Dir(PathBuf::from(".sentinel-bridge/spill")));
         let host = from(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1234"), ("LOGS_INGESTION_ENDPOINT", "local")]).unwrap();
         assert_eq!(host.spill, SpillSetting::Off);
-        let host =
-            from(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1234"), ("LOGS_INGESTION_ENDPOINT", "local"), ("AzureWebJobsStorage__accountName", "sbst")]).unwrap();
+        let storage = [("FUNCTIONS_CUSTOMHANDLER_PORT", "1234"), ("LOGS_INGESTION_ENDPOINT", "local"), ("AzureWebJobsStorage__accountName", "sbst")];
+        assert_eq!(from(&storage).unwrap_err().setting, "SPILL_SIGNING_KEY", "the queue spill seals what it writes");
+        let host = from(&[&storage[..], &[("SPILL_SIGNING_KEY", "0123456789abcdef0123456789abcdef")]].concat()).unwrap();
+        // Under the host, nobody may call /api/enrich until ENRICH_KEY is set; locally anyone may.
+        assert!(matches!(host.enrich.caller, EnrichCaller::Nobody));
+        assert!(matches!(s.enrich.caller, EnrichCaller::Anyone));
         assert!(
             matches!(host.spill, SpillSetting::AzureQueue { storage: StorageSetting::Identity { ref queue_url, .. }, .. } if queue_url == "https://sbst.queue.core.windows.net")
         );
@@ -742,6 +779,9 @@ mod tests {
             (&[("ARM_ENDPOINT", "http://management.example.com")], "ARM_ENDPOINT"),
             (&[("SPILL", "tape")], "SPILL"),
             (&[("SPILL", "azure-queue")], "SPILL"),
+            (&[("SPILL", "azure-queue"), ("AzureWebJobsStorage__accountName", "sbst"), ("SPILL_SIGNING_KEY", "too-short")], "SPILL_SIGNING_KEY"),
+            (&[("ENRICH_KEY", "short")], "ENRICH_KEY"),
+            (&[("ENRICH_KEY", "@Microsoft.KeyVault(VaultName=kv;SecretName=enrich-key)")], "ENRICH_KEY"),
             (&[("SPILL_QUEUE", "Bad_Name")], "SPILL_QUEUE"),
             (&[("AzureWebJobsStorage__queueServiceUri", "https://a.queue.core.windows.net")], "AzureWebJobsStorage__blobServiceUri"),
             (&[("SEKOIA_INTAKE_URL", "http://intake.example.com")], "SEKOIA_INTAKE_URL"),

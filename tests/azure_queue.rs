@@ -16,6 +16,9 @@ use sentinel_bridge::azure::storage::StorageClient;
 use sentinel_bridge::local_azure::Endpoint;
 use serde_json::{json, Value};
 
+/// The function's spill key (`SPILL_SIGNING_KEY`): what the spill writes carries its seal.
+const SIGNING_KEY: &str = "spill-signing-key-of-the-test-function-0123456789";
+
 struct Azurite(Vec<Child>);
 
 impl Drop for Azurite {
@@ -88,6 +91,7 @@ fn spill_command(command: &str, cs: &str) -> std::process::Output {
         .args(["spill", command])
         .env_clear()
         .env("SPILL", "azure-queue")
+        .env("SPILL_SIGNING_KEY", SIGNING_KEY)
         .env("AzureWebJobsStorage", cs)
         .output()
         .unwrap()
@@ -117,7 +121,14 @@ async fn trigger_once(t: &TestBridge, storage: &StorageClient) -> Vec<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
     let (_azurite, cs) = start_azurite();
-    let t = TestBridge::start(&[("SPILL", "azure-queue"), ("AzureWebJobsStorage", &cs), ("INGEST_DEADLINE_SECS", "1"), ("SPILL_RETRY_BASE_SECS", "1")]).await;
+    let t = TestBridge::start(&[
+        ("SPILL", "azure-queue"),
+        ("SPILL_SIGNING_KEY", SIGNING_KEY),
+        ("AzureWebJobsStorage", &cs),
+        ("INGEST_DEADLINE_SECS", "1"),
+        ("SPILL_RETRY_BASE_SECS", "1"),
+    ])
+    .await;
     let storage = StorageClient::from_connection_string(&cs).unwrap();
     t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 60));
 
@@ -158,8 +169,10 @@ async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
     assert_eq!(health["spill"]["redeliveredRows"], 2);
     assert_eq!(health["spill"]["failedAttempts"], 2);
 
-    // An unreadable message is refused (non-2xx: the host retries it, then moves it to the poison queue).
-    let r = t.http.post(format!("{}/redeliver", t.url)).json(&json!({"Data": {"item": "\"not a batch\""}, "Metadata": {}})).send().await.unwrap();
+    // A sealed message that is still unreadable is refused (non-2xx: the host retries it, then moves it to the
+    // poison queue).
+    let unreadable = serde_json::to_string(&seal().seal("not a batch")).unwrap();
+    let r = t.http.post(format!("{}/redeliver", t.url)).json(&json!({"Data": {"item": unreadable}, "Metadata": {}})).send().await.unwrap();
     assert_eq!(r.status(), 400);
 
     // Poison messages go back to the spill queue with one command.
@@ -207,7 +220,11 @@ async fn with_the_identity_the_queue_gets_a_bearer_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spilled_batch_lands_whole_and_forged_messages_are_refused() {
     let (_azurite, cs) = start_azurite();
-    let t = TestBridge::start_with(drifted_workspace(), &[("SPILL", "azure-queue"), ("AzureWebJobsStorage", &cs), ("INGEST_DEADLINE_SECS", "1")]).await;
+    let t = TestBridge::start_with(
+        drifted_workspace(),
+        &[("SPILL", "azure-queue"), ("SPILL_SIGNING_KEY", SIGNING_KEY), ("AzureWebJobsStorage", &cs), ("INGEST_DEADLINE_SECS", "1")],
+    )
+    .await;
     let storage = StorageClient::from_connection_string(&cs).unwrap();
     t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 60));
     let (status, body) = t.post("generic", GENERIC_TOKEN, json!([{"type": "drifted"}, {"n": 1}]).to_string()).await;
@@ -222,13 +239,47 @@ async fn a_spilled_batch_lands_whole_and_forged_messages_are_refused() {
     let health: Value = t.http.get(format!("{}/api/health", t.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["spill"]["deadLetter"]["rowsThisRun"], 0, "{}", health["spill"]);
 
-    // Messages the spill did not write are not followed: a blob outside our naming, a stream name that would
-    // reach a URL.
+    // Even under the spill's own seal, names it would never have written are not followed: a blob outside our
+    // naming, a stream name that would reach a URL.
+    let invoke = |text: String| {
+        let invocation = json!({"Data": {"item": serde_json::to_string(&text).unwrap()}, "Metadata": {}});
+        let http = t.http.clone();
+        let url = format!("{}/redeliver", t.url);
+        async move { http.post(url).json(&invocation).send().await.unwrap() }
+    };
     for forged in [json!({"blob": "../other-container/secret.json"}), json!({"destination": "sentinel", "stream": "Custom-X/../../admin", "rows": ["{}"]})] {
-        let invocation = json!({"Data": {"item": serde_json::to_string(&forged.to_string()).unwrap()}, "Metadata": {}});
-        let r = t.http.post(format!("{}/redeliver", t.url)).json(&invocation).send().await.unwrap();
-        assert_eq!(r.status(), 400, "{forged}");
+        assert_eq!(invoke(seal().seal(&forged.to_string())).await.status(), 400, "{forged}");
     }
+
+    // A well-formed batch someone else put on the queue (anyone with a role on the storage account can) is not
+    // ingested with the function's identity: without the seal, or sealed with another key, or altered after
+    // sealing, it is set aside at once as a dead letter (the host deletes it: no retries to spend).
+    let batch = json!({"destination": "sentinel", "stream": "Custom-Webhook_CL", "rows": [r#"{"TimeGenerated":"2026-03-20T14:32:00Z","Source":"forged"}"#]});
+    let other = sentinel_bridge::delivery::seal::SealKey::parse("another-key-that-is-not-the-functions-0123").unwrap();
+    let altered = seal().seal(&batch.to_string()).replace("forged", "altered");
+    for text in [batch.to_string(), other.seal(&batch.to_string()), altered] {
+        let r = invoke(text).await;
+        assert_eq!(r.status(), 200);
+        let logs = r.json::<Value>().await.unwrap()["Logs"].to_string();
+        assert!(logs.contains("set aside"), "{logs}");
+    }
+    assert_eq!(t.rows("Webhook_CL").len(), 2, "nothing forged was ingested");
+    let letters = storage.list_blobs("sentinel-bridge-spill", "dead-letter/").await.unwrap();
+    assert_eq!(letters.len(), 3);
+    // The dead letters are sealed too, and `spill replay` leaves the forged ones where they are.
+    let letter = storage.get_blob("sentinel-bridge-spill", &letters[0]).await.unwrap();
+    let letter: Value = serde_json::from_str(seal().open(&letter).unwrap()).unwrap();
+    assert!(letter["reason"].as_str().unwrap().starts_with(sentinel_bridge::delivery::spill::FORGED), "{letter}");
+    let out = spill_command("replay", &cs);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("left 3"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(storage.list_blobs("sentinel-bridge-spill", "dead-letter/").await.unwrap().len(), 3);
+    // The same batch under the function's seal lands.
+    assert_eq!(invoke(seal().seal(&batch.to_string())).await.status(), 200);
+    assert_eq!(t.rows("Webhook_CL").len(), 3);
+}
+
+fn seal() -> sentinel_bridge::delivery::seal::SealKey {
+    sentinel_bridge::delivery::seal::SealKey::parse(SIGNING_KEY).unwrap()
 }
 
 /// `serve` as a child process on `port`, its replay markers in the storage account of `cs`.
@@ -324,6 +375,7 @@ async fn a_long_outage_never_spends_dequeues_or_expires_a_batch() {
     let (_azurite, cs) = start_azurite();
     let t = TestBridge::start(&[
         ("SPILL", "azure-queue"),
+        ("SPILL_SIGNING_KEY", SIGNING_KEY),
         ("AzureWebJobsStorage", &cs),
         ("INGEST_DEADLINE_SECS", "1"),
         ("SPILL_RETRY_BASE_SECS", "1"),
@@ -372,16 +424,17 @@ async fn a_long_outage_never_spends_dequeues_or_expires_a_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_is_kept_as_a_dead_letter_at_once_and_replayed() {
     let (azurite, cs) = start_azurite();
-    let t = TestBridge::start(&[("SPILL", "azure-queue"), ("AzureWebJobsStorage", &cs)]).await;
+    let t = TestBridge::start(&[("SPILL", "azure-queue"), ("SPILL_SIGNING_KEY", SIGNING_KEY), ("AzureWebJobsStorage", &cs)]).await;
     let storage = StorageClient::from_connection_string(&cs).unwrap();
     // The host moved a message it could not get through to the poison queue, then triggers `deadletter`.
-    let invocation = json!({"Data": {"item": "\"not a batch\""}, "Metadata": {"DequeueCount": "5"}});
+    let poison = seal().seal("not a batch");
+    let invocation = json!({"Data": {"item": serde_json::to_string(&poison).unwrap()}, "Metadata": {"DequeueCount": "5"}});
     let r = t.http.post(format!("{}/deadletter", t.url)).json(&invocation).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let blobs = storage.list_blobs("sentinel-bridge-spill", "dead-letter/").await.unwrap();
     assert_eq!(blobs.len(), 1);
-    let letter: Value = serde_json::from_str(&storage.get_blob("sentinel-bridge-spill", &blobs[0]).await.unwrap()).unwrap();
-    assert_eq!(letter["message"], "not a batch");
+    let letter: Value = serde_json::from_str(seal().open(&storage.get_blob("sentinel-bridge-spill", &blobs[0]).await.unwrap()).unwrap()).unwrap();
+    assert_eq!(letter["message"], poison, "kept as it came");
     assert!(letter["reason"].as_str().unwrap().contains("sentinel-bridge-spill-poison after 5"), "{letter}");
     let health = health_until(&t, |h| h["spill"]["deadLetter"]["blobs"] == 1).await;
     assert_eq!(health["spill"]["deadLetter"]["blobs"], 1, "{}", health["spill"]);

@@ -143,11 +143,23 @@ fn the_deployment_wires_what_azure_requires() {
     let app = std::fs::read_to_string(root().join("infra/modules/functionapp.bicep")).unwrap();
     assert!(app.contains("perInstanceConcurrency: httpPerInstanceConcurrency") && app.contains("param httpPerInstanceConcurrency int = 256"));
     assert!(main.contains("httpPerInstanceConcurrency: httpPerInstanceConcurrency"));
-    // The playbook calls the custom handler over HTTP with the function key, kept out of run history.
+    // The playbook calls the custom handler over HTTP with the deployment's enrichment key, kept out of run
+    // history; nothing in the deployment asks the Functions host runtime for a key (it may not answer while
+    // the app is being created), and the route the playbook calls is anonymous to the host, checked by us.
     let playbook = find("infra/modules/sentinel.bicep", "playbook");
     assert!(playbook.contains("type: 'Http'") && !playbook.contains("type: 'Function'"));
-    assert!(playbook.contains("/api/enrich") && playbook.contains("x-functions-key") && playbook.contains("SecureString") && playbook.contains("secureData"));
-    assert!(playbook.contains("listKeys()"));
+    assert!(playbook.contains("/api/enrich") && playbook.contains("'x-enrich-key'") && playbook.contains("SecureString") && playbook.contains("secureData"));
+    assert!(playbook.contains("value: first(split(enrichKey, ','))"), "the playbook sends the first of the keys");
+    for f in bicep_files() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        assert!(!code.contains("listKeys(") && !code.contains("Microsoft.Web/sites/host"), "{}: reads a key from the host runtime", f.display());
+    }
+    let function: Value = serde_json::from_str(&std::fs::read_to_string(root().join("functions/enrich/function.json")).unwrap()).unwrap();
+    assert_eq!(function["bindings"][0]["authLevel"], "anonymous");
+    assert!(app.contains("name: 'ENRICH_KEY'") && app.contains("SecretName=enrich-key"));
+    assert!(app.contains("name: 'SPILL_SIGNING_KEY'") && app.contains("SecretName=spill-signing-key"));
+    assert!(main.contains("param enrichKey string") && main.contains("param spillSigningKey string"));
     // Telemetry with local auth off needs Monitoring Metrics Publisher on Application Insights.
     let insights = std::fs::read_to_string(root().join("infra/modules/monitoring.bicep")).unwrap();
     assert!(insights.contains("DisableLocalAuth: true") && insights.contains("3913510d-42f4-4e42-8a64-420c390055eb"));

@@ -269,3 +269,36 @@ async fn stalled_connections_are_closed_at_their_timeouts_and_never_block_the_dr
     assert!(status.success(), "{err}");
     assert!(asked.elapsed() < Duration::from_secs(10), "the drain waited {:?}", asked.elapsed());
 }
+
+/// The playbook's key is the function's own setting, not a host key read at deployment time: under the host,
+/// `/api/enrich` refuses every call until `ENRICH_KEY` is set, and then every call without it.
+#[tokio::test]
+async fn under_the_host_enrich_needs_the_enrichment_key() {
+    let ws = start_workspace(builtin_workspace_config()).await;
+    let http = reqwest::Client::new();
+    for (key, sent, status) in
+        [(None, None, 401), (Some("enrichment-key-0123456789"), None, 401), (Some("enrichment-key-0123456789"), Some("wrong-key-0123456789"), 401)]
+            .into_iter()
+            .chain([(Some("enrichment-key-0123456789"), Some("enrichment-key-0123456789"), 400)])
+    {
+        let port = free_port();
+        let extra: Vec<(&str, String)> = key.map(|k| ("ENRICH_KEY", k.to_string())).into_iter().collect();
+        let mut child = spawn_serve_with_identity(&ws, port, "any", &extra);
+        wait_ready(port).await;
+        let mut req = http.post(format!("http://127.0.0.1:{port}/api/enrich")).header("content-type", "application/json").body("{}");
+        if let Some(s) = sent {
+            req = req.header("x-enrich-key", s);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "key {key:?}, sent {sent:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        // A refusal is JSON naming the problem, never the key.
+        assert!(body["error"]["message"].is_string(), "{body}");
+        assert!(!body.to_string().contains("enrichment-key-0123456789"), "{body}");
+        if status == 401 && key.is_none() {
+            assert!(body["error"]["message"].as_str().unwrap().contains("ENRICH_KEY"), "{body}");
+        }
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+}

@@ -97,6 +97,16 @@ var baseSettings = [
     name: 'SPILL_QUEUE'
     value: 'sentinel-bridge-spill'
   }
+  {
+    // Seals every spill message and dead letter: one the function did not write is set aside, never ingested.
+    name: 'SPILL_SIGNING_KEY'
+    value: '@Microsoft.KeyVault(VaultName=${vaultName};SecretName=spill-signing-key)'
+  }
+  {
+    // What the playbook sends in x-enrich-key: /api/enrich is anonymous to the host and checks this itself.
+    name: 'ENRICH_KEY'
+    value: '@Microsoft.KeyVault(VaultName=${vaultName};SecretName=enrich-key)'
+  }
 ]
 
 var openAiSettings = empty(openAiEndpoint) ? [] : [

@@ -7,6 +7,10 @@ param principalId string
 param sourceSecrets object
 @secure()
 param sekoiaIntakeKey string
+@secure()
+param enrichKey string
+@secure()
+param spillSigningKey string
 
 var secretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
@@ -50,6 +54,28 @@ resource sekoiaKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(s
   name: 'sekoia-intake-key'
   properties: {
     value: sekoiaIntakeKey
+    contentType: 'text/plain'
+  }
+}
+
+// The playbook's key for /api/enrich and the spill's sealing key: the deployment's own secrets, so the first
+// deployment never waits on the Functions host runtime to hand out a key.
+resource enrichKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  //checkov:skip=CKV_AZURE_41:Rotated by the operator ("<new>,<old>"); a fixed expiry would stop enrichment unannounced.
+  parent: vault
+  name: 'enrich-key'
+  properties: {
+    value: enrichKey
+    contentType: 'text/plain'
+  }
+}
+
+resource spillSigningKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  //checkov:skip=CKV_AZURE_41:Rotated by the operator ("<new>,<old>"); an expiry would leave spilled batches unsealable.
+  parent: vault
+  name: 'spill-signing-key'
+  properties: {
+    value: spillSigningKey
     contentType: 'text/plain'
   }
 }

@@ -3,27 +3,27 @@
 // when an incident is created, the role that lets Sentinel run it, the workbook of seed 000 Step 6, and a saved
 // search for the rows the DCRs dropped.
 //
-// The playbook calls the function with an HTTP action and the host's default function key, kept in a secure
-// workflow parameter and hidden from run history. Not the Logic Apps "Azure Functions" action: it supports only
-// C# and JavaScript functions on the HTTP trigger template, without custom routes, and resolves the function
-// when the workflow is saved, before any code is published on a first deployment. Not the playbook's managed
-// identity either: the handler would have to validate Entra tokens for an app registration that Bicep cannot
-// create; the function key is what every Functions route already checks.
+// The playbook calls the function with an HTTP action and the deployment's enrichment key (`enrichKey`, also
+// the function's ENRICH_KEY through Key Vault), kept in a secure workflow parameter and hidden from run
+// history. Not the host's function key: `listKeys()` on the Functions host runs during the deployment that
+// creates the app, before code is published and while the host runtime may not answer, and intermittently
+// failed first deployments; the enrichment key depends on nothing but this deployment. Not the Logic Apps
+// "Azure Functions" action: it supports only C# and JavaScript functions on the HTTP trigger template, without
+// custom routes, and resolves the function when the workflow is saved, before any code is published on a first
+// deployment. Not the playbook's managed identity either: the handler would have to validate Entra tokens for
+// an app registration that Bicep cannot create.
 param workspaceName string
 param location string
 param playbookName string
-param functionAppName string
 param functionHostName string
+@secure()
+param enrichKey string
 @description('Object id of the "Azure Security Insights" service principal (app id 98785600-1bb7-4fb9-b9fa-19afe2c8a360).')
 param sentinelAutomationPrincipalId string
 
 var rules = loadJsonContent('../rules.json')
 var roles = {
   sentinelAutomationContributor: 'f4c81013-99ee-4d62-a7ee-b3f1f648599a'
-}
-
-resource functionHost 'Microsoft.Web/sites/host@2024-04-01' existing = {
-  name: '${functionAppName}/default'
 }
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
@@ -125,7 +125,7 @@ resource playbook 'Microsoft.Logic/workflows@2019-05-01' = {
             uri: 'https://${functionHostName}/api/enrich'
             headers: {
               'content-type': 'application/json'
-              'x-functions-key': '@{parameters(\'enrichKey\')}'
+              'x-enrich-key': '@{parameters(\'enrichKey\')}'
             }
             body: '@triggerBody()'
             retryPolicy: {
@@ -148,7 +148,8 @@ resource playbook 'Microsoft.Logic/workflows@2019-05-01' = {
     }
     parameters: {
       enrichKey: {
-        value: functionHost.listKeys().functionKeys.default
+        // While rotating, ENRICH_KEY is '<new>,<old>': the playbook sends the new one.
+        value: first(split(enrichKey, ','))
       }
       '$connections': {
         value: {

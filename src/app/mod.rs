@@ -243,9 +243,9 @@ async fn build_spill(settings: &Settings, cred: &Credential, sources: u64) -> Re
                 .map_err(|e| SettingError { setting: "SPILL".into(), message: format!("{}: {e}", dir.display()) })?;
             Ok(Some(SpillBackend::Dir(spill)))
         }
-        SpillSetting::AzureQueue { storage, queue, container } => {
+        SpillSetting::AzureQueue { storage, queue, container, seal } => {
             let client = storage_client(storage, cred.clone())?;
-            let q = QueueSpill::open(client, queue, container, settings.spill_retry).await.map_err(StartupError::SpillQueue)?;
+            let q = QueueSpill::open(client, queue, container, settings.spill_retry, seal.clone()).await.map_err(StartupError::SpillQueue)?;
             tracing::info!(queue = %queue, "spill: the function's storage queue");
             Ok(Some(SpillBackend::Queue(q)))
         }

@@ -6,7 +6,7 @@
 use super::CliResult;
 use crate::app::storage_client;
 use crate::azure::identity::Credential;
-use crate::delivery::spill::{Spill, DEAD_LETTER_PREFIX};
+use crate::delivery::spill::{Spill, DEAD_LETTER_PREFIX, FORGED};
 use crate::settings::{Settings, SpillSetting};
 
 pub async fn replay(settings: &Settings) -> CliResult {
@@ -43,21 +43,33 @@ async fn replay_poison(settings: &Settings) -> CliResult {
         }
     }
     println!("moved {moved} message(s) from {poison} back to {queue}");
-    // Dead letters kept in blobs: a batch set aside with its reason, or a poison message kept as it came.
-    let SpillSetting::AzureQueue { container, .. } = &settings.spill else { return Ok(()) };
-    let mut replayed = 0;
+    // Dead letters kept in blobs: a batch set aside with its reason, or a message kept as it came. Each blob's
+    // seal is checked before anything in it is put back; a batch is sealed afresh, a message goes back as it
+    // came (the function checks its seal again). Messages set aside for a missing or wrong seal stay.
+    let SpillSetting::AzureQueue { container, seal, .. } = &settings.spill else { return Ok(()) };
+    let (mut replayed, mut left) = (0, 0);
     for name in client.list_blobs(container, DEAD_LETTER_PREFIX).await? {
-        let text = client.get_blob(container, &name).await?;
-        let letter: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{name}: unreadable dead letter: {e}"))?;
+        let stored = client.get_blob(container, &name).await?;
+        let Ok(text) = seal.open(&stored) else {
+            eprintln!("{name}: left in place: its seal does not match SPILL_SIGNING_KEY (not written by this spill, or altered)");
+            left += 1;
+            continue;
+        };
+        let letter: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("{name}: unreadable dead letter: {e}"))?;
+        if letter["reason"].as_str().is_some_and(|r| r.starts_with(FORGED)) {
+            eprintln!("{name}: left in place: {}", crate::model::text::printable(letter["reason"].as_str().unwrap_or_default(), 300));
+            left += 1;
+            continue;
+        }
         let message = match (letter.get("batch"), letter.get("message").and_then(|m| m.as_str())) {
-            (Some(batch), _) => base64::Engine::encode(&base64::engine::general_purpose::STANDARD, batch.to_string()),
-            (None, Some(message)) => base64::Engine::encode(&base64::engine::general_purpose::STANDARD, message),
+            (Some(batch), _) => seal.seal(&batch.to_string()),
+            (None, Some(message)) => message.to_string(),
             (None, None) => return Err(format!("{name}: a dead letter with neither a batch nor a message").into()),
         };
-        client.put_message(queue, &message).await?;
+        client.put_message(queue, &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, message)).await?;
         client.delete_blob(container, &name).await?;
         replayed += 1;
     }
-    println!("moved {replayed} dead letter(s) from {container}/{DEAD_LETTER_PREFIX} back to {queue}");
+    println!("moved {replayed} dead letter(s) from {container}/{DEAD_LETTER_PREFIX} back to {queue}; left {left} that the spill did not write");
     Ok(())
 }

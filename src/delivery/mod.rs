@@ -7,4 +7,5 @@
 pub mod batcher;
 pub mod fanout;
 pub mod replay;
+pub mod seal;
 pub mod spill;

@@ -33,6 +33,7 @@ use tokio::sync::{watch, Notify};
 use crate::azure::logs_ingestion::IngestError;
 use crate::azure::logs_ingestion::IngestionClient;
 use crate::azure::storage::{StorageClient, StorageError};
+use crate::delivery::seal::SealKey;
 use crate::mapping::SekoiaEvent;
 use crate::model::schema::Row;
 use crate::sekoia::SekoiaClient;
@@ -663,7 +664,12 @@ pub enum Redelivery {
     Done(usize),
     /// Nothing went through: the batch was put back, visible again after `after`, never expiring.
     Deferred { attempt: u32, after: Duration, why: String },
+    /// The message (or a blob it names) does not carry the spill's seal: kept in the dead-letter blob `blob`.
+    SetAside { blob: String, why: String },
 }
+
+/// How the reason of a dead letter set aside for a missing or wrong seal begins (`spill replay` leaves those).
+pub const FORGED: &str = "not written by this spill";
 
 /// Where dead letters are kept: blobs with no expiry under this prefix of the spill's container.
 pub const DEAD_LETTER_PREFIX: &str = "dead-letter/";
@@ -701,6 +707,8 @@ pub struct QueueSpill {
     last_dead_letter: Mutex<Option<String>>,
     pub retry: RetrySchedule,
     depth: Mutex<DepthCache>,
+    /// Seals every message and blob this spill writes, and opens every one it reads.
+    seal: SealKey,
 }
 
 /// The last depth read from Storage and when, and whether a refresh is under way.
@@ -714,7 +722,7 @@ struct DepthCache {
 pub const DEPTH_REFRESH: Duration = Duration::from_secs(10);
 
 impl QueueSpill {
-    pub async fn open(client: StorageClient, queue: &str, container: &str, retry: RetrySchedule) -> Result<Arc<QueueSpill>, StorageError> {
+    pub async fn open(client: StorageClient, queue: &str, container: &str, retry: RetrySchedule, seal: SealKey) -> Result<Arc<QueueSpill>, StorageError> {
         client.create_queue(queue).await?;
         client.create_queue(&format!("{queue}-poison")).await?;
         client.create_container(container).await?;
@@ -730,33 +738,29 @@ impl QueueSpill {
             last_dead_letter: Mutex::new(None),
             retry,
             depth: Mutex::new(DepthCache::default()),
+            seal,
         }))
     }
 
-    /// Puts a message on `queue` (base64 text, as the queue trigger reads it by default): `inline` itself when
-    /// it fits a message, else `blob(inline)` in the container and a message of `pointer(<blob name>)`.
-    async fn put_inline_or_blob(
-        &self,
-        queue: &str,
-        inline: String,
-        blob: impl FnOnce(String) -> Vec<u8>,
-        pointer: impl FnOnce(String) -> QueueEnvelope,
-    ) -> Result<(), StorageError> {
-        let text = if inline.len() <= MAX_INLINE_BYTES {
-            inline
+    /// Puts a message on the queue (sealed, then base64, as the queue trigger reads it by default): `inline`
+    /// itself when it fits a message, else `inline` as a sealed blob and a message pointing at it.
+    async fn put_inline_or_blob(&self, inline: String) -> Result<(), StorageError> {
+        let sealed = self.seal.seal(&inline);
+        let text = if sealed.len() <= MAX_INLINE_BYTES {
+            sealed
         } else {
             let name = format!("{}.json", uuid::Uuid::new_v4());
-            self.client.put_blob(&self.container, &name, blob(inline)).await?;
+            self.client.put_blob(&self.container, &name, sealed.into_bytes()).await?;
             // Serialising our own types cannot fail; a pointer is one short string.
-            serde_json::to_string(&pointer(name)).unwrap_or_default()
+            self.seal.seal(&serde_json::to_string(&QueueEnvelope::Blob { blob: name }).unwrap_or_default())
         };
-        self.client.put_message(queue, &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text)).await
+        self.client.put_message(&self.queue, &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text)).await
     }
 
     /// Enqueues a batch; returns once stored.
     pub async fn put(&self, batch: &SpillBatch) -> Result<(), StorageError> {
         let text = serde_json::to_string(batch).unwrap_or_default();
-        self.put_inline_or_blob(&self.queue, text, String::into_bytes, |blob| QueueEnvelope::Blob { blob }).await?;
+        self.put_inline_or_blob(text).await?;
         self.spooled.fetch_add(batch.len() as u64, Relaxed);
         Ok(())
     }
@@ -767,7 +771,8 @@ impl QueueSpill {
         let at = crate::model::time::format_datetime(time::OffsetDateTime::now_utc());
         let letter = DeadLetter { reason: reason.to_string(), at, attempts: 1, batch };
         let name = format!("{DEAD_LETTER_PREFIX}{}.json", uuid::Uuid::new_v4());
-        self.client.put_blob(&self.container, &name, serde_json::to_vec(&letter).unwrap_or_default()).await?;
+        let sealed = self.seal.seal(&serde_json::to_string(&letter).unwrap_or_default());
+        self.client.put_blob(&self.container, &name, sealed.into_bytes()).await?;
         self.dead_lettered.fetch_add(n, Relaxed);
         *self.last_dead_letter.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
         tracing::error!(blob = %name, events = n, reason, "spilled events kept as a dead letter");
@@ -777,21 +782,27 @@ impl QueueSpill {
     /// Moves a message the host put on `<queue>-poison` into a dead-letter blob at once, before the host's 7-day
     /// TTL can expire it; `text` is the message as the trigger hands it over.
     pub async fn bury(&self, text: &str, dequeue_count: Option<u32>) -> Result<String, StorageError> {
-        let at = crate::model::time::format_datetime(time::OffsetDateTime::now_utc());
         let reason = format!(
             "reached {}-poison after {} deliveries: the message could not be read or put back (see the redeliver function's log)",
             self.queue,
             dequeue_count.map_or_else(|| "the host's maximum".to_string(), |n| n.to_string())
         );
+        self.set_aside(text, &reason).await
+    }
+
+    /// Keeps a message as it came in a sealed dead-letter blob with `reason` (the message itself is checked
+    /// again if it is ever replayed).
+    async fn set_aside(&self, text: &str, reason: &str) -> Result<String, StorageError> {
+        let at = crate::model::time::format_datetime(time::OffsetDateTime::now_utc());
         let name = format!("{DEAD_LETTER_PREFIX}{}.json", uuid::Uuid::new_v4());
         let body = serde_json::json!({"reason": reason, "at": at, "message": text});
-        self.client.put_blob(&self.container, &name, body.to_string().into_bytes()).await?;
-        *self.last_dead_letter.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
-        tracing::error!(blob = %name, "a poison message was kept as a dead letter");
+        self.client.put_blob(&self.container, &name, self.seal.seal(&body.to_string()).into_bytes()).await?;
+        *self.last_dead_letter.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+        tracing::error!(blob = %name, "a spill message was kept as a dead letter");
         Ok(name)
     }
 
-    /// The batch a message carries, and the blob it was read from.
+    /// The batch a message carries (its text, seal checked), and the blob it was read from.
     async fn read(&self, message: &str) -> Result<(SpillBatch, Option<String>), RedeliverError> {
         let envelope: QueueEnvelope = serde_json::from_str(message).map_err(|e| RedeliverError::Unreadable(e.to_string()))?;
         let blob_text = |name: String| async move {
@@ -799,6 +810,7 @@ impl QueueSpill {
                 return Err(RedeliverError::Unreadable("the message names a blob the spill did not write".into()));
             }
             let text = self.client.get_blob(&self.container, &name).await.map_err(|e| RedeliverError::Failed(e.into()))?;
+            let text = self.seal.open(&text).map_err(|e| RedeliverError::Forged(format!("blob {name}: {e}")))?.to_string();
             Ok((text, name))
         };
         let (batch, blob) = match envelope {
@@ -838,12 +850,25 @@ impl QueueSpill {
         sekoia: &BTreeMap<String, Arc<SekoiaClient>>,
         deadline: Instant,
     ) -> Result<Redelivery, RedeliverError> {
-        // A message put back after a failure carries the original text and its attempts.
-        let (attempt, message) = match serde_json::from_str::<QueueEnvelope>(message) {
-            Ok(QueueEnvelope::Retry { retry }) => (retry.attempt, retry.message),
+        // A message put back after a failure carries the original (sealed) text and its attempts.
+        let opened = self.seal.open(message).map_err(|e| RedeliverError::Forged(e.to_string()));
+        let (attempt, message) = match opened.map(serde_json::from_str::<QueueEnvelope>) {
+            Ok(Ok(QueueEnvelope::Retry { retry })) => (retry.attempt, retry.message),
             _ => (0, message.to_string()),
         };
-        let (batch, blob) = self.read(&message).await?;
+        let read = match self.seal.open(&message) {
+            Ok(text) => self.read(text).await,
+            Err(e) => Err(RedeliverError::Forged(e.to_string())),
+        };
+        let (batch, blob) = match read {
+            // Not the spill's: kept aside at once with the reason (no retries to spend), never ingested.
+            Err(RedeliverError::Forged(why)) => {
+                let reason = format!("{FORGED}: {why}");
+                let blob = self.set_aside(&message, &reason).await.map_err(|e| RedeliverError::Failed(e.into()))?;
+                return Ok(Redelivery::SetAside { blob, why: reason });
+            }
+            other => other?,
+        };
         let result = deliver(&batch, sentinel, sekoia, deadline).await;
         self.redelivered.fetch_add(result.delivered as u64, Relaxed);
         let progressed = result.delivered > 0 || result.refused.is_some();
@@ -860,7 +885,8 @@ impl QueueSpill {
                 let attempt = attempt.saturating_add(1);
                 let after = self.retry.delay(attempt);
                 let retry = QueueEnvelope::Retry { retry: Retry { attempt, message } };
-                let text = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, serde_json::to_string(&retry).unwrap_or_default());
+                let sealed = self.seal.seal(&serde_json::to_string(&retry).unwrap_or_default());
+                let text = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealed);
                 self.client.put_message_delayed(&self.queue, &text, after.as_secs()).await.map_err(|err| RedeliverError::Failed(err.into()))?;
                 return Ok(Redelivery::Deferred { attempt, after, why: e.to_string() });
             }
@@ -949,6 +975,9 @@ impl QueueSpill {
 pub enum RedeliverError {
     #[error("unreadable spill message: {0}")]
     Unreadable(String),
+    /// A message or blob without the spill's seal.
+    #[error("forged spill message: {0}")]
+    Forged(String),
     #[error("redelivery failed: {0}")]
     Failed(RedeliveryError),
 }

@@ -1,6 +1,8 @@
 //! `POST /api/enrich`: the playbook's call. Finds the incident in the trigger body, enriches it, and answers
 //! 200 with the enrichment as JSON so the playbook can branch on it.
 //!
+//! The caller must send `ENRICH_KEY` in `x-enrich-key` ([`check_caller`]).
+//!
 //! Under a storm of incidents, [`Admission`] keeps the work bounded: a few enrichments at a time
 //! (`ENRICH_MAX_CONCURRENT`), a bounded queue behind them (`ENRICH_MAX_QUEUED`, each waiting at most
 //! [`MAX_WAIT`], half the Logic App HTTP action's 120 s), and one run per incident at once; the rest hear 429
@@ -10,7 +12,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -18,6 +20,9 @@ use crate::enrich::EnrichmentState;
 use crate::enrich::{trigger, EnrichError};
 use crate::functions::error::AppError;
 use crate::functions::state::AppState;
+use crate::mapping::auth::Verifier;
+use crate::mapping::{AuthConfig, AuthMode};
+use crate::settings::{EnrichCaller, ENRICH_KEY_HEADER};
 
 /// Trigger bodies carry the incident, its alerts and up to 50 entities: generous, but bounded.
 const MAX_TRIGGER_BYTES: usize = 8 * 1_048_576;
@@ -95,12 +100,29 @@ fn busy(why: &str) -> AppError {
     AppError::Busy { code: "EnrichmentBusy", message: format!("{why}; retry after {RETRY_AFTER_SECS} s"), retry_after_secs: RETRY_AFTER_SECS }
 }
 
-pub async fn enrich(State(state): State<Arc<AppState>>, body: Body) -> Response {
+pub async fn enrich(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    if let Err(e) = check_caller(&state.settings.enrich.caller, &headers) {
+        tracing::warn!(error = %e, "an enrichment call without the enrichment key was refused");
+        return e.into_response();
+    }
     match run(&state, body).await {
         Ok(r) => r,
         Err(e) => {
             tracing::info!(code = e.code(), error = %e, "enrichment refused");
             e.into_response()
+        }
+    }
+}
+
+/// The caller holds `ENRICH_KEY` (constant-time, every configured key tried); the function is anonymous to the
+/// host, so the playbook's key is ours, set by the deployment, and never read from the host at deployment time.
+fn check_caller(caller: &EnrichCaller, headers: &HeaderMap) -> Result<(), AppError> {
+    match caller {
+        EnrichCaller::Anyone => Ok(()),
+        EnrichCaller::Nobody => Err(AppError::CallerRefused("ENRICH_KEY is not set on this function app: every enrichment call is refused".into())),
+        EnrichCaller::Key(secrets) => {
+            let config = AuthConfig { mode: AuthMode::Header { name: ENRICH_KEY_HEADER.into() }, open: false };
+            Verifier::new(config, secrets.clone()).verify(headers, &[], 0).map(drop).map_err(|e| AppError::CallerRefused(format!("{ENRICH_KEY_HEADER}: {e}")))
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum AppError {
     BodyTimeout { secs: u64 },
     #[error("{0}")]
     Unauthorized(AuthError),
+    /// A call to `/api/enrich` without its key.
+    #[error("{0}")]
+    CallerRefused(String),
     #[error("Content-Type '{0}' is not JSON")]
     UnsupportedMediaType(String),
     #[error("the body is not valid JSON: {0}")]
@@ -58,7 +61,7 @@ impl AppError {
             AppError::NoIncident(_) => StatusCode::BAD_REQUEST,
             AppError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             AppError::BodyTooLarge { .. } | AppError::TooManyEvents { .. } | AppError::RecordTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized(_) | AppError::CallerRefused(_) => StatusCode::UNAUTHORIZED,
             AppError::UnsupportedMediaType(_) | AppError::UnsupportedContentEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::InvalidContentEncoding(_) => StatusCode::BAD_REQUEST,
             AppError::InvalidJson(_) | AppError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
@@ -85,7 +88,7 @@ impl AppError {
                 RecordLimit::FieldTooLarge { .. } => "FieldTooLarge",
                 RecordLimit::TooLarge { .. } => "RecordTooLarge",
             },
-            AppError::Unauthorized(_) => "Unauthorized",
+            AppError::Unauthorized(_) | AppError::CallerRefused(_) => "Unauthorized",
             AppError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             AppError::InvalidJson(_) => "InvalidJson",
             AppError::UnsupportedContentEncoding(_) => "UnsupportedContentEncoding",

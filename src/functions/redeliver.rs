@@ -38,7 +38,12 @@ pub async fn redeliver(State(state): State<Arc<AppState>>, body: Bytes) -> Respo
             tracing::warn!(attempt, after_secs = after.as_secs(), error = %why, "redelivery failed; the batch is back on the queue");
             answer(StatusCode::OK, format!("redelivery attempt {attempt} failed ({why}); the batch is back on the queue, visible in {} s", after.as_secs()))
         }
-        Err(RedeliverError::Unreadable(e)) => {
+        // Refused and kept aside at once (a dead letter, a `fail` in doctor and health); the host deletes it.
+        Ok(Redelivery::SetAside { blob, why }) => {
+            tracing::error!(blob = %blob, reason = %why, "a spill message without the spill's seal was set aside, not ingested");
+            answer(StatusCode::OK, format!("set aside as the dead letter {blob}: {why}"))
+        }
+        Err(e @ (RedeliverError::Unreadable(_) | RedeliverError::Forged(_))) => {
             tracing::error!(error = %e, "unreadable spill message; the host will retry it and then move it to the poison queue");
             answer(StatusCode::BAD_REQUEST, format!("redeliver: {e}"))
         }
