@@ -166,7 +166,8 @@ module functionApp 'modules/functionapp.bicep' = {
     sources: sources
     logsIngestionEndpoint: dce.outputs.logsIngestionEndpoint
     dcrImmutableId: dcr[0].outputs.immutableId
-    dcrResourceId: dcr[0].outputs.id
+    // Every rule's ARM id (DCR_RESOURCE_ID), so doctor checks each one's streams, flows, destination and binding.
+    dcrResourceIds: [for (rule, i) in schema.rules: dcr[i].outputs.id]
     // Streams of the rules past the first, as the bridge reads them (DCR_STREAM_RULES).
     dcrStreamRules: [for o in schema.overflow: '${o.stream}=${dcr[o.rule].outputs.immutableId}']
     workspaceCustomerId: workspace.properties.customerId

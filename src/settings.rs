@@ -76,7 +76,7 @@ const fn per_source(suffix: &'static str, name: &'static str, default: &'static 
 pub const REGISTRY: &[SettingDef] = &[
     text("LOGS_INGESTION_ENDPOINT", "unset: local workspace (under the Functions host or beside a managed identity: refused, say `local`)", "the DCR's logs-ingestion endpoint or a DCE URL (https; http only on loopback), or `local` for the local workspace"),
     text("DCR_IMMUTABLE_ID", "required with the endpoint", "the DCR's immutable id, `dcr-…`"),
-    text("DCR_RESOURCE_ID", "unset", "the first rule's ARM id (`/subscriptions/…/dataCollectionRules/…`), so `doctor` compares its stream declarations with the mappings; infra/ sets it"),
+    text("DCR_RESOURCE_ID", "unset", "the rules' ARM ids (`/subscriptions/…/dataCollectionRules/…`), comma-separated, so `doctor` checks each rule's streams, data flows, destination and endpoint binding; infra/ sets every rule's"),
     text("DCR_STREAM_RULES", "unset: every stream in `DCR_IMMUTABLE_ID`", "streams carried by other rules of the same endpoint (a DCR holds 10 streams): `Custom-A_CL=dcr-…,Custom-B_CL=dcr-…`; infra/ sets it"),
     text("LOGS_INGESTION_SCOPE", "`https://monitor.azure.com/.default`", "token scope (`https://monitor.azure.us/.default` for US Gov, `.cn` for China)"),
     text("AZURE_CLIENT_ID", "system-assigned", "user-assigned managed identity's client id"),
@@ -227,7 +227,7 @@ impl Reader<'_> {
 /// Where rows go: Azure, or the embedded local workspace when no endpoint is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
-    Azure { endpoint: String, dcr_immutable_id: String, scope: String, stream_rules: Vec<(String, String)>, dcr_resource_id: Option<String> },
+    Azure { endpoint: String, dcr_immutable_id: String, scope: String, stream_rules: Vec<(String, String)>, dcr_resource_ids: Vec<String> },
     Local,
 }
 
@@ -419,9 +419,9 @@ impl Settings {
                 if !scope.ends_with("/.default") {
                     return Err(bad("LOGS_INGESTION_SCOPE", "must end in /.default"));
                 }
-                let dcr_resource_id = match r.text("DCR_RESOURCE_ID")? {
-                    None => None,
-                    Some(id) => {
+                let mut dcr_resource_ids = Vec::new();
+                for id in r.text("DCR_RESOURCE_ID")?.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    {
                         let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
                         let eq = |i: usize, s: &str| segs.get(i).is_some_and(|x| x.eq_ignore_ascii_case(s));
                         let ok = segs.len() == 8
@@ -436,10 +436,10 @@ impl Settings {
                         if !ok {
                             return Err(bad("DCR_RESOURCE_ID", format!("'{id}' is not a data collection rule's ARM id (/subscriptions/…/resourceGroups/…/providers/Microsoft.Insights/dataCollectionRules/…)")));
                         }
-                        Some(format!("/{}", segs.join("/")))
+                        dcr_resource_ids.push(format!("/{}", segs.join("/")));
                     }
-                };
-                Backend::Azure { endpoint: endpoint.trim_end_matches('/').to_string(), dcr_immutable_id: dcr, scope, stream_rules, dcr_resource_id }
+                }
+                Backend::Azure { endpoint: endpoint.trim_end_matches('/').to_string(), dcr_immutable_id: dcr, scope, stream_rules, dcr_resource_ids }
             }
         };
         let query = match r.text("LOG_ANALYTICS_WORKSPACE_ID")? {

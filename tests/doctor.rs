@@ -55,6 +55,8 @@ async fn a_working_deployment_is_all_ok_and_the_canary_comes_back() {
         "token:arm",
         "dcr",
         "dcr-streams",
+        "dcr-flows",
+        "dcr-endpoint",
         "ingestion",
         "table:NoxysEvents_CL",
         "sentinel",
@@ -223,4 +225,69 @@ async fn dcr_errors_ignores_doctors_own_calls_and_counts_the_products() {
     assert_eq!(status, 202, "Azure takes the call and drops its records after the 204: {body}");
     let r = checks::run(&t.bridge.state.deployment(), Options { canary: true, wait: Duration::from_secs(2) }).await;
     assert_eq!(line(&r, "dcr-errors").level, Level::Fail, "a product call's drop is an error: {}", r.text());
+}
+
+/// Two rules, as infra/ deploys more than ten tables: doctor reads every rule at `DCR_RESOURCE_ID` and checks
+/// each stream on the rule the settings send it to: a data flow gone, a flow into another table or another
+/// workspace, a rule bound to no endpoint, and a rule left out of `DCR_RESOURCE_ID` each fail (or warn) their
+/// own check, naming the second rule's stream.
+#[tokio::test]
+async fn every_rule_is_checked_for_its_streams_flows_destination_and_endpoint() {
+    const SECOND: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.Insights/dataCollectionRules/dcr-second";
+    let split = |patch: Option<serde_json::Value>| {
+        let mut cfg = config();
+        let streams: Vec<String> = cfg.tables.iter().map(|t| t.stream_name()).collect();
+        let (second, first): (Vec<String>, Vec<String>) = streams.into_iter().partition(|s| s == "Custom-Apono_CL");
+        cfg.rules = vec![("dcr-test0001".into(), first), ("dcr-second".into(), second)];
+        cfg.rule_patches = patch.map(|p| vec![("dcr-second".to_string(), p)]).unwrap_or_default();
+        cfg
+    };
+    let both = format!("{RULE_ID},{SECOND}");
+    let run = |cfg, ids: String| async move {
+        let t = TestBridge::start_with(cfg, &[("DCR_RESOURCE_ID", ids.as_str()), ("DCR_STREAM_RULES", "Custom-Apono_CL=dcr-second")]).await;
+        checks::run(&t.bridge.state.deployment(), Options { canary: false, wait: Duration::from_secs(2) }).await
+    };
+    let r = run(split(None), both.clone()).await;
+    assert!(failing(&r).is_empty(), "{}", r.text());
+    assert!(line(&r, "dcr").found.contains("2 rule(s)"), "{}", r.text());
+    for check in ["dcr-streams", "dcr-flows", "dcr-endpoint"] {
+        assert_eq!(line(&r, check).level, Level::Ok, "{check}: {}", r.text());
+    }
+
+    let other_workspace =
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/other/providers/Microsoft.OperationalInsights/workspaces/elsewhere";
+    let cases = [
+        (serde_json::json!({"dataFlows": []}), "dcr-flows", "Custom-Apono_CL has no data flow in dcr-second"),
+        (
+            serde_json::json!({"dataFlows": [{"streams": ["Custom-Apono_CL"], "destinations": ["sentinel"], "outputStream": "Custom-Webhook_CL"}]}),
+            "dcr-flows",
+            "Custom-Apono_CL flows to Custom-Webhook_CL",
+        ),
+        (
+            serde_json::json!({"destinations": {"logAnalytics": [{"name": "sentinel", "workspaceResourceId": other_workspace}]}}),
+            "dcr-flows",
+            "not the Sentinel workspace",
+        ),
+        (serde_json::json!({"dataCollectionEndpointId": null}), "dcr-endpoint", "dcr-second is bound to no data collection endpoint"),
+        (
+            serde_json::json!({"streamDeclarations": {"Custom-Apono_CL": {"columns": [{"name": "TimeGenerated", "type": "datetime"}]}}}),
+            "dcr-streams",
+            "Custom-Apono_CL.",
+        ),
+    ];
+    for (patch, check, says) in cases {
+        let r = run(split(Some(patch.clone())), both.clone()).await;
+        assert_eq!(failing(&r), [check], "{patch}: {}", r.text());
+        assert!(line(&r, check).found.contains(says), "{patch}: {}", r.text());
+    }
+
+    // The second rule left out of DCR_RESOURCE_ID: its streams are named as not checked.
+    let r = run(split(None), RULE_ID.to_string()).await;
+    assert!(failing(&r).is_empty(), "{}", r.text());
+    let unchecked = line(&r, "dcr-unchecked");
+    assert_eq!(unchecked.level, Level::Warn);
+    assert!(unchecked.found.contains("Custom-Apono_CL (dcr-second)"), "{}", r.text());
+    // A rule id ARM does not know is a 404, not the first rule answered for any path.
+    let r = run(split(None), format!("{both},{}", RULE_ID.replace("sbridge-dcr", "gone"))).await;
+    assert!(line(&r, "dcr").found.contains("(404)"), "{}", r.text());
 }

@@ -170,6 +170,8 @@ fn the_deployment_wires_what_azure_requires() {
     assert!(find("infra/modules/sentinel.bicep", "droppedRows").contains("dcr_errors.kql"));
     // One rule per ten streams, all behind one endpoint.
     assert!(main.contains("[for (rule, i) in schema.rules:") && main.contains("schema.overflow"));
+    // doctor reads every rule, not only the first.
+    assert!(main.contains("dcrResourceIds: [for (rule, i) in schema.rules: dcr[i].outputs.id]") && app.contains("join(dcrResourceIds, ',')"));
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(root().join("infra/schema.json")).unwrap()).unwrap();
     for r in schema["rules"].as_array().unwrap() {
         assert!(r["tables"].as_array().unwrap().len() <= sentinel_bridge::local_azure::MAX_STREAMS_PER_RULE);

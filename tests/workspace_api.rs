@@ -706,10 +706,16 @@ async fn every_correlation_query_answers_with_its_readers_columns() {
 /// bound to, the workspace it sends to, and one data flow per custom stream to that destination.
 #[tokio::test]
 async fn the_rule_read_over_arm_carries_its_endpoint_destination_and_data_flows() {
-    let ws = start_workspace(builtin_workspace_config()).await;
-    let token = tokens(&ws, "https://management.azure.com/.default").token().await.unwrap();
     let path = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Insights/dataCollectionRules/sbridge-dcr";
-    let r = reqwest::Client::new().get(format!("{}{path}?api-version=2024-03-11", ws.url())).bearer_auth(token).send().await.unwrap();
+    let mut cfg = builtin_workspace_config();
+    cfg.dcr_resource_id = Some(path.into());
+    let ws = start_workspace(cfg).await;
+    let token = tokens(&ws, "https://management.azure.com/.default").token().await.unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: String| http.get(format!("{}{path}?api-version=2024-03-11", ws.url())).bearer_auth(&token).send();
+    // A rule that does not exist is ARM's 404, not whichever rule the workspace has.
+    assert_eq!(get(path.replace("sbridge-dcr", "other")).await.unwrap().status(), 404);
+    let r = get(path.to_string()).await.unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     let p = &v["properties"];
@@ -725,4 +731,7 @@ async fn the_rule_read_over_arm_carries_its_endpoint_destination_and_data_flows(
         "{flows:?}"
     );
     assert!(flows.iter().all(|f| f["streams"][0].as_str().unwrap().starts_with("Custom-")));
+    // The endpoint it is bound to is this workspace's logs ingestion endpoint.
+    let dce: Value = get(p["dataCollectionEndpointId"].as_str().unwrap().to_string()).await.unwrap().json().await.unwrap();
+    assert_eq!(dce["properties"]["logsIngestion"]["endpoint"], ws.url());
 }

@@ -14,8 +14,8 @@ param vaultName string
 param sources array
 param logsIngestionEndpoint string
 param dcrImmutableId string
-@description('The first rule\'s ARM id, for `sentinel-bridge doctor`.')
-param dcrResourceId string
+@description('Every rule\'s ARM id, for `sentinel-bridge doctor` (DCR_RESOURCE_ID, comma-separated).')
+param dcrResourceIds array
 @description('Streams carried by rules past the first, each `<stream>=<immutable id>` (empty: none).')
 param dcrStreamRules array
 param workspaceCustomerId string
@@ -80,7 +80,7 @@ var baseSettings = [
   }
   {
     name: 'DCR_RESOURCE_ID'
-    value: dcrResourceId
+    value: join(dcrResourceIds, ',')
   }
   {
     name: 'DCR_STREAM_RULES'

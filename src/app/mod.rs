@@ -125,10 +125,10 @@ impl Bridge {
         let verifiers = build_verifiers(&catalog, settings)?;
         let metrics = Arc::new(Metrics::default());
         let mut stream_rules = std::collections::HashMap::new();
-        let dcr_resource_id;
+        let dcr_resource_ids;
         let (endpoint, dcr, scope, local, backend, cred) = match &settings.backend {
-            Backend::Azure { endpoint, dcr_immutable_id, scope, stream_rules: rules, dcr_resource_id: rule_id } => {
-                dcr_resource_id = rule_id.clone();
+            Backend::Azure { endpoint, dcr_immutable_id, scope, stream_rules: rules, dcr_resource_ids: rule_ids } => {
+                dcr_resource_ids = rule_ids.clone();
                 let streams: Vec<String> = written_tables(&catalog).iter().map(|t| t.stream_name()).collect();
                 for (stream, rule) in rules {
                     if !streams.contains(stream) {
@@ -152,7 +152,7 @@ impl Bridge {
                 let url = local.url();
                 tracing::info!(data_dir = %settings.data_dir.display(), url = %url, "no LOGS_INGESTION_ENDPOINT: using the local workspace");
                 let cred = Credential::fixed(local.credential(), "local workspace");
-                dcr_resource_id = Some(LOCAL_DCR_RESOURCE_ID.to_string());
+                dcr_resource_ids = vec![LOCAL_DCR_RESOURCE_ID.to_string()];
                 (url, "dcr-local".to_string(), MONITOR_SCOPE.to_string(), Some(local), format!("local:{}", settings.data_dir.display()), cred)
             }
         };
@@ -193,7 +193,7 @@ impl Bridge {
             backend,
             settings: settings.clone(),
             credential: cred,
-            dcr_resource_id,
+            dcr_resource_ids,
             arm_endpoint: local.as_ref().map_or_else(|| settings.enrich.arm_endpoint.clone(), |l| l.url()),
             doctor: crate::doctor::Cache::default(),
         });

@@ -106,10 +106,9 @@ pub(super) async fn run(state: &Deployment<'_>, tokens: &Tokens, wait: Duration,
 /// What the rules' diagnostic settings recorded in the last hour, less what doctor's own calls (`ours`, by
 /// `x-ms-client-request-id`) caused.
 async fn dcr_errors(state: &Deployment<'_>, e: &crate::enrich::Enricher, ours: &[String], out: &mut Vec<Check>) {
-    let rule = state.dcr_resource_id.clone().unwrap_or_default();
     let q = format!(
         "let Rule = {};\nlet Ours = {};\nDCRLogErrors\n| where TimeGenerated > ago(1h)\n| where array_length(Rule) == 0 or _ResourceId in~ (Rule)\n| where ClientRequestId !in (Ours)\n| summarize Errors = count(), Example = take_any(Message)",
-        kql_strings(&if rule.is_empty() { vec![] } else { vec![rule] }),
+        kql_strings(state.dcr_resource_ids),
         kql_strings(ours)
     );
     match e.query.query(&q, Some("PT1H"), Duration::from_secs(30)).await {

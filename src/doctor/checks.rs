@@ -86,7 +86,7 @@ fn audiences(state: &Deployment<'_>) -> Vec<(&'static str, String)> {
     if enriching {
         a.push(("log-analytics", QUERY_SCOPE.to_string()));
     }
-    if enriching || state.dcr_resource_id.is_some() {
+    if enriching || !state.dcr_resource_ids.is_empty() {
         a.push(("arm", ARM_SCOPE.to_string()));
     }
     let identity_storage = |st: &StorageSetting| matches!(st, StorageSetting::Identity { .. });
@@ -176,107 +176,229 @@ pub(super) async fn arm_get(state: &Deployment<'_>, path_and_query: &str) -> Res
     }
 }
 
-/// The first rule: readable, the immutable id the settings name, and each stream declared as the mappings
-/// write it. Whether the configured immutable id is wrong (the ingestion check then says no more about it).
+/// Every rule the settings send to, read over ARM at the ids in `DCR_RESOURCE_ID`: the immutable ids the
+/// settings name (`dcr`), each stream declared as the mappings write it (`dcr-streams`), a data flow taking
+/// each stream to its own table in the workspace the enrichment and the rules read (`dcr-flows`), and each rule
+/// bound to the endpoint the bridge calls (`dcr-endpoint`). Whether `DCR_IMMUTABLE_ID` names no rule read.
 async fn rule(state: &Deployment<'_>, tokens: &Tokens, out: &mut Vec<Check>) -> bool {
-    let Some(id) = state.dcr_resource_id.clone() else {
+    if state.dcr_resource_ids.is_empty() {
         out.push(Check::warn(
             "dcr",
-            "DCR_RESOURCE_ID is not set: the deployed stream declarations are not compared with the mappings",
-            "set DCR_RESOURCE_ID to the rule's ARM id (infra/ sets it)",
+            "DCR_RESOURCE_ID is not set: the deployed rules are not compared with the mappings",
+            "set DCR_RESOURCE_ID to the rules' ARM ids, comma-separated (infra/ sets it)",
         ));
         return false;
-    };
+    }
     if tokens.skip("arm", "dcr", out) {
         return false;
     }
-    let (status, body) = match arm_get(state, &format!("{id}?api-version={DCR_API_VERSION}")).await {
-        Ok(x) => x,
-        Err(e) => {
-            out.push(Check::fail(
-                "dcr",
-                format!("ARM did not answer for {id}: {}", short(&e)),
-                "check ARM_ENDPOINT and the network path to Azure Resource Manager",
-            ));
-            return false;
-        }
-    };
-    match status {
-        200 => {}
-        403 => {
-            out.push(Check::warn(
+    // Each rule read, by its immutable id (lower-cased).
+    let mut read: Vec<(String, String, Value)> = Vec::new();
+    let mut unread = Vec::new();
+    for id in state.dcr_resource_ids {
+        match arm_get(state, &format!("{id}?api-version={DCR_API_VERSION}")).await {
+            Ok((200, body)) => {
+                let immutable = body["properties"]["immutableId"].as_str().unwrap_or_default().to_ascii_lowercase();
+                read.push((id.clone(), immutable, body));
+            }
+            Ok((403, _)) => unread.push(Check::warn(
                 "dcr",
                 format!("the identity may not read {id} (403)"),
                 "grant Monitoring Reader on the data collection rule to compare its declarations (infra/ does)",
-            ));
-            return false;
-        }
-        404 => {
-            out.push(Check::fail(
+            )),
+            Ok((404, _)) => unread.push(Check::fail(
                 "dcr",
                 format!("no data collection rule at {id} (404)"),
-                "set DCR_RESOURCE_ID to the rule's ARM id (infra/ outputs it), or deploy infra/",
-            ));
-            return false;
-        }
-        s => {
-            out.push(Check::fail(
+                "set DCR_RESOURCE_ID to the rules' ARM ids (infra/ sets them), or deploy infra/",
+            )),
+            Ok((status, body)) => unread.push(Check::fail(
                 "dcr",
-                format!("ARM answered {s} for {id}: {}", short(body["error"]["message"].as_str().unwrap_or_default())),
+                format!("ARM answered {status} for {id}: {}", short(body["error"]["message"].as_str().unwrap_or_default())),
                 "see the Activity log of the rule",
-            ));
-            return false;
+            )),
+            Err(e) => unread.push(Check::fail(
+                "dcr",
+                format!("ARM did not answer for {id}: {}", short(&e)),
+                "check ARM_ENDPOINT and the network path to Azure Resource Manager",
+            )),
         }
     }
-    let deployed = body["properties"]["immutableId"].as_str().unwrap_or_default().to_string();
-    let expected = expected_rule(state);
-    let wrong = !deployed.eq_ignore_ascii_case(&expected);
+    let all_read = unread.is_empty();
+    out.extend(unread);
+    if read.is_empty() {
+        return false;
+    }
+    let by_immutable: HashMap<&str, &(String, String, Value)> = read.iter().map(|r| (r.1.as_str(), r)).collect();
+    let expected = expected_rule(state).to_ascii_lowercase();
+    let others = stream_rules(state);
+    let configured: HashSet<String> = others.values().map(|v| v.to_ascii_lowercase()).chain([expected.clone()]).collect();
+
+    // The immutable ids: DCR_IMMUTABLE_ID is a rule read, and every rule read is one the settings send to.
+    let strangers: Vec<&(String, String, Value)> = read.iter().filter(|r| !configured.contains(&r.1)).collect();
+    let wrong = all_read && !by_immutable.contains_key(expected.as_str());
     if wrong {
+        let fix = match strangers.first() {
+            Some((_, deployed, _)) => format!("set DCR_IMMUTABLE_ID={deployed} (the rule's JSON view in the portal shows it)"),
+            None => "add the rule's ARM id to DCR_RESOURCE_ID".to_string(),
+        };
+        let deployed: Vec<&str> = read.iter().map(|r| r.1.as_str()).collect();
         out.push(Check::fail(
             "dcr",
-            format!("DCR_IMMUTABLE_ID is {expected}, but the rule at DCR_RESOURCE_ID has immutable id {deployed}"),
-            format!("set DCR_IMMUTABLE_ID={deployed} (the rule's JSON view in the portal shows it)"),
+            format!("DCR_IMMUTABLE_ID is {expected}, but the rules at DCR_RESOURCE_ID have immutable ids {}", deployed.join(", ")),
+            fix,
         ));
-    } else {
-        out.push(Check::ok("dcr", format!("{id} is readable; its immutable id is {deployed}")));
+    } else if let Some((id, deployed, _)) = strangers.first().filter(|_| all_read) {
+        out.push(Check::warn(
+            "dcr",
+            format!("{id} (immutable id {deployed}) is in DCR_RESOURCE_ID, but no setting sends to it"),
+            "remove it from DCR_RESOURCE_ID, or route its streams to it in DCR_STREAM_RULES",
+        ));
+    } else if all_read {
+        let names: Vec<String> = read.iter().map(|(id, imm, _)| format!("{} ({imm})", id.rsplit('/').next().unwrap_or(id))).collect();
+        out.push(Check::ok("dcr", format!("{} rule(s) readable: {}", read.len(), names.join(", "))));
     }
-    // Each stream of this rule declared with the mapping's columns and types.
-    let others = stream_rules(state);
-    let declarations = &body["properties"]["streamDeclarations"];
-    let mut problems = Vec::new();
+
+    // Each written stream on the rule the settings send it to.
+    let workspace = destination_workspace(state);
+    let (mut streams, mut flows, mut unchecked) = (Vec::new(), Vec::new(), Vec::new());
     let mut compared = 0;
+    let mut used: HashSet<&str> = HashSet::new();
     for t in written_tables(state.catalog) {
         let stream = t.stream_name();
-        if others.contains_key(&stream) {
-            continue;
-        }
-        compared += 1;
-        let Some(cols) = declarations.get(&stream).and_then(|d| d["columns"].as_array()) else {
-            problems.push(format!("{stream} is not declared"));
+        let rule_id = others.get(&stream).map(|r| r.to_ascii_lowercase()).unwrap_or_else(|| expected.clone());
+        let Some((_, _, body)) = by_immutable.get(rule_id.as_str()) else {
+            unchecked.push(format!("{stream} ({rule_id})"));
             continue;
         };
-        let declared: HashMap<&str, &str> = cols.iter().filter_map(|c| Some((c["name"].as_str()?, c["type"].as_str()?))).collect();
-        for c in &t.columns {
-            match declared.get(c.name.as_str()) {
-                None => problems.push(format!("{stream}.{} is not declared (Azure drops it)", c.name)),
-                Some(ty) if !ty.eq_ignore_ascii_case(c.kind.as_str()) => {
-                    problems.push(format!("{stream}.{} is declared {ty}, the mapping writes {}", c.name, c.kind.as_str()))
+        used.insert(by_immutable[rule_id.as_str()].1.as_str());
+        compared += 1;
+        let props = &body["properties"];
+        match props["streamDeclarations"].get(&stream).and_then(|d| d["columns"].as_array()) {
+            None => streams.push(format!("{stream} is not declared by {rule_id}")),
+            Some(cols) => {
+                let declared: HashMap<&str, &str> = cols.iter().filter_map(|c| Some((c["name"].as_str()?, c["type"].as_str()?))).collect();
+                for c in &t.columns {
+                    match declared.get(c.name.as_str()) {
+                        None => streams.push(format!("{stream}.{} is not declared (Azure drops it)", c.name)),
+                        Some(ty) if !ty.eq_ignore_ascii_case(c.kind.as_str()) => {
+                            streams.push(format!("{stream}.{} is declared {ty}, the mapping writes {}", c.name, c.kind.as_str()))
+                        }
+                        Some(_) => {}
+                    }
                 }
-                Some(_) => {}
             }
         }
+        flows.extend(flow_problems(props, &stream, &rule_id, workspace.as_deref()));
     }
-    if problems.is_empty() {
+    if streams.is_empty() {
         out.push(Check::ok("dcr-streams", format!("{compared} streams declared as the mappings write them")));
     } else {
-        let more = if problems.len() > 3 { format!(" (and {} more)", problems.len() - 3) } else { String::new() };
         out.push(Check::fail(
             "dcr-streams",
-            format!("{}{more}", problems.iter().take(3).cloned().collect::<Vec<_>>().join("; ")),
+            first_three(&streams),
             "redeploy infra/ after `sentinel-bridge schema --out infra/schema.json`, or fix the mapping to match the rule",
         ));
     }
+    if flows.is_empty() {
+        let to = workspace.as_deref().map(|w| format!(" in {}", w.rsplit('/').next().unwrap_or(w))).unwrap_or_default();
+        out.push(Check::ok("dcr-flows", format!("{compared} streams flow to their own tables{to}")));
+    } else {
+        out.push(Check::fail(
+            "dcr-flows",
+            first_three(&flows),
+            "redeploy infra/ (each stream has a data flow to its own table, `outputStream` Custom-<Table>, into the Sentinel workspace)",
+        ));
+    }
+    if !unchecked.is_empty() && all_read {
+        out.push(Check::warn(
+            "dcr-unchecked",
+            format!("no rule read for {}", first_three(&unchecked)),
+            "add every rule's ARM id to DCR_RESOURCE_ID (infra/ sets them all)",
+        ));
+    }
+    bindings(state, &read, &used, out).await;
     wrong
+}
+
+/// What is wrong with how `stream`'s rows leave its rule: no data flow takes them (Azure answers 204 and keeps
+/// none), they flow to another table, or to a workspace other than `workspace`.
+fn flow_problems(props: &Value, stream: &str, rule: &str, workspace: Option<&str>) -> Vec<String> {
+    let flows = props["dataFlows"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let Some(flow) = flows.iter().find(|f| f["streams"].as_array().is_some_and(|s| s.iter().any(|x| x.as_str() == Some(stream)))) else {
+        return vec![format!("{stream} has no data flow in {rule}: Azure answers 204 and keeps nothing")];
+    };
+    let mut problems = Vec::new();
+    // Without `outputStream` the rows go to the input stream's own table (DCR structure: dataFlows).
+    if let Some(output) = flow["outputStream"].as_str().filter(|o| !o.eq_ignore_ascii_case(stream)) {
+        problems.push(format!("{stream} flows to {output}, not its own table"));
+    }
+    let Some(workspace) = workspace else { return problems };
+    let destinations = props["destinations"]["logAnalytics"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let names: Vec<&str> = flow["destinations"].as_array().map(|d| d.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let targets: Vec<&str> =
+        destinations.iter().filter(|d| d["name"].as_str().is_some_and(|n| names.contains(&n))).filter_map(|d| d["workspaceResourceId"].as_str()).collect();
+    if !targets.iter().any(|t| t.trim_end_matches('/').eq_ignore_ascii_case(workspace.trim_end_matches('/'))) {
+        let to = if targets.is_empty() { "no Log Analytics workspace".to_string() } else { targets.join(", ") };
+        problems.push(format!("{stream} flows to {to}, not the Sentinel workspace {workspace}"));
+    }
+    problems
+}
+
+/// The workspace the rows must reach: the one the enrichment and the analytics rules read.
+fn destination_workspace(state: &Deployment<'_>) -> Option<String> {
+    match state.enricher {
+        EnrichmentState::Ready(e) => Some(e.workspace_resource_id.clone()),
+        EnrichmentState::Off(_) => state.settings.enrich.workspace_resource_id.clone(),
+    }
+}
+
+/// Each rule in use is bound to the endpoint the bridge calls: its own (`endpoints.logsIngestion`, a Direct
+/// rule) or its data collection endpoint's (`dataCollectionEndpointId`, read over ARM). Azure refuses a call
+/// through an endpoint the rule is not bound to (403, `IsDcrDceBindingValid: False`).
+async fn bindings(state: &Deployment<'_>, read: &[(String, String, Value)], used: &HashSet<&str>, out: &mut Vec<Check>) {
+    let endpoint = state.ingest.endpoint().trim_end_matches('/').to_ascii_lowercase();
+    let same = |e: &str| e.trim_end_matches('/').eq_ignore_ascii_case(&endpoint);
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for (id, immutable, body) in read.iter().filter(|r| used.contains(r.1.as_str())) {
+        let props = &body["properties"];
+        if props["endpoints"]["logsIngestion"].as_str().is_some_and(same) {
+            checked += 1;
+            continue;
+        }
+        let Some(dce) = props["dataCollectionEndpointId"].as_str().filter(|d| !d.is_empty()) else {
+            problems.push(format!("{immutable} is bound to no data collection endpoint, and its own endpoint is not LOGS_INGESTION_ENDPOINT"));
+            continue;
+        };
+        match arm_get(state, &format!("{dce}?api-version={DCR_API_VERSION}")).await {
+            Ok((200, d)) => {
+                checked += 1;
+                let its = d["properties"]["logsIngestion"]["endpoint"].as_str().unwrap_or_default();
+                if !same(its) {
+                    problems.push(format!(
+                        "{immutable} is bound to {}, whose endpoint is {its}, not LOGS_INGESTION_ENDPOINT",
+                        dce.rsplit('/').next().unwrap_or(dce)
+                    ));
+                }
+            }
+            Ok((status, _)) => problems.push(format!("the endpoint {dce} of {id} could not be read ({status})")),
+            Err(e) => problems.push(format!("the endpoint {dce} of {id} could not be read: {}", short(&e))),
+        }
+    }
+    if problems.is_empty() {
+        out.push(Check::ok("dcr-endpoint", format!("{checked} rule(s) bound to {endpoint}")));
+    } else {
+        out.push(Check::fail(
+            "dcr-endpoint",
+            first_three(&problems),
+            "set LOGS_INGESTION_ENDPOINT to the endpoint the rules are bound to (infra/ outputs it), or bind each rule to it (`dataCollectionEndpointId`)",
+        ));
+    }
+}
+
+fn first_three(problems: &[String]) -> String {
+    let more = if problems.len() > 3 { format!(" (and {} more)", problems.len() - 3) } else { String::new() };
+    format!("{}{more}", problems.iter().take(3).cloned().collect::<Vec<_>>().join("; "))
 }
 
 /// A record-less call to every stream: 204 proves Monitoring Metrics Publisher on its rule. The calls'

@@ -36,8 +36,8 @@ pub struct Deployment<'a> {
     pub backend: &'a String,
     pub settings: &'a Settings,
     pub credential: &'a Credential,
-    /// The first rule's ARM id (`DCR_RESOURCE_ID`, or the local workspace's), and where ARM is.
-    pub dcr_resource_id: &'a Option<String>,
+    /// The rules' ARM ids (`DCR_RESOURCE_ID`, or the local workspace's), and where ARM is.
+    pub dcr_resource_ids: &'a [String],
     pub arm_endpoint: &'a String,
 }
 

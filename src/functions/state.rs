@@ -41,8 +41,8 @@ pub struct AppState {
     /// The settings it was built from, and the credential of every Azure call: what `doctor` checks.
     pub settings: Settings,
     pub credential: Credential,
-    /// The first rule's ARM id (`DCR_RESOURCE_ID`, or the local workspace's), and where ARM is, for `doctor`.
-    pub dcr_resource_id: Option<String>,
+    /// The rules' ARM ids (`DCR_RESOURCE_ID`, or the local workspace's), and where ARM is, for `doctor`.
+    pub dcr_resource_ids: Vec<String>,
     pub arm_endpoint: String,
     /// The last `doctor` report, for `/api/doctor` and `/api/health`.
     pub doctor: crate::doctor::Cache,
@@ -62,7 +62,7 @@ impl AppState {
             backend: &self.backend,
             settings: &self.settings,
             credential: &self.credential,
-            dcr_resource_id: &self.dcr_resource_id,
+            dcr_resource_ids: &self.dcr_resource_ids,
             arm_endpoint: &self.arm_endpoint,
         }
     }

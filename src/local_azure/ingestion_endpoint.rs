@@ -126,7 +126,7 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
                 "The authentication token provided does not have access to ingest data for the data collection rule with immutable Id '{dcr}' PipelineAccessResult: AccessGranted: False, IsRbacPresent: {}, IsDcrDceBindingValid: {}, DcrArmId: {}.",
                 cap(rbac),
                 cap(binding),
-                ws.config.dcr_resource_id.clone().unwrap_or_default()
+                super::arm_dcr::arm_id_of(ws, dcr)
             ),
         ));
     }

@@ -131,6 +131,10 @@ pub struct WorkspaceConfig {
     /// The ARM id of the rule, as DCRLogErrors' `_ResourceId` names it (lower-cased there); `None`: an id
     /// under the local subscription named by the rule's immutable id.
     pub dcr_resource_id: Option<String>,
+    /// Rules deployed otherwise than `infra/` deploys them: a JSON merge patch (RFC 7386) on the `properties`
+    /// ARM answers with for the rule of this immutable id (a data flow gone, another workspace, no endpoint).
+    /// Only ARM's read reflects it.
+    pub rule_patches: Vec<(String, serde_json::Value)>,
 }
 
 impl WorkspaceConfig {
@@ -154,6 +158,7 @@ impl WorkspaceConfig {
             query_limits: query_endpoint::QueryLimits::default(),
             absent_tables: Vec::new(),
             dcr_resource_id: None,
+            rule_patches: Vec::new(),
             ingest_access: IngestAccess::Granted,
             openai_deployments: vec![("gpt-4o".into(), openai_endpoint::ModelFamily::Chat), ("o4-mini".into(), openai_endpoint::ModelFamily::Reasoning)],
         }
@@ -266,9 +271,7 @@ impl Workspace {
         if self.store.def("DCRLogErrors").is_none() {
             return;
         }
-        let rule = self.config.dcr_resource_id.clone().unwrap_or_else(|| {
-            format!("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.Insights/dataCollectionRules/{dcr}")
-        });
+        let rule = arm_dcr::arm_id_of(self, dcr);
         let mut row = store::Record::new();
         row.insert("TimeGenerated".into(), json!(crate::model::time::format_datetime(time::OffsetDateTime::now_utc())));
         row.insert("ClientRequestId".into(), json!(request_id));

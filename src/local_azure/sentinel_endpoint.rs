@@ -375,11 +375,22 @@ pub(super) async fn handle(
     if let Err(r) = ws.authorize(&headers, &HashSet::from(ARM_AUDIENCES)) {
         return r;
     }
-    if let Some((_, name)) = super::arm_dcr::parse(uri.path()) {
+    if let Some(target) = super::arm_dcr::parse(uri.path()) {
         if method != Method::GET {
-            return azure_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "The local workspace serves reads of its data collection rule only.");
+            return azure_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "The local workspace serves reads of its data collection rules and endpoint only.",
+            );
         }
-        return super::arm_dcr::get(&ws, uri.path(), q.get("api-version").map(String::as_str), &name);
+        let api_version = q.get("api-version").map(String::as_str);
+        return match target {
+            super::arm_dcr::ArmPath::Rule(name) => super::arm_dcr::get(&ws, uri.path(), api_version, &name),
+            super::arm_dcr::ArmPath::Endpoint(name) => {
+                let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+                super::arm_dcr::get_endpoint(uri.path(), api_version, &name, &format!("http://{host}"))
+            }
+        };
     }
     match q.get("api-version").map(String::as_str) {
         None => {

@@ -132,6 +132,11 @@ pub struct IngestionClient {
 
 impl IngestionClient {
     /// `endpoint` is the DCR's or DCE's logs-ingestion URL.
+    /// The endpoint calls go to (`LOGS_INGESTION_ENDPOINT`, or the local workspace's).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     pub fn new(endpoint: &str, dcr_immutable_id: &str, tokens: Arc<TokenSource>, options: IngestionOptions, metrics: Arc<Metrics>) -> Self {
         IngestionClient {
             driver: Driver::new(options.retry),
