@@ -70,9 +70,15 @@ resource alertRules 'Microsoft.SecurityInsights/alertRules@2024-09-01' = [for r 
 resource sentinelConnection 'Microsoft.Web/connections@2016-06-01' = {
   name: 'azuresentinel-${playbookName}'
   location: location
+  // A gap of the published types (Microsoft.Web/connections@2016-06-01 declares no `kind`): V1 is the
+  // Consumption Logic Apps connection, the kind the managed-identity Sentinel connector is created with.
+  #disable-next-line BCP037
   kind: 'V1'
   properties: {
     displayName: playbookName
+    // A gap of the published types: `parameterValueType: 'Alternative'` is how a managed API connection
+    // authenticates with the playbook's managed identity (Logic Apps, "Authenticate with managed identity").
+    #disable-next-line BCP037
     parameterValueType: 'Alternative'
     api: {
       id: subscriptionResourceId('Microsoft.Web/locations/managedApis', location, 'azuresentinel')
