@@ -125,6 +125,7 @@ pub const REGISTRY: &[SettingDef] = &[
     text("ENRICH_ACT_THRESHOLD", "0.8", "confidence (0 to 1) from which `act` labels and raises severity"),
     number("ENRICH_MAX_CONCURRENT", 4, 1, 64, "enrichments run at once by one instance; the others wait in a bounded queue"),
     number("ENRICH_MAX_QUEUED", 32, 0, 1000, "enrichments waiting for a turn, at most; past it (or past 60 s of waiting) the playbook hears 429 with Retry-After"),
+    number("ENRICH_SYNC_WAIT_SECS", 45, 0, 100, "how long `/api/enrich` waits for its run before answering 202 with a `Location` the playbook polls (the Logic App HTTP action gives up on a call at 120 s)"),
     text("ENRICH_KEY", "unset: under the Functions host `/api/enrich` refuses every call; locally it is open", "the key the playbook sends in `x-enrich-key` (at least 16 bytes; two, comma-separated, while rotating); a Key Vault reference in Azure, set by the deployment, so no host key is read at deployment time"),
     text("AZURE_OPENAI_ENDPOINT", "off", "with `AZURE_OPENAI_DEPLOYMENT`: turn on the optional narrative by Azure OpenAI (managed identity)"),
     text("AZURE_OPENAI_DEPLOYMENT", "off", "the chat deployment's name"),
@@ -250,6 +251,8 @@ pub struct EnrichConfig {
     /// Enrichments run at once, and waiting, at most (`/api/enrich`'s admission control).
     pub max_concurrent: usize,
     pub max_queued: usize,
+    /// How long a call waits for its run before answering 202 and letting the playbook poll.
+    pub sync_wait: Duration,
     /// Who may call `/api/enrich`: the key in `x-enrich-key` (`ENRICH_KEY`), or, when unset, nobody under
     /// the Functions host and anyone locally.
     pub caller: EnrichCaller,
@@ -536,6 +539,7 @@ impl Settings {
             openai,
             max_concurrent: r.number("ENRICH_MAX_CONCURRENT")? as usize,
             max_queued: r.number("ENRICH_MAX_QUEUED")? as usize,
+            sync_wait: Duration::from_secs(r.number("ENRICH_SYNC_WAIT_SECS")?),
             caller: EnrichCaller::Anyone,
         };
         let sources_files = r

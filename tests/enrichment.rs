@@ -420,3 +420,47 @@ async fn an_incident_with_nothing_to_correlate_says_so() {
     assert!(!narrative.contains("No hypothesis is supported"), "{narrative}");
     assert!(e["commentHtml"].as_str().unwrap().contains("Nothing could be correlated"));
 }
+
+/// Sentinel's throttling window outlasts a call: a comment answered 429 with a Retry-After past the playbook's
+/// 120 s is waited out, not lost, and the playbook is not kept on the line meanwhile: `/api/enrich` answers 202
+/// with the run's poll URL (`Location`, `Retry-After`), the poll answers 202 while the run goes on and then the
+/// enrichment, with its comment written.
+#[tokio::test]
+async fn a_comment_throttled_past_the_call_is_waited_out_and_the_playbook_polls_for_it() {
+    let mut cfg = common::builtin_workspace_config();
+    // One comment per 40 s: longer than the 30 s an ordinary Sentinel call may take.
+    cfg.sentinel_writes_per_window = 1;
+    cfg.sentinel_write_window = std::time::Duration::from_secs(40);
+    let t = TestBridge::start_with(cfg, &[("ENRICH_SYNC_WAIT_SECS", "2")]).await;
+    let name = stage(&t, Scenario::Cryptojacking, &Cast::default()).await;
+    let (status, first) = enrich(&t, &playbook_body(&name)).await;
+    assert_eq!((status, first["comment"].as_str()), (200, Some("created")), "{first}");
+
+    // The rerun's comment is throttled for the rest of the window.
+    let r = t.http.post(format!("{}/api/enrich", t.url)).json(&playbook_body(&name)).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["retry-after"], "10");
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["location"], location.as_str());
+    let path = location.split_once("/api/").map(|(_, p)| format!("{}/api/{p}", t.url)).unwrap();
+    let started = std::time::Instant::now();
+    let e = loop {
+        let r = t.http.get(&path).send().await.unwrap();
+        match r.status().as_u16() {
+            202 => assert!(started.elapsed() < std::time::Duration::from_secs(90), "the run never finished"),
+            200 => break r.json::<Value>().await.unwrap(),
+            s => panic!("poll answered {s}: {}", r.text().await.unwrap()),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    assert_eq!(e["comment"], "replaced", "the throttled comment was written once the window allowed it: {e}");
+    assert_eq!(e["incident"], name.as_str());
+
+    // A poll for a run nobody started, or with an id we would never hand out, is a clear 404.
+    for id in ["6f1c2d3e-0000-4000-8000-000000000000", "../../secrets"] {
+        let r = t.http.get(format!("{}/api/enrich/runs/{id}", t.url)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{id}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "NotFound");
+    }
+}

@@ -182,6 +182,8 @@ fn the_deployment_wires_what_azure_requires() {
     assert!(playbook.contains("type: 'Http'") && !playbook.contains("type: 'Function'"));
     assert!(playbook.contains("/api/enrich") && playbook.contains("'x-enrich-key'") && playbook.contains("SecureString") && playbook.contains("secureData"));
     assert!(playbook.contains("value: first(split(enrichKey, ','))"), "the playbook sends the first of the keys");
+    // A long enrichment is polled for (202 + Location), not re-sent: the asynchronous pattern stays on.
+    assert!(!playbook.lines().any(|l| l.trim_start().starts_with("operationOptions:")) && playbook.contains("timeout: 'PT30M'"));
     for f in bicep_files() {
         let text = std::fs::read_to_string(&f).unwrap();
         let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");

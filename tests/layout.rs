@@ -25,16 +25,21 @@ fn host_json_runs_the_custom_handler() {
 #[test]
 fn functions_are_http_in_and_out_only() {
     // Forwarding applies only to functions with exactly one httpTrigger in and one http out (contract §5).
-    for (name, route, method) in
-        [("webhook", "webhook/{source}", "post"), ("enrich", "enrich", "post"), ("health", "health", "get"), ("doctor", "doctor", "get")]
-    {
+    for (name, route, method) in [
+        ("webhook", "webhook/{source}", "post"),
+        ("enrich", "enrich", "post"),
+        ("enrich-runs", "enrich/runs/{id}", "get"),
+        ("health", "health", "get"),
+        ("doctor", "doctor", "get"),
+    ] {
         let f: Value = serde_json::from_str(&read(&format!("functions/{name}/function.json"))).unwrap();
         let b = f["bindings"].as_array().unwrap();
         assert_eq!(b.len(), 2, "{name}");
         assert_eq!(b[0]["type"], "httpTrigger");
         // The playbook's route checks ENRICH_KEY itself (no host key is read at deployment time); the others
         // also need the host's function key.
-        assert_eq!(b[0]["authLevel"], if name == "enrich" { "anonymous" } else { "function" }, "{name}");
+        // (The poll URL of a run is a capability: a random id only the playbook that started the run holds.)
+        assert_eq!(b[0]["authLevel"], if name.starts_with("enrich") { "anonymous" } else { "function" }, "{name}");
         assert_eq!(b[0]["route"], route);
         assert_eq!(b[0]["methods"], serde_json::json!([method]));
         assert_eq!(b[1]["type"], "http");

@@ -140,6 +140,13 @@ resource playbook 'Microsoft.Logic/workflows@2019-05-01' = {
               interval: 'PT20S'
             }
           }
+          // The asynchronous pattern, on by default for the HTTP action and never disabled here
+          // (`operationOptions: 'DisableAsyncPattern'`): a run that outlasts ENRICH_SYNC_WAIT_SECS answers 202 with
+          // a Location the action polls until the run answers, instead of the action giving up at 120 s and its
+          // retry policy sending the incident again. The whole action, polling included, may take 30 minutes.
+          limit: {
+            timeout: 'PT30M'
+          }
           // The key is in the inputs: keep them out of the run history.
           runtimeConfiguration: {
             secureData: {

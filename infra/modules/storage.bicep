@@ -66,6 +66,16 @@ resource replayBlobs 'Microsoft.Storage/storageAccounts/blobServices/containers@
   }
 }
 
+// Enrichments the playbook polls for (the HTTP action's asynchronous pattern): the state and answer of each run,
+// read by whichever instance the poll reaches. A run's answer matters for minutes; the policy below removes them.
+resource enrichRunBlobs 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobs
+  name: 'sentinel-bridge-enrich-runs'
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: account
   name: 'default'
@@ -73,7 +83,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
     policy: {
       rules: [
         {
-          name: 'expire-replay-markers'
+          name: 'expire-replay-markers-and-enrich-runs'
           enabled: true
           type: 'Lifecycle'
           definition: {
@@ -83,6 +93,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               ]
               prefixMatch: [
                 'sentinel-bridge-replay/'
+                'sentinel-bridge-enrich-runs/'
               ]
             }
             actions: {

@@ -25,6 +25,7 @@ use crate::enrich::narrative::OpenAiNarrator;
 pub use crate::enrich::tables::written_tables;
 use crate::enrich::Enricher;
 pub use crate::enrich::EnrichmentState;
+use crate::functions::enrich_runs::{RunStore, RUNS_CONTAINER};
 pub use crate::functions::state::AppState;
 use crate::mapping::auth::{Secrets, Verifier};
 use crate::mapping::Catalog;
@@ -49,6 +50,8 @@ pub enum StartupError {
     SpillQueue(StorageError),
     #[error("AzureWebJobsStorage: the replay container is unreachable: {0}")]
     ReplayStore(StorageError),
+    #[error("AzureWebJobsStorage: the enrichment runs' container is unreachable: {0}")]
+    RunStore(StorageError),
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Listen { port: u16, source: std::io::Error },
     #[error("the server stopped: {0}")]
@@ -163,6 +166,7 @@ impl Bridge {
         let sekoia = build_sekoia(&catalog, settings, local.as_ref(), metrics.clone())?;
         let spill = build_spill(settings, &cred, catalog.sources().count() as u64).await?;
         let replay = ReplayGuard::new(build_replay_store(settings, &cred).await?);
+        let enrich_runs = build_run_store(settings, &cred).await?;
         let drain = match &spill {
             Some(SpillBackend::Dir(s)) => {
                 let (tx, rx) = tokio::sync::watch::channel(false);
@@ -188,6 +192,8 @@ impl Bridge {
             max_body_bytes: settings.max_body_bytes,
             max_events: settings.max_events,
             admission: crate::functions::enrich::Admission::new(settings.enrich.max_concurrent, settings.enrich.max_queued, crate::functions::enrich::MAX_WAIT),
+            enrich_runs,
+            enrich_sync_wait: settings.enrich.sync_wait,
             http_body_timeout: settings.http_body_timeout,
             deadline: settings.deadline,
             backend,
@@ -228,6 +234,19 @@ async fn build_replay_store(settings: &Settings, cred: &Credential) -> Result<Re
             }
             Ok(ReplayStore::Dir(settings.data_dir.join("replay")))
         }
+    }
+}
+
+/// Where enrichment runs are kept for the playbook's poll: the function's storage account, which every instance
+/// reads, or this process's memory without one.
+async fn build_run_store(settings: &Settings, cred: &Credential) -> Result<RunStore, StartupError> {
+    match &settings.storage {
+        Some(storage) => {
+            let client = storage_client(storage, cred.clone())?;
+            client.create_container(RUNS_CONTAINER).await.map_err(StartupError::RunStore)?;
+            Ok(RunStore::Blob { client: Arc::new(client), container: RUNS_CONTAINER.into() })
+        }
+        None => Ok(RunStore::memory()),
     }
 }
 

@@ -35,6 +35,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/doctor", get(crate::functions::doctor::doctor))
         .route("/api/webhook/{source}", post(crate::functions::webhook::receive))
         .route("/api/enrich", post(crate::functions::enrich::enrich))
+        // The playbook's poll for an enrichment that outlasted the call (the asynchronous pattern).
+        .route("/api/enrich/runs/{id}", get(crate::functions::enrich_runs::poll))
         // The queue-triggered `redeliver` function: the host's default invocation, at the function's name.
         .route("/redeliver", post(crate::functions::redeliver::redeliver))
         // The queue-triggered `deadletter` function, on the spill's poison queue.

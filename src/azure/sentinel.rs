@@ -101,11 +101,15 @@ pub struct SentinelOptions {
     /// How long one operation may take, its retries of throttling (429 with Retry-After) and passing faults
     /// (408, 5xx) included.
     pub call_timeout: Duration,
+    /// How long writing a comment may take: longer than Sentinel's throttling window (75 writes per 5 minutes,
+    /// answered 429 with a Retry-After up to the window), so a throttled comment waits its turn rather than
+    /// being lost. The playbook polls for a run this long (`/api/enrich`'s asynchronous answer).
+    pub comment_timeout: Duration,
 }
 
 impl Default for SentinelOptions {
     fn default() -> Self {
-        SentinelOptions { retry: RetryPolicy::default(), call_timeout: Duration::from_secs(30) }
+        SentinelOptions { retry: RetryPolicy::default(), call_timeout: Duration::from_secs(30), comment_timeout: Duration::from_secs(6 * 60) }
     }
 }
 
@@ -118,6 +122,7 @@ pub struct SentinelClient {
     incidents_url: String,
     tokens: Arc<TokenSource>,
     call_timeout: Duration,
+    comment_timeout: Duration,
 }
 
 impl SentinelClient {
@@ -131,15 +136,24 @@ impl SentinelClient {
             ),
             tokens,
             call_timeout: options.call_timeout,
+            comment_timeout: options.comment_timeout,
         }
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), SentinelError> {
-        self.call_with(method, path, "", body).await
+        self.call_with(method, path, "", body, self.call_timeout).await
     }
 
-    /// As [`Self::call`], with more query parameters (`&name=value`, ours, never the caller's text).
-    async fn call_with(&self, method: reqwest::Method, path: &str, query: &str, body: Option<&Value>) -> Result<(u16, Value), SentinelError> {
+    /// As [`Self::call`], with more query parameters (`&name=value`, ours, never the caller's text) and its
+    /// own time limit.
+    async fn call_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<(u16, Value), SentinelError> {
         let url = format!("{}{path}?api-version={API_VERSION}{query}", self.incidents_url);
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         let build = |http: &reqwest::Client| {
@@ -150,7 +164,7 @@ impl SentinelClient {
                 None => req.header("content-length", "0"),
             }
         };
-        let deadline = Instant::now() + self.call_timeout;
+        let deadline = Instant::now() + timeout;
         let call = Call { build: &build, auth: self.tokens.as_ref(), logic: &AzureRules, deadline, retries: None, what: "sentinel" };
         match self.driver.send(call).await {
             Ok(x) => {
@@ -186,10 +200,12 @@ impl SentinelClient {
     /// Creates or replaces a comment; returns whether it was created (201) rather than replaced (200).
     pub async fn put_comment(&self, name: &str, comment_id: &str, message: &str) -> Result<bool, SentinelError> {
         let (status, _) = self
-            .call(
+            .call_with(
                 reqwest::Method::PUT,
                 &format!("/{}/comments/{}", path_segment(name), path_segment(comment_id)),
+                "",
                 Some(&json!({"properties": {"message": message}})),
+                self.comment_timeout,
             )
             .await?;
         Ok(status == 201)
@@ -197,7 +213,7 @@ impl SentinelClient {
 
     /// Lists at most `top` incidents: the workspace answers, and the identity may read incidents.
     pub async fn list_incidents(&self, top: u32) -> Result<usize, SentinelError> {
-        let (_, v) = self.call_with(reqwest::Method::GET, "", &format!("&$top={top}"), None).await?;
+        let (_, v) = self.call_with(reqwest::Method::GET, "", &format!("&$top={top}"), None, self.call_timeout).await?;
         Ok(v["value"].as_array().map_or(0, Vec::len))
     }
 

@@ -1,5 +1,6 @@
 //! `POST /api/enrich`: the playbook's call. Finds the incident in the trigger body, enriches it, and answers
-//! 200 with the enrichment as JSON so the playbook can branch on it.
+//! 200 with the enrichment as JSON so the playbook can branch on it; a run that takes longer than
+//! `ENRICH_SYNC_WAIT_SECS` answers 202 with the URL the playbook polls for it ([`crate::functions::enrich_runs`]).
 //!
 //! The caller must send `ENRICH_KEY` in `x-enrich-key` ([`check_caller`]).
 //!
@@ -18,6 +19,7 @@ use axum::Json;
 
 use crate::enrich::EnrichmentState;
 use crate::enrich::{trigger, EnrichError};
+use crate::functions::enrich_runs::{accepted, RunState};
 use crate::functions::error::AppError;
 use crate::functions::state::AppState;
 use crate::mapping::auth::Verifier;
@@ -105,13 +107,49 @@ pub async fn enrich(State(state): State<Arc<AppState>>, headers: HeaderMap, body
         tracing::warn!(error = %e, "an enrichment call without the enrichment key was refused");
         return e.into_response();
     }
-    match run(&state, body).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::info!(code = e.code(), error = %e, "enrichment refused");
-            e.into_response()
+    let target = match prepare(&state, body).await {
+        Ok(t) => t,
+        Err(e) => return refused(e),
+    };
+    // The run goes on in its own task, whatever becomes of this call: its answer is kept for the playbook's
+    // poll, and this call answers it only if it comes within the wait.
+    let id = uuid::Uuid::new_v4().hyphenated().to_string();
+    let started = time::OffsetDateTime::now_utc().unix_timestamp();
+    if let Err(e) = state.enrich_runs.put(&id, &RunState::Running { started }).await {
+        return refused(AppError::Unavailable { code: "RunStoreUnavailable", message: format!("the run could not be recorded: {e}"), retry_after_secs: 30 });
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task_state = state.clone();
+    let run_id = id.clone();
+    tokio::spawn(async move {
+        let answer = run(&task_state, &target).await;
+        let done = match &answer {
+            Ok(e) => RunState::Done { status: 200, body: serde_json::to_value(e).unwrap_or_default(), retry_after_secs: None },
+            Err(e) => RunState::Done {
+                status: e.status().as_u16(),
+                body: serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}}),
+                retry_after_secs: e.retry_after_secs(),
+            },
+        };
+        if let Err(e) = task_state.enrich_runs.put(&run_id, &done).await {
+            tracing::error!(run = %run_id, error = %e, "the enrichment's answer could not be kept for the playbook's poll");
+        }
+        let _ = tx.send(answer);
+    });
+    match tokio::time::timeout(state.enrich_sync_wait, rx).await {
+        Ok(Ok(Ok(e))) => (StatusCode::OK, Json(e)).into_response(),
+        Ok(Ok(Err(e))) => refused(e),
+        // Still running (or its task ended without a word): the playbook polls for it.
+        _ => {
+            tracing::info!(run = %id, "the enrichment goes on; the playbook polls for it");
+            accepted(&headers, state.settings.under_functions_host, &id)
         }
     }
+}
+
+fn refused(e: AppError) -> Response {
+    tracing::info!(code = e.code(), error = %e, "enrichment refused");
+    e.into_response()
 }
 
 /// The caller holds `ENRICH_KEY` (constant-time, every configured key tried); the function is anonymous to the
@@ -127,19 +165,26 @@ fn check_caller(caller: &EnrichCaller, headers: &HeaderMap) -> Result<(), AppErr
     }
 }
 
-async fn run(state: &AppState, body: Body) -> Result<Response, AppError> {
+/// What can be told at once: the body names an incident, and enrichment is on.
+async fn prepare(state: &AppState, body: Body) -> Result<trigger::IncidentRef, AppError> {
     let bytes = super::read_body(body, MAX_TRIGGER_BYTES, state.http_body_timeout).await?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| AppError::InvalidJson(e.to_string()))?;
     let target = trigger::incident_from_body(&value).map_err(|e| AppError::NoIncident(e.to_string()))?;
-    let enricher = match &state.enricher {
-        EnrichmentState::Ready(e) => e,
-        EnrichmentState::Off(why) => return Err(AppError::Unavailable { code: "EnrichmentNotConfigured", message: why.to_string(), retry_after_secs: 3600 }),
+    if let EnrichmentState::Off(why) = &state.enricher {
+        return Err(AppError::Unavailable { code: "EnrichmentNotConfigured", message: why.to_string(), retry_after_secs: 3600 });
+    }
+    Ok(target)
+}
+
+async fn run(state: &AppState, target: &trigger::IncidentRef) -> Result<crate::enrich::Enrichment, AppError> {
+    let EnrichmentState::Ready(enricher) = &state.enricher else {
+        return Err(AppError::Unavailable { code: "EnrichmentNotConfigured", message: "enrichment is off".into(), retry_after_secs: 3600 });
     };
     let _turn = state.admission.admit(&target.name).await?;
-    match enricher.enrich(&target).await {
+    match enricher.enrich(target).await {
         Ok(e) => {
             tracing::info!(incident = %e.incident, leading = %e.leading.id, confidence = e.leading.confidence, degraded = e.degraded, "incident enriched");
-            Ok((StatusCode::OK, Json(e)).into_response())
+            Ok(e)
         }
         Err(EnrichError::NotFound(name)) => Err(AppError::IncidentNotFound(format!("incident '{name}' was not found in Sentinel"))),
         Err(EnrichError::WrongWorkspace(m)) => Err(AppError::NoIncident(m)),

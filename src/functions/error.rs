@@ -99,6 +99,16 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// When to come back, for the answers that say (`Retry-After`).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::Unavailable { retry_after_secs, .. } | AppError::Busy { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+}
+
 impl From<DeliveryError> for AppError {
     fn from(e: DeliveryError) -> Self {
         match e {
@@ -132,14 +142,11 @@ impl IntoResponse for AppError {
         let status = self.status();
         let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
         let mut resp = (status, Json(body)).into_response();
-        match &self {
-            AppError::Unavailable { retry_after_secs, .. } | AppError::Busy { retry_after_secs, .. } => {
-                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
-            AppError::Unauthorized(_) => {
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            _ => {}
+        if let Some(secs) = self.retry_after_secs() {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let AppError::Unauthorized(_) = &self {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }

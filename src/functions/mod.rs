@@ -11,6 +11,7 @@
 
 pub mod doctor;
 pub mod enrich;
+pub mod enrich_runs;
 pub mod error;
 pub mod health;
 pub mod invocation;

@@ -35,6 +35,9 @@ pub struct AppState {
     pub max_events: usize,
     /// How many enrichments run and wait at once (`/api/enrich`).
     pub admission: crate::functions::enrich::Admission,
+    /// Where enrichment runs are kept for the playbook's poll, and how long a call waits for its run.
+    pub enrich_runs: crate::functions::enrich_runs::RunStore,
+    pub enrich_sync_wait: Duration,
     pub http_body_timeout: Duration,
     pub deadline: Duration,
     pub backend: String,

@@ -115,6 +115,8 @@ pub struct WorkspaceConfig {
     /// `PUT incident` and `PUT comments` requests each taken per 5 minutes before a 429
     /// (`sentinel_endpoint::WRITES_PER_WINDOW`).
     pub sentinel_writes_per_window: usize,
+    /// The window those writes are counted over (`sentinel_endpoint::WRITE_WINDOW`, 5 minutes).
+    pub sentinel_write_window: Duration,
     /// Accept only this Sekoia intake key; `None` accepts any.
     pub sekoia_intake_key: Option<String>,
     /// Azure OpenAI deployments and the request shape each takes (by default `gpt-4o`, a chat model, and
@@ -154,6 +156,7 @@ impl WorkspaceConfig {
             read_only: false,
             comment_max_chars: 30_000,
             sentinel_writes_per_window: sentinel_endpoint::WRITES_PER_WINDOW,
+            sentinel_write_window: sentinel_endpoint::WRITE_WINDOW,
             sekoia_intake_key: None,
             query_limits: query_endpoint::QueryLimits::default(),
             absent_tables: Vec::new(),

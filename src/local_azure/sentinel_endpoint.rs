@@ -348,16 +348,17 @@ impl Workspace {
     /// Counts a write to `resource`; how long to wait when it is over the limit.
     fn sentinel_throttle(&self, resource: &str) -> Option<std::time::Duration> {
         let now = std::time::Instant::now();
+        let window = self.config.sentinel_write_window;
         let mut writes = self.sentinel_writes.lock().unwrap_or_else(|e| e.into_inner());
         if writes.len() > 10_000 {
-            writes.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < WRITE_WINDOW));
+            writes.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
         }
         let q = writes.entry(resource.to_string()).or_default();
-        while q.front().is_some_and(|t| now.duration_since(*t) >= WRITE_WINDOW) {
+        while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
             q.pop_front();
         }
         if q.len() >= self.config.sentinel_writes_per_window {
-            return q.front().map(|t| WRITE_WINDOW.saturating_sub(now.duration_since(*t)));
+            return q.front().map(|t| window.saturating_sub(now.duration_since(*t)));
         }
         q.push_back(now);
         None
@@ -430,7 +431,7 @@ pub(super) async fn handle(
         let mut r = azure_error(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequests",
-            &format!("More than {limit} '{resource}' requests in {} seconds.", WRITE_WINDOW.as_secs()),
+            &format!("More than {limit} '{resource}' requests in {} seconds.", ws.config.sentinel_write_window.as_secs()),
         );
         r.headers_mut().insert("retry-after", axum::http::HeaderValue::from(wait.as_secs().max(1)));
         return r;
