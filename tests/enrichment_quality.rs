@@ -97,9 +97,11 @@ async fn a_service_principal_acting_from_an_ip_it_never_used_is_the_anomaly() {
     let o = run(&spec(18, Story::ConfigDrift, Entry::ServicePrincipal, &[])).await;
     assert_lead(&o, ConfigDrift);
     assert!(signal_names(&o).contains(&"resource_group_created"), "{:?}", signal_names(&o));
-    // The same principal scaling the tier from its usual IP is operations.
+    // The same principal scaling the tier from its usual IP is operations: no threat, nothing raised (benign
+    // itself needs a sign, read on the host, that its load is expected).
     let o = run(&spec(19, Story::BenignLoad, Entry::None, &[])).await;
-    assert_lead(&o, BenignLoad);
+    assert!(matches!(o.lead, BenignLoad | NoFinding), "{:?}", o.confidences);
+    assert!(!o.severity_raised);
     assert!(!signal_names(&o).contains(&"caller_new_ip") && !signal_names(&o).contains(&"sp_new_network"), "{:?}", signal_names(&o));
 }
 
@@ -173,7 +175,9 @@ async fn entities_that_match_nothing_say_nothing_could_be_correlated() {
 async fn the_labelled_suite_leads_right_on_unseen_seeds() {
     let outcomes = run_suite(5001..5041, &EnrichSettings::default()).await.unwrap();
     let r = evaluation::measure(&outcomes);
-    assert!(r.accuracy >= 0.95, "{}", evaluation::render(&r) + &r.wrong.join("\n"));
+    // 0.90: a benign load with no sign on the host that it is expected now leads "no corroborated threat"
+    // (benign only on evidence of benign), which the suite's label counts as wrong; see the README's figures.
+    assert!(r.accuracy >= 0.90, "{}", evaluation::render(&r) + &r.wrong.join("\n"));
     assert_eq!(r.benign_severity_raised, 0, "{:?}", r.wrong);
     assert!(r.kill_chains_entry_named + 1 >= r.kill_chains, "{}", evaluation::render(&r));
     assert!(r.brier_lead < 0.1, "{}", evaluation::render(&r));

@@ -141,6 +141,56 @@ pub fn features(signals: &[Signal]) -> Vec<f64> {
         .collect()
 }
 
+/// Which way a feature may move a hypothesis: what an analyst knows, fixed before any fit, so a fit cannot learn
+/// a generator's accidents (a memory drop counting against mining, a new location against it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Evidence for it: its weight is at least 0, so more of it never lowers the hypothesis.
+    Supports,
+    /// Evidence against it (the activity is routine, expected): its weight is at most 0.
+    Opposes,
+    /// No defensible direction, or evidence of another stage of the attack: weight 0.
+    Silent,
+}
+
+/// The analyst's table. Impact hypotheses (mining, exfiltration, drift) are scored on impact evidence only and
+/// credential compromise on entry evidence only (identity anomalies, a caller on a new network); the kill
+/// chain then combines them ([`infer`]). Benign load rests on evidence of benign only (the host's own routine,
+/// a change routine for its caller); any anomaly opposes it, and its absence is not evidence.
+pub fn direction(id: HypothesisId, f: Feature) -> Direction {
+    use Direction::*;
+    use SignalKind as K;
+    let routine = matches!(f, Feature::Signal(K::LoadRoutine) | Feature::Routine(_));
+    match id {
+        HypothesisId::Cryptojacking => match f {
+            Feature::Signal(K::CpuSpike | K::CpuSustained | K::GpuCompute | K::ComputeProvisioned) => Supports,
+            Feature::Signal(K::LoadRoutine) | Feature::Routine(K::ComputeProvisioned) => Opposes,
+            _ => Silent,
+        },
+        HypothesisId::DataExfiltration => match f {
+            Feature::Signal(K::NetworkOutSpike | K::StorageKeysListed | K::AiPolicyViolations) => Supports,
+            Feature::Signal(K::LoadRoutine) | Feature::Routine(K::StorageKeysListed) => Opposes,
+            _ => Silent,
+        },
+        HypothesisId::ConfigDrift => match f {
+            Feature::Signal(K::RoleAssignment | K::NetworkOpened | K::ResourceGroupCreated | K::NetworkInSpike) => Supports,
+            Feature::Routine(K::RoleAssignment | K::NetworkOpened | K::ResourceGroupCreated) => Opposes,
+            _ => Silent,
+        },
+        HypothesisId::CredentialCompromise => match f {
+            Feature::Identity | Feature::Signal(K::CallerNewIp | K::DeceptionHit) => Supports,
+            Feature::Signal(k) if k.is_identity_anomaly() || k == K::SprayAttempt => Supports,
+            _ => Silent,
+        },
+        HypothesisId::BenignLoad => match f {
+            _ if routine => Supports,
+            Feature::Signal(K::MemoryPressure | K::CpuSpike | K::NetworkInSpike | K::NetworkOutSpike) => Silent,
+            _ => Opposes,
+        },
+        HypothesisId::NoFinding => Silent,
+    }
+}
+
 /// The fitted weights as `weights.rs` writes them: per hypothesis, its bias and (feature, weight) pairs.
 pub type WeightTable = &'static [(HypothesisId, f64, &'static [(Feature, f64)])];
 
@@ -199,6 +249,9 @@ fn recommendation(id: HypothesisId, s: &Subjects) -> String {
     }
 }
 
+/// The most a hypothesis with no supporting evidence may claim.
+pub const UNSUPPORTED_CAP: f64 = 0.2;
+
 /// Infers the hypotheses; `cap` is the confidence a thin-baseline hypothesis may not exceed (under the act
 /// threshold).
 pub fn infer(signals: &[Signal], subjects: &Subjects, model: &Model, cap: f64) -> Inference {
@@ -219,6 +272,11 @@ pub fn infer(signals: &[Signal], subjects: &Subjects, model: &Model, cap: f64) -
             }
         }
         let mut capped = None;
+        // No confidence without evidence: a hypothesis nothing read supports (benign load with no sign that the
+        // load is expected, a threat with none of its signals) stays low, whatever its prior.
+        if evidence.is_empty() && confidence > UNSUPPORTED_CAP {
+            confidence = UNSUPPORTED_CAP;
+        }
         let lead_signal = evidence.first().and_then(|k| signals.iter().find(|s| s.name == *k));
         if let Some(days) = lead_signal.and_then(|s| s.thin_baseline_days) {
             if confidence > cap {
@@ -302,6 +360,57 @@ mod tests {
         assert_eq!(entry, Some(HypothesisId::CredentialCompromise));
         let cred = all.iter().find(|h| h.0 == HypothesisId::CredentialCompromise).unwrap().1;
         assert!(cred >= Model::fitted().chain_threshold, "{all:?}");
+    }
+
+    /// The shipped weights keep to the analyst's table: no fit can make a memory drop or a new location count
+    /// against mining, or make the absence of an identity anomaly count for benign load.
+    #[test]
+    fn the_shipped_weights_keep_to_the_analysts_table() {
+        for h in &Model::fitted().hypotheses {
+            for (f, w) in FEATURES.iter().zip(&h.weights) {
+                let ok = match direction(h.id, *f) {
+                    Direction::Supports => *w >= 0.0,
+                    Direction::Opposes => *w <= 0.0,
+                    Direction::Silent => *w == 0.0,
+                };
+                assert!(ok, "{}: {f:?} weighs {w}, against {:?}", h.id, direction(h.id, *f));
+            }
+        }
+    }
+
+    /// Monotone evidence: adding any anomaly to a case never lowers a threat it supports or is silent on, and a
+    /// memory drop added to a mining case changes nothing.
+    #[test]
+    fn more_evidence_never_lowers_a_threat() {
+        let m = Model::fitted();
+        let base = vec![signal(SignalKind::CpuSpike, 0.8, false), signal(SignalKind::NewLocation, 0.6, false)];
+        let p = |s: &[Signal], id: HypothesisId| m.hypotheses.iter().find(|h| h.id == id).unwrap().probability(&features(s));
+        for k in SignalKind::ALL.into_iter().filter(|k| *k != SignalKind::LoadRoutine) {
+            for strength in [0.3, 1.0] {
+                let mut more = base.clone();
+                more.retain(|s| s.name != k);
+                more.push(signal(k, strength, false));
+                for id in [HypothesisId::Cryptojacking, HypothesisId::DataExfiltration, HypothesisId::ConfigDrift, HypothesisId::CredentialCompromise] {
+                    let before = base.iter().filter(|s| s.name == k).map(|s| s.strength).fold(0.0, f64::max);
+                    if strength >= before {
+                        assert!(p(&more, id) >= p(&base, id) - 1e-12, "{k} at {strength} lowered {id}");
+                    }
+                }
+            }
+        }
+        let mut with_memory = base.clone();
+        with_memory.push(signal(SignalKind::MemoryPressure, 1.0, false));
+        assert_eq!(p(&with_memory, HypothesisId::Cryptojacking), p(&base, HypothesisId::Cryptojacking));
+    }
+
+    /// Benign only on evidence of benign: an unexplained load with no identity anomaly is never called benign;
+    /// the host's own routine is what makes it so.
+    #[test]
+    fn benign_needs_evidence_that_the_load_is_expected() {
+        let (id, _, all) = lead(&[signal(SignalKind::CpuSpike, 0.9, false)]);
+        assert_ne!(id, HypothesisId::BenignLoad, "{all:?}");
+        let (id, _, all) = lead(&[signal(SignalKind::CpuSpike, 0.9, false), signal(SignalKind::LoadRoutine, 0.9, true)]);
+        assert_eq!(id, HypothesisId::BenignLoad, "{all:?}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::suite::Truth;
 use super::world::CaseSpec;
-use crate::enrich::hypotheses::{features, infer, HypothesisId, Logistic, Model, FEATURES, SCORED};
+use crate::enrich::hypotheses::{direction, features, infer, Direction, HypothesisId, Logistic, Model, FEATURES, SCORED};
 use crate::enrich::signals::Feature;
 use crate::enrich::signals::Signal;
 use crate::enrich::{EnrichSettings, RunStatus};
@@ -191,8 +191,8 @@ pub fn render(r: &Report) -> String {
 }
 
 /// Fits the model on the suite's outcomes: per hypothesis, an L2-regularised logistic regression of "the
-/// hypothesis is true of the case" (its lead or its entry point) on the features, by gradient descent from
-/// zero (deterministic); then the lead and chain thresholds that make the most leads right, re-inferring every
+/// hypothesis is true of the case" (its lead or its entry point) on the features, by projected gradient
+/// descent from zero (deterministic) that keeps each weight on the side [`direction`] allows; then the lead and chain thresholds that make the most leads right, re-inferring every
 /// case offline from its signals.
 pub fn fit(outcomes: &[Outcome]) -> Model {
     let cases: Vec<(&Outcome, Vec<f64>)> = outcomes.iter().filter(|o| !o.truth.abstain).map(|o| (o, features(&o.signals))).collect();
@@ -216,8 +216,14 @@ pub fn fit(outcomes: &[Outcome]) -> Model {
                 }
             }
             b -= rate * gb / n;
-            for (wi, g) in w.iter_mut().zip(&gw) {
+            // Projected gradient: each weight stays on the side the analyst's table allows (monotone evidence).
+            for ((wi, g), f) in w.iter_mut().zip(&gw).zip(FEATURES.iter()) {
                 *wi -= rate * (g / n + lambda * *wi);
+                *wi = match direction(id, *f) {
+                    Direction::Supports => wi.max(0.0),
+                    Direction::Opposes => wi.min(0.0),
+                    Direction::Silent => 0.0,
+                };
             }
         }
         hypotheses.push(Logistic { id, bias: b, weights: w });

@@ -529,7 +529,9 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     // --- The host: Perf every 15 minutes (or only AzureMetrics), with its rhythm and the story's load. ---
     let host_rid = resource_id("Microsoft.Compute/virtualMachines", &n.host);
     let perf_name = if spec.has(Confounder::Fqdn) { format!("{}.contoso.local", n.host) } else { n.host.clone() };
-    let crypto_hours = b.rng.int(5, 10);
+    // A miner is found within its first hour (a spike, never hours of it) or after a night of it: minutes it
+    // ran before the alert.
+    let crypto_lead = if b.rng.chance(0.4) { b.rng.int(30, 60) } else { b.rng.int(180, 480) };
     let load_hours = b.rng.int(1, 3);
     let spike_level = b.rng.range(70.0, 90.0);
     let out_factor = b.rng.range(40.0, 120.0);
@@ -538,7 +540,10 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     if spec.has(Confounder::Neighbour) {
         hosts.push((n.neighbour_host.clone(), resource_id("Microsoft.Compute/virtualMachines", &n.neighbour_host), false));
     }
-    let end = 120;
+    // The incident is enriched minutes after its alert, or hours later: telemetry runs this long past it.
+    // (A month-end backup's alert fires on the backup under way: its telemetry runs on past the alert.)
+    let enriched_soon = b.rng.chance(0.5);
+    let end = if enriched_soon && !spec.has(Confounder::MonthEndBackup) { 15 } else { 120 };
     for (name, rid, mine) in hosts {
         if mine && spec.has(Confounder::Unmatched) {
             continue;
@@ -566,7 +571,7 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
                     cpu = 91.0 + b.rng.noise(3.0);
                 }
                 match spec.story {
-                    Story::Cryptojacking if m >= end - crypto_hours * 60 => cpu = 97.0 + b.rng.noise(1.0),
+                    Story::Cryptojacking if m >= -crypto_lead => cpu = 97.0 + b.rng.noise(1.0),
                     Story::BenignLoad
                         if !spec.has(Confounder::NightlyBatch)
                             && !spec.has(Confounder::WeeklyBatch)
@@ -648,10 +653,10 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         Story::Cryptojacking => {
             if attacker_in || b.rng.chance(0.5) {
                 let vm = resource_id("Microsoft.Compute/virtualMachines", &format!("gpu-{}", b.rng.int(10, 99)));
-                b.op(-crypto_hours * 60 + 100, &actor, &actor_ip, "MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE", &vm, gpu.clone());
+                b.op(-crypto_lead - 20, &actor, &actor_ip, "MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE", &vm, gpu.clone());
                 if sp_actor {
                     let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-tmp-{}", b.rng.int(100, 999));
-                    b.op(-crypto_hours * 60 + 95, &actor, &actor_ip, "MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE", &rg, json!({}));
+                    b.op(-crypto_lead - 25, &actor, &actor_ip, "MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE", &rg, json!({}));
                 }
             }
         }

@@ -12,31 +12,37 @@ use crate::model::time::format_ticks;
 
 /// The operations that matter, by the prefix of `OperationNameValue`.
 fn category(op: &str) -> Option<(SignalKind, &'static str)> {
-    Some(
-        if op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE")
-            || op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINESCALESETS/WRITE")
-            || op.contains("VIRTUALMACHINESCALESETS/SCALE")
-        {
-            (SignalKind::ComputeProvisioned, "compute created or scaled")
-        } else if op.starts_with("MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE") {
-            (SignalKind::RoleAssignment, "role assignment")
-        } else if op.starts_with("MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE") {
-            (SignalKind::ResourceGroupCreated, "resource group created")
-        } else if op.starts_with("MICROSOFT.NETWORK/NETWORKSECURITYGROUPS")
-            || op.starts_with("MICROSOFT.NETWORK/AZUREFIREWALLS")
-            || op.starts_with("MICROSOFT.NETWORK/FIREWALLPOLICIES")
-        {
-            (SignalKind::NetworkOpened, "network security rule or firewall change")
-        } else if op.starts_with("MICROSOFT.KEYVAULT/") {
-            (SignalKind::KeyvaultAccess, "Key Vault access or policy change")
-        } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS") || op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/REGENERATEKEY") {
-            (SignalKind::StorageKeysListed, "storage account keys listed")
-        } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/WRITE") {
-            (SignalKind::StorageConfigChanged, "storage account (firewall) change")
-        } else {
-            return None;
-        },
-    )
+    Some(if op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE") || answers_load(op) {
+        (SignalKind::ComputeProvisioned, "compute created or scaled")
+    } else if op.starts_with("MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE") {
+        (SignalKind::RoleAssignment, "role assignment")
+    } else if op.starts_with("MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE") {
+        (SignalKind::ResourceGroupCreated, "resource group created")
+    } else if op.starts_with("MICROSOFT.NETWORK/NETWORKSECURITYGROUPS")
+        || op.starts_with("MICROSOFT.NETWORK/AZUREFIREWALLS")
+        || op.starts_with("MICROSOFT.NETWORK/FIREWALLPOLICIES")
+    {
+        (SignalKind::NetworkOpened, "network security rule or firewall change")
+    } else if op.starts_with("MICROSOFT.KEYVAULT/") {
+        (SignalKind::KeyvaultAccess, "Key Vault access or policy change")
+    } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS") || op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/REGENERATEKEY") {
+        (SignalKind::StorageKeysListed, "storage account keys listed")
+    } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/WRITE") {
+        (SignalKind::StorageConfigChanged, "storage account (firewall) change")
+    } else {
+        return None;
+    })
+}
+
+/// A scale set scaled (by its pipeline or by autoscale: `Microsoft.Insights/AutoscaleSettings/Scaleup/Action`,
+/// written by the autoscale service): the platform answering load with more of the compute it already runs,
+/// which an analyst reads as the load being real, not as new compute. Who scaled it from where is still
+/// checked (`caller_new_ip`), and GPU sizes still count as `gpu_compute`.
+fn answers_load(op: &str) -> bool {
+    op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINESCALESETS/WRITE")
+        || op.contains("VIRTUALMACHINESCALESETS/SCALE")
+        || op.starts_with("MICROSOFT.INSIGHTS/AUTOSCALESETTINGS/SCALEUP/ACTION")
+        || op.starts_with("MICROSOFT.INSIGHTS/AUTOSCALESETTINGS/SCALEDOWN/ACTION")
 }
 
 /// GPU families of Azure VM sizes (N-series: NC, ND, NG, NV): what miners ask for.
@@ -80,7 +86,12 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
                 if size.is_empty() { String::new() } else { format!(" ({size})") }
             ),
         };
-        if caller_ips.get(caller).is_some_and(|ips| !ips.is_empty() && !ips.contains(ip)) && flagged.insert((caller.clone(), ip.clone())) {
+        let from_new_ip = caller_ips.get(caller).is_some_and(|ips| !ips.is_empty() && !ips.contains(ip));
+        // Scaling for load from where its caller always works is routine whatever the baseline saw of it.
+        if answers_load(op) && !is_gpu(size) && !from_new_ip {
+            baseline.insert((caller.clone(), op.clone()));
+        }
+        if from_new_ip && flagged.insert((caller.clone(), ip.clone())) {
             new_ip.push(Evidence { detail: format!("{caller} acted from {ip}, an IP it never used before: {op}"), ..e.clone() });
         }
         if name == SignalKind::ComputeProvisioned && is_gpu(size) {

@@ -131,6 +131,9 @@ impl SignalKind {
             | SignalKind::NetworkOpened
             | SignalKind::StorageKeysListed => Role::Change,
             SignalKind::KeyvaultAccess | SignalKind::StorageConfigChanged | SignalKind::AccessGrant => Role::ContextOnly(NO_STORY),
+            // A drop in free memory comes with mining, with batch jobs and with nothing at all: no defensible
+            // direction for any hypothesis, so it is shown, never weighed.
+            SignalKind::MemoryPressure => Role::ContextOnly("no defensible direction: a memory drop neither supports nor rules out any hypothesis"),
             SignalKind::RelatedAlerts | SignalKind::RelatedIdentityAlerts => {
                 Role::ContextOnly("the fit on the labelled suite gave it no weight: it separates no hypothesis there")
             }
