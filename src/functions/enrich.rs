@@ -2,7 +2,7 @@
 //! 200 with the enrichment as JSON so the playbook can branch on it; a run that takes longer than
 //! `ENRICH_SYNC_WAIT_SECS` answers 202 with the URL the playbook polls for it ([`crate::functions::enrich_runs`]).
 //!
-//! The caller must send `ENRICH_KEY` in `x-enrich-key` ([`check_caller`]).
+//! The caller must send `ENRICH_KEY` in `x-enrich-key` (checked in constant time, every configured key tried).
 //!
 //! Under a storm of incidents, [`Admission`] keeps the work bounded: a few enrichments at a time
 //! (`ENRICH_MAX_CONCURRENT`), a bounded queue behind them (`ENRICH_MAX_QUEUED`, each waiting at most
