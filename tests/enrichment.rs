@@ -58,10 +58,8 @@ async fn enrich(t: &TestBridge, body: &Value) -> (u16, Value) {
 async fn every_scenario_leads_with_its_hypothesis() {
     let expected = [
         (Scenario::Cryptojacking, "cryptojacking", 0.7),
-        // The scale-out in this story is the pipeline's, on a scale set no entity names: nothing read says the
-        // host's load is expected, so the honest lead is "no corroborated threat" (benign only on evidence of
-        // benign), never a threat.
-        (Scenario::BenignScaling, "no_finding", 0.5),
+        // Benign on evidence of benign: autoscale scaled the host's own resource for the load.
+        (Scenario::BenignScaling, "benign_load", 0.6),
         (Scenario::CredentialCompromise, "credential_compromise", 0.8),
         (Scenario::Exfiltration, "data_exfiltration", 0.7),
         (Scenario::ConfigDrift, "config_drift", 0.6),

@@ -217,6 +217,37 @@ pub struct Model {
     pub hypotheses: Vec<Logistic>,
     pub lead_threshold: f64,
     pub chain_threshold: f64,
+    /// How an established entry point raises an impact that has evidence of its own.
+    pub chain: Combiner,
+}
+
+/// The kill chain's second stage: an impact scored on its own evidence (`p_impact`) and the entry point
+/// scored on its own (`p_entry`) are combined as `σ(bias + impact·logit(p_impact) + entry·logit(p_entry))`,
+/// fitted on the suite with `impact, entry ≥ 0`, and used only where the impact has evidence of its own and
+/// the entry point is established (at least the chain threshold): a
+/// sign-in from an atypical location makes a CPU spike on the incident's host far more likely to be mining,
+/// never the other way round, and never lowers what the impact's own evidence says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Combiner {
+    pub bias: f64,
+    pub impact: f64,
+    pub entry: f64,
+}
+
+impl Combiner {
+    /// No combination: the impact keeps its own score.
+    pub const NONE: Combiner = Combiner { bias: -30.0, impact: 0.0, entry: 0.0 };
+
+    pub fn combine(&self, p_impact: f64, p_entry: f64) -> f64 {
+        let z = self.bias + self.impact * logit(p_impact) + self.entry * logit(p_entry);
+        (1.0 / (1.0 + (-z).exp())).max(p_impact)
+    }
+}
+
+/// `ln(p / (1 − p))`, with `p` kept off 0 and 1.
+pub fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
 }
 
 impl Model {
@@ -257,6 +288,7 @@ pub const UNSUPPORTED_CAP: f64 = 0.2;
 pub fn infer(signals: &[Signal], subjects: &Subjects, model: &Model, cap: f64) -> Inference {
     let x = features(signals);
     let mut out: Vec<Hypothesis> = Vec::new();
+    let p_entry = model.hypotheses.iter().find(|m| m.id == HypothesisId::CredentialCompromise).map_or(0.0, |m| m.probability(&x));
     for m in &model.hypotheses {
         let mut confidence = m.probability(&x);
         // Evidence: the signals whose features pushed this hypothesis up, strongest first.
@@ -270,6 +302,10 @@ pub fn infer(signals: &[Signal], subjects: &Subjects, model: &Model, cap: f64) -
                     evidence.push(k);
                 }
             }
+        }
+        // The kill chain's second stage: an impact with evidence of its own, raised by an established entry.
+        if m.id.is_impact() && !evidence.is_empty() && p_entry >= model.chain_threshold {
+            confidence = model.chain.combine(confidence, p_entry);
         }
         let mut capped = None;
         // No confidence without evidence: a hypothesis nothing read supports (benign load with no sign that the
@@ -401,6 +437,32 @@ mod tests {
         let mut with_memory = base.clone();
         with_memory.push(signal(SignalKind::MemoryPressure, 1.0, false));
         assert_eq!(p(&with_memory, HypothesisId::Cryptojacking), p(&base, HypothesisId::Cryptojacking));
+    }
+
+    /// The design's headline case: a sign-in from an atypical location coinciding with abnormal CPU on a VM,
+    /// enriched minutes after the alert (a spike, not hours of sustained CPU), is cryptojacking entered by a
+    /// compromised credential, not a rival hypothesis.
+    #[test]
+    fn the_design_s_headline_case_is_mining_entered_by_a_credential() {
+        // "A 90% CPU spike" on a host that idles near 10% is far above its hour: the spike's full strength.
+        let (id, entry, all) = lead(&[signal(SignalKind::NewLocation, 0.7, false), signal(SignalKind::CpuSpike, 1.0, false)]);
+        assert_eq!(id, HypothesisId::Cryptojacking, "{all:?}");
+        assert_eq!(entry, Some(HypothesisId::CredentialCompromise), "{all:?}");
+    }
+
+    /// The chain's second stage never lowers an impact, and a stronger entry never lowers the combination.
+    #[test]
+    fn an_entry_point_only_ever_raises_its_impact() {
+        let c = Model::fitted().chain;
+        assert!(c.impact >= 0.0 && c.entry >= 0.0, "{c:?}");
+        for p in [0.01, 0.2, 0.5, 0.9] {
+            let mut last = 0.0;
+            for e in [0.0, 0.1, 0.5, 0.9, 1.0] {
+                let v = c.combine(p, e);
+                assert!(v >= p && v >= last, "{p} {e}: {v}");
+                last = v;
+            }
+        }
     }
 
     /// Benign only on evidence of benign: an unexplained load with no identity anomaly is never called benign;

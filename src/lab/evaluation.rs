@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::suite::Truth;
 use super::world::CaseSpec;
-use crate::enrich::hypotheses::{direction, features, infer, Direction, HypothesisId, Logistic, Model, FEATURES, SCORED};
+use crate::enrich::hypotheses::{direction, features, infer, logit, Combiner, Direction, HypothesisId, Logistic, Model, FEATURES, SCORED};
 use crate::enrich::signals::Feature;
 use crate::enrich::signals::Signal;
 use crate::enrich::{EnrichSettings, RunStatus};
@@ -228,10 +228,12 @@ pub fn fit(outcomes: &[Outcome]) -> Model {
         }
         hypotheses.push(Logistic { id, bias: b, weights: w });
     }
+    let chain = fit_chain(&cases, &hypotheses);
     let mut best: (usize, f64, f64) = (0, 0.5, 0.5);
-    for lead in (10..=70).step_by(2).map(|k| k as f64 / 100.0) {
-        for chain in (20..=80).step_by(5).map(|k| k as f64 / 100.0) {
-            let m = Model { hypotheses: hypotheses.clone(), lead_threshold: lead, chain_threshold: chain };
+    // A finding leads only when it is more likely than not: a lower threshold would let a weak guess lead.
+    for lead in (50..=70).step_by(2).map(|k| k as f64 / 100.0) {
+        for chain_at in (20..=80).step_by(5).map(|k| k as f64 / 100.0) {
+            let m = Model { hypotheses: hypotheses.clone(), lead_threshold: lead, chain_threshold: chain_at, chain };
             let right = outcomes
                 .iter()
                 .filter(|o| {
@@ -241,13 +243,52 @@ pub fn fit(outcomes: &[Outcome]) -> Model {
                 })
                 .count();
             // Most right leads; among equals, thresholds nearest the middle.
-            let better = right > best.0 || (right == best.0 && (lead - 0.5).abs() + (chain - 0.5).abs() < (best.1 - 0.5).abs() + (best.2 - 0.5).abs());
+            let better = right > best.0 || (right == best.0 && (lead - 0.5).abs() + (chain_at - 0.5).abs() < (best.1 - 0.5).abs() + (best.2 - 0.5).abs());
             if better {
-                best = (right, lead, chain);
+                best = (right, lead, chain_at);
             }
         }
     }
-    Model { hypotheses, lead_threshold: best.1, chain_threshold: best.2 }
+    Model { hypotheses, lead_threshold: best.1, chain_threshold: best.2, chain }
+}
+
+/// The kill chain's second stage ([`Combiner`]): a logistic regression, over every case and impact hypothesis
+/// with evidence of its own whose entry point is established (0.5), of "this impact is the case's" on the logits of its own score and of the entry
+/// point's, by projected gradient descent keeping both weights at least 0 (an entry never argues against an
+/// impact, nor an impact's evidence against itself).
+fn fit_chain(cases: &[(&Outcome, Vec<f64>)], hypotheses: &[Logistic]) -> Combiner {
+    let entry = hypotheses.iter().find(|h| h.id == HypothesisId::CredentialCompromise);
+    let mut rows: Vec<(f64, f64, f64)> = Vec::new();
+    for (o, x) in cases {
+        let p_entry = entry.map_or(0.0, |h| h.probability(x));
+        for h in hypotheses.iter().filter(|h| h.id.is_impact()) {
+            // Only where the impact has evidence of its own, as inference applies it.
+            let own = FEATURES.iter().zip(x).zip(&h.weights).any(|((_, v), w)| *v > 0.0 && *w > 0.0);
+            if own && p_entry >= 0.5 {
+                let y = if o.truth.lead == h.id { 1.0 } else { 0.0 };
+                rows.push((logit(h.probability(x)), logit(p_entry), y));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Combiner::NONE;
+    }
+    let n = rows.len() as f64;
+    let (mut a, mut b, mut c) = (0.0, 1.0, 0.0);
+    let rate = 0.05;
+    for _ in 0..20000 {
+        let (mut ga, mut gb, mut gc) = (0.0, 0.0, 0.0);
+        for (u, v, y) in &rows {
+            let err = 1.0 / (1.0 + (-(a + b * u + c * v)).exp()) - y;
+            ga += err;
+            gb += err * u;
+            gc += err * v;
+        }
+        a -= rate * ga / n;
+        b = (b - rate * (gb / n + 0.0005 * b)).max(0.0);
+        c = (c - rate * (gc / n + 0.0005 * c)).max(0.0);
+    }
+    Combiner { bias: a, impact: b, entry: c }
 }
 
 /// The fitted model as the source of `src/enrich/weights.rs`.
@@ -256,7 +297,7 @@ pub fn weights_source(m: &Model, seeds: (u64, u64)) -> String {
         "//! The fitted model: written by `sentinel-bridge evaluate --from {} --cases {} --fit src/enrich/weights.rs`\n\
          //! from the labelled suite's seeds {}..{}; do not edit by hand. Weights are per feature (a feature the table\n\
          //! does not name weighs 0); thresholds are the ones that made the most leads right on those seeds.\n\n\
-         use super::hypotheses::{{HypothesisId, Logistic, Model, WeightTable, FEATURES}};\n\
+         use super::hypotheses::{{Combiner, HypothesisId, Logistic, Model, WeightTable, FEATURES}};\n\
          use super::signals::{{Feature, SignalKind as S}};\n\n\
          pub const FIT_SEEDS: (u64, u64) = ({}, {});\n\n\
          #[rustfmt::skip]\nconst WEIGHTS: WeightTable = &[\n",
@@ -284,8 +325,10 @@ pub fn weights_source(m: &Model, seeds: (u64, u64)) -> String {
     }
     s.push_str(&format!(
         "];\n\npub const LEAD_THRESHOLD: f64 = {:.2};\npub const CHAIN_THRESHOLD: f64 = {:.2};\n\n\
-         pub fn model() -> Model {{\n    let hypotheses = WEIGHTS\n        .iter()\n        .map(|(id, bias, w)| Logistic {{\n            id: *id,\n            bias: *bias,\n            weights: FEATURES.iter().map(|f| w.iter().find(|(n, _)| n == f).map_or(0.0, |(_, v)| *v)).collect(),\n        }})\n        .collect();\n    Model {{ hypotheses, lead_threshold: LEAD_THRESHOLD, chain_threshold: CHAIN_THRESHOLD }}\n}}\n",
-        m.lead_threshold, m.chain_threshold
+         /// The kill chain's second stage: an impact with evidence of its own, raised by an established entry.\n\
+         pub const CHAIN: Combiner = Combiner {{ bias: {:.4}, impact: {:.4}, entry: {:.4} }};\n\n\
+         pub fn model() -> Model {{\n    let hypotheses = WEIGHTS\n        .iter()\n        .map(|(id, bias, w)| Logistic {{\n            id: *id,\n            bias: *bias,\n            weights: FEATURES.iter().map(|f| w.iter().find(|(n, _)| n == f).map_or(0.0, |(_, v)| *v)).collect(),\n        }})\n        .collect();\n    Model {{ hypotheses, lead_threshold: LEAD_THRESHOLD, chain_threshold: CHAIN_THRESHOLD, chain: CHAIN }}\n}}\n",
+        m.lead_threshold, m.chain_threshold, m.chain.bias, m.chain.impact, m.chain.entry
     ));
     s
 }

@@ -651,7 +651,9 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     let gpu = json!({"requestbody": json!({"properties": {"hardwareProfile": {"vmSize": "Standard_NC24ads_A100_v4"}}}).to_string()});
     match spec.story {
         Story::Cryptojacking => {
-            if attacker_in || b.rng.chance(0.5) {
+            // An intruder creates GPU machines, or runs the miner on the host it found (no control-plane trace):
+            // either way, with or without a visible entry.
+            if b.rng.chance(0.5) {
                 let vm = resource_id("Microsoft.Compute/virtualMachines", &format!("gpu-{}", b.rng.int(10, 99)));
                 b.op(-crypto_lead - 20, &actor, &actor_ip, "MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE", &vm, gpu.clone());
                 if sp_actor {
@@ -704,8 +706,13 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         }
         Story::BenignLoad => {
             if !spec.has(Confounder::NightlyBatch) && !spec.has(Confounder::WeeklyBatch) && !spec.has(Confounder::MonthEndBackup) {
-                // The pipeline scales the tier for the load, as it does every few days.
-                b.op(-35, &n.sp_app_id, PIPELINE_IP, "MICROSOFT.COMPUTE/VIRTUALMACHINESCALESETS/WRITE", &vmss, json!({}));
+                // The tier scales for the load: autoscale acting on the host's own resource (the reason an analyst
+                // reads on the host), or the pipeline scaling the web tier's scale set, which no entity names.
+                if cast.is_some() || b.rng.chance(0.5) {
+                    b.op(-35, "Microsoft.Insights/autoscaleSettings", "", "MICROSOFT.COMPUTE/VIRTUALMACHINESCALESETS/WRITE", &host_rid, json!({}));
+                } else {
+                    b.op(-35, &n.sp_app_id, PIPELINE_IP, "MICROSOFT.COMPUTE/VIRTUALMACHINESCALESETS/WRITE", &vmss, json!({}));
+                }
             }
         }
         Story::Quiet => {}
