@@ -19,6 +19,11 @@ use serde_json::{json, Value};
 /// The function's spill key (`SPILL_SIGNING_KEY`): what the spill writes carries its seal.
 const SIGNING_KEY: &str = "spill-signing-key-of-the-test-function-0123456789";
 
+/// The settings of an `azure-queue` spill on the Azurite account `cs`, then `more`.
+fn queue_settings<'a>(cs: &'a str, more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    [&[("SPILL", "azure-queue"), ("SPILL_SIGNING_KEY", SIGNING_KEY), ("AzureWebJobsStorage", cs)][..], more].concat()
+}
+
 struct Azurite(Vec<Child>);
 
 impl Drop for Azurite {
@@ -121,14 +126,7 @@ async fn trigger_once(t: &TestBridge, storage: &StorageClient) -> Vec<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spilled_events_wait_in_the_storage_queue_and_redeliver_lands_them() {
     let (_azurite, cs) = start_azurite();
-    let t = TestBridge::start(&[
-        ("SPILL", "azure-queue"),
-        ("SPILL_SIGNING_KEY", SIGNING_KEY),
-        ("AzureWebJobsStorage", &cs),
-        ("INGEST_DEADLINE_SECS", "1"),
-        ("SPILL_RETRY_BASE_SECS", "1"),
-    ])
-    .await;
+    let t = TestBridge::start(&queue_settings(&cs, &[("INGEST_DEADLINE_SECS", "1"), ("SPILL_RETRY_BASE_SECS", "1")])).await;
     let storage = StorageClient::from_connection_string(&cs).unwrap();
     t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 60));
 
@@ -220,11 +218,7 @@ async fn with_the_identity_the_queue_gets_a_bearer_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spilled_batch_lands_whole_and_forged_messages_are_refused() {
     let (_azurite, cs) = start_azurite();
-    let t = TestBridge::start_with(
-        drifted_workspace(),
-        &[("SPILL", "azure-queue"), ("SPILL_SIGNING_KEY", SIGNING_KEY), ("AzureWebJobsStorage", &cs), ("INGEST_DEADLINE_SECS", "1")],
-    )
-    .await;
+    let t = TestBridge::start_with(drifted_workspace(), &queue_settings(&cs, &[("INGEST_DEADLINE_SECS", "1")])).await;
     let storage = StorageClient::from_connection_string(&cs).unwrap();
     t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 60));
     let (status, body) = t.post("generic", GENERIC_TOKEN, json!([{"type": "drifted"}, {"n": 1}]).to_string()).await;
@@ -373,15 +367,7 @@ async fn a_replayed_message_is_ingested_once_across_instances_and_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_outage_never_spends_dequeues_or_expires_a_batch() {
     let (_azurite, cs) = start_azurite();
-    let t = TestBridge::start(&[
-        ("SPILL", "azure-queue"),
-        ("SPILL_SIGNING_KEY", SIGNING_KEY),
-        ("AzureWebJobsStorage", &cs),
-        ("INGEST_DEADLINE_SECS", "1"),
-        ("SPILL_RETRY_BASE_SECS", "1"),
-        ("SPILL_RETRY_MAX_SECS", "1"),
-    ])
-    .await;
+    let t = TestBridge::start(&queue_settings(&cs, &[("INGEST_DEADLINE_SECS", "1"), ("SPILL_RETRY_BASE_SECS", "1"), ("SPILL_RETRY_MAX_SECS", "1")])).await;
     let storage = StorageClient::from_connection_string(&cs).unwrap();
     t.ws.workspace.faults.add(outage(Endpoint::Ingestion, 3_600));
     for i in 0..3 {
@@ -424,7 +410,7 @@ async fn a_long_outage_never_spends_dequeues_or_expires_a_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_is_kept_as_a_dead_letter_at_once_and_replayed() {
     let (azurite, cs) = start_azurite();
-    let t = TestBridge::start(&[("SPILL", "azure-queue"), ("SPILL_SIGNING_KEY", SIGNING_KEY), ("AzureWebJobsStorage", &cs)]).await;
+    let t = TestBridge::start(&queue_settings(&cs, &[])).await;
     let storage = StorageClient::from_connection_string(&cs).unwrap();
     // The host moved a message it could not get through to the poison queue, then triggers `deadletter`.
     let poison = seal().seal("not a batch");

@@ -37,6 +37,11 @@ fn with_webhook_transform(cfg: &mut WorkspaceConfig, kql: &str) {
     });
 }
 
+/// Sentinel answers every write (`PUT`: comments, incidents) with `kind` for the next minute.
+fn refuse_sentinel_writes(t: &TestBridge, kind: FaultKind) {
+    t.ws.workspace.faults.add(FaultSpec { method: Some("PUT".into()), count: None, for_millis: Some(60_000), ..FaultSpec::new(Endpoint::Sentinel, kind, 0) });
+}
+
 fn failing(r: &Report) -> Vec<String> {
     r.checks.iter().filter(|c| c.level == Level::Fail).map(|c| c.check.clone()).collect()
 }
@@ -114,15 +119,7 @@ async fn each_injected_failure_fails_exactly_its_check() {
     assert_eq!(failing(&r), ["table:Apono_CL"], "{}", r.text());
 
     // Sentinel refusing a comment.
-    let r = doctor_with(config(), &[], false, |t| {
-        t.ws.workspace.faults.add(FaultSpec {
-            method: Some("PUT".into()),
-            count: None,
-            for_millis: Some(60_000),
-            ..FaultSpec::new(Endpoint::Sentinel, FaultKind::Status { status: 403, retry_after_secs: None }, 0)
-        });
-    })
-    .await;
+    let r = doctor_with(config(), &[], false, |t| refuse_sentinel_writes(t, FaultKind::Status { status: 403, retry_after_secs: None })).await;
     assert_eq!(failing(&r), ["sentinel-comments"], "{}", r.text());
     assert!(line(&r, "sentinel-comments").fix.as_deref().unwrap().contains("Sentinel Responder"));
 
@@ -183,26 +180,10 @@ async fn an_ingestion_403_is_told_apart_by_what_azure_says() {
 /// not as a missing role.
 #[tokio::test]
 async fn only_authorization_failed_means_the_identity_may_not_comment() {
-    let r = doctor_with(config(), &[], false, |t| {
-        t.ws.workspace.faults.add(FaultSpec {
-            method: Some("PUT".into()),
-            count: None,
-            for_millis: Some(60_000),
-            ..FaultSpec::new(Endpoint::Sentinel, FaultKind::Status { status: 403, retry_after_secs: None }, 0)
-        });
-    })
-    .await;
+    let r = doctor_with(config(), &[], false, |t| refuse_sentinel_writes(t, FaultKind::Status { status: 403, retry_after_secs: None })).await;
     assert!(line(&r, "sentinel-comments").fix.as_deref().unwrap().contains("Sentinel Responder"), "{}", r.text());
     // A 403 of another kind (a policy in the way, say): the comment line fails, but does not blame the role.
-    let r = doctor_with(config(), &[], false, |t| {
-        t.ws.workspace.faults.add(FaultSpec {
-            method: Some("PUT".into()),
-            count: None,
-            for_millis: Some(60_000),
-            ..FaultSpec::new(Endpoint::Sentinel, FaultKind::Refuse { status: 403, code: "RequestDisallowedByPolicy".into() }, 0)
-        });
-    })
-    .await;
+    let r = doctor_with(config(), &[], false, |t| refuse_sentinel_writes(t, FaultKind::Refuse { status: 403, code: "RequestDisallowedByPolicy".into() })).await;
     let comments = line(&r, "sentinel-comments");
     assert_eq!(comments.level, Level::Fail, "{}", r.text());
     assert!(!comments.fix.as_deref().unwrap().contains("Sentinel Responder"), "{}", r.text());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::*;
-use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec};
+use sentinel_bridge::local_azure::{Endpoint, FaultKind, FaultSpec, WorkspaceConfig};
 use sentinel_bridge::mapping::auth::{hmac_sha256_hex, standard_webhooks_signature};
 use serde_json::{json, Value};
 
@@ -171,6 +171,25 @@ fn user_mapping(text: &str) -> String {
     path.display().to_string()
 }
 
+/// A source signed the Standard Webhooks way, writing `Std_CL`.
+const STDHOOKS_SOURCE: &str = r#"
+[[source]]
+name = "stdhooks"
+auth = { mode = "standard-webhooks" }
+[[source.table]]
+name = "Std_CL"
+time = "received"
+columns = [{ name = "Kind", type = "string", path = "kind" }]
+"#;
+
+/// The built-in workspace with the tables the mapping file at `file` writes.
+fn workspace_for_mapping(file: &str) -> WorkspaceConfig {
+    let mut config = builtin_workspace_config();
+    let catalog = sentinel_bridge::mapping::Catalog::load(&[("f".into(), std::fs::read_to_string(file).unwrap())]).unwrap();
+    config.tables = catalog.tables();
+    config
+}
+
 const HMAC_SECRET: &str = "hmac-shared-secret-0123456789";
 
 #[tokio::test]
@@ -178,7 +197,8 @@ async fn hmac_header_and_standard_webhooks_sources() {
     let key = b"standard-webhooks-key-32-bytes!!";
     let whsec = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key));
     let file = user_mapping(
-        r#"
+        &[
+            r#"
 [[source]]
 name = "signed"
 auth = { mode = "hmac-sha256", header = "X-Hub-Signature-256", prefix = "sha256=" }
@@ -195,18 +215,12 @@ name = "Keyed_CL"
 time = "received"
 columns = [{ name = "Kind", type = "string", path = "kind" }]
 
-[[source]]
-name = "stdhooks"
-auth = { mode = "standard-webhooks" }
-[[source.table]]
-name = "Std_CL"
-time = "received"
-columns = [{ name = "Kind", type = "string", path = "kind" }]
 "#,
+            STDHOOKS_SOURCE,
+        ]
+        .concat(),
     );
-    let mut config = builtin_workspace_config();
-    let catalog = sentinel_bridge::mapping::Catalog::load(&[("f".into(), std::fs::read_to_string(&file).unwrap())]).unwrap();
-    config.tables = catalog.tables();
+    let config = workspace_for_mapping(&file);
     let t = TestBridge::start_with(
         config,
         &[
@@ -679,20 +693,8 @@ async fn outside_names_are_echoed_with_hidden_characters_made_visible() {
 async fn a_sender_that_hangs_up_leaves_its_delivery_finished_and_its_retry_a_duplicate() {
     let key = b"standard-webhooks-key-32-bytes!!";
     let whsec = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key));
-    let file = user_mapping(
-        r#"
-[[source]]
-name = "stdhooks"
-auth = { mode = "standard-webhooks" }
-[[source.table]]
-name = "Std_CL"
-time = "received"
-columns = [{ name = "Kind", type = "string", path = "kind" }]
-"#,
-    );
-    let mut config = builtin_workspace_config();
-    let catalog = sentinel_bridge::mapping::Catalog::load(&[("f".into(), std::fs::read_to_string(&file).unwrap())]).unwrap();
-    config.tables = catalog.tables();
+    let file = user_mapping(STDHOOKS_SOURCE);
+    let config = workspace_for_mapping(&file);
     // A long linger: the delivery is still waiting for its call when the sender gives up.
     let t = TestBridge::start_with(config, &[("WEBHOOK_SOURCES_FILE", &file), ("SOURCE_STDHOOKS_SECRETS", &whsec), ("BATCH_LINGER_MS", "800")]).await;
     let body = r#"{"kind":"a"}"#;

@@ -165,8 +165,10 @@ impl Bridge {
         let enricher = build_enricher(settings, local.as_ref(), cred.clone(), client.clone())?;
         let sekoia = build_sekoia(&catalog, settings, local.as_ref(), metrics.clone())?;
         let spill = build_spill(settings, &cred, catalog.sources().count() as u64).await?;
-        let replay = ReplayGuard::new(build_replay_store(settings, &cred).await?);
-        let enrich_runs = build_run_store(settings, &cred).await?;
+        // One client for the function's own storage account: the replay markers and the enrichment runs.
+        let host_storage = settings.storage.as_ref().map(|s| storage_client(s, cred.clone())).transpose()?.map(Arc::new);
+        let replay = ReplayGuard::new(build_replay_store(settings, host_storage.clone()).await?);
+        let enrich_runs = build_run_store(host_storage).await?;
         let drain = match &spill {
             Some(SpillBackend::Dir(s)) => {
                 let (tx, rx) = tokio::sync::watch::channel(false);
@@ -221,12 +223,11 @@ impl Bridge {
 
 /// Where Standard Webhooks message ids are kept: the function's storage account when there is one (every
 /// instance sees it), else the data directory (every local process and restart sees it).
-async fn build_replay_store(settings: &Settings, cred: &Credential) -> Result<ReplayStore, StartupError> {
-    match &settings.storage {
-        Some(storage) => {
-            let client = storage_client(storage, cred.clone())?;
+async fn build_replay_store(settings: &Settings, storage: Option<Arc<StorageClient>>) -> Result<ReplayStore, StartupError> {
+    match storage {
+        Some(client) => {
             client.create_container(REPLAY_CONTAINER).await.map_err(StartupError::ReplayStore)?;
-            Ok(ReplayStore::Blob { client: Arc::new(client), container: REPLAY_CONTAINER.into() })
+            Ok(ReplayStore::Blob { client, container: REPLAY_CONTAINER.into() })
         }
         None => {
             if settings.under_functions_host {
@@ -239,12 +240,11 @@ async fn build_replay_store(settings: &Settings, cred: &Credential) -> Result<Re
 
 /// Where enrichment runs are kept for the playbook's poll: the function's storage account, which every instance
 /// reads, or this process's memory without one.
-async fn build_run_store(settings: &Settings, cred: &Credential) -> Result<RunStore, StartupError> {
-    match &settings.storage {
-        Some(storage) => {
-            let client = storage_client(storage, cred.clone())?;
+async fn build_run_store(storage: Option<Arc<StorageClient>>) -> Result<RunStore, StartupError> {
+    match storage {
+        Some(client) => {
             client.create_container(RUNS_CONTAINER).await.map_err(StartupError::RunStore)?;
-            Ok(RunStore::Blob { client: Arc::new(client), container: RUNS_CONTAINER.into() })
+            Ok(RunStore::Blob { client, container: RUNS_CONTAINER.into() })
         }
         None => Ok(RunStore::memory()),
     }

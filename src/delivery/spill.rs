@@ -33,7 +33,7 @@ use tokio::sync::{watch, Notify};
 use crate::azure::logs_ingestion::IngestError;
 use crate::azure::logs_ingestion::IngestionClient;
 use crate::azure::storage::{StorageClient, StorageError};
-use crate::delivery::seal::SealKey;
+use crate::delivery::seal::{Forged, SealKey};
 use crate::mapping::SekoiaEvent;
 use crate::model::schema::Row;
 use crate::sekoia::SekoiaClient;
@@ -630,6 +630,13 @@ pub enum QueueEnvelope {
     Batch(SpillBatch),
 }
 
+/// A spill message whose seals held: the attempts so far, the sealed message it carries, and what that holds.
+struct Unsealed {
+    attempt: u32,
+    message: String,
+    envelope: Result<QueueEnvelope, String>,
+}
+
 /// A redelivery that failed, waiting to be tried again.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Retry {
@@ -802,9 +809,29 @@ impl QueueSpill {
         Ok(name)
     }
 
-    /// The batch a message carries (its text, seal checked), and the blob it was read from.
-    async fn read(&self, message: &str) -> Result<(SpillBatch, Option<String>), RedeliverError> {
-        let envelope: QueueEnvelope = serde_json::from_str(message).map_err(|e| RedeliverError::Unreadable(e.to_string()))?;
+    /// Checks a message's seal (and, for a retry, the seal of the message it carries) and parses what it holds,
+    /// each once: the attempts so far, the sealed message to put back or set aside, and its envelope (or why it
+    /// is unreadable). A seal that does not hold gives back the sealed text it failed on, and why.
+    fn unseal(&self, message: &str) -> Result<Unsealed, (String, Forged)> {
+        let outer = self.seal.open(message).map_err(|e| (message.to_string(), e))?;
+        match serde_json::from_str::<QueueEnvelope>(outer) {
+            Ok(QueueEnvelope::Retry { retry }) => match self.seal.open(&retry.message).map(|t| serde_json::from_str(t).map_err(|e| e.to_string())) {
+                Ok(envelope) => Ok(Unsealed { attempt: retry.attempt, message: retry.message, envelope }),
+                Err(e) => Err((retry.message, e)),
+            },
+            envelope => Ok(Unsealed { attempt: 0, message: message.to_string(), envelope: envelope.map_err(|e| e.to_string()) }),
+        }
+    }
+
+    /// Keeps a message without the spill's seal aside at once (no retries to spend), never ingested.
+    async fn set_aside_forged(&self, sealed: &str, why: &str) -> Result<Redelivery, RedeliverError> {
+        let reason = format!("{FORGED}: {why}");
+        let blob = self.set_aside(sealed, &reason).await.map_err(|e| RedeliverError::Failed(e.into()))?;
+        Ok(Redelivery::SetAside { blob, why: reason })
+    }
+
+    /// The batch an envelope carries (the seal of any blob it names checked), and the blob it was read from.
+    async fn read(&self, envelope: QueueEnvelope) -> Result<(SpillBatch, Option<String>), RedeliverError> {
         let blob_text = |name: String| async move {
             if !is_spill_blob_name(&name) {
                 return Err(RedeliverError::Unreadable("the message names a blob the spill did not write".into()));
@@ -851,22 +878,13 @@ impl QueueSpill {
         deadline: Instant,
     ) -> Result<Redelivery, RedeliverError> {
         // A message put back after a failure carries the original (sealed) text and its attempts.
-        let opened = self.seal.open(message).map_err(|e| RedeliverError::Forged(e.to_string()));
-        let (attempt, message) = match opened.map(serde_json::from_str::<QueueEnvelope>) {
-            Ok(Ok(QueueEnvelope::Retry { retry })) => (retry.attempt, retry.message),
-            _ => (0, message.to_string()),
+        let Unsealed { attempt, message, envelope } = match self.unseal(message) {
+            Ok(x) => x,
+            Err((sealed, why)) => return self.set_aside_forged(&sealed, &why.to_string()).await,
         };
-        let read = match self.seal.open(&message) {
-            Ok(text) => self.read(text).await,
-            Err(e) => Err(RedeliverError::Forged(e.to_string())),
-        };
-        let (batch, blob) = match read {
-            // Not the spill's: kept aside at once with the reason (no retries to spend), never ingested.
-            Err(RedeliverError::Forged(why)) => {
-                let reason = format!("{FORGED}: {why}");
-                let blob = self.set_aside(&message, &reason).await.map_err(|e| RedeliverError::Failed(e.into()))?;
-                return Ok(Redelivery::SetAside { blob, why: reason });
-            }
+        let envelope = envelope.map_err(RedeliverError::Unreadable)?;
+        let (batch, blob) = match self.read(envelope).await {
+            Err(RedeliverError::Forged(why)) => return self.set_aside_forged(&message, &why).await,
             other => other?,
         };
         let result = deliver(&batch, sentinel, sekoia, deadline).await;

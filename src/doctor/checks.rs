@@ -266,11 +266,11 @@ async fn rule(state: &Deployment<'_>, tokens: &Tokens, out: &mut Vec<Check>) -> 
     for t in written_tables(state.catalog) {
         let stream = t.stream_name();
         let rule_id = others.get(&stream).map(|r| r.to_ascii_lowercase()).unwrap_or_else(|| expected.clone());
-        let Some((_, _, body)) = by_immutable.get(rule_id.as_str()) else {
+        let Some((_, immutable, body)) = by_immutable.get(rule_id.as_str()) else {
             unchecked.push(format!("{stream} ({rule_id})"));
             continue;
         };
-        used.insert(by_immutable[rule_id.as_str()].1.as_str());
+        used.insert(immutable.as_str());
         compared += 1;
         let props = &body["properties"];
         match props["streamDeclarations"].get(&stream).and_then(|d| d["columns"].as_array()) {
@@ -290,25 +290,19 @@ async fn rule(state: &Deployment<'_>, tokens: &Tokens, out: &mut Vec<Check>) -> 
         }
         flows.extend(flow_problems(props, &stream, &rule_id, workspace.as_deref()));
     }
-    if streams.is_empty() {
-        out.push(Check::ok("dcr-streams", format!("{compared} streams declared as the mappings write them")));
-    } else {
-        out.push(Check::fail(
-            "dcr-streams",
-            first_three(&streams),
-            "redeploy infra/ after `sentinel-bridge schema --out infra/schema.json`, or fix the mapping to match the rule",
-        ));
-    }
-    if flows.is_empty() {
-        let to = workspace.as_deref().map(|w| format!(" in {}", w.rsplit('/').next().unwrap_or(w))).unwrap_or_default();
-        out.push(Check::ok("dcr-flows", format!("{compared} streams flow to their own tables{to}")));
-    } else {
-        out.push(Check::fail(
-            "dcr-flows",
-            first_three(&flows),
-            "redeploy infra/ (each stream has a data flow to its own table, `outputStream` Custom-<Table>, into the Sentinel workspace)",
-        ));
-    }
+    out.push(verdict(
+        "dcr-streams",
+        &streams,
+        || format!("{compared} streams declared as the mappings write them"),
+        "redeploy infra/ after `sentinel-bridge schema --out infra/schema.json`, or fix the mapping to match the rule",
+    ));
+    let to = workspace.as_deref().map(|w| format!(" in {}", w.rsplit('/').next().unwrap_or(w))).unwrap_or_default();
+    out.push(verdict(
+        "dcr-flows",
+        &flows,
+        || format!("{compared} streams flow to their own tables{to}"),
+        "redeploy infra/ (each stream has a data flow to its own table, `outputStream` Custom-<Table>, into the Sentinel workspace)",
+    ));
     if !unchecked.is_empty() && all_read {
         out.push(Check::warn(
             "dcr-unchecked",
@@ -385,14 +379,20 @@ async fn bindings(state: &Deployment<'_>, read: &[(String, String, Value)], used
             Err(e) => problems.push(format!("the endpoint {dce} of {id} could not be read: {}", short(&e))),
         }
     }
+    out.push(verdict(
+        "dcr-endpoint",
+        &problems,
+        || format!("{checked} rule(s) bound to {endpoint}"),
+        "set LOGS_INGESTION_ENDPOINT to the endpoint the rules are bound to (infra/ outputs it), or bind each rule to it (`dataCollectionEndpointId`)",
+    ));
+}
+
+/// A check that is ok (saying `ok()`) when nothing was found wrong, else fails with the first problems and `fix`.
+fn verdict(check: &str, problems: &[String], ok: impl FnOnce() -> String, fix: &str) -> Check {
     if problems.is_empty() {
-        out.push(Check::ok("dcr-endpoint", format!("{checked} rule(s) bound to {endpoint}")));
+        Check::ok(check, ok())
     } else {
-        out.push(Check::fail(
-            "dcr-endpoint",
-            first_three(&problems),
-            "set LOGS_INGESTION_ENDPOINT to the endpoint the rules are bound to (infra/ outputs it), or bind each rule to it (`dataCollectionEndpointId`)",
-        ));
+        Check::fail(check, first_three(problems), fix)
     }
 }
 

@@ -170,16 +170,20 @@ async fn prepare(state: &AppState, body: Body) -> Result<trigger::IncidentRef, A
     let bytes = super::read_body(body, MAX_TRIGGER_BYTES, state.http_body_timeout).await?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| AppError::InvalidJson(e.to_string()))?;
     let target = trigger::incident_from_body(&value).map_err(|e| AppError::NoIncident(e.to_string()))?;
-    if let EnrichmentState::Off(why) = &state.enricher {
-        return Err(AppError::Unavailable { code: "EnrichmentNotConfigured", message: why.to_string(), retry_after_secs: 3600 });
-    }
+    enricher(state)?;
     Ok(target)
 }
 
+/// The enricher, or why enrichment is off on this instance.
+fn enricher(state: &AppState) -> Result<&crate::enrich::Enricher, AppError> {
+    match &state.enricher {
+        EnrichmentState::Ready(e) => Ok(e),
+        EnrichmentState::Off(why) => Err(AppError::Unavailable { code: "EnrichmentNotConfigured", message: why.to_string(), retry_after_secs: 3600 }),
+    }
+}
+
 async fn run(state: &AppState, target: &trigger::IncidentRef) -> Result<crate::enrich::Enrichment, AppError> {
-    let EnrichmentState::Ready(enricher) = &state.enricher else {
-        return Err(AppError::Unavailable { code: "EnrichmentNotConfigured", message: "enrichment is off".into(), retry_after_secs: 3600 });
-    };
+    let enricher = enricher(state)?;
     let _turn = state.admission.admit(&target.name).await?;
     match enricher.enrich(target).await {
         Ok(e) => {
