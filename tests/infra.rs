@@ -33,7 +33,14 @@ fn infra_schema_matches_the_mappings() {
     }
 }
 
+/// The venv with checkov, made once per test binary: two tests need it, and two `venv --clear` at once race
+/// (the second fails with "File exists").
 fn iac_python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(make_iac_python).clone()
+}
+
+fn make_iac_python() -> PathBuf {
     let venv = root().join("target/iac-venv");
     let python = venv.join("bin/python");
     let stamp = venv.join(".installed");
