@@ -48,6 +48,16 @@ fn playbook_body(name: &str) -> Value {
     })
 }
 
+/// A rendered comment against its snapshot in tests/snapshots (`UPDATE_SNAPSHOTS=1` writes it).
+fn assert_snapshot(file: &str, html: &str) {
+    let path = format!("{}/tests/snapshots/{file}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
+        std::fs::write(&path, html).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("no snapshot {file} (UPDATE_SNAPSHOTS=1 writes it)"));
+    assert_eq!(html, expected, "the rendered comment {file} changed; review it and rerun with UPDATE_SNAPSHOTS=1");
+}
+
 async fn enrich(t: &TestBridge, body: &Value) -> (u16, Value) {
     let r = t.http.post(format!("{}/api/enrich", t.url)).json(body).send().await.unwrap();
     let status = r.status().as_u16();
@@ -83,6 +93,18 @@ async fn every_scenario_leads_with_its_hypothesis() {
         }
         assert_eq!(e["degraded"], false, "{}: {}", s.name(), e["queries"]);
         assert_eq!(e["comment"], "created");
+        // The comment reads in ten seconds, the same way every run: its snapshot; counts in the right number;
+        // the lead and its reason first, the entry point named once.
+        let html = e["commentHtml"].as_str().unwrap();
+        assert_snapshot(&format!("comment_{}.html", s.name()), html);
+        assert!(!html.contains("(s)") && !html.contains("(es)"), "{}: {html}", s.name());
+        assert!(html.starts_with(&format!("<p><b>sentinel-bridge enrichment v2</b>: <b>{}</b>, confidence", e["leading"]["title"].as_str().unwrap())));
+        if let Some(entry) = e["leading"]["entryPoint"].as_str() {
+            let title = e["hypotheses"].as_array().unwrap().iter().find(|h| h["id"] == entry).unwrap()["title"].as_str().unwrap();
+            let others = html.split("Other hypotheses:").nth(1).unwrap_or("").split("</p>").next().unwrap();
+            assert!(!others.contains(title), "{}: the entry point is also an 'other hypothesis': {others}", s.name());
+            assert!(html.contains(&format!("<p><b>Entry point:</b> {title}, confidence")));
+        }
         assert_eq!(e["tablesWritten"], true);
         // Findings and audit trail are in their tables.
         let rows = t.ws.workspace.rows("IncidentEnrichment_CL");
@@ -106,12 +128,7 @@ async fn the_comment_matches_its_snapshot_and_a_rerun_replaces_it() {
     let name = stage(&t, Scenario::Cryptojacking, &Cast::default()).await;
     let (_, first) = enrich(&t, &playbook_body(&name)).await;
     let html = first["commentHtml"].as_str().unwrap();
-    let path = format!("{}/tests/snapshots/comment_cryptojacking.html", env!("CARGO_MANIFEST_DIR"));
-    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
-        std::fs::write(&path, html).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path).expect("snapshot (UPDATE_SNAPSHOTS=1 writes it)");
-    assert_eq!(html, expected, "the rendered comment changed; review and rerun with UPDATE_SNAPSHOTS=1");
+    assert_snapshot("comment_cryptojacking.html", html);
     assert!(html.chars().count() <= 10_000);
     // Running again, however often, leaves one comment: the same id is replaced.
     for _ in 0..2 {

@@ -144,7 +144,7 @@ async fn a_kill_chain_leads_with_the_impact_and_names_the_entry_point() {
         "containment for both: {}",
         o.recommendation
     );
-    assert!(o.comment_html.contains("entry point: Credential compromise"), "{}", o.comment_html);
+    assert!(o.comment_html.contains("<b>Entry point:</b> Credential compromise, confidence"), "{}", o.comment_html);
     // Each confidence stays its own.
     let cred = o.confidences.iter().find(|c| c.0 == CredentialCompromise).unwrap().1;
     assert!(cred >= 0.5, "{:?}", o.confidences);
@@ -157,7 +157,7 @@ async fn a_thin_baseline_is_capped_below_the_act_threshold_and_says_why() {
     let threshold = EnrichSettings::default().act_threshold;
     assert!(o.confidence < threshold, "{} must stay under {threshold}", o.confidence);
     assert!(!o.severity_raised);
-    assert!(o.comment_html.contains("Limits:") && o.comment_html.contains("day(s) of history"), "{}", o.comment_html);
+    assert!(o.comment_html.contains("Limits:") && o.comment_html.contains("days of history"), "{}", o.comment_html);
 }
 
 #[tokio::test]

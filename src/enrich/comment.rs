@@ -1,11 +1,12 @@
-//! The incident comment: a short narrative (leading hypothesis, confidence, recommendation), then compact
-//! evidence tables in which every claim cites its source rows (table, time, key). Every data value is
+//! The incident comment, read in ten seconds: the leading hypothesis and its reason, the entry point, the
+//! recommendation; then compact evidence tables in which every claim cites its source rows (table, time, key). Every data value is
 //! HTML-escaped. The comment fits a size budget by dropping whole evidence rows (and saying how many), never
 //! by cutting markup.
 
 use super::hypotheses::{band, Hypothesis, HypothesisId};
 use super::signals::Signal;
 use super::QueryRun;
+use crate::model::text::count;
 
 /// HTML-escapes a value after making its hidden characters visible (`model::text::printable`).
 pub fn escape(s: &str) -> String {
@@ -39,10 +40,12 @@ pub struct CommentInput<'a> {
     pub hypotheses: &'a [Hypothesis],
     pub signals: &'a [Signal],
     pub queries: &'a [QueryRun],
-    /// The narrative paragraph, already written (deterministic or rephrased); plain text.
-    pub narrative: &'a str,
-    /// In a kill chain, the entry point the lead names.
-    pub entry_point: Option<HypothesisId>,
+    /// The lead's reason in one sentence (or, with no finding, what was and was not read); plain text.
+    pub reason: &'a str,
+    /// The paragraph Azure OpenAI wrote from the findings, when it did; plain text.
+    pub summary: Option<&'a str>,
+    /// In a kill chain, the entry point the lead names, and how it shows; plain text.
+    pub entry_point: Option<(HypothesisId, &'a str)>,
     /// The names the entities matched in the telemetry, as "name (table)".
     pub names: &'a [String],
     /// The entities nothing matched.
@@ -51,19 +54,27 @@ pub struct CommentInput<'a> {
     pub notes: &'a [String],
 }
 
-/// Renders the comment within `budget` characters.
+/// Renders the comment within `budget` characters, in the order an analyst reads it: the lead and why, the
+/// entry point, the recommendation; then what limits it, the names matched, the other hypotheses (never the
+/// entry point again), and the evidence table.
 pub fn render(input: &CommentInput, budget: usize) -> String {
     let lead = &input.hypotheses[0];
-    let chain = input.entry_point.map(|e| format!(", entry point: {}", v(e.title(), 40))).unwrap_or_default();
     let mut head = format!(
-        "<p><b>sentinel-bridge enrichment {}</b>: <b>{}</b>{chain}, confidence {:.2} ({}).</p><p>{}</p><p><b>Recommendation:</b> {}</p>",
+        "<p><b>sentinel-bridge enrichment {}</b>: <b>{}</b>, confidence {:.2} ({}). {}</p>",
         v(input.version, 20),
         v(lead.title, 60),
         lead.confidence,
         band(lead.confidence),
-        v(input.narrative, 700),
-        v(&lead.recommendation, 700),
+        v(input.reason, 700),
     );
+    let entry = input.entry_point.and_then(|(id, how)| input.hypotheses.iter().find(|h| h.id == id).map(|h| (h, how)));
+    if let Some((h, how)) = entry {
+        head.push_str(&format!("<p><b>Entry point:</b> {}, confidence {:.2}: {}</p>", v(h.title, 60), h.confidence, v(how, 500)));
+    }
+    head.push_str(&format!("<p><b>Recommendation:</b> {}</p>", v(&lead.recommendation, 700)));
+    if let Some(summary) = input.summary {
+        head.push_str(&format!("<p><b>Summary</b> (written by Azure OpenAI from the findings): {}</p>", v(summary, 700)));
+    }
     if !input.notes.is_empty() {
         let notes: Vec<String> = input.notes.iter().take(4).map(|n| v(n, 160)).collect();
         head.push_str(&format!("<p><b>Limits:</b> {}.</p>", notes.join("; ")));
@@ -81,7 +92,11 @@ pub fn render(input: &CommentInput, budget: usize) -> String {
         line.push_str(".</p>");
         head.push_str(&line);
     }
-    let others: Vec<String> = input.hypotheses[1..].iter().filter(|h| h.confidence > 0.0).map(|h| format!("{} {:.2}", v(h.title, 40), h.confidence)).collect();
+    let others: Vec<String> = input.hypotheses[1..]
+        .iter()
+        .filter(|h| h.confidence > 0.0 && Some(h.id) != entry.map(|(e, _)| e.id))
+        .map(|h| format!("{} {:.2}", v(h.title, 40), h.confidence))
+        .collect();
     if !others.is_empty() {
         head.push_str(&format!("<p>Other hypotheses: {}.</p>", others.join(", ")));
     }
@@ -114,7 +129,7 @@ pub fn render(input: &CommentInput, budget: usize) -> String {
         }
     }
     let total = rows.len();
-    let omitted = |n: usize| if n == 0 { String::new() } else { format!("<p>{n} more evidence row(s) omitted for length.</p>") };
+    let omitted = |n: usize| if n == 0 { String::new() } else { format!("<p>{} omitted for length.</p>", count(n, "more evidence row", "more evidence rows")) };
     // Keep as many whole rows as fit, with room for the note about the rest.
     let fixed = head.len() + footer.len() + table_open.len() + table_close.len();
     let mut body = String::new();

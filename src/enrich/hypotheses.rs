@@ -317,7 +317,7 @@ pub fn infer(signals: &[Signal], subjects: &Subjects, model: &Model, cap: f64) -
         if let Some(days) = lead_signal.and_then(|s| s.thin_baseline_days) {
             if confidence > cap {
                 confidence = cap;
-                capped = Some(format!("capped at {cap:.2}: its strongest evidence rests on {days:.1} day(s) of history, under a week"));
+                capped = Some(format!("capped at {cap:.2}: its strongest evidence rests on {days:.1} days of history, under a week"));
             }
         }
         out.push(Hypothesis {

@@ -10,6 +10,7 @@ use super::hypotheses::{band, Hypothesis, HypothesisId};
 use super::signals::Signal;
 use super::{QueryRun, RunStatus};
 use crate::azure::openai::{OpenAiClient, OpenAiError};
+use crate::model::text::count;
 
 /// What the deterministic narrative is written from.
 pub struct Findings<'a> {
@@ -59,10 +60,14 @@ pub fn deterministic(f: &Findings) -> String {
     if lead.id == HypothesisId::NoFinding {
         let skipped: Vec<String> = f.correlation.iter().filter(|r| r.status != RunStatus::Ok).map(|r| format!("{} ({})", r.name, r.status)).collect();
         let mut text = format!(
-            "No hypothesis is supported by the telemetry read ({} of {} queries ran; {} signal(s) found, none corroborating).",
+            "No hypothesis is supported by the telemetry read ({} of {} queries ran; {}).",
             ran,
             f.correlation.len(),
-            f.signals.len()
+            if f.signals.is_empty() {
+                "no signal found".to_string()
+            } else {
+                format!("{} found, none corroborating", count(f.signals.len(), "signal", "signals"))
+            }
         );
         if !skipped.is_empty() {
             text.push_str(&format!(" Not read: {}.", skipped.join("; ")));
@@ -72,24 +77,34 @@ pub fn deterministic(f: &Findings) -> String {
         }
         return text;
     }
-    let support: Vec<String> = lead.evidence.iter().filter_map(|n| f.signals.iter().find(|s| &s.name == n)).map(cited).collect();
-    let mut text = format!(
-        "{} is the leading hypothesis with {} confidence ({:.2}). It rests on: {}.",
-        lead.title,
-        band(lead.confidence),
-        lead.confidence,
-        if support.is_empty() { "no single strong signal".to_string() } else { support.join("; ") }
-    );
-    if let Some(entry) = f.entry_point.and_then(|e| f.hypotheses.iter().find(|h| h.id == e)) {
-        let how: Vec<String> = entry.evidence.iter().filter_map(|n| f.signals.iter().find(|s| &s.name == n)).take(3).map(cited).collect();
-        text.push_str(&format!(
-            " The entry point was {} ({:.2}): {}.",
-            entry.title.to_lowercase(),
-            entry.confidence,
-            if how.is_empty() { "see the sign-ins".to_string() } else { how.join("; ") }
-        ));
+    let mut text = format!("{} is the leading hypothesis with {} confidence ({:.2}). {}", lead.title, band(lead.confidence), lead.confidence, reason(f));
+    if let Some((id, how)) = entry_point(f) {
+        let entry = f.hypotheses.iter().find(|h| h.id == id).map_or(0.0, |h| h.confidence);
+        text.push_str(&format!(" The entry point was {} ({entry:.2}): {how}", id.title().to_lowercase()));
     }
     text
+}
+
+/// The lead's reason in one sentence: the signals it rests on, strongest first (at most three); with no
+/// finding, what was and was not read.
+pub fn reason(f: &Findings) -> String {
+    let lead = &f.hypotheses[0];
+    if lead.id == HypothesisId::NoFinding {
+        return deterministic(f);
+    }
+    let support: Vec<String> = lead.evidence.iter().filter_map(|n| f.signals.iter().find(|s| &s.name == n)).map(cited).collect();
+    match support.len() {
+        0 => "No single signal is strong on its own.".to_string(),
+        n if n > 3 => format!("It rests on {} and {}.", support[..3].join("; "), count(n - 3, "more signal", "more signals")),
+        _ => format!("It rests on {}.", support.join("; ")),
+    }
+}
+
+/// In a kill chain, the entry point and how it shows (at most three signals), in one sentence.
+pub fn entry_point(f: &Findings) -> Option<(HypothesisId, String)> {
+    let entry = f.entry_point.and_then(|e| f.hypotheses.iter().find(|h| h.id == e))?;
+    let how: Vec<String> = entry.evidence.iter().filter_map(|n| f.signals.iter().find(|s| &s.name == n)).take(3).map(cited).collect();
+    Some((entry.id, if how.is_empty() { "see the sign-ins.".to_string() } else { format!("{}.", how.join("; ")) }))
 }
 
 /// Why the model's paragraph is not used (the deterministic one stands).

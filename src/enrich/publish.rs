@@ -28,14 +28,17 @@ struct Audit {
 pub async fn publish(e: &Enricher, g: Gathered, c: Correlation, inferred: Inferred) -> Enrichment {
     let Inferred { hypotheses: hyps, entry_point, notes } = inferred;
     let signals = c.signals;
-    let mut narrative_text = narrative::deterministic(&narrative::Findings {
+    let findings = narrative::Findings {
         hypotheses: &hyps,
         signals: &signals,
         correlation: &c.runs,
         entry_point,
         unmatched: &c.resolution.unmatched,
         entity_count: c.entity_count,
-    });
+    };
+    let mut narrative_text = narrative::deterministic(&findings);
+    let reason = narrative::reason(&findings);
+    let entry = narrative::entry_point(&findings);
     let mut runs = g.runs;
     runs.extend(c.runs);
     let mut narrative_source = "deterministic";
@@ -70,8 +73,9 @@ pub async fn publish(e: &Enricher, g: Gathered, c: Correlation, inferred: Inferr
             hypotheses: &hyps,
             signals: &signals,
             queries: &runs,
-            narrative: &narrative_text,
-            entry_point,
+            reason: &reason,
+            summary: (narrative_source != "deterministic").then_some(narrative_text.as_str()),
+            entry_point: entry.as_ref().map(|(id, how)| (*id, how.as_str())),
             names: &entities::describe(&c.resolution, &g.subjects),
             unmatched: &c.resolution.unmatched,
             notes: &notes,

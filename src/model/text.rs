@@ -4,6 +4,11 @@
 //! class: U+202A–U+202E, U+2066–U+2069, U+200E/U+200F, U+061C) and zero-width or invisible characters
 //! (U+200B–U+200D, U+2060–U+2064, U+FEFF, U+00AD, U+180E). HTML escaping stays the comment's own, on top.
 
+/// "1 sign-in", "3 sign-ins": a count with its noun in the right number, never "sign-in(s)".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Whether a character must be shown as its code point rather than as itself.
 fn hidden(c: char) -> bool {
     c.is_control()

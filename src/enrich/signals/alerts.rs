@@ -3,6 +3,7 @@
 
 use super::{Evidence, Signal, SignalKind};
 use crate::enrich::rows::{AponoGrant, NoxysEvent, RelatedAlert, TrapEyeThreat};
+use crate::model::text::count;
 use crate::model::time::format_ticks;
 
 pub fn related_alerts(rows: &[RelatedAlert]) -> Vec<Signal> {
@@ -29,7 +30,11 @@ pub fn related_alerts(rows: &[RelatedAlert]) -> Vec<Signal> {
     vec![Signal {
         name: if identity { SignalKind::RelatedIdentityAlerts } else { SignalKind::RelatedAlerts },
         family: "related alerts",
-        summary: format!("{n} other alert(s) share an entity with this incident"),
+        summary: if n == 1 {
+            "1 other alert shares an entity with this incident".to_string()
+        } else {
+            format!("{n} other alerts share an entity with this incident")
+        },
         strength: (0.3 + 0.2 * n as f64).min(1.0),
         routine: false,
         thin_baseline_days: None,
@@ -61,7 +66,11 @@ pub fn vendor_noxys(rows: &[NoxysEvent]) -> Vec<Signal> {
     vec![Signal {
         name: SignalKind::AiPolicyViolations,
         family: "vendor",
-        summary: format!("{n} AI-firewall policy violation(s) or high-risk interaction(s){}", if sensitive { ", with sensitive data classes" } else { "" }),
+        summary: format!(
+            "{}{}",
+            count(n, "AI-firewall policy violation or high-risk interaction", "AI-firewall policy violations or high-risk interactions"),
+            if sensitive { ", with sensitive data classes" } else { "" }
+        ),
         strength: (0.2 + 0.1 * n as f64 + if sensitive { 0.3 } else { 0.0 }).min(1.0),
         routine: false,
         thin_baseline_days: None,
@@ -87,7 +96,7 @@ pub fn vendor_trapeye(rows: &[TrapEyeThreat]) -> Vec<Signal> {
     vec![Signal {
         name: SignalKind::DeceptionHit,
         family: "vendor",
-        summary: format!("{} TrapEye decoy interaction(s) from the incident's IPs", ev.len()),
+        summary: format!("{} from the incident's IPs", count(ev.len(), "TrapEye decoy interaction", "TrapEye decoy interactions")),
         strength: 0.8,
         routine: false,
         thin_baseline_days: None,
@@ -113,7 +122,7 @@ pub fn vendor_apono(rows: &[AponoGrant]) -> Vec<Signal> {
     vec![Signal {
         name: SignalKind::AccessGrant,
         family: "vendor",
-        summary: format!("{} just-in-time access grant(s) to the incident's accounts", ev.len()),
+        summary: format!("{} to the incident's accounts", count(ev.len(), "just-in-time access grant", "just-in-time access grants")),
         strength: 0.5,
         routine: false,
         thin_baseline_days: None,

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::identity::KnownIps;
 use super::{Evidence, Signal, SignalKind};
 use crate::enrich::rows::OperationRow;
+use crate::model::text::count;
 use crate::model::time::format_ticks;
 
 /// The operations that matter, by the prefix of `OperationNameValue`.
@@ -106,7 +107,11 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
             Signal {
                 name,
                 family: "control plane",
-                summary: format!("{} {what} operation(s){}", items.len(), if routine { ", routine for the caller" } else { ", new for the caller" }),
+                summary: format!(
+                    "{}{}",
+                    count(items.len(), &format!("{what} operation"), &format!("{what} operations")),
+                    if routine { ", routine for the caller" } else { ", new for the caller" }
+                ),
                 strength: if routine { 0.3 } else { 0.7 },
                 routine,
                 thin_baseline_days: None,
@@ -118,7 +123,7 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
         out.push(Signal {
             name: SignalKind::GpuCompute,
             family: "control plane",
-            summary: format!("{} GPU virtual machine(s) created", gpu.len()),
+            summary: format!("{} created", count(gpu.len(), "GPU virtual machine", "GPU virtual machines")),
             strength: 0.8,
             routine: false,
             thin_baseline_days: None,
@@ -129,7 +134,11 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
         out.push(Signal {
             name: SignalKind::CallerNewIp,
             family: "control plane",
-            summary: format!("{} control-plane caller(s) acting from an IP they never used", new_ip.len()),
+            summary: if new_ip.len() == 1 {
+                "1 control-plane caller acting from an IP it never used".to_string()
+            } else {
+                format!("{} control-plane callers acting from an IP they never used", new_ip.len())
+            },
             strength: 0.6,
             routine: false,
             thin_baseline_days: None,

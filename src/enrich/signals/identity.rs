@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Evidence, Signal, SignalKind, THIN_BASELINE_DAYS};
 use crate::enrich::rows::{OrgSource, SignIn, SpSignIn};
+use crate::model::text::count;
 use crate::model::time::{format_ticks, TICKS_PER_SEC};
 
 const HOUR: i64 = 3600 * TICKS_PER_SEC;
@@ -243,21 +244,35 @@ pub fn signins(rows: &[SignIn], window_start: i64, org: &OrgSources, known: &mut
         &mut out,
         SignalKind::NewLocation,
         "sign-in",
-        format!("{n} sign-in(s) from a country or network neither the user nor the organisation used before"),
+        format!("{} from a country or network neither the user nor the organisation used before", count(n, "sign-in", "sign-ins")),
         new_loc,
         false,
     );
     let n = travel.evidence.len();
-    emit(&mut out, SignalKind::ImpossibleTravel, "sign-in", format!("{n} impossible-travel sign-in(s)"), travel, false);
+    emit(&mut out, SignalKind::ImpossibleTravel, "sign-in", count(n, "impossible-travel sign-in", "impossible-travel sign-ins"), travel, false);
     let n = mfa.evidence.len();
-    emit(&mut out, SignalKind::MfaFatigue, "sign-in", format!("{n} approval(s) after a run of interrupted MFA prompts from an unfamiliar IP"), mfa, false);
+    emit(
+        &mut out,
+        SignalKind::MfaFatigue,
+        "sign-in",
+        format!("{} after a run of interrupted MFA prompts from an unfamiliar IP", count(n, "approval", "approvals")),
+        mfa,
+        false,
+    );
     let n = brute.evidence.len();
-    emit(&mut out, SignalKind::BruteForce, "sign-in", format!("{n} success(es) from an unfamiliar IP right after its password failures"), brute, false);
+    emit(
+        &mut out,
+        SignalKind::BruteForce,
+        "sign-in",
+        format!("{} from an unfamiliar IP right after its password failures", count(n, "success", "successes")),
+        brute,
+        false,
+    );
     let n = spray.evidence.len();
-    emit(&mut out, SignalKind::PasswordSpray, "sign-in", format!("{n} success(es) from an IP spraying the organisation"), spray, false);
+    emit(&mut out, SignalKind::PasswordSpray, "sign-in", format!("{} from an IP spraying the organisation", count(n, "success", "successes")), spray, false);
     emit(&mut out, SignalKind::SprayAttempt, "sign-in", "a password spray failed against the account".into(), spray_try, false);
     let n = risky.evidence.len();
-    emit(&mut out, SignalKind::RiskySignin, "sign-in", format!("{n} sign-in(s) rated risky by Entra ID"), risky, false);
+    emit(&mut out, SignalKind::RiskySignin, "sign-in", format!("{} rated risky by Entra ID", count(n, "sign-in", "sign-ins")), risky, false);
     out
 }
 
@@ -297,6 +312,13 @@ pub fn service_principals(signins: &[SpSignIn], window_start: i64, known: &mut K
     }
     let mut out = Vec::new();
     let n = found.evidence.len();
-    emit(&mut out, SignalKind::SpNewNetwork, "service principal", format!("{n} service principal sign-in(s) from an IP it never used"), found, false);
+    emit(
+        &mut out,
+        SignalKind::SpNewNetwork,
+        "service principal",
+        format!("{} from an IP it never used", count(n, "service principal sign-in", "service principal sign-ins")),
+        found,
+        false,
+    );
     out
 }
