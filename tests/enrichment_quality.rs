@@ -9,7 +9,7 @@ use sentinel_bridge::enrich::RunStatus;
 use sentinel_bridge::lab::evaluation::{self, Outcome};
 use sentinel_bridge::lab::harness::{run_case, run_suite};
 use sentinel_bridge::lab::suite;
-use sentinel_bridge::lab::world::{CaseSpec, Confounder, Entry, Story};
+use sentinel_bridge::lab::world::{AlertChoice, CaseSpec, Confounder, Entry, Story};
 
 /// A case on a fixed weekday morning, with exactly these confounders.
 fn spec(seed: u64, story: Story, entry: Entry, confounders: &[Confounder]) -> CaseSpec {
@@ -132,6 +132,36 @@ async fn evidence_is_read_wherever_the_resource_reports_it() {
     assert_lead(&o, DataExfiltration);
     let spike = o.signals.iter().find(|s| s.name.as_str() == "network_out_spike").expect("egress spike");
     assert!(spike.evidence.iter().any(|e| e.table == "AzureMetrics" && e.detail.starts_with("Egress")), "{:?}", spike.evidence);
+}
+
+/// The alert that raised the incident is evidence: a detection product's classification and the artefacts in
+/// its entities, on a throttled miner whose CPU alone is ambiguous and with no identity anomaly at all.
+#[tokio::test]
+async fn the_alert_itself_is_evidence_and_more_of_it_never_lowers_its_hypothesis() {
+    let with = |alert| {
+        let mut s = spec(26, Story::Cryptojacking, Entry::None, &[]);
+        s.alert = Some(alert);
+        s
+    };
+    let silent = run(&with(AlertChoice::DefenderRunCommand)).await;
+    let classified = run(&with(AlertChoice::DefenderMining { command_line: false })).await;
+    let artefact = run(&with(AlertChoice::DefenderMining { command_line: true })).await;
+    let crypto = |o: &Outcome| o.confidences.iter().find(|c| c.0 == Cryptojacking).unwrap().1;
+    assert!(
+        crypto(&silent) <= crypto(&classified) && crypto(&classified) <= crypto(&artefact),
+        "{} {} {}",
+        crypto(&silent),
+        crypto(&classified),
+        crypto(&artefact)
+    );
+    assert_lead(&artefact, Cryptojacking);
+    assert!(
+        !signal_names(&artefact).iter().any(|s| ["new_location", "impossible_travel", "risky_signin", "caller_new_ip"].contains(s)),
+        "{:?}",
+        signal_names(&artefact)
+    );
+    assert!(artefact.comment_html.contains("SecurityAlert") && artefact.comment_html.contains("--max-cpu-usage 40"), "{}", artefact.comment_html);
+    assert!(!signal_names(&silent).contains(&"alert_mining"), "a Run Command alert says nothing about mining: {:?}", signal_names(&silent));
 }
 
 #[tokio::test]

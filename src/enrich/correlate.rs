@@ -22,7 +22,8 @@ pub struct Correlation {
     pub entity_count: usize,
 }
 
-pub async fn correlate(e: &Enricher, s: &Subjects, w: &Window) -> Correlation {
+/// `from_alerts`: what the incident's own alerts say, weighed with what the telemetry says.
+pub async fn correlate(e: &Enricher, s: &Subjects, w: &Window, from_alerts: Vec<Signal>) -> Correlation {
     let mut names = entities::Names::of(s);
     // First, every name the entities go by; then everything else, with those names.
     let (mut resolve_run, frame) =
@@ -37,7 +38,7 @@ pub async fn correlate(e: &Enricher, s: &Subjects, w: &Window) -> Correlation {
     };
     let bound = preamble(&names, &s.own_alert_ids, w);
     let mut results = futures::future::join_all(QUERIES.iter().map(|q| run_query(e, q, format!("{bound}{}", q.text), (q.skip)(&names, s)))).await;
-    let mut reading = Reading { window_start: w.start, ..Reading::default() };
+    let mut reading = Reading { window_start: w.start, signals: from_alerts, ..Reading::default() };
     for phase in [Phase::Organisation, Phase::Identities, Phase::Rest] {
         for (q, (run, frame)) in QUERIES.iter().zip(results.iter_mut()) {
             if q.phase != phase {

@@ -12,6 +12,8 @@ pub struct Gathered {
     pub incident: Incident,
     pub subjects: entities::Subjects,
     pub window: Window,
+    /// What the incident's own alerts and entities say ([`super::signals::triggering`]).
+    pub alert_signals: Vec<super::signals::Signal>,
     /// The Sentinel reads (alerts, entities), recorded as runs like the queries'.
     pub runs: Vec<QueryRun>,
 }
@@ -35,8 +37,9 @@ pub async fn gather(e: &Enricher, target: &trigger::IncidentRef) -> Result<Gathe
     let (alerts, alerts_run) = sentinel_read("sentinel_alerts", alerts, started);
     let (found, entities_run) = sentinel_read("sentinel_entities", found, started);
     let subjects = entities::subjects_of(&found, &alerts);
+    let alert_signals = super::signals::triggering::own_alerts(&alerts, &found);
     let window = window(e, &incident);
-    Ok(Gathered { run_id, incident, subjects, window, runs: vec![alerts_run, entities_run] })
+    Ok(Gathered { run_id, incident, subjects, window, alert_signals, runs: vec![alerts_run, entities_run] })
 }
 
 /// The window: from the first activity minus the look-around to the last activity plus an hour (never past

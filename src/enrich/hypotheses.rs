@@ -163,27 +163,30 @@ pub fn direction(id: HypothesisId, f: Feature) -> Direction {
     let routine = matches!(f, Feature::Signal(K::LoadRoutine) | Feature::Routine(_));
     match id {
         HypothesisId::Cryptojacking => match f {
-            Feature::Signal(K::CpuSpike | K::CpuSustained | K::GpuCompute | K::ComputeProvisioned) => Supports,
-            Feature::Signal(K::LoadRoutine) | Feature::Routine(K::ComputeProvisioned) => Opposes,
+            Feature::Signal(K::CpuSpike | K::CpuSustained | K::GpuCompute | K::ComputeProvisioned | K::CodeOnHost | K::AlertMining) => Supports,
+            Feature::Signal(K::LoadRoutine) | Feature::Routine(K::ComputeProvisioned | K::CodeOnHost) => Opposes,
             _ => Silent,
         },
         HypothesisId::DataExfiltration => match f {
-            Feature::Signal(K::NetworkOutSpike | K::StorageKeysListed | K::AiPolicyViolations) => Supports,
+            Feature::Signal(K::NetworkOutSpike | K::StorageKeysListed | K::AiPolicyViolations | K::AlertExfiltration) => Supports,
             Feature::Signal(K::LoadRoutine) | Feature::Routine(K::StorageKeysListed) => Opposes,
             _ => Silent,
         },
         HypothesisId::ConfigDrift => match f {
-            Feature::Signal(K::RoleAssignment | K::NetworkOpened | K::ResourceGroupCreated | K::NetworkInSpike) => Supports,
+            Feature::Signal(K::RoleAssignment | K::NetworkOpened | K::ResourceGroupCreated | K::NetworkInSpike | K::AlertDrift) => Supports,
             Feature::Routine(K::RoleAssignment | K::NetworkOpened | K::ResourceGroupCreated) => Opposes,
             _ => Silent,
         },
         HypothesisId::CredentialCompromise => match f {
-            Feature::Identity | Feature::Signal(K::CallerNewIp | K::DeceptionHit) => Supports,
+            Feature::Identity | Feature::Signal(K::CallerNewIp | K::DeceptionHit | K::AlertCredentialAccess) => Supports,
             Feature::Signal(k) if k.is_identity_anomaly() || k == K::SprayAttempt => Supports,
             _ => Silent,
         },
         HypothesisId::BenignLoad => match f {
             _ if routine => Supports,
+            // The alert is why there is an incident at all: what it claims is weighed by the threats it names,
+            // and benign is judged on the telemetry.
+            Feature::Signal(K::AlertMining | K::AlertCredentialAccess | K::AlertExfiltration | K::AlertDrift) => Silent,
             Feature::Signal(K::MemoryPressure | K::CpuSpike | K::NetworkInSpike | K::NetworkOutSpike) => Silent,
             _ => Opposes,
         },
@@ -304,8 +307,12 @@ pub fn infer(signals: &[Signal], subjects: &Subjects, model: &Model, cap: f64) -
             }
         }
         // The kill chain's second stage: an impact with evidence of its own, raised by an established entry.
+        // And what an analyst knows before any fit: an established entry and evidence of the impact on its own
+        // target make the chain at least as likely as the entry times that evidence's strength (the design's
+        // "a sign-in from an atypical location coinciding with abnormal CPU on a VM" is mining entered by it).
         if m.id.is_impact() && !evidence.is_empty() && p_entry >= model.chain_threshold {
-            confidence = model.chain.combine(confidence, p_entry);
+            let own = signals.iter().filter(|s| evidence.contains(&s.name) && !s.routine).map(|s| s.strength).fold(0.0, f64::max);
+            confidence = model.chain.combine(confidence, p_entry).max(p_entry * own);
         }
         let mut capped = None;
         // No confidence without evidence: a hypothesis nothing read supports (benign load with no sign that the
@@ -320,6 +327,15 @@ pub fn infer(signals: &[Signal], subjects: &Subjects, model: &Model, cap: f64) -
                 capped = Some(format!("capped at {cap:.2}: its strongest evidence rests on {days:.1} days of history, under a week"));
             }
         }
+        // Benign against a detection product's own classification is contested: what the routine explains and
+        // what the vendor saw cannot both be right, so benign stays under the act threshold for an analyst.
+        if m.id == HypothesisId::BenignLoad && confidence > cap {
+            let claim = signals.iter().filter(|s| s.strength >= super::signals::triggering::VENDOR).find_map(|s| s.name.alert_claim());
+            if let Some(claim) = claim {
+                confidence = cap;
+                capped = Some(format!("capped at {cap:.2}: a detection product classifies the activity as {claim}"));
+            }
+        }
         out.push(Hypothesis {
             id: m.id,
             title: m.id.title(),
@@ -330,6 +346,18 @@ pub fn infer(signals: &[Signal], subjects: &Subjects, model: &Model, cap: f64) -
         });
     }
     out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then_with(|| a.id.cmp(&b.id)));
+    // Two readings that cannot both be right are both likely: benign on evidence of routine, and a threat on
+    // evidence of its own. Neither is certain: each stays under the act threshold, in the order the evidence
+    // put them, and says why, for an analyst to decide.
+    let likely = |id: HypothesisId| out.iter().any(|h| h.id == id && h.confidence >= 0.5);
+    let threat = out.iter().find(|h| h.id != HypothesisId::BenignLoad && h.confidence >= 0.5).map(|h| h.id);
+    if let (true, Some(threat)) = (likely(HypothesisId::BenignLoad), threat) {
+        for h in out.iter_mut().filter(|h| h.confidence > cap) {
+            let other = if h.id == HypothesisId::BenignLoad { threat.title().to_lowercase() } else { "benign operational load".to_string() };
+            h.confidence = cap;
+            h.capped.get_or_insert(format!("capped at {cap:.2}: contested, {other} is as well supported"));
+        }
+    }
     let conf = |id: HypothesisId| out.iter().find(|h| h.id == id).map_or(0.0, |h| h.confidence);
     let mut entry_point = None;
     // A kill chain: the compromise and what it enabled are both supported; lead with the impact.

@@ -43,7 +43,7 @@ pub fn infer(settings: &EnrichSettings, subjects: &Subjects, c: &Correlation) ->
     // A thin baseline is said even when the confidence stayed under the cap on its own.
     for s in c.signals.iter().filter(|s| s.thin_baseline_days.is_some()) {
         let days = s.thin_baseline_days.unwrap_or(0.0);
-        notes.push(format!("{}: only {days:.1} day(s) of history, under a week; what rests on it is capped at {cap:.2}", s.name));
+        notes.push(format!("{}: only {days:.1} days of history, under a week; what rests on it is capped at {cap:.2}", s.name));
     }
     Inferred { hypotheses: hyps, entry_point, notes }
 }

@@ -245,8 +245,9 @@ pub struct Enricher {
 impl Enricher {
     /// Enriches one incident: its four stages in order.
     pub async fn enrich(&self, target: &trigger::IncidentRef) -> Result<Enrichment, EnrichError> {
-        let gathered = gather::gather(self, target).await?;
-        let correlation = correlate::correlate(self, &gathered.subjects, &gathered.window).await;
+        let mut gathered = gather::gather(self, target).await?;
+        let from_alerts = std::mem::take(&mut gathered.alert_signals);
+        let correlation = correlate::correlate(self, &gathered.subjects, &gathered.window, from_alerts).await;
         let inferred = infer::infer(&self.settings, &gathered.subjects, &correlation);
         Ok(publish::publish(self, gathered, correlation, inferred).await)
     }

@@ -224,6 +224,17 @@ pub struct OperationRow {
     pub resource_id: String,
     #[serde(rename = "VmSize", deserialize_with = "text")]
     pub vm_size: String,
+    /// One operation's Start, Accept and Success rows share it.
+    #[serde(rename = "CorrelationId", default, deserialize_with = "text")]
+    pub correlation_id: String,
+    /// A security rule's `sourceAddressPrefix` and `destinationPortRange`, as the request recorded them.
+    #[serde(rename = "SourcePrefix", default, deserialize_with = "text")]
+    pub source_prefix: String,
+    #[serde(rename = "DestinationPort", default, deserialize_with = "text")]
+    pub destination_port: String,
+    /// A storage account's `networkAcls.defaultAction`.
+    #[serde(rename = "DefaultAction", default, deserialize_with = "text")]
+    pub default_action: String,
 }
 
 /// `related_alerts.kql`: another alert that names one of the incident's entities.

@@ -51,7 +51,7 @@ impl Scenario {
             Scenario::ConfigDrift => (Story::ConfigDrift, Entry::None),
             Scenario::Nothing => (Story::Quiet, Entry::None),
         };
-        CaseSpec { seed: 7, story, entry, confounders: Vec::new(), t0: t0() }
+        CaseSpec { seed: 7, story, entry, confounders: Vec::new(), t0: t0(), alert: None }
     }
 }
 

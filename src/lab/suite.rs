@@ -130,7 +130,7 @@ pub fn case(seed: u64) -> CaseSpec {
     if c.contains(&Confounder::NoEntities) || c.contains(&Confounder::Unmatched) {
         c.retain(|x| !matches!(x, Confounder::Neighbour | Confounder::UpnCase | Confounder::Guest));
     }
-    CaseSpec { seed, story, entry, confounders: c, t0 }
+    CaseSpec { seed, story, entry, confounders: c, t0, alert: None }
 }
 
 /// A case's incident name and number: stable per seed.

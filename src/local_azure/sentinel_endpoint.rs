@@ -190,8 +190,10 @@ fn alerts_of(ws: &Workspace, c: &Current) -> Vec<Map<String, Value>> {
 fn alert_json(base: &str, a: &Map<String, Value>) -> Value {
     let id = a.get("SystemAlertId").and_then(Value::as_str).unwrap_or_default();
     let entities_base = base.trim_end_matches("/incidents").to_string() + "/Entities";
-    let tactics: Vec<String> =
-        a.get("Tactics").and_then(Value::as_str).map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+    let list = |column: &str| -> Vec<String> {
+        a.get(column).and_then(Value::as_str).map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
+    };
+    let (tactics, techniques) = (list("Tactics"), list("Techniques"));
     let mut props = json!({
         "systemAlertId": id,
         "alertDisplayName": ts(a, "DisplayName"),
@@ -210,6 +212,7 @@ fn alert_json(base: &str, a: &Map<String, Value>) -> Value {
         "processingEndTime": ts(a, "ProcessingEndTime"),
         "timeGenerated": ts(a, "TimeGenerated"),
         "tactics": tactics,
+        "techniques": techniques,
         "remediationSteps": ts(a, "RemediationSteps"),
         "additionalData": a.get("ExtendedProperties").and_then(Value::as_str).and_then(|s| serde_json::from_str::<Value>(s).ok()).unwrap_or_else(|| json!({})),
     });

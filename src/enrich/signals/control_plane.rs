@@ -15,6 +15,8 @@ use crate::model::time::format_ticks;
 fn category(op: &str) -> Option<(SignalKind, &'static str)> {
     Some(if op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE") || answers_load(op) {
         (SignalKind::ComputeProvisioned, "compute created or scaled")
+    } else if runs_code(op) {
+        (SignalKind::CodeOnHost, "Run Command or extension install")
     } else if op.starts_with("MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE") {
         (SignalKind::RoleAssignment, "role assignment")
     } else if op.starts_with("MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE") {
@@ -46,6 +48,39 @@ fn answers_load(op: &str) -> bool {
         || op.starts_with("MICROSOFT.INSIGHTS/AUTOSCALESETTINGS/SCALEDOWN/ACTION")
 }
 
+/// Code run inside a machine by its control plane, with no sign-in to the machine: Run Command (action or
+/// managed), and extension installs (the Custom Script extension is how a miner is dropped at scale), on VMs,
+/// scale-set instances and Arc machines.
+fn runs_code(op: &str) -> bool {
+    (op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINE") || op.starts_with("MICROSOFT.HYBRIDCOMPUTE/MACHINES"))
+        && (op.contains("/RUNCOMMAND") || op.contains("/EXTENSIONS/WRITE"))
+}
+
+/// Sources that mean "anyone" in a security rule.
+const ANYWHERE: [&str; 5] = ["*", "0.0.0.0/0", "internet", "any", "::/0"];
+/// Ports an intruder wants reachable: SSH, RDP, WinRM, Telnet, SMB, and the common database engines.
+const MANAGEMENT_PORTS: [u16; 9] = [22, 3389, 5985, 5986, 23, 445, 1433, 3306, 5432];
+
+/// What a change opens to the internet, read from the request Azure recorded: a security rule from anywhere to
+/// a management port (or to every port), or a storage firewall whose default action becomes Allow.
+fn exposure(op: &str, r: &OperationRow) -> Option<String> {
+    if op.starts_with("MICROSOFT.NETWORK/NETWORKSECURITYGROUPS") && ANYWHERE.contains(&r.source_prefix.to_ascii_lowercase().as_str()) {
+        let port = r.destination_port.trim();
+        let opens = port == "*"
+            || MANAGEMENT_PORTS.iter().any(|p| match port.split_once('-') {
+                Some((lo, hi)) => lo.parse::<u16>().is_ok_and(|lo| lo <= *p) && hi.parse::<u16>().is_ok_and(|hi| *p <= hi),
+                None => port.parse::<u16>() == Ok(*p),
+            });
+        if opens {
+            return Some(format!("opens port {port} to {} (source '{}')", "the internet", r.source_prefix));
+        }
+    }
+    if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/WRITE") && r.default_action.eq_ignore_ascii_case("allow") {
+        return Some("sets the storage firewall's default action to Allow (reachable from every network)".to_string());
+    }
+    None
+}
+
 /// GPU families of Azure VM sizes (N-series: NC, ND, NG, NV): what miners ask for.
 fn is_gpu(size: &str) -> bool {
     let s = size.to_ascii_uppercase();
@@ -60,21 +95,29 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
     let mut window: BTreeMap<SignalKind, Changes> = BTreeMap::new();
     let mut new_ip: Vec<Evidence> = Vec::new();
     let mut gpu: Vec<Evidence> = Vec::new();
-    let mut rows: Vec<(i64, String, String, String, String, String)> = operations
+    // One operation writes a row per status (Start, Accept, Success) under one CorrelationId: it counts once.
+    let mut seen_operations = BTreeSet::new();
+    // (time, caller, IP, operation, resource, VM size, what it opens to the internet)
+    type Row = (i64, String, String, String, String, String, Option<String>);
+    let mut rows: Vec<Row> = operations
         .iter()
+        .filter(|r| r.correlation_id.is_empty() || seen_operations.insert((r.correlation_id.to_ascii_lowercase(), r.operation.to_ascii_uppercase())))
         .filter_map(|r| {
-            Some((r.time?, r.caller.to_lowercase(), r.caller_ip.clone(), r.operation.to_ascii_uppercase(), r.resource_id.clone(), r.vm_size.clone()))
+            let op = r.operation.to_ascii_uppercase();
+            let exposure = exposure(&op, r);
+            Some((r.time?, r.caller.to_lowercase(), r.caller_ip.clone(), op, r.resource_id.clone(), r.vm_size.clone(), exposure))
         })
         .collect();
     rows.sort_by_key(|r| r.0);
-    for (_, caller, ip, op, _, _) in rows.iter().filter(|r| r.0 < window_start) {
+    for (_, caller, ip, op, _, _, _) in rows.iter().filter(|r| r.0 < window_start) {
         caller_ips.entry(caller.clone()).or_default().insert(ip.clone());
         if category(op).is_some() {
             baseline.insert((caller.clone(), op.clone()));
         }
     }
     let mut flagged = BTreeSet::new();
-    for (t, caller, ip, op, resource, size) in rows.iter().filter(|r| r.0 >= window_start) {
+    let mut exposed: Vec<CallerOp> = Vec::new();
+    for (t, caller, ip, op, resource, size, exposes) in rows.iter().filter(|r| r.0 >= window_start) {
         let Some((name, what)) = category(op) else { continue };
         let short = resource.rsplit('/').next().unwrap_or_default().to_string();
         let e = Evidence {
@@ -84,9 +127,16 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
             detail: format!(
                 "{op} on {} from {ip}{}",
                 if short.is_empty() { "-".to_string() } else { short },
-                if size.is_empty() { String::new() } else { format!(" ({size})") }
+                match (size.is_empty(), exposes) {
+                    (_, Some(what)) => format!(": {what}"),
+                    (false, None) => format!(" ({size})"),
+                    (true, None) => String::new(),
+                }
             ),
         };
+        if exposes.is_some() {
+            exposed.push((caller.clone(), op.clone()));
+        }
         let from_new_ip = caller_ips.get(caller).is_some_and(|ips| !ips.is_empty() && !ips.contains(ip));
         // Scaling for load from where its caller always works is routine whatever the baseline saw of it.
         if answers_load(op) && !is_gpu(size) && !from_new_ip {
@@ -103,7 +153,9 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
     let mut out: Vec<Signal> = window
         .into_iter()
         .map(|(name, (what, items))| {
-            let routine = items.iter().all(|(key, _)| baseline.contains(key));
+            // Opening a management port or a storage account to the internet is never routine, whoever does it.
+            let opens = items.iter().any(|(key, _)| exposed.contains(key));
+            let routine = !opens && items.iter().all(|(key, _)| baseline.contains(key));
             Signal {
                 name,
                 family: "control plane",
@@ -112,7 +164,13 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
                     count(items.len(), &format!("{what} operation"), &format!("{what} operations")),
                     if routine { ", routine for the caller" } else { ", new for the caller" }
                 ),
-                strength: if routine { 0.3 } else { 0.7 },
+                strength: if opens {
+                    0.95
+                } else if routine {
+                    0.3
+                } else {
+                    0.7
+                },
                 routine,
                 thin_baseline_days: None,
                 evidence: items.into_iter().map(|(_, e)| e).take(5).collect(),
@@ -146,4 +204,75 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::time::parse_datetime_ticks;
+
+    fn op(time: &str, operation: &str, correlation: &str, source: &str, port: &str) -> OperationRow {
+        OperationRow {
+            time: parse_datetime_ticks(time),
+            caller: "tf@contoso.com".into(),
+            caller_ip: "203.0.113.10".into(),
+            operation: operation.into(),
+            resource_id: "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/networksecuritygroups/nsg/securityrules/r".into(),
+            vm_size: String::new(),
+            correlation_id: correlation.into(),
+            source_prefix: source.into(),
+            destination_port: port.into(),
+            default_action: String::new(),
+        }
+    }
+
+    const RULE: &str = "MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/WRITE";
+
+    fn window_start() -> i64 {
+        parse_datetime_ticks("2026-11-20T00:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn one_operations_start_accept_and_success_count_once() {
+        let rows: Vec<OperationRow> =
+            ["00:00:01", "00:00:02", "00:00:09"].iter().map(|t| op(&format!("2026-11-20T{t}Z"), RULE, "c0ffee", "10.0.0.0/8", "443")).collect();
+        let s = control_plane(&rows, window_start(), &KnownIps::default());
+        let opened = s.iter().find(|s| s.name == SignalKind::NetworkOpened).unwrap();
+        assert_eq!(opened.evidence.len(), 1, "{opened:?}");
+        assert!(opened.summary.starts_with("1 network security rule"), "{}", opened.summary);
+    }
+
+    #[test]
+    fn a_rule_opening_a_management_port_to_anyone_is_never_routine() {
+        // The same caller re-applies a rule every week: routine, until one opens RDP to the internet.
+        let mut rows: Vec<OperationRow> =
+            (1..4).map(|w| op(&format!("2026-11-{:02}T10:00:00Z", 20 - 7 * w), RULE, &format!("c{w}"), "10.0.0.0/8", "443")).collect();
+        rows.push(op("2026-11-20T10:00:00Z", RULE, "c9", "10.0.0.0/8", "443"));
+        let routine = control_plane(&rows, window_start(), &KnownIps::default());
+        assert!(routine.iter().find(|s| s.name == SignalKind::NetworkOpened).unwrap().routine);
+        for (source, port) in [("*", "3389"), ("Internet", "20-25"), ("0.0.0.0/0", "*")] {
+            rows.last_mut().unwrap().source_prefix = source.into();
+            rows.last_mut().unwrap().destination_port = port.into();
+            let s = control_plane(&rows, window_start(), &KnownIps::default());
+            let opened = s.iter().find(|s| s.name == SignalKind::NetworkOpened).unwrap();
+            assert!(!opened.routine && opened.strength > 0.9, "{source} {port}: {opened:?}");
+            assert!(opened.evidence[0].detail.contains(&format!("opens port {port} to the internet")), "{:?}", opened.evidence);
+        }
+        // A service tag or a web port is not a management port opened to anyone.
+        rows.last_mut().unwrap().source_prefix = "AzureFrontDoor.Backend".into();
+        rows.last_mut().unwrap().destination_port = "3389".into();
+        assert!(control_plane(&rows, window_start(), &KnownIps::default()).iter().find(|s| s.name == SignalKind::NetworkOpened).unwrap().routine);
+    }
+
+    #[test]
+    fn run_command_and_extensions_are_code_on_the_host() {
+        for o in [
+            "MICROSOFT.COMPUTE/VIRTUALMACHINES/RUNCOMMAND/ACTION",
+            "MICROSOFT.COMPUTE/VIRTUALMACHINES/EXTENSIONS/WRITE",
+            "MICROSOFT.HYBRIDCOMPUTE/MACHINES/RUNCOMMANDS/WRITE",
+        ] {
+            assert_eq!(category(o).map(|c| c.0), Some(SignalKind::CodeOnHost), "{o}");
+        }
+        assert_eq!(category("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE").map(|c| c.0), Some(SignalKind::ComputeProvisioned));
+    }
 }

@@ -28,6 +28,7 @@ pub enum SignalKind {
     StorageKeysListed,
     StorageConfigChanged,
     GpuCompute,
+    CodeOnHost,
     // Compute telemetry.
     CpuSpike,
     CpuSustained,
@@ -41,6 +42,12 @@ pub enum SignalKind {
     DeceptionHit,
     AiPolicyViolations,
     AccessGrant,
+    // The incident's own alerts: what the detection says and what its entities carry.
+    AlertMining,
+    AlertCredentialAccess,
+    AlertExfiltration,
+    AlertDrift,
+    AlertDestruction,
 }
 
 /// What the model makes of a signal.
@@ -59,7 +66,7 @@ pub enum Role {
 const NO_STORY: &str = "no story of the labelled suite produces it, so no weight could be fitted";
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 28] = [
+    pub const ALL: [SignalKind; 34] = [
         SignalKind::NewLocation,
         SignalKind::ImpossibleTravel,
         SignalKind::RiskySignin,
@@ -77,6 +84,7 @@ impl SignalKind {
         SignalKind::StorageKeysListed,
         SignalKind::StorageConfigChanged,
         SignalKind::GpuCompute,
+        SignalKind::CodeOnHost,
         SignalKind::CpuSpike,
         SignalKind::CpuSustained,
         SignalKind::LoadRoutine,
@@ -88,6 +96,11 @@ impl SignalKind {
         SignalKind::DeceptionHit,
         SignalKind::AiPolicyViolations,
         SignalKind::AccessGrant,
+        SignalKind::AlertMining,
+        SignalKind::AlertCredentialAccess,
+        SignalKind::AlertExfiltration,
+        SignalKind::AlertDrift,
+        SignalKind::AlertDestruction,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +122,7 @@ impl SignalKind {
             SignalKind::StorageKeysListed => "storage_keys_listed",
             SignalKind::StorageConfigChanged => "storage_config_changed",
             SignalKind::GpuCompute => "gpu_compute",
+            SignalKind::CodeOnHost => "code_on_host",
             SignalKind::CpuSpike => "cpu_spike",
             SignalKind::CpuSustained => "cpu_sustained",
             SignalKind::LoadRoutine => "load_routine",
@@ -120,6 +134,11 @@ impl SignalKind {
             SignalKind::DeceptionHit => "deception_hit",
             SignalKind::AiPolicyViolations => "ai_policy_violations",
             SignalKind::AccessGrant => "access_grant",
+            SignalKind::AlertMining => "alert_mining",
+            SignalKind::AlertCredentialAccess => "alert_credential_access",
+            SignalKind::AlertExfiltration => "alert_exfiltration",
+            SignalKind::AlertDrift => "alert_drift",
+            SignalKind::AlertDestruction => "alert_destruction",
         }
     }
 
@@ -129,16 +148,31 @@ impl SignalKind {
             | SignalKind::RoleAssignment
             | SignalKind::ResourceGroupCreated
             | SignalKind::NetworkOpened
-            | SignalKind::StorageKeysListed => Role::Change,
+            | SignalKind::StorageKeysListed
+            | SignalKind::CodeOnHost => Role::Change,
             SignalKind::KeyvaultAccess | SignalKind::StorageConfigChanged | SignalKind::AccessGrant => Role::ContextOnly(NO_STORY),
             // A drop in free memory comes with mining, with batch jobs and with nothing at all: no defensible
             // direction for any hypothesis, so it is shown, never weighed.
             SignalKind::MemoryPressure => Role::ContextOnly("no defensible direction: a memory drop neither supports nor rules out any hypothesis"),
+            // No hypothesis of destructive impact is scored yet: the analyst sees it with its evidence.
+            SignalKind::AlertDestruction => Role::ContextOnly("no hypothesis of destructive impact (ransomware, wiping) is scored yet"),
             SignalKind::RelatedAlerts | SignalKind::RelatedIdentityAlerts => {
                 Role::ContextOnly("the fit on the labelled suite gave it no weight: it separates no hypothesis there")
             }
             _ => Role::Feature,
         }
+    }
+
+    /// For the incident's own alert's signals, the threat the alert names.
+    pub fn alert_claim(self) -> Option<&'static str> {
+        Some(match self {
+            SignalKind::AlertMining => "crypto mining",
+            SignalKind::AlertCredentialAccess => "a credential attack",
+            SignalKind::AlertExfiltration => "data exfiltration",
+            SignalKind::AlertDrift => "configuration tampering",
+            SignalKind::AlertDestruction => "destructive impact",
+            _ => return None,
+        })
     }
 
     /// An anomaly of how an identity signed in: the strongest of them is one more feature.

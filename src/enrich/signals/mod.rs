@@ -3,13 +3,14 @@
 //! of telemetry: [`compute`] (time series of Perf and AzureMetrics against the entity's own seasonal
 //! baseline), [`identity`] (user and service principal sign-ins, with the organisation's shared egress and
 //! spray sources), [`control_plane`] (AzureActivity, routine or new for its caller), [`alerts`] (other alerts
-//! and the vendors' tables).
+//! and the vendors' tables), [`triggering`] (the incident's own alerts and entities).
 
 pub mod alerts;
 pub mod compute;
 pub mod control_plane;
 pub mod identity;
 pub mod kind;
+pub mod triggering;
 
 use serde::Serialize;
 
