@@ -213,8 +213,18 @@ fn texts(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn text(p: &Value, key: &str) -> String {
-    p.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+/// A string field, at most `max` characters of it: alert text is the sender's, and one huge value must not
+/// crowd the evidence, the comment or the tables.
+fn text(p: &Value, key: &str, max: usize) -> String {
+    bounded(p.get(key).and_then(Value::as_str).unwrap_or_default(), max)
+}
+
+fn bounded(s: &str, max: usize) -> String {
+    if s.chars().count() > max {
+        s.chars().take(max - 1).chain(['…']).collect()
+    } else {
+        s.to_string()
+    }
 }
 
 impl AlertFacts {
@@ -224,15 +234,21 @@ impl AlertFacts {
         techniques.extend(texts(p.get("subTechniques")));
         // Scheduled rules' alerts may carry them only in additionalData.
         techniques.extend(texts(p.get("additionalData").and_then(|d| d.get("Techniques").or_else(|| d.get("techniques")))));
-        let id = text(p, "systemAlertId");
+        // Bounded as an analyst would read them; a description is only matched, never shown.
+        techniques.truncate(20);
+        techniques.iter_mut().for_each(|t| *t = bounded(t, 20));
+        let mut tactics = texts(p.get("tactics"));
+        tactics.truncate(20);
+        tactics.iter_mut().for_each(|t| *t = bounded(t, 40));
+        let id = text(p, "systemAlertId", 100);
         AlertFacts {
-            id: if id.is_empty() { a.name.clone() } else { id },
-            time: [text(p, "timeGenerated"), text(p, "startTimeUtc")].into_iter().find(|t| !t.is_empty()).unwrap_or_default(),
-            name: text(p, "alertDisplayName"),
-            description: text(p, "description"),
-            alert_type: text(p, "alertType"),
-            product: text(p, "productName"),
-            tactics: texts(p.get("tactics")),
+            id: if id.is_empty() { bounded(&a.name, 100) } else { id },
+            time: [text(p, "timeGenerated", 40), text(p, "startTimeUtc", 40)].into_iter().find(|t| !t.is_empty()).unwrap_or_default(),
+            name: text(p, "alertDisplayName", 200),
+            description: text(p, "description", 4000),
+            alert_type: text(p, "alertType", 120),
+            product: text(p, "productName", 80),
+            tactics,
             techniques,
         }
     }
@@ -263,7 +279,7 @@ impl AlertFacts {
             if self.name.is_empty() { "an alert" } else { &self.name },
             if self.product.is_empty() { "unknown product" } else { &self.product },
             if self.alert_type.is_empty() { String::new() } else { format!(", {}", self.alert_type) },
-            if tags.is_empty() { String::new() } else { format!(", {}", tags.join(" ")) },
+            if tags.is_empty() { String::new() } else { format!(", {}", bounded(&tags.join(" "), 200)) },
         );
         Some((strength, detail))
     }
@@ -374,6 +390,15 @@ mod tests {
             json!({"alertDisplayName": 42, "tactics": {"x": 1}, "techniques": [null, 7], "productName": ["a"], "description": "'; drop table x; <script>"}),
         );
         assert!(own_alerts(&[hostile], &[benign]).is_empty());
+    }
+
+    #[test]
+    fn a_huge_alert_gives_bounded_evidence() {
+        let long = "digital currency mining ".repeat(50_000);
+        let a = alert(json!({"systemAlertId": long, "alertDisplayName": long, "productName": long, "alertType": long, "tactics": vec![long.clone(); 100]}));
+        let s = own_alerts(&[a], &[]);
+        assert_eq!(s.len(), 1);
+        assert!(s[0].evidence.iter().all(|e| e.detail.chars().count() <= 800 && e.key.chars().count() <= 100), "{}", s[0].evidence[0].detail.len());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the enrichment reads from outside before it queries anything: the playbook's trigger body, and
-//! Sentinel's entities and alerts as JSON. Any of them gives an answer, never a panic; every name the queries
-//! will bind is lower-cased and bounded, and a frame of resolved names (as the Query API returns them) merges
+//! Sentinel's entities and alerts as JSON (read for names, and as evidence of what the alert says). Any of
+//! them gives an answer, never a panic; the alert's evidence is bounded; every name the queries will bind is
+//! lower-cased and bounded, and a frame of resolved names (as the Query API returns them) merges
 //! without panicking either.
 #![no_main]
 
@@ -16,6 +17,13 @@ fuzz_target!(|data: &[u8]| {
     let entities: Vec<Entity> = serde_json::from_value(json.get("entities").cloned().unwrap_or_default()).unwrap_or_default();
     let alerts: Vec<Alert> = serde_json::from_value(json.get("alerts").cloned().unwrap_or_default()).unwrap_or_default();
     let subjects = entities::subjects_of(&entities, &alerts);
+    // The alert as evidence: whatever its fields hold, at most one signal per class, each bounded and cited.
+    let from_alerts = sentinel_bridge::enrich::signals::triggering::own_alerts(&alerts, &entities);
+    for s in &from_alerts {
+        assert!((0.0..=1.0).contains(&s.strength) && !s.evidence.is_empty() && s.evidence.len() <= 5, "{s:?}");
+        assert!(s.evidence.iter().all(|e| e.table == "SecurityAlert" && e.detail.chars().count() <= 800 && e.key.chars().count() <= 200), "{s:?}");
+        assert_eq!(from_alerts.iter().filter(|o| o.name == s.name).count(), 1);
+    }
     for name in subjects.accounts.iter().chain(&subjects.hosts).chain(&subjects.resources).chain(&subjects.ips) {
         assert!(name.len() <= 512 && !name.trim().is_empty(), "{name:?}");
     }
