@@ -3,7 +3,7 @@
 //! HTML-escaped. The comment fits a size budget by dropping whole evidence rows (and saying how many), never
 //! by cutting markup.
 
-use super::hypotheses::{band, Hypothesis, HypothesisId};
+use super::hypotheses::{band, Hypothesis};
 use super::signals::Signal;
 use super::QueryRun;
 use crate::model::text::count;
@@ -45,7 +45,7 @@ pub struct CommentInput<'a> {
     /// The paragraph Azure OpenAI wrote from the findings, when it did; plain text.
     pub summary: Option<&'a str>,
     /// In a kill chain, the entry point the lead names, and how it shows; plain text.
-    pub entry_point: Option<(HypothesisId, &'a str)>,
+    pub entry_point: Option<(&'a Hypothesis, &'a str)>,
     /// The names the entities matched in the telemetry, as "name (table)".
     pub names: &'a [String],
     /// The entities nothing matched.
@@ -67,7 +67,7 @@ pub fn render(input: &CommentInput, budget: usize) -> String {
         band(lead.confidence),
         v(input.reason, 700),
     );
-    let entry = input.entry_point.and_then(|(id, how)| input.hypotheses.iter().find(|h| h.id == id).map(|h| (h, how)));
+    let entry = input.entry_point;
     if let Some((h, how)) = entry {
         head.push_str(&format!("<p><b>Entry point:</b> {}, confidence {:.2}: {}</p>", v(h.title, 60), h.confidence, v(how, 500)));
     }

@@ -32,6 +32,11 @@ fn cited(s: &Signal) -> String {
     }
 }
 
+/// The signals a hypothesis rests on, strongest first, each as [`cited`].
+fn support(h: &Hypothesis, signals: &[Signal]) -> Vec<String> {
+    h.evidence.iter().filter_map(|n| signals.iter().find(|s| &s.name == n)).map(cited).collect()
+}
+
 pub fn deterministic(f: &Findings) -> String {
     let lead = &f.hypotheses[0];
     let ran = f.correlation.iter().filter(|r| r.status == RunStatus::Ok).count();
@@ -78,9 +83,8 @@ pub fn deterministic(f: &Findings) -> String {
         return text;
     }
     let mut text = format!("{} is the leading hypothesis with {} confidence ({:.2}). {}", lead.title, band(lead.confidence), lead.confidence, reason(f));
-    if let Some((id, how)) = entry_point(f) {
-        let entry = f.hypotheses.iter().find(|h| h.id == id).map_or(0.0, |h| h.confidence);
-        text.push_str(&format!(" The entry point was {} ({entry:.2}): {how}", id.title().to_lowercase()));
+    if let Some((entry, how)) = entry_point(f) {
+        text.push_str(&format!(" The entry point was {} ({:.2}): {how}", entry.title.to_lowercase(), entry.confidence));
     }
     text
 }
@@ -92,7 +96,7 @@ pub fn reason(f: &Findings) -> String {
     if lead.id == HypothesisId::NoFinding {
         return deterministic(f);
     }
-    let support: Vec<String> = lead.evidence.iter().filter_map(|n| f.signals.iter().find(|s| &s.name == n)).map(cited).collect();
+    let support = support(lead, f.signals);
     match support.len() {
         0 => "No single signal is strong on its own.".to_string(),
         n if n > 3 => format!("It rests on {} and {}.", support[..3].join("; "), count(n - 3, "more signal", "more signals")),
@@ -101,10 +105,11 @@ pub fn reason(f: &Findings) -> String {
 }
 
 /// In a kill chain, the entry point and how it shows (at most three signals), in one sentence.
-pub fn entry_point(f: &Findings) -> Option<(HypothesisId, String)> {
+pub fn entry_point<'a>(f: &Findings<'a>) -> Option<(&'a Hypothesis, String)> {
     let entry = f.entry_point.and_then(|e| f.hypotheses.iter().find(|h| h.id == e))?;
-    let how: Vec<String> = entry.evidence.iter().filter_map(|n| f.signals.iter().find(|s| &s.name == n)).take(3).map(cited).collect();
-    Some((entry.id, if how.is_empty() { "see the sign-ins.".to_string() } else { format!("{}.", how.join("; ")) }))
+    let mut how = support(entry, f.signals);
+    how.truncate(3);
+    Some((entry, if how.is_empty() { "see the sign-ins.".to_string() } else { format!("{}.", how.join("; ")) }))
 }
 
 /// Why the model's paragraph is not used (the deterministic one stands).

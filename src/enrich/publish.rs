@@ -28,10 +28,14 @@ struct Audit {
 pub async fn publish(e: &Enricher, g: Gathered, c: Correlation, inferred: Inferred) -> Enrichment {
     let Inferred { hypotheses: hyps, entry_point, notes } = inferred;
     let signals = c.signals;
+    // The Sentinel reads, then the correlation queries (the narrative speaks of those alone).
+    let sentinel_reads = g.runs.len();
+    let mut runs = g.runs;
+    runs.extend(c.runs);
     let findings = narrative::Findings {
         hypotheses: &hyps,
         signals: &signals,
-        correlation: &c.runs,
+        correlation: &runs[sentinel_reads..],
         entry_point,
         unmatched: &c.resolution.unmatched,
         entity_count: c.entity_count,
@@ -39,8 +43,6 @@ pub async fn publish(e: &Enricher, g: Gathered, c: Correlation, inferred: Inferr
     let mut narrative_text = narrative::deterministic(&findings);
     let reason = narrative::reason(&findings);
     let entry = narrative::entry_point(&findings);
-    let mut runs = g.runs;
-    runs.extend(c.runs);
     let mut narrative_source = "deterministic";
     let mut narrative_error = None;
     let mut audit: Vec<Audit> = Vec::new();
@@ -75,7 +77,7 @@ pub async fn publish(e: &Enricher, g: Gathered, c: Correlation, inferred: Inferr
             queries: &runs,
             reason: &reason,
             summary: (narrative_source != "deterministic").then_some(narrative_text.as_str()),
-            entry_point: entry.as_ref().map(|(id, how)| (*id, how.as_str())),
+            entry_point: entry.as_ref().map(|(h, how)| (*h, how.as_str())),
             names: &entities::describe(&c.resolution, &g.subjects),
             unmatched: &c.resolution.unmatched,
             notes: &notes,

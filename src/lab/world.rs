@@ -796,12 +796,13 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
             "Tactics": trig.tactics, "Techniques": trig.techniques, "Entities": Value::Array(entities.clone()).to_string(), "CompromisedEntity": n.host}),
         );
         alert_ids.push(alert_id);
-        if let Some((name, product, alert_type, tactics, techniques)) = trig.entry_alert {
+        if trig.entry_alert {
+            let e = Trigger::unfamiliar_sign_in("Medium");
             let id = uuid_of(&format!("entry-alert:{incident_name}"));
             let account: Vec<Value> = entities.iter().filter(|e| e["Type"] == "account" || e["Type"] == "ip").cloned().collect();
-            b.alerts.push(json!({"TimeGenerated": b.at(-10), "SystemAlertId": id, "DisplayName": name, "AlertName": name, "AlertSeverity": "Medium",
-                "ProductName": product, "ProviderName": "IPC", "AlertType": alert_type, "Status": "New", "StartTime": b.at(-40), "EndTime": b.at(-15),
-                "Tactics": tactics, "Techniques": techniques, "Entities": Value::Array(account).to_string()}));
+            b.alerts.push(json!({"TimeGenerated": b.at(-10), "SystemAlertId": id, "DisplayName": e.name, "AlertName": e.name, "AlertSeverity": e.severity,
+                "ProductName": e.product, "ProviderName": e.provider, "AlertType": e.alert_type, "Status": "New", "StartTime": b.at(-40), "EndTime": b.at(-15),
+                "Tactics": e.tactics, "Techniques": e.techniques, "Entities": Value::Array(account).to_string()}));
             alert_ids.push(id);
         }
     }
@@ -865,8 +866,64 @@ struct Trigger {
     code_on_host: bool,
     /// The host's admin ran a Run Command during a benign load, looking into it.
     admin_run_command: bool,
-    /// A second alert of the incident, from the entry point's detection: (name, product, type, tactics, techniques).
-    entry_alert: Option<(&'static str, &'static str, &'static str, &'static str, &'static str)>,
+    /// The incident has a second alert, from the entry point's detection (Identity Protection's unfamiliar
+    /// sign-in).
+    entry_alert: bool,
+}
+
+impl Trigger {
+    /// An alert as its source writes it, with none of the story's extras.
+    fn new(
+        (product, provider): (&'static str, &'static str),
+        name: &'static str,
+        severity: &'static str,
+        alert_type: &str,
+        tactics: &'static str,
+        techniques: &'static str,
+    ) -> Trigger {
+        Trigger {
+            name,
+            severity,
+            product,
+            provider,
+            alert_type: alert_type.to_string(),
+            tactics,
+            techniques,
+            artefacts: Vec::new(),
+            throttled_miner: false,
+            code_on_host: false,
+            admin_run_command: false,
+            entry_alert: false,
+        }
+    }
+
+    /// The customer's own scheduled rule: no alert type of a product's, its MITRE tags the rule's.
+    fn rule(name: &'static str, severity: &'static str, tactics: &'static str, techniques: &'static str) -> Trigger {
+        Trigger::new(RULE, name, severity, "", tactics, techniques)
+    }
+
+    fn defender_mining() -> Trigger {
+        Trigger::new(DEFENDER, "Digital currency mining related behavior detected", "High", "VM_DigitalCurrencyMining", "Impact", "T1496")
+    }
+
+    fn defender_run_command() -> Trigger {
+        Trigger::new(DEFENDER, "Suspicious Run Command usage was detected", "Medium", "ARM_RunCommandSuspiciousScript", "Execution", "T1651")
+    }
+
+    fn storage_data_anomaly() -> Trigger {
+        Trigger::new(
+            DEFENDER,
+            "Unusual amount of data extracted from a storage account",
+            "Medium",
+            "Storage.Blob_DataExfiltration.AmountOfDataAnomaly",
+            "Exfiltration",
+            "T1537",
+        )
+    }
+
+    fn unfamiliar_sign_in(severity: &'static str) -> Trigger {
+        Trigger::new(ID_PROTECTION, "Unfamiliar sign-in properties", severity, "UnfamiliarLocation", "InitialAccess", "T1078")
+    }
 }
 
 const RULE: (&str, &str) = ("Azure Sentinel", "ASI Scheduled Alerts");
@@ -896,42 +953,10 @@ fn trigger(spec: &CaseSpec, cast: Option<&Cast>) -> Trigger {
     // The demo and tests' cast: the scheduled rule, always tagged, so their comments stay as they are.
     let u = if cast.is_some() { 1.0 } else { rng.unit() };
     let tag = |rng: &mut Rng, t: &'static str| if cast.is_some() || rng.chance(0.5) { t } else { "" };
-    let rule = |name, severity, tactics, techniques| Trigger {
-        name,
-        severity,
-        product: RULE.0,
-        provider: RULE.1,
-        alert_type: String::new(),
-        tactics,
-        techniques,
-        artefacts: Vec::new(),
-        throttled_miner: false,
-        code_on_host: false,
-        admin_run_command: false,
-        entry_alert: None,
-    };
-    let vendor = |(product, provider): (&'static str, &'static str), name, severity, alert_type: &str, tactics, techniques| Trigger {
-        name,
-        severity,
-        product,
-        provider,
-        alert_type: alert_type.to_string(),
-        tactics,
-        techniques,
-        artefacts: Vec::new(),
-        throttled_miner: false,
-        code_on_host: false,
-        admin_run_command: false,
-        entry_alert: None,
-    };
     if let Some(choice) = spec.alert {
         let mut t = match choice {
-            AlertChoice::DefenderMining { .. } => {
-                vendor(DEFENDER, "Digital currency mining related behavior detected", "High", "VM_DigitalCurrencyMining", "Impact", "T1496")
-            }
-            AlertChoice::DefenderRunCommand => {
-                vendor(DEFENDER, "Suspicious Run Command usage was detected", "Medium", "ARM_RunCommandSuspiciousScript", "Execution", "T1651")
-            }
+            AlertChoice::DefenderMining { .. } => Trigger::defender_mining(),
+            AlertChoice::DefenderRunCommand => Trigger::defender_run_command(),
         };
         t.throttled_miner = true;
         t.code_on_host = true;
@@ -942,36 +967,27 @@ fn trigger(spec: &CaseSpec, cast: Option<&Cast>) -> Trigger {
     }
     let mut t = match spec.story {
         Story::Cryptojacking if u < 0.3 => {
-            let mut t = vendor(DEFENDER, "Digital currency mining related behavior detected", "High", "VM_DigitalCurrencyMining", "Impact", "T1496");
+            let mut t = Trigger::defender_mining();
             t.throttled_miner = rng.chance(0.5);
             if rng.chance(0.7) {
                 t.artefacts.push(json!({"$id": "7", "Type": "process", "ProcessId": rng.int(2000, 60000).to_string(), "CommandLine": miner_command(&mut rng)}));
             }
             t
         }
-        Story::Cryptojacking if u < 0.45 => {
-            vendor(DEFENDER, "Suspicious Run Command usage was detected", "Medium", "ARM_RunCommandSuspiciousScript", "Execution", "T1651")
-        }
+        Story::Cryptojacking if u < 0.45 => Trigger::defender_run_command(),
         Story::Cryptojacking => {
             let techniques = tag(&mut rng, "T1496");
             // A CPU rule fires at its threshold: never on a throttled miner.
-            rule("High CPU on a production VM", "Medium", "Impact", techniques)
+            Trigger::rule("High CPU on a production VM", "Medium", "Impact", techniques)
         }
-        Story::BenignLoad if spec.has(Confounder::MonthEndBackup) && u < 0.35 => vendor(
-            DEFENDER,
-            "Unusual amount of data extracted from a storage account",
-            "Medium",
-            "Storage.Blob_DataExfiltration.AmountOfDataAnomaly",
-            "Exfiltration",
-            "T1537",
-        ),
+        Story::BenignLoad if spec.has(Confounder::MonthEndBackup) && u < 0.35 => Trigger::storage_data_anomaly(),
         Story::BenignLoad if spec.has(Confounder::MonthEndBackup) => {
             let techniques = tag(&mut rng, "T1048");
-            rule("Unusual outbound data volume", "Medium", "Exfiltration", techniques)
+            Trigger::rule("Unusual outbound data volume", "Medium", "Exfiltration", techniques)
         }
         Story::BenignLoad => {
             let techniques = tag(&mut rng, "T1496");
-            let mut t = rule("High CPU on a production VM", "Low", "Impact", techniques);
+            let mut t = Trigger::rule("High CPU on a production VM", "Low", "Impact", techniques);
             if cast.is_none() && rng.chance(0.2) {
                 let job = *rng.pick(&[
                     "python3 /opt/etl/nightly.py --rows 5000000",
@@ -982,46 +998,37 @@ fn trigger(spec: &CaseSpec, cast: Option<&Cast>) -> Trigger {
             }
             t
         }
-        Story::Exfiltration if u < 0.35 => vendor(
-            DEFENDER,
-            "Unusual amount of data extracted from a storage account",
-            "Medium",
-            "Storage.Blob_DataExfiltration.AmountOfDataAnomaly",
-            "Exfiltration",
-            "T1537",
-        ),
+        Story::Exfiltration if u < 0.35 => Trigger::storage_data_anomaly(),
         Story::Exfiltration => {
             let techniques = tag(&mut rng, "T1048");
-            rule("Unusual outbound data volume", "Medium", "Exfiltration", techniques)
+            Trigger::rule("Unusual outbound data volume", "Medium", "Exfiltration", techniques)
         }
-        Story::CredentialCompromise if u < 0.4 => {
-            vendor(ID_PROTECTION, "Unfamiliar sign-in properties", "High", "UnfamiliarLocation", "InitialAccess", "T1078")
-        }
+        Story::CredentialCompromise if u < 0.4 => Trigger::unfamiliar_sign_in("High"),
         Story::CredentialCompromise => {
             let techniques = tag(&mut rng, "T1078");
-            rule("Suspicious sign-in properties", "High", "InitialAccess", techniques)
+            Trigger::rule("Suspicious sign-in properties", "High", "InitialAccess", techniques)
         }
         // The noisy change rule fires on the routine change too.
         Story::Quiet if spec.has(Confounder::RoutineChange) => {
             let techniques = tag(&mut rng, "T1098,T1562");
-            rule("Network security group or role changed", "Low", "Persistence,DefenseEvasion", techniques)
+            Trigger::rule("Network security group or role changed", "Low", "Persistence,DefenseEvasion", techniques)
         }
         // Identity Protection's false positives: a user signing in from somewhere unusual for a good reason.
-        Story::Quiet if u < 0.3 => vendor(ID_PROTECTION, "Unfamiliar sign-in properties", "Low", "UnfamiliarLocation", "InitialAccess", "T1078"),
+        Story::Quiet if u < 0.3 => Trigger::unfamiliar_sign_in("Low"),
         Story::Quiet => {
             let techniques = tag(&mut rng, "T1078");
-            rule("Suspicious sign-in properties", "Low", "InitialAccess", techniques)
+            Trigger::rule("Suspicious sign-in properties", "Low", "InitialAccess", techniques)
         }
         Story::ConfigDrift => {
             let techniques = tag(&mut rng, "T1098,T1562");
-            rule("Network security group or role changed", "Medium", "Persistence,DefenseEvasion", techniques)
+            Trigger::rule("Network security group or role changed", "Medium", "Persistence,DefenseEvasion", techniques)
         }
     };
     t.code_on_host = spec.story == Story::Cryptojacking && (cast.is_some() || rng.chance(0.5));
     t.admin_run_command = spec.story == Story::BenignLoad && cast.is_none() && rng.chance(0.2);
     // An entry point's own detection, sometimes in the same incident.
     if cast.is_none() && matches!(spec.story, Story::Cryptojacking | Story::Exfiltration | Story::ConfigDrift) && spec.entry != Entry::None && rng.chance(0.3) {
-        t.entry_alert = Some(("Unfamiliar sign-in properties", ID_PROTECTION.0, "UnfamiliarLocation", "InitialAccess", "T1078"));
+        t.entry_alert = true;
     }
     t
 }

@@ -91,7 +91,8 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
     type CallerOp = (String, String);
     let mut baseline: BTreeSet<CallerOp> = BTreeSet::new();
     let mut caller_ips: BTreeMap<String, BTreeSet<String>> = known.0.clone();
-    type Changes = (&'static str, Vec<(CallerOp, Evidence)>);
+    // Each change: who did what, its evidence, and whether it opens something to the internet.
+    type Changes = (&'static str, Vec<(CallerOp, Evidence, bool)>);
     let mut window: BTreeMap<SignalKind, Changes> = BTreeMap::new();
     let mut new_ip: Vec<Evidence> = Vec::new();
     let mut gpu: Vec<Evidence> = Vec::new();
@@ -116,7 +117,6 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
         }
     }
     let mut flagged = BTreeSet::new();
-    let mut exposed: Vec<CallerOp> = Vec::new();
     for (t, caller, ip, op, resource, size, exposes) in rows.iter().filter(|r| r.0 >= window_start) {
         let Some((name, what)) = category(op) else { continue };
         let short = resource.rsplit('/').next().unwrap_or_default().to_string();
@@ -134,9 +134,6 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
                 }
             ),
         };
-        if exposes.is_some() {
-            exposed.push((caller.clone(), op.clone()));
-        }
         let from_new_ip = caller_ips.get(caller).is_some_and(|ips| !ips.is_empty() && !ips.contains(ip));
         // Scaling for load from where its caller always works is routine whatever the baseline saw of it.
         if answers_load(op) && !is_gpu(size) && !from_new_ip {
@@ -148,14 +145,14 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
         if name == SignalKind::ComputeProvisioned && is_gpu(size) {
             gpu.push(e.clone());
         }
-        window.entry(name).or_insert((what, Vec::new())).1.push(((caller.clone(), op.clone()), e));
+        window.entry(name).or_insert((what, Vec::new())).1.push(((caller.clone(), op.clone()), e, exposes.is_some()));
     }
     let mut out: Vec<Signal> = window
         .into_iter()
         .map(|(name, (what, items))| {
             // Opening a management port or a storage account to the internet is never routine, whoever does it.
-            let opens = items.iter().any(|(key, _)| exposed.contains(key));
-            let routine = !opens && items.iter().all(|(key, _)| baseline.contains(key));
+            let opens = items.iter().any(|(_, _, opens)| *opens);
+            let routine = !opens && items.iter().all(|(key, _, _)| baseline.contains(key));
             Signal {
                 name,
                 family: "control plane",
@@ -173,7 +170,7 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
                 },
                 routine,
                 thin_baseline_days: None,
-                evidence: items.into_iter().map(|(_, e)| e).take(5).collect(),
+                evidence: items.into_iter().map(|(_, e, _)| e).take(5).collect(),
             }
         })
         .collect();

@@ -197,11 +197,16 @@ struct AlertFacts {
     id: String,
     time: String,
     name: String,
-    description: String,
     alert_type: String,
     product: String,
     tactics: Vec<String>,
     techniques: Vec<String>,
+    /// What the vocabularies are matched against, made once: the alert type lower-cased without separators,
+    /// the name and description lower-cased, the tactics and techniques lower-cased (tactics without spaces).
+    type_key: String,
+    words: String,
+    tactic_keys: Vec<String>,
+    technique_keys: Vec<String>,
 }
 
 /// A string, or the strings of an array, or a comma-separated string: how tactics and techniques arrive.
@@ -241,12 +246,16 @@ impl AlertFacts {
         tactics.truncate(20);
         tactics.iter_mut().for_each(|t| *t = bounded(t, 40));
         let id = text(p, "systemAlertId", 100);
+        let (name, description, alert_type) = (text(p, "alertDisplayName", 200), text(p, "description", 4000), text(p, "alertType", 120));
         AlertFacts {
             id: if id.is_empty() { bounded(&a.name, 100) } else { id },
             time: [text(p, "timeGenerated", 40), text(p, "startTimeUtc", 40)].into_iter().find(|t| !t.is_empty()).unwrap_or_default(),
-            name: text(p, "alertDisplayName", 200),
-            description: text(p, "description", 4000),
-            alert_type: text(p, "alertType", 120),
+            type_key: alert_type.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect(),
+            words: format!("{name} {description}").to_lowercase(),
+            tactic_keys: tactics.iter().map(|t| t.to_lowercase().replace(' ', "")).collect(),
+            technique_keys: techniques.iter().map(|t| t.to_lowercase()).collect(),
+            name,
+            alert_type,
             product: text(p, "productName", 80),
             tactics,
             techniques,
@@ -261,15 +270,13 @@ impl AlertFacts {
 
     /// How strongly, and why, this alert says `v`.
     fn says(&self, v: &Vocabulary) -> Option<(f64, String)> {
-        let kind: String = self.alert_type.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-        let words = format!("{} {}", self.name, self.description).to_lowercase();
-        let named = v.types.iter().any(|t| kind.contains(t)) || v.phrases.iter().any(|p| words.contains(p));
-        let techniques: Vec<&String> = self.techniques.iter().filter(|t| v.techniques.iter().any(|w| t.to_lowercase().starts_with(w))).collect();
-        let tactic = self.tactics.iter().any(|t| v.tactics.contains(&t.to_lowercase().replace(' ', "").as_str()));
+        let named = v.types.iter().any(|t| self.type_key.contains(t)) || v.phrases.iter().any(|p| self.words.contains(p));
+        let technique = self.technique_keys.iter().any(|t| v.techniques.iter().any(|w| t.starts_with(w)));
+        let tactic = self.tactic_keys.iter().any(|t| v.tactics.contains(&t.as_str()));
         let (strength, by) = match (named, self.is_scheduled_rule()) {
             (true, false) => (VENDOR, format!("classified as {} by {}", v.what, self.product)),
             (true, true) => (RULE_NAME, format!("an analytics rule named for {}", v.what)),
-            (false, _) if !techniques.is_empty() || tactic => (TAG, format!("tagged for {} by its rule", v.what)),
+            (false, _) if technique || tactic => (TAG, format!("tagged for {} by its rule", v.what)),
             _ => return None,
         };
         let mut tags: Vec<String> = self.tactics.clone();
@@ -303,6 +310,19 @@ fn entity_texts(e: &Entity) -> Vec<(&'static str, String)> {
 pub fn own_alerts(alerts: &[Alert], entities: &[Entity]) -> Vec<Signal> {
     let facts: Vec<AlertFacts> = alerts.iter().map(AlertFacts::of).collect();
     let (first_id, first_time) = facts.first().map(|f| (f.id.clone(), f.time.clone())).unwrap_or_default();
+    // Each entity text once, with its lower-cased form to match: (label, as written, lower-cased).
+    let entity_texts: Vec<Vec<(&str, String, String)>> = entities
+        .iter()
+        .map(|e| {
+            entity_texts(e)
+                .into_iter()
+                .map(|(label, value)| {
+                    let lower = value.to_lowercase();
+                    (label, value, lower)
+                })
+                .collect()
+        })
+        .collect();
     let mut out = Vec::new();
     for v in VOCABULARIES {
         let mut strength: f64 = 0.0;
@@ -315,9 +335,9 @@ pub fn own_alerts(alerts: &[Alert], entities: &[Entity]) -> Vec<Signal> {
         }
         // Artefacts first: what ran outweighs what was said about it.
         let mut found: Vec<Evidence> = Vec::new();
-        for e in entities {
-            for (label, value) in entity_texts(e) {
-                let lower = value.to_lowercase();
+        for texts in &entity_texts {
+            // At most one artefact per entity: its first text that names the tooling.
+            for (label, value, lower) in texts {
                 if let Some(hit) = v.artefacts.iter().find(|a| lower.contains(*a)) {
                     strength = ARTEFACT;
                     let shown: String = value.chars().take(160).collect();
