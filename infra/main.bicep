@@ -57,6 +57,9 @@ param sekoiaIntakeUrl string = 'https://intake.sekoia.io'
 param openAiEndpoint string = ''
 param openAiDeployment string = ''
 
+@description('Resource groups of the assets whose tags and health business impact reads, as subscriptionId/resourceGroupName: the function gets Reader on each')
+param assetResourceGroups array = []
+
 @description('HTTP requests one function instance takes at once (measured with `sentinel-bridge bench webhook`: see the README).')
 @minValue(1)
 @maxValue(1000)
@@ -151,6 +154,17 @@ module workspaceRoles 'modules/workspace-roles.bicep' = {
     principalId: identity.outputs.principalId
   }
 }
+
+// Business impact reads the tags and health of the incidents' assets: Reader on the resource groups that hold
+// them (each 'subscriptionId/resourceGroupName'). Without it the enrichment says what it could not read and
+// rates those assets unknown; for a whole subscription, assign Reader there yourself (README, "Business impact").
+module assetReaders 'modules/asset-reader.bicep' = [for rg in assetResourceGroups: {
+  name: 'asset-reader-${uniqueString(rg)}'
+  scope: resourceGroup(split(rg, '/')[0], split(rg, '/')[1])
+  params: {
+    principalId: identity.outputs.principalId
+  }
+}]
 
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'

@@ -19,3 +19,6 @@ param sekoiaIntakeKey = readEnvironmentVariable('SEKOIA_INTAKE_KEY', '')
 // Required: the object id of Sentinel's service principal ("Azure Security Insights") in your tenant:
 //   export SENTINEL_AUTOMATION_PRINCIPAL_ID=$(az ad sp show --id 98785600-1bb7-4fb9-b9fa-19afe2c8a360 --query id -o tsv)
 param sentinelAutomationPrincipalId = readEnvironmentVariable('SENTINEL_AUTOMATION_PRINCIPAL_ID')
+// Business impact: Reader for the function on the resource groups that hold the assets it rates (tags through
+// Azure Resource Graph, availability through Resource Health), as 'subscriptionId/resourceGroupName'.
+param assetResourceGroups = []

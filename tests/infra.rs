@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use sentinel_bridge::enrich::{preamble, Window, QUERIES, RESOLVE};
+use sentinel_bridge::enrich::{preamble, Window, HIGH_VALUE_ASSETS, QUERIES, RESOLVE};
 use sentinel_bridge::local_azure::{Workspace, WorkspaceConfig};
 use sentinel_bridge::mapping::Catalog;
 use serde_json::{json, Value};
@@ -274,7 +274,7 @@ fn every_shipped_query_passes_the_kusto_language_service() {
     };
     let names = sentinel_bridge::enrich::entities::Names::of(&subjects);
     let preamble = preamble(&names, &subjects.own_alert_ids, &Window { start: 0, end: 10, baseline_start: -10 });
-    for q in QUERIES.iter().chain([&RESOLVE]) {
+    for q in QUERIES.iter().chain([&RESOLVE, &HIGH_VALUE_ASSETS]) {
         let (name, text) = (q.name, q.text);
         queries.push(json!({"name": format!("enrichment: {name}"), "query": format!("{preamble}{text}")}));
     }

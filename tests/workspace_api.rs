@@ -683,7 +683,7 @@ async fn ingestion_into_the_workspace_is_durable_across_reopen() {
 #[tokio::test]
 async fn every_correlation_query_answers_with_its_readers_columns() {
     use sentinel_bridge::enrich::entities::{Names, Subjects};
-    use sentinel_bridge::enrich::{preamble, Window, QUERIES, RESOLVE};
+    use sentinel_bridge::enrich::{preamble, Window, HIGH_VALUE_ASSETS, QUERIES, RESOLVE};
     let ws = start_workspace(builtin_workspace_config()).await;
     let client = query_client(&ws);
     let mut names = Names::of(&Subjects::default());
@@ -692,7 +692,7 @@ async fn every_correlation_query_answers_with_its_readers_columns() {
     let now = sentinel_bridge::model::time::now_ticks();
     let day = 86_400 * sentinel_bridge::model::time::TICKS_PER_SEC;
     let bound = preamble(&names, &[], &Window { start: now - day, end: now, baseline_start: now - 30 * day });
-    for q in QUERIES.iter().chain([&RESOLVE]) {
+    for q in QUERIES.iter().chain([&RESOLVE, &HIGH_VALUE_ASSETS]) {
         let r = client.query(&format!("{bound}{}", q.text), None, Duration::from_secs(30)).await.unwrap_or_else(|e| panic!("{}: {e}", q.name));
         let f = r.primary();
         let have: Vec<&str> = f.columns.iter().map(|c| c.name.as_str()).collect();

@@ -369,6 +369,7 @@ fn build_enricher(settings: &Settings, local: Option<&LocalBackend>, cred: Crede
     });
     Ok(EnrichmentState::Ready(Arc::new(Enricher {
         sentinel: SentinelClient::new(&arm, &ws_resource, tokens(ARM_SCOPE), SentinelOptions::default()),
+        resources: crate::azure::resources::ResourcesClient::new(&arm, tokens(ARM_SCOPE), e.settings.query_timeout),
         workspace_resource_id: ws_resource,
         query: LogsQueryClient::new(&query_endpoint, &query_ws, tokens(QUERY_SCOPE), QueryOptions::default()),
         ingest,

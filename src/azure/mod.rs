@@ -7,7 +7,8 @@
 //! - [`logs_query`]: the Log Analytics Query API;
 //! - [`sentinel`]: Sentinel incidents, alerts, entities and comments over ARM;
 //! - [`storage`]: the function's storage account (queue and blobs), for the spill;
-//! - [`openai`]: Azure OpenAI chat completions, for the enrichment's narrative.
+//! - [`openai`]: Azure OpenAI chat completions, for the enrichment's narrative;
+//! - [`resources`]: Azure Resource Graph (tags) and Resource Health, for the enrichment's business impact.
 //!
 //! Clients never read the environment: they take their endpoint, a token source and an options struct.
 
@@ -16,5 +17,6 @@ pub mod identity;
 pub mod logs_ingestion;
 pub mod logs_query;
 pub mod openai;
+pub mod resources;
 pub mod sentinel;
 pub mod storage;

@@ -46,9 +46,13 @@ fn html_to_text(html: &str) -> String {
     out.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
 }
 
-pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
-    use crate::lab::scenarios::{self, Cast, Scenario};
+pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>, asset: Option<&str>) -> CliResult {
+    use crate::lab::scenarios::{self, AssetWorth, Cast, Scenario};
     let s = Scenario::parse(scenario).ok_or_else(|| format!("--scenario '{scenario}' is not one of {}", Scenario::ALL.map(|x| x.name()).join(", ")))?;
+    let worth = match asset {
+        None => None,
+        Some(a) => Some(AssetWorth::parse(a).ok_or_else(|| format!("--asset '{a}' is not one of critical, sandbox"))?),
+    };
     let dir = data_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("sentinel-bridge-demo-{}", uuid::Uuid::new_v4())));
     // Offline by construction: no Azure setting is read, whatever the environment holds.
     let settings = Settings::from_vars([("SENTINEL_BRIDGE_DATA_DIR".to_string(), dir.display().to_string())])?;
@@ -63,6 +67,11 @@ pub async fn run_demo(scenario: &str, data_dir: Option<PathBuf>) -> CliResult {
     let rows: usize = staged.streams.iter().map(|(_, r)| r.len()).sum();
     scenarios::stage(&client, &staged).await?;
     println!("staged scenario '{}': {rows} rows of telemetry, an alert and incident {} (workspace in {})", s.name(), staged.incident_name, dir.display());
+    if let Some(w) = worth {
+        let arm = TokenSource::new(local.credential(), crate::azure::sentinel::ARM_SCOPE);
+        scenarios::stage_asset_worth(&url, &arm, &Cast::default().host, w).await?;
+        println!("recorded the host as {}", asset.unwrap_or_default());
+    }
     let enricher = ready(&bridge)?;
     let target = crate::enrich::trigger::IncidentRef { name: staged.incident_name.clone(), workspace_resource_id: None };
     let result = enricher.enrich(&target).await;

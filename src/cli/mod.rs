@@ -98,6 +98,10 @@ enum Command {
         /// Keep the workspace here (default: a new temporary directory).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// What the host is worth: `critical` (in the High Value Assets watchlist, tagged criticality=high) or
+        /// `sandbox` (tagged environment=dev); unset, nothing says.
+        #[arg(long)]
+        asset: Option<String>,
     },
     /// The spill: what waits for redelivery, and what was set aside.
     #[command(subcommand)]
@@ -207,7 +211,7 @@ async fn run(command: Command, settings: Settings) -> CliResult {
         Command::Workspace { port, data_dir } => workspace::run(&settings, port, data_dir).await,
         Command::Query { kql, json, csv, timespan } => query::run(&settings, &kql, json, csv, timespan.as_deref()).await,
         Command::Enrich { incident } => enrich::run_enrich(&settings, &incident).await,
-        Command::Demo { scenario, data_dir } => enrich::run_demo(&scenario, data_dir).await,
+        Command::Demo { scenario, data_dir, asset } => enrich::run_demo(&scenario, data_dir, asset.as_deref()).await,
         Command::Evaluate { from, cases, json, fit } => enrich::run_evaluate(from, cases, json, fit).await,
         Command::Schema { out } => schema::run(&settings, out),
         Command::Spill(SpillCommand::Replay) => spill::replay(&settings).await,

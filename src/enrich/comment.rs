@@ -1,5 +1,5 @@
 //! The incident comment, read in ten seconds: the leading hypothesis and its reason, the entry point, the
-//! recommendation; then compact evidence tables in which every claim cites its source rows (table, time, key). Every data value is
+//! business impact, the recommendation; then compact evidence tables in which every claim cites its source rows (table, time, key). Every data value is
 //! HTML-escaped. The comment fits a size budget by dropping whole evidence rows (and saying how many), never
 //! by cutting markup.
 
@@ -46,6 +46,8 @@ pub struct CommentInput<'a> {
     pub summary: Option<&'a str>,
     /// In a kill chain, the entry point the lead names, and how it shows; plain text.
     pub entry_point: Option<(&'a Hypothesis, &'a str)>,
+    /// What the assets are worth (`impact::Impact::line`); plain text.
+    pub impact: Option<&'a str>,
     /// The names the entities matched in the telemetry, as "name (table)".
     pub names: &'a [String],
     /// The entities nothing matched.
@@ -70,6 +72,9 @@ pub fn render(input: &CommentInput, budget: usize) -> String {
     let entry = input.entry_point;
     if let Some((h, how)) = entry {
         head.push_str(&format!("<p><b>Entry point:</b> {}, confidence {:.2}: {}</p>", v(h.title, 60), h.confidence, v(how, 500)));
+    }
+    if let Some(impact) = input.impact {
+        head.push_str(&format!("<p><b>Business impact:</b> {}</p>", v(impact, 600)));
     }
     head.push_str(&format!("<p><b>Recommendation:</b> {}</p>", v(&lead.recommendation, 700)));
     if let Some(summary) = input.summary {

@@ -20,6 +20,8 @@ pub struct Correlation {
     pub notes: Vec<String>,
     /// Accounts, hosts, resources and ids the incident named (IPs are not resolved).
     pub entity_count: usize,
+    /// Every name the entities go by, as resolution widened them (business impact reads the assets by these).
+    pub names: entities::Names,
 }
 
 /// `from_alerts`: what the incident's own alerts say, weighed with what the telemetry says.
@@ -55,11 +57,11 @@ pub async fn correlate(e: &Enricher, s: &Subjects, w: &Window, from_alerts: Vec<
     let mut runs = vec![resolve_run];
     runs.extend(results.into_iter().map(|(r, _)| r));
     let entity_count = s.accounts.len() + s.hosts.len() + s.resources.len() + s.account_ids.len();
-    Correlation { signals: signals::merge(reading.signals), runs, resolution, notes: reading.notes, entity_count }
+    Correlation { signals: signals::merge(reading.signals), runs, resolution, notes: reading.notes, entity_count, names }
 }
 
 /// Runs one query, recording how it went.
-async fn run_query(e: &Enricher, q: &CorrelationQuery, full: String, skipped: Option<&str>) -> (QueryRun, Option<Frame>) {
+pub(super) async fn run_query(e: &Enricher, q: &CorrelationQuery, full: String, skipped: Option<&str>) -> (QueryRun, Option<Frame>) {
     let t = Instant::now();
     let name = q.name.to_string();
     if let Some(why) = skipped {

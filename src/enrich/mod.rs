@@ -15,6 +15,7 @@ pub mod correlate;
 pub mod entities;
 pub mod gather;
 pub mod hypotheses;
+pub mod impact;
 pub mod infer;
 pub mod narrative;
 pub mod outcome;
@@ -33,11 +34,12 @@ use serde::Serialize;
 
 use crate::azure::logs_ingestion::IngestionClient;
 use crate::azure::logs_query::LogsQueryClient;
+use crate::azure::resources::ResourcesClient;
 use crate::azure::sentinel::{SentinelClient, SentinelError};
 use crate::model::time::format_ticks;
 use hypotheses::{Hypothesis, HypothesisId};
 pub use outcome::{ActionOutcome, CommentOutcome, Severity};
-pub use queries::{kql_datetime, kql_strings, preamble, QueryName, QUERIES, RESOLVE};
+pub use queries::{kql_datetime, kql_strings, preamble, QueryName, HIGH_VALUE_ASSETS, QUERIES, RESOLVE};
 use signals::Signal;
 
 /// Bumped when the comment or the model changes; part of the comment id, so a new version adds its own comment.
@@ -176,6 +178,8 @@ pub struct Enrichment {
     pub resolution: entities::Resolution,
     /// What limits the findings: thin baselines, capped confidences, history too short to score.
     pub notes: Vec<String>,
+    /// What the incident's assets are worth: `{"rating", "assets", "gaps"}` ([`impact`]).
+    pub business_impact: serde_json::Value,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +239,8 @@ impl Serialize for Window {
 
 pub struct Enricher {
     pub sentinel: SentinelClient,
+    /// Resource Graph and Resource Health, for business impact.
+    pub resources: ResourcesClient,
     pub workspace_resource_id: String,
     pub query: LogsQueryClient,
     pub ingest: Arc<IngestionClient>,
@@ -248,8 +254,9 @@ impl Enricher {
         let mut gathered = gather::gather(self, target).await?;
         let from_alerts = std::mem::take(&mut gathered.alert_signals);
         let correlation = correlate::correlate(self, &gathered.subjects, &gathered.window, from_alerts).await;
+        let impact = impact::assess(self, &correlation.names, &gathered.subjects, &gathered.window).await;
         let inferred = infer::infer(&self.settings, &gathered.subjects, &correlation);
-        Ok(publish::publish(self, gathered, correlation, inferred).await)
+        Ok(publish::publish(self, gathered, correlation, inferred, impact).await)
     }
 }
 

@@ -78,6 +78,8 @@ pub enum ActionOutcome {
         from: String,
         to: Severity,
     },
+    /// The severity is deliberately not raised, and why (the asset is a sandbox).
+    SeverityKept(String),
     Failed(String),
 }
 
@@ -96,6 +98,7 @@ impl std::fmt::Display for ActionOutcome {
             ActionOutcome::NoChange => f.write_str("no change needed"),
             ActionOutcome::Labelled(label) => write!(f, "applied: label {label}"),
             ActionOutcome::SeverityRaised { from, to } => write!(f, "applied: severity {from} → {to}"),
+            ActionOutcome::SeverityKept(why) => write!(f, "severity not raised: {why}"),
             ActionOutcome::Failed(e) => write!(f, "failed: {e}"),
         }
     }

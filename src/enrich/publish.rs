@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::correlate::Correlation;
 use super::gather::Gathered;
+use super::impact::{Criticality, Impact};
 use super::infer::Inferred;
 use super::outcome::{ActionOutcome, CommentOutcome, Severity};
 use super::tables::{self, AuditKind, AuditRow, EnrichmentRow};
@@ -25,17 +26,19 @@ struct Audit {
     detail: Option<serde_json::Value>,
 }
 
-pub async fn publish(e: &Enricher, g: Gathered, c: Correlation, inferred: Inferred) -> Enrichment {
-    let Inferred { hypotheses: hyps, entry_point, notes } = inferred;
+pub async fn publish(e: &Enricher, g: Gathered, c: Correlation, inferred: Inferred, impact: Impact) -> Enrichment {
+    let Inferred { hypotheses: hyps, entry_point, mut notes } = inferred;
+    notes.extend(impact.gaps.iter().map(|g| format!("business impact not read: {g}")));
     let signals = c.signals;
-    // The Sentinel reads, then the correlation queries (the narrative speaks of those alone).
-    let sentinel_reads = g.runs.len();
-    let mut runs = g.runs;
-    runs.extend(c.runs);
+    // The Sentinel reads, the correlation queries (the narrative speaks of those alone), the business-impact
+    // reads.
+    let mut runs = g.runs.clone();
+    runs.extend(c.runs.iter().cloned());
+    runs.extend(impact.runs.iter().cloned());
     let findings = narrative::Findings {
         hypotheses: &hyps,
         signals: &signals,
-        correlation: &runs[sentinel_reads..],
+        correlation: &c.runs,
         entry_point,
         unmatched: &c.resolution.unmatched,
         entity_count: c.entity_count,
@@ -43,6 +46,7 @@ pub async fn publish(e: &Enricher, g: Gathered, c: Correlation, inferred: Inferr
     let mut narrative_text = narrative::deterministic(&findings);
     let reason = narrative::reason(&findings);
     let entry = narrative::entry_point(&findings);
+    let impact_line = impact.line();
     let mut narrative_source = "deterministic";
     let mut narrative_error = None;
     let mut audit: Vec<Audit> = Vec::new();
@@ -78,6 +82,7 @@ pub async fn publish(e: &Enricher, g: Gathered, c: Correlation, inferred: Inferr
             reason: &reason,
             summary: (narrative_source != "deterministic").then_some(narrative_text.as_str()),
             entry_point: entry.as_ref().map(|(h, how)| (*h, how.as_str())),
+            impact: Some(&impact_line),
             names: &entities::describe(&c.resolution, &g.subjects),
             unmatched: &c.resolution.unmatched,
             notes: &notes,
@@ -102,7 +107,7 @@ pub async fn publish(e: &Enricher, g: Gathered, c: Correlation, inferred: Inferr
     audit.push(Audit { kind: AuditKind::Comment, name: cid.clone(), status: comment.to_string(), duration_ms: None, detail: Some(detail) });
     let mut actions = Vec::new();
     if e.settings.mode == Mode::Act {
-        actions = act(e, &incident.name, &hyps[0]).await;
+        actions = act(e, &incident.name, &hyps[0], &impact).await;
         for a in &actions {
             audit.push(Audit { kind: AuditKind::Update, name: "incident".into(), status: a.to_string(), duration_ms: None, detail: None });
         }
@@ -139,29 +144,60 @@ pub async fn publish(e: &Enricher, g: Gathered, c: Correlation, inferred: Inferr
         subjects: serde_json::to_value(&g.subjects).unwrap_or(serde_json::Value::Null),
         resolution: c.resolution,
         notes,
+        business_impact: json!({"rating": impact.overall(), "assets": impact.assets, "gaps": impact.gaps}),
     };
     let written = write_tables(e, &enrichment, &audit).await;
     Enrichment { tables_written: written, ..enrichment }
 }
 
-/// `act` mode: label the incident and raise its severity, reading it with its etag and retrying on 409.
-async fn act(e: &Enricher, name: &str, lead: &Hypothesis) -> Vec<ActionOutcome> {
-    if lead.id == HypothesisId::NoFinding || lead.confidence < e.settings.act_threshold {
-        return vec![ActionOutcome::UnderThreshold { confidence: lead.confidence, threshold: e.settings.act_threshold }];
+/// What `act` mode sets on the incident: the label (at the threshold), the severity to raise to, and why a
+/// severity is deliberately left as it is. `None`: nothing to do.
+#[derive(Debug, PartialEq)]
+struct Plan {
+    label: Option<String>,
+    target: Option<Severity>,
+    kept: Option<ActionOutcome>,
+}
+
+fn plan(lead: &Hypothesis, threshold: f64, impact: &Impact) -> Option<Plan> {
+    let threat = !matches!(lead.id, HypothesisId::NoFinding | HypothesisId::BenignLoad);
+    let confident = threat && lead.confidence >= threshold;
+    let rating = impact.overall();
+    // A finding leads above 0.5: on a critical asset, that is enough to make it urgent.
+    let escalate = threat && rating == Criticality::Critical && lead.confidence > 0.5;
+    if !confident && !escalate {
+        return None;
     }
-    let target = match lead.id {
-        HypothesisId::Cryptojacking | HypothesisId::CredentialCompromise | HypothesisId::DataExfiltration => Some(Severity::High),
-        HypothesisId::ConfigDrift => Some(Severity::Medium),
-        HypothesisId::BenignLoad | HypothesisId::NoFinding => None,
+    let mut kept = None;
+    let target = match (rating, lead.id) {
+        (Criticality::Critical, _) => Some(Severity::High),
+        (Criticality::Sandbox, _) => {
+            kept = Some(ActionOutcome::SeverityKept(format!("a sandbox: {}", impact.which())));
+            None
+        }
+        (_, HypothesisId::Cryptojacking | HypothesisId::CredentialCompromise | HypothesisId::DataExfiltration) => Some(Severity::High),
+        (_, HypothesisId::ConfigDrift) => Some(Severity::Medium),
+        (_, HypothesisId::BenignLoad | HypothesisId::NoFinding) => None,
     };
-    let label = format!("sentinel-bridge:{}", lead.id);
+    Some(Plan { label: confident.then(|| format!("sentinel-bridge:{}", lead.id)), target, kept })
+}
+
+/// `act` mode: label the incident and raise its severity, reading it with its etag and retrying on 409.
+///
+/// Business impact sets the priority: a threat that leads (over 0.5) on a business-critical asset raises the
+/// severity to High even under the act threshold (it is a matter of priority, not of verdict: the label still
+/// waits for the threshold); on a sandbox the severity is never raised. Nothing is ever lowered.
+async fn act(e: &Enricher, name: &str, lead: &Hypothesis, impact: &Impact) -> Vec<ActionOutcome> {
+    let Some(Plan { label, target, kept }) = plan(lead, e.settings.act_threshold, impact) else {
+        return vec![ActionOutcome::UnderThreshold { confidence: lead.confidence, threshold: e.settings.act_threshold }];
+    };
     for attempt in 1..=4 {
         let mut incident = match e.sentinel.get_incident(name).await {
             Ok(i) => i,
             Err(err) => return vec![ActionOutcome::Failed(err.to_string())],
         };
         let mut changes = Vec::new();
-        if !incident.properties.labels.iter().any(|l| l.label_name == label) {
+        if let Some(label) = label.as_ref().filter(|l| !incident.properties.labels.iter().any(|x| x.label_name == **l)) {
             incident.properties.labels.push(Label { label_name: label.clone(), label_type: None });
             changes.push(ActionOutcome::Labelled(label.clone()));
         }
@@ -171,10 +207,10 @@ async fn act(e: &Enricher, name: &str, lead: &Hypothesis) -> Vec<ActionOutcome> 
             incident.properties.severity = to.as_str().to_string();
         }
         if changes.is_empty() {
-            return vec![ActionOutcome::NoChange];
+            return kept.into_iter().chain([ActionOutcome::NoChange]).collect();
         }
         match e.sentinel.put_incident(&incident).await {
-            Ok(_) => return changes,
+            Ok(_) => return changes.into_iter().chain(kept).collect(),
             Err(SentinelError::Conflict(_)) if attempt < 4 => {
                 tracing::info!(incident = name, attempt, "incident changed meanwhile (409); re-reading");
                 continue;
@@ -313,6 +349,33 @@ fn fit_fields(row: &mut serde_json::Map<String, serde_json::Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::enrich::impact::Asset;
+
+    fn impact(c: Criticality) -> Impact {
+        let asset = Asset { name: "vm-1".into(), resource_id: None, criticality: c, reasons: vec!["tag env=dev".into()], health: None };
+        Impact { assets: vec![asset], ..Impact::default() }
+    }
+
+    fn lead(id: HypothesisId, confidence: f64) -> Hypothesis {
+        Hypothesis { id, title: id.title(), confidence, evidence: Vec::new(), recommendation: String::new(), capped: None }
+    }
+
+    /// Business impact sets the priority: a critical asset's leading threat is High even under the threshold
+    /// (without a label: that is a verdict); a sandbox's is never raised; unknown acts as the finding says.
+    #[test]
+    fn the_asset_s_worth_sets_the_severity_never_the_verdict() {
+        let p = |id, c, rating| plan(&lead(id, c), 0.8, &impact(rating));
+        let critical = p(HypothesisId::ConfigDrift, 0.6, Criticality::Critical).unwrap();
+        assert_eq!((critical.label, critical.target), (None, Some(Severity::High)));
+        assert_eq!(p(HypothesisId::ConfigDrift, 0.6, Criticality::Unknown), None, "under the threshold, unknown: nothing");
+        assert_eq!(p(HypothesisId::ConfigDrift, 0.45, Criticality::Critical), None, "a finding that does not lead is not escalated");
+        assert_eq!(p(HypothesisId::BenignLoad, 0.95, Criticality::Critical), None, "benign is never escalated");
+        assert_eq!(p(HypothesisId::ConfigDrift, 0.9, Criticality::Unknown).unwrap().target, Some(Severity::Medium));
+        let sandbox = p(HypothesisId::Cryptojacking, 0.95, Criticality::Sandbox).unwrap();
+        assert_eq!(sandbox.label.as_deref(), Some("sentinel-bridge:cryptojacking"));
+        assert_eq!(sandbox.target, None);
+        assert_eq!(sandbox.kept.unwrap().to_string(), "severity not raised: a sandbox: vm-1 (tag env=dev)");
+    }
 
     #[test]
     fn no_field_of_an_enrichment_row_passes_azure_s_64_kb() {

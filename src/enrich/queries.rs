@@ -33,6 +33,7 @@ pub enum QueryName {
     VendorNoxys,
     VendorTrapeye,
     VendorApono,
+    HighValueAssets,
 }
 
 impl QueryName {
@@ -49,6 +50,7 @@ impl QueryName {
             QueryName::VendorNoxys => "vendor_noxys",
             QueryName::VendorTrapeye => "vendor_trapeye",
             QueryName::VendorApono => "vendor_apono",
+            QueryName::HighValueAssets => "high_value_assets",
         }
     }
 }
@@ -110,6 +112,19 @@ pub static RESOLVE: CorrelationQuery = CorrelationQuery {
     skip: |_, s| s.is_empty().then_some("no entities"),
     phase: Phase::Organisation,
     columns: rows::columns_of::<rows::ResolvedName>,
+    read: |_, _| Ok(()),
+};
+
+/// The business-impact read: the incident's assets in the High Value Assets watchlist (read by
+/// `impact::assess`, not into signals).
+pub static HIGH_VALUE_ASSETS: CorrelationQuery = CorrelationQuery {
+    name: QueryName::HighValueAssets,
+    text: include_str!("../../queries/high_value_assets.kql"),
+    skip: |n, _| {
+        (n.resources.is_empty() && n.host_names.is_empty() && n.host_shorts.is_empty() && n.ips.is_empty()).then_some("no hosts, resources or IP addresses")
+    },
+    phase: Phase::Rest,
+    columns: rows::columns_of::<rows::HighValueAsset>,
     read: |_, _| Ok(()),
 };
 

@@ -123,6 +123,25 @@ fn ticks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(serde_json::Value::deserialize(d)?.as_i64())
 }
 
+/// `high_value_assets.kql`: an entry of the High Value Assets watchlist that names one of the incident's assets.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HighValueAsset {
+    #[serde(rename = "SearchKey", deserialize_with = "text")]
+    pub search_key: String,
+    #[serde(rename = "AssetType", deserialize_with = "text")]
+    pub asset_type: String,
+    #[serde(rename = "AssetId", deserialize_with = "text")]
+    pub asset_id: String,
+    #[serde(rename = "AssetName", deserialize_with = "text")]
+    pub asset_name: String,
+    #[serde(rename = "Fqdn", deserialize_with = "text")]
+    pub fqdn: String,
+    #[serde(rename = "Ip", deserialize_with = "text")]
+    pub ip: String,
+    #[serde(rename = "Tags", deserialize_with = "text")]
+    pub tags: String,
+}
+
 /// `resolve_entities.kql`: each name an entity goes by, where it was seen, and how often.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ResolvedName {

@@ -25,6 +25,7 @@ pub fn local_enricher(url: &str, cred: Arc<LoopbackClientCredential>, settings: 
     let tokens = |scope: &str| Arc::new(TokenSource::new(cred.clone(), scope));
     Enricher {
         sentinel: SentinelClient::new(url, crate::app::LOCAL_WORKSPACE_RESOURCE_ID, tokens(ARM_SCOPE), SentinelOptions::default()),
+        resources: crate::azure::resources::ResourcesClient::new(url, tokens(ARM_SCOPE), std::time::Duration::from_secs(30)),
         workspace_resource_id: crate::app::LOCAL_WORKSPACE_RESOURCE_ID.to_string(),
         query: LogsQueryClient::new(url, LOCAL_WORKSPACE_ID, tokens(QUERY_SCOPE), QueryOptions::default()),
         ingest: Arc::new(IngestionClient::new(url, "dcr-local", tokens(MONITOR_SCOPE), IngestionOptions::default(), Arc::new(Metrics::default()))),

@@ -79,3 +79,56 @@ pub async fn stage(client: &IngestionClient, staged: &Staged) -> Result<(), Inge
     }
     Ok(())
 }
+
+/// What the demo's host is worth, recorded where an organisation records it (`demo --asset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetWorth {
+    /// Listed in the High Value Assets watchlist and tagged `criticality=high`.
+    Critical,
+    /// Tagged `environment=dev`.
+    Sandbox,
+}
+
+impl AssetWorth {
+    pub fn parse(s: &str) -> Option<AssetWorth> {
+        match s {
+            "critical" => Some(AssetWorth::Critical),
+            "sandbox" => Some(AssetWorth::Sandbox),
+            _ => None,
+        }
+    }
+}
+
+/// Records what `host` is worth in the local workspace at `url`, as an analyst and the platform would: the
+/// High Value Assets watchlist through the Watchlists API (with an ARM token), the resource's tags through
+/// the workspace's staging route (Resource Graph then serves them).
+pub async fn stage_asset_worth(url: &str, tokens: &crate::azure::identity::TokenSource, host: &str, worth: AssetWorth) -> Result<(), String> {
+    let http = crate::azure::http::shared_client();
+    let rid = world::host_resource_id(host);
+    let tags = match worth {
+        AssetWorth::Critical => serde_json::json!({"criticality": "high", "workload": "payments"}),
+        AssetWorth::Sandbox => serde_json::json!({"environment": "dev", "owner": "platform-team"}),
+    };
+    let staged = http.put(format!("{url}/_local/resources")).json(&serde_json::json!([{"id": rid, "tags": tags}])).send().await.map_err(|e| e.to_string())?;
+    if !staged.status().is_success() {
+        return Err(format!("staging the host's tags: {}", staged.status()));
+    }
+    if worth == AssetWorth::Critical {
+        let token = tokens.token().await.map_err(|e| e.to_string())?;
+        let ws = crate::app::LOCAL_WORKSPACE_RESOURCE_ID;
+        let csv = format!("Asset Type,Asset Id,Asset Name,Asset FQDN,IP Address,Tags\nAzure resource,{rid},{host},{host}.contoso.com,,payments\n");
+        let body = serde_json::json!({"properties": {"displayName": "High Value Assets", "provider": "Microsoft", "source": "HighValueAssets.csv",
+            "sourceType": "Local", "itemsSearchKey": "Asset Id", "contentType": "text/csv", "rawContent": csv}});
+        let r = http
+            .put(format!("{url}{ws}/providers/Microsoft.SecurityInsights/watchlists/HighValueAssets?api-version=2025-12-01"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err(format!("creating the HighValueAssets watchlist: {}", r.status()));
+        }
+    }
+    Ok(())
+}

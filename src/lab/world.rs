@@ -201,6 +201,11 @@ const PROXY_IP: &str = "198.18.0.5";
 const PROXY_ASN: i64 = 64501;
 const PIPELINE_IP: &str = "13.107.6.152";
 
+/// The ARM id of a host of the generator's worlds (its virtual machine).
+pub fn host_resource_id(host: &str) -> String {
+    resource_id("Microsoft.Compute/virtualMachines", host)
+}
+
 fn resource_id(provider: &str, name: &str) -> String {
     format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/prod/providers/{provider}/{name}")
 }

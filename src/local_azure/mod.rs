@@ -12,6 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 mod arm_dcr;
+pub mod arm_resources;
 pub mod faults;
 mod ingestion_endpoint;
 pub mod openai_endpoint;
@@ -21,6 +22,7 @@ mod sentinel_endpoint;
 pub mod store;
 pub mod tables;
 mod token_endpoint;
+mod watchlists;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -137,6 +139,11 @@ pub struct WorkspaceConfig {
     /// ARM answers with for the rule of this immutable id (a data flow gone, another workspace, no endpoint).
     /// Only ARM's read reflects it.
     pub rule_patches: Vec<(String, serde_json::Value)>,
+    /// Whether the caller holds Reader on the resources: Resource Graph and Resource Health answer 403
+    /// `AuthorizationFailed` without it. On by default.
+    pub arm_reader: bool,
+    /// Resource Graph's per-principal quota (`arm_resources::GraphQuota`, 15 queries per 5 seconds).
+    pub resource_graph_quota: arm_resources::GraphQuota,
 }
 
 impl WorkspaceConfig {
@@ -163,6 +170,8 @@ impl WorkspaceConfig {
             dcr_resource_id: None,
             rule_patches: Vec::new(),
             ingest_access: IngestAccess::Granted,
+            arm_reader: true,
+            resource_graph_quota: arm_resources::GraphQuota::default(),
             openai_deployments: vec![("gpt-4o".into(), openai_endpoint::ModelFamily::Chat), ("o4-mini".into(), openai_endpoint::ModelFamily::Reasoning)],
         }
     }
@@ -215,6 +224,8 @@ pub struct Workspace {
     query_users: Mutex<HashMap<String, Arc<query_endpoint::UserQueries>>>,
     pub faults: Faults,
     pub stats: WorkspaceStats,
+    /// Resources staged for Resource Graph and Resource Health.
+    pub resources: arm_resources::Resources,
 }
 
 impl Workspace {
@@ -223,6 +234,10 @@ impl Workspace {
         let standard = if config.standard_tables { tables::standard_tables() } else { Vec::new() };
         let mut defs: Vec<TableDef> = custom.clone();
         defs.extend(standard.iter().cloned());
+        // Written by the workspace's own APIs (watchlists), never by a stream.
+        if config.standard_tables {
+            defs.extend(tables::service_tables());
+        }
         let mut streams: HashMap<String, StreamDecl> = tables::default_streams(&custom, &standard).into_iter().map(|s| (s.name.clone(), s)).collect();
         for s in &config.extra_streams {
             if !defs.iter().any(|d| d.name == s.table) {
@@ -258,6 +273,7 @@ impl Workspace {
             query_users: Mutex::new(HashMap::new()),
             faults: Faults::default(),
             stats: WorkspaceStats::default(),
+            resources: arm_resources::Resources::default(),
         }))
     }
 
@@ -343,6 +359,8 @@ impl Workspace {
             .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint::oauth_token))
             .route("/v1/workspaces/{id}/query", post(query_endpoint::query_post).get(query_endpoint::query_get))
             .route("/subscriptions/{*rest}", axum::routing::any(sentinel_endpoint::handle))
+            .route("/providers/Microsoft.ResourceGraph/resources", post(arm_resources::resource_graph))
+            .route("/_local/resources", axum::routing::put(arm_resources::stage))
             .route("/openai/deployments/{deployment}/chat/completions", post(openai_endpoint::chat_completions))
             .route("/sekoia/array", post(sekoia_intake::array))
             .route("/sekoia/jsons", post(sekoia_intake::jsons))

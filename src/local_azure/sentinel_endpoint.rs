@@ -31,6 +31,10 @@ fn now() -> String {
     crate::model::time::format_datetime(time::OffsetDateTime::now_utc())
 }
 
+pub(super) fn now_text() -> String {
+    now()
+}
+
 fn bad(message: &str) -> Response {
     azure_error(StatusCode::BAD_REQUEST, "BadRequest", message)
 }
@@ -318,7 +322,7 @@ fn new_version(c: &Current) -> Map<String, Value> {
 }
 
 /// Who the local workspace says made a change (Azure fills this from the caller's token).
-fn local_identity() -> Value {
+pub(super) fn local_identity() -> Value {
     json!({"objectId": "00000000-0000-0000-0000-000000000000", "email": "sentinel-bridge@local", "name": "sentinel-bridge", "userPrincipalName": "sentinel-bridge@local"})
 }
 
@@ -396,6 +400,13 @@ pub(super) async fn handle(
             }
         };
     }
+    // Resource Health answers under any resource's path, with its own api-versions.
+    if let Some(resource) = super::arm_resources::health_target(uri.path()) {
+        if method != Method::GET {
+            return azure_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "Resource Health is read-only.");
+        }
+        return super::arm_resources::resource_health(&ws, resource, &q);
+    }
     match q.get("api-version").map(String::as_str) {
         None => {
             return azure_error(
@@ -413,16 +424,24 @@ pub(super) async fn handle(
         }
         _ => {}
     }
+    let parsed_body = || -> Result<Value, Response> {
+        if body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&body).map_err(|e| bad(&format!("The request content was invalid and could not be deserialized: {e}")))
+    };
+    if let Some(w) = super::watchlists::parse(uri.path()) {
+        return match parsed_body() {
+            Ok(b) => super::watchlists::handle(&ws, w, &method, &b),
+            Err(r) => r,
+        };
+    }
     let Some(t) = parse_path(uri.path()) else {
         return azure_error(StatusCode::NOT_FOUND, "InvalidResourceType", &format!("The resource path '{}' is not served here.", uri.path()));
     };
-    let body: Value = if body.is_empty() {
-        Value::Null
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => return bad(&format!("The request content was invalid and could not be deserialized: {e}")),
-        }
+    let body = match parsed_body() {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     let throttled = match (&method, t.incident.is_some(), t.child.as_ref()) {
         (&Method::PUT, true, None) => Some("PUT incident"),

@@ -364,6 +364,44 @@ pub fn standard_tables() -> Vec<TableDef> {
     ]
 }
 
+/// Tables the service writes itself, which no data collection rule may feed (the Logs Ingestion API does not
+/// take them: `logsIngestionApi: false` in the table catalog): Sentinel's `Watchlist`, with its documented
+/// columns (azure-monitor reference, tables/watchlist).
+pub fn service_tables() -> Vec<TableDef> {
+    use KType::*;
+    vec![def(
+        "Watchlist",
+        &[
+            ("TimeGenerated", DateTime),
+            ("AzureTenantId", String),
+            ("CorrelationId", String),
+            ("CreatedBy", Dynamic),
+            ("CreatedTimeUTC", DateTime),
+            ("DefaultDuration", String),
+            ("_DTItemId", String),
+            ("_DTItemStatus", String),
+            ("_DTItemType", String),
+            ("_DTTimestamp", DateTime),
+            ("EntityMapping", Dynamic),
+            ("LastUpdatedTimeUTC", DateTime),
+            ("Notes", String),
+            ("Provider", String),
+            ("SearchKey", String),
+            ("Source", String),
+            ("SourceSystem", String),
+            ("Tags", String),
+            ("TimeToLive", DateTime),
+            ("UpdatedBy", Dynamic),
+            ("WatchlistAlias", String),
+            ("WatchlistCategory", String),
+            ("WatchlistId", String),
+            ("WatchlistItem", Dynamic),
+            ("WatchlistItemId", String),
+            ("WatchlistName", String),
+        ],
+    )]
+}
+
 /// The default streams: one per table, with no transformation.
 pub fn default_streams(custom: &[TableDef], standard: &[TableDef]) -> Vec<StreamDecl> {
     let mut out = Vec::new();
