@@ -215,3 +215,4 @@ output webhookUrls array = [for s in sources: 'https://${functionApp.outputs.def
 output dcrImmutableIds array = [for (rule, i) in schema.rules: dcr[i].outputs.immutableId]
 output logsIngestionEndpoint string = dce.outputs.logsIngestionEndpoint
 output functionAppName string = functionApp.outputs.name
+output identityPrincipalId string = identity.outputs.principalId

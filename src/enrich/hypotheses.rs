@@ -24,6 +24,8 @@ pub enum HypothesisId {
     CredentialCompromise,
     DataExfiltration,
     ConfigDrift,
+    /// Ransomware, wiping: data encrypted or destroyed, recovery taken away.
+    DestructiveImpact,
     BenignLoad,
     /// The leading finding when nothing is corroborated.
     NoFinding,
@@ -36,6 +38,7 @@ impl HypothesisId {
             HypothesisId::CredentialCompromise => "credential_compromise",
             HypothesisId::DataExfiltration => "data_exfiltration",
             HypothesisId::ConfigDrift => "config_drift",
+            HypothesisId::DestructiveImpact => "destructive_impact",
             HypothesisId::BenignLoad => "benign_load",
             HypothesisId::NoFinding => "no_finding",
         }
@@ -47,6 +50,7 @@ impl HypothesisId {
             HypothesisId::CredentialCompromise => "Credential compromise",
             HypothesisId::DataExfiltration => "Data exfiltration",
             HypothesisId::ConfigDrift => "Malicious configuration drift",
+            HypothesisId::DestructiveImpact => "Ransomware or destructive impact",
             HypothesisId::BenignLoad => "Benign operational load",
             HypothesisId::NoFinding => "No corroborated threat",
         }
@@ -54,7 +58,7 @@ impl HypothesisId {
 
     /// What an intruder did with access, as opposed to how they got it.
     pub fn is_impact(self) -> bool {
-        matches!(self, HypothesisId::Cryptojacking | HypothesisId::DataExfiltration | HypothesisId::ConfigDrift)
+        matches!(self, HypothesisId::Cryptojacking | HypothesisId::DataExfiltration | HypothesisId::ConfigDrift | HypothesisId::DestructiveImpact)
     }
 }
 
@@ -65,8 +69,14 @@ impl std::fmt::Display for HypothesisId {
 }
 
 /// The hypotheses a model scores, in the order `weights.rs` lists them.
-pub const SCORED: [HypothesisId; 5] =
-    [HypothesisId::Cryptojacking, HypothesisId::DataExfiltration, HypothesisId::ConfigDrift, HypothesisId::CredentialCompromise, HypothesisId::BenignLoad];
+pub const SCORED: [HypothesisId; 6] = [
+    HypothesisId::Cryptojacking,
+    HypothesisId::DataExfiltration,
+    HypothesisId::ConfigDrift,
+    HypothesisId::DestructiveImpact,
+    HypothesisId::CredentialCompromise,
+    HypothesisId::BenignLoad,
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hypothesis {
@@ -177,6 +187,14 @@ pub fn direction(id: HypothesisId, f: Feature) -> Direction {
             Feature::Routine(K::RoleAssignment | K::NetworkOpened | K::ResourceGroupCreated) => Opposes,
             _ => Silent,
         },
+        // "A sudden drop in database performance could indicate a ransomware encryption process": a database's log
+        // writes, a storage account's writes, far above their hour; recovery taken away (shadow copies, backups,
+        // snapshots, soft delete); the detection's own word.
+        HypothesisId::DestructiveImpact => match f {
+            Feature::Signal(K::DbWriteSurge | K::StorageWriteSurge | K::DestructiveChange | K::ShadowCopyDeleted | K::AlertDestruction) => Supports,
+            Feature::Signal(K::LoadRoutine) | Feature::Routine(K::DestructiveChange) => Opposes,
+            _ => Silent,
+        },
         HypothesisId::CredentialCompromise => match f {
             Feature::Identity | Feature::Signal(K::CallerNewIp | K::DeceptionHit | K::AlertCredentialAccess) => Supports,
             Feature::Signal(k) if k.is_identity_anomaly() || k == K::SprayAttempt => Supports,
@@ -186,8 +204,9 @@ pub fn direction(id: HypothesisId, f: Feature) -> Direction {
             _ if routine => Supports,
             // The alert is why there is an incident at all: what it claims is weighed by the threats it names,
             // and benign is judged on the telemetry.
-            Feature::Signal(K::AlertMining | K::AlertCredentialAccess | K::AlertExfiltration | K::AlertDrift) => Silent,
-            Feature::Signal(K::MemoryPressure | K::CpuSpike | K::NetworkInSpike | K::NetworkOutSpike) => Silent,
+            Feature::Signal(K::AlertMining | K::AlertCredentialAccess | K::AlertExfiltration | K::AlertDrift | K::AlertDestruction) => Silent,
+            // Load that may or may not be expected: the host's own routine decides, not the spike.
+            Feature::Signal(K::MemoryPressure | K::CpuSpike | K::NetworkInSpike | K::NetworkOutSpike | K::DbWriteSurge | K::StorageWriteSurge) => Silent,
             _ => Opposes,
         },
         HypothesisId::NoFinding => Silent,
@@ -278,6 +297,7 @@ fn recommendation(id: HypothesisId, s: &Subjects) -> String {
         HypothesisId::CredentialCompromise => format!("Reset the credentials and revoke the refresh tokens of {accounts} (for a service principal, its secrets and certificates), require MFA re-registration, and review what they did since the first anomalous sign-in."),
         HypothesisId::DataExfiltration => format!("Block outbound traffic from {hosts} to unknown destinations, rotate the storage and Key Vault keys {accounts} could read, and review data access logs for the window."),
         HypothesisId::ConfigDrift => format!("Revert the network, role and storage changes made by {accounts}, and confirm each with its owner before re-applying."),
+        HypothesisId::DestructiveImpact => format!("Isolate {hosts} and disable {accounts} now; protect what can still be recovered (turn soft delete and backup immutability back on, stop further deletions), preserve the evidence, and restore from a recovery point taken before the first destructive change."),
         HypothesisId::BenignLoad => format!("Confirm the scaling, batch or backup on {hosts} with its owner; if confirmed, close as benign positive and tune the rule."),
         HypothesisId::NoFinding => "Nothing in the surrounding telemetry corroborates the alert; triage it on its own merits and keep watching the accounts and hosts involved.".into(),
     }
@@ -454,7 +474,13 @@ mod tests {
                 let mut more = base.clone();
                 more.retain(|s| s.name != k);
                 more.push(signal(k, strength, false));
-                for id in [HypothesisId::Cryptojacking, HypothesisId::DataExfiltration, HypothesisId::ConfigDrift, HypothesisId::CredentialCompromise] {
+                for id in [
+                    HypothesisId::Cryptojacking,
+                    HypothesisId::DataExfiltration,
+                    HypothesisId::ConfigDrift,
+                    HypothesisId::DestructiveImpact,
+                    HypothesisId::CredentialCompromise,
+                ] {
                     let before = base.iter().filter(|s| s.name == k).map(|s| s.strength).fold(0.0, f64::max);
                     if strength >= before {
                         assert!(p(&more, id) >= p(&base, id) - 1e-12, "{k} at {strength} lowered {id}");
@@ -476,6 +502,23 @@ mod tests {
         let (id, entry, all) = lead(&[signal(SignalKind::NewLocation, 0.7, false), signal(SignalKind::CpuSpike, 1.0, false)]);
         assert_eq!(id, HypothesisId::Cryptojacking, "{all:?}");
         assert_eq!(entry, Some(HypothesisId::CredentialCompromise), "{all:?}");
+    }
+
+    /// "A sudden drop in database performance could indicate a ransomware encryption process": a database's log
+    /// writes far above its hour lead destructive impact, recovery taken away on the host raises it, an entry
+    /// point makes it a kill chain; the same surge the database's own history expects does not.
+    #[test]
+    fn a_database_rewritten_in_place_with_recovery_taken_away_is_ransomware() {
+        let surge = signal(SignalKind::DbWriteSurge, 0.9, false);
+        let (id, _, all) = lead(std::slice::from_ref(&surge));
+        assert_eq!(id, HypothesisId::DestructiveImpact, "{all:?}");
+        let conf = |all: &[(HypothesisId, f64)]| all.iter().find(|h| h.0 == HypothesisId::DestructiveImpact).unwrap().1;
+        let (_, _, more) = lead(&[surge.clone(), signal(SignalKind::ShadowCopyDeleted, 0.9, false)]);
+        assert!(conf(&more) >= conf(&all), "{more:?}");
+        let (id, entry, all) = lead(&[surge, signal(SignalKind::NewLocation, 0.7, false), signal(SignalKind::ImpossibleTravel, 0.9, false)]);
+        assert_eq!((id, entry), (HypothesisId::DestructiveImpact, Some(HypothesisId::CredentialCompromise)), "{all:?}");
+        let (id, _, all) = lead(&[signal(SignalKind::LoadRoutine, 0.5, true)]);
+        assert_ne!(id, HypothesisId::DestructiveImpact, "{all:?}");
     }
 
     /// The chain's second stage never lowers an impact, and a stronger entry never lowers the combination.

@@ -175,7 +175,9 @@ fn plan(lead: &Hypothesis, threshold: f64, impact: &Impact) -> Option<Plan> {
             kept = Some(ActionOutcome::SeverityKept(format!("a sandbox: {}", impact.which())));
             None
         }
-        (_, HypothesisId::Cryptojacking | HypothesisId::CredentialCompromise | HypothesisId::DataExfiltration) => Some(Severity::High),
+        (_, HypothesisId::Cryptojacking | HypothesisId::CredentialCompromise | HypothesisId::DataExfiltration | HypothesisId::DestructiveImpact) => {
+            Some(Severity::High)
+        }
         (_, HypothesisId::ConfigDrift) => Some(Severity::Medium),
         (_, HypothesisId::BenignLoad | HypothesisId::NoFinding) => None,
     };

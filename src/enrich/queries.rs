@@ -33,6 +33,7 @@ pub enum QueryName {
     VendorNoxys,
     VendorTrapeye,
     VendorApono,
+    HostProcesses,
     HighValueAssets,
 }
 
@@ -50,6 +51,7 @@ impl QueryName {
             QueryName::VendorNoxys => "vendor_noxys",
             QueryName::VendorTrapeye => "vendor_trapeye",
             QueryName::VendorApono => "vendor_apono",
+            QueryName::HostProcesses => "host_processes",
             QueryName::HighValueAssets => "high_value_assets",
         }
     }
@@ -129,7 +131,7 @@ pub static HIGH_VALUE_ASSETS: CorrelationQuery = CorrelationQuery {
 };
 
 /// The correlation queries, in the order the results list them.
-pub static QUERIES: [CorrelationQuery; 10] = [
+pub static QUERIES: [CorrelationQuery; 11] = [
     CorrelationQuery {
         name: QueryName::ComputePerf,
         text: include_str!("../../queries/compute_perf.kql"),
@@ -233,6 +235,17 @@ pub static QUERIES: [CorrelationQuery; 10] = [
         columns: rows::columns_of::<TrapEyeThreat>,
         read: |f, r| {
             r.signals.extend(signals::vendor_trapeye(&typed(f)?));
+            Ok(())
+        },
+    },
+    CorrelationQuery {
+        name: QueryName::HostProcesses,
+        text: include_str!("../../queries/host_processes.kql"),
+        skip: |n, _| (n.host_names.is_empty() && n.host_shorts.is_empty() && n.resources.is_empty()).then_some("no hosts"),
+        phase: Phase::Rest,
+        columns: rows::columns_of::<rows::HostProcess>,
+        read: |f, r| {
+            r.signals.extend(signals::host::host_processes(&typed(f)?));
             Ok(())
         },
     },

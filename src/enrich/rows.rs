@@ -142,6 +142,19 @@ pub struct HighValueAsset {
     pub tags: String,
 }
 
+/// `host_processes.kql`: a process created on one of the incident's hosts by a tool that can take recovery away.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HostProcess {
+    #[serde(rename = "TimeGenerated", deserialize_with = "ticks")]
+    pub time: Option<i64>,
+    #[serde(rename = "Computer", deserialize_with = "text")]
+    pub computer: String,
+    #[serde(rename = "Account", deserialize_with = "text")]
+    pub account: String,
+    #[serde(rename = "CommandLine", deserialize_with = "text")]
+    pub command_line: String,
+}
+
 /// `resolve_entities.kql`: each name an entity goes by, where it was seen, and how often.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ResolvedName {
@@ -254,6 +267,9 @@ pub struct OperationRow {
     /// A storage account's `networkAcls.defaultAction`.
     #[serde(rename = "DefaultAction", default, deserialize_with = "text")]
     pub default_action: String,
+    /// A blob service change's `deleteRetentionPolicy.enabled`, where the request has one.
+    #[serde(rename = "SoftDelete", default, deserialize_with = "text")]
+    pub soft_delete: String,
 }
 
 /// `related_alerts.kql`: another alert that names one of the incident's entities.

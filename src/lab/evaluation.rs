@@ -86,10 +86,11 @@ pub struct Report {
     pub wrong: Vec<String>,
 }
 
-const HYPOTHESES: [HypothesisId; 6] = [
+const HYPOTHESES: [HypothesisId; 7] = [
     HypothesisId::Cryptojacking,
     HypothesisId::DataExfiltration,
     HypothesisId::ConfigDrift,
+    HypothesisId::DestructiveImpact,
     HypothesisId::CredentialCompromise,
     HypothesisId::BenignLoad,
     HypothesisId::NoFinding,

@@ -27,10 +27,11 @@ impl CaseSpec {
             Story::Exfiltration => HypothesisId::DataExfiltration,
             Story::ConfigDrift => HypothesisId::ConfigDrift,
             Story::CredentialCompromise => HypothesisId::CredentialCompromise,
+            Story::Ransomware => HypothesisId::DestructiveImpact,
             Story::BenignLoad => HypothesisId::BenignLoad,
             Story::Quiet => HypothesisId::NoFinding,
         };
-        let impact = matches!(self.story, Story::Cryptojacking | Story::Exfiltration | Story::ConfigDrift);
+        let impact = matches!(self.story, Story::Cryptojacking | Story::Exfiltration | Story::ConfigDrift | Story::Ransomware);
         Truth {
             lead,
             entry: (impact && self.entry != Entry::None).then_some(HypothesisId::CredentialCompromise),
@@ -56,16 +57,17 @@ fn at(s: &str) -> i64 {
 pub fn case(seed: u64) -> CaseSpec {
     let mut r = Rng::new(seed.wrapping_mul(0x9E37_79B9).wrapping_add(1));
     let story = match r.int(0, 99) {
-        0..=14 => Story::Cryptojacking,
-        15..=29 => Story::Exfiltration,
-        30..=44 => Story::ConfigDrift,
-        45..=59 => Story::CredentialCompromise,
-        60..=79 => Story::BenignLoad,
+        0..=12 => Story::Cryptojacking,
+        13..=25 => Story::Exfiltration,
+        26..=38 => Story::ConfigDrift,
+        39..=50 => Story::Ransomware,
+        51..=63 => Story::CredentialCompromise,
+        64..=81 => Story::BenignLoad,
         _ => Story::Quiet,
     };
     let entry = match story {
         Story::CredentialCompromise => *r.pick(&TECHNIQUES),
-        Story::Cryptojacking | Story::Exfiltration | Story::ConfigDrift if r.chance(0.65) => *r.pick(&TECHNIQUES),
+        Story::Cryptojacking | Story::Exfiltration | Story::ConfigDrift | Story::Ransomware if r.chance(0.65) => *r.pick(&TECHNIQUES),
         _ => Entry::None,
     };
     let mut c: Vec<Confounder> = Vec::new();
@@ -89,7 +91,7 @@ pub fn case(seed: u64) -> CaseSpec {
     }
     let mut t0 = at("2026-11-09T00:00:00Z") + r.int(0, 17) * 86_400 * TICKS_PER_SEC + (r.int(8 * 12, 20 * 12) * 300) * TICKS_PER_SEC;
     match story {
-        Story::BenignLoad => match r.int(0, 3) {
+        Story::BenignLoad => match r.int(0, 4) {
             0 => {
                 c.push(Confounder::NightlyBatch);
                 t0 = at("2026-11-10T01:20:00Z") + r.int(0, 16) * 86_400 * TICKS_PER_SEC;
@@ -103,6 +105,10 @@ pub fn case(seed: u64) -> CaseSpec {
                 t0 = at("2026-11-30T01:10:00Z");
                 c.retain(|x| *x != Confounder::MetricsOnly);
             }
+            3 => {
+                c.push(Confounder::IndexRebuild);
+                t0 = at("2026-11-10T01:15:00Z") + r.int(0, 16) * 86_400 * TICKS_PER_SEC;
+            }
             _ => {}
         },
         Story::Exfiltration if r.chance(0.5) => c.push(Confounder::ViaStorage),
@@ -113,6 +119,7 @@ pub fn case(seed: u64) -> CaseSpec {
                 Confounder::UsualIpFailures,
                 Confounder::SprayElsewhere,
                 Confounder::RoutineChange,
+                Confounder::BackupRotation,
                 Confounder::Unmatched,
                 Confounder::NoEntities,
             ];

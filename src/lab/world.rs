@@ -64,6 +64,9 @@ pub enum Story {
     Exfiltration,
     ConfigDrift,
     CredentialCompromise,
+    /// Ransomware: a VM's shadow copies deleted and its files encrypted, a database rewritten in place, or a
+    /// storage account's blobs overwritten, with the way back taken away.
+    Ransomware,
     BenignLoad,
     /// Nothing happened beyond the alert itself.
     Quiet,
@@ -125,6 +128,10 @@ pub enum Confounder {
     /// The data leaves through the storage account: seen only in its metrics (Egress `Total`, `Count`
     /// transactions), with a per-transaction `Average` that does not move.
     ViaStorage,
+    /// The database's nightly index rebuild: its log writes near 90% every night at the same hours.
+    IndexRebuild,
+    /// The backup service principal deletes the oldest snapshot of the host every week (retention).
+    BackupRotation,
 }
 
 /// One labelled case.
@@ -251,6 +258,7 @@ struct Builder<'a> {
     alerts: Vec<Value>,
     trapeye: Vec<Value>,
     noxys: Vec<Value>,
+    security_events: Vec<Value>,
 }
 
 impl Builder<'_> {
@@ -382,6 +390,7 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         alerts: Vec::new(),
         trapeye: Vec::new(),
         noxys: Vec::new(),
+        security_events: Vec::new(),
     };
     let sp_actor = spec.entry == Entry::ServicePrincipal;
     let upn = n.logged_upn.clone();
@@ -557,6 +566,18 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     let spike_level = b.rng.range(70.0, 90.0);
     let out_factor = b.rng.range(40.0, 120.0);
     let exfil_via_storage = spec.story == Story::Exfiltration && spec.has(Confounder::ViaStorage);
+    // Ransomware's target (drawn only for its story, so the other stories' draws stay as they were): the host
+    // itself (its files, sometimes burning CPU), a database (rewritten in place), or a storage account.
+    let ransom = if spec.story == Story::Ransomware {
+        let target = match b.rng.int(0, 9) {
+            0..=3 => RansomTarget::Host,
+            4..=6 => RansomTarget::Database,
+            _ => RansomTarget::Storage,
+        };
+        Some((target, target == RansomTarget::Host && b.rng.chance(0.4)))
+    } else {
+        None
+    };
     let mut hosts = vec![(perf_name.clone(), host_rid.clone(), true)];
     if spec.has(Confounder::Neighbour) {
         hosts.push((n.neighbour_host.clone(), resource_id("Microsoft.Compute/virtualMachines", &n.neighbour_host), false));
@@ -603,12 +624,15 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
                         if !spec.has(Confounder::NightlyBatch)
                             && !spec.has(Confounder::WeeklyBatch)
                             && !spec.has(Confounder::MonthEndBackup)
+                            && !spec.has(Confounder::IndexRebuild)
                             && (-30..load_hours * 60 - 30).contains(&m) =>
                     {
                         cpu = spike_level + b.rng.noise(3.0);
                         free -= 1_500.0;
                     }
                     Story::Exfiltration if !exfil_via_storage && (-60..60).contains(&m) => sent *= out_factor,
+                    // Encrypting a disk's files burns CPU for as long as it runs.
+                    Story::Ransomware if ransom == Some((RansomTarget::Host, true)) && (-40..60).contains(&m) => cpu = 93.0 + b.rng.noise(2.0),
                     Story::ConfigDrift if (0..60).contains(&m) && b.rng.chance(0.7) => recv *= 60.0,
                     _ => {}
                 }
@@ -643,7 +667,8 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
 
     // --- The storage account: Egress as Azure reports it per time grain (Total bytes, Count transactions). ---
     let storage_rid = resource_id("Microsoft.Storage/storageAccounts", &n.storage);
-    let storage_story = exfil_via_storage || spec.has(Confounder::MonthEndBackup);
+    let ransom_storage = ransom.is_some_and(|(t, _)| t == RansomTarget::Storage);
+    let storage_story = exfil_via_storage || spec.has(Confounder::MonthEndBackup) || ransom_storage;
     if storage_story {
         let backup_sp = uuid_of("app:backup-vault");
         let mut m = -history_min;
@@ -658,6 +683,15 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
             if exfil_via_storage && (-45..45).contains(&m) {
                 count *= out_factor;
             }
+            // Bytes written: steady uploads; every blob overwritten with its encrypted copy in the attack.
+            let mut ingress = (20_000_000.0 + b.rng.noise(3_000_000.0)).max(1_000_000.0);
+            if ransom_storage && (-40..60).contains(&m) {
+                ingress *= out_factor;
+            }
+            b.metrics.push(json!({"TimeGenerated": b.at(m), "ResourceId": storage_rid.to_ascii_uppercase(), "_ResourceId": storage_rid.to_ascii_lowercase(),
+                "Resource": n.storage.to_ascii_uppercase(), "ResourceProvider": "MICROSOFT.STORAGE", "ResourceGroup": "PROD", "SubscriptionId": SUBSCRIPTION,
+                "MetricName": "Ingress", "Total": ingress, "Count": count, "Average": ingress / count, "Maximum": ingress / count * 3.0, "Minimum": 512.0,
+                "TimeGrain": "PT1M", "UnitName": "Bytes"}));
             let total = count * per_tx;
             b.metrics.push(json!({"TimeGenerated": b.at(m), "ResourceId": storage_rid.to_ascii_uppercase(), "_ResourceId": storage_rid.to_ascii_lowercase(),
                 "Resource": n.storage.to_ascii_uppercase(), "ResourceProvider": "MICROSOFT.STORAGE", "ResourceGroup": "PROD", "SubscriptionId": SUBSCRIPTION,
@@ -672,6 +706,50 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
             }
             m += 15;
         }
+    }
+
+    // --- A database: its log IO (`log_write_percent`) as Azure SQL reports it, every 15 minutes. ---
+    let db_rid = resource_id("Microsoft.Sql/servers", &format!("sql-{}/databases/{}db", n.storage, n.user.replace('.', "")));
+    let ransom_db = ransom.is_some_and(|(t, _)| t == RansomTarget::Database);
+    if ransom_db || spec.has(Confounder::IndexRebuild) {
+        let mut m = -history_min;
+        while m < end {
+            let (hour, dow) = b.clock(m);
+            let busy = !(dow == 0 || dow == 6) && (8..18).contains(&hour);
+            let mut log = if busy { 18.0 } else { 6.0 } + b.rng.noise(2.0);
+            if spec.has(Confounder::IndexRebuild) && (1..3).contains(&hour) {
+                log = 88.0 + b.rng.noise(4.0);
+            }
+            if ransom_db && (-40..60).contains(&m) {
+                log = 97.0 + b.rng.noise(1.5);
+            }
+            let log = log.clamp(0.0, 100.0);
+            b.metrics.push(json!({"TimeGenerated": b.at(m), "ResourceId": db_rid.to_ascii_uppercase(), "_ResourceId": db_rid.to_ascii_lowercase(),
+                "Resource": db_rid.rsplit('/').next().unwrap_or_default().to_ascii_uppercase(), "ResourceProvider": "MICROSOFT.SQL", "ResourceGroup": "PROD",
+                "SubscriptionId": SUBSCRIPTION, "MetricName": "log_write_percent", "Total": log * 15.0, "Count": 15.0, "Average": log, "Maximum": (log * 1.05).min(100.0),
+                "Minimum": log * 0.9, "TimeGrain": "PT1M", "UnitName": "Percent"}));
+            m += 15;
+        }
+    }
+    // The backup service principal rotates the host's snapshots every week: deleting the oldest is routine.
+    let backup_sp = uuid_of("app:backup-vault");
+    if spec.has(Confounder::BackupRotation) {
+        let mut d = 7;
+        while d * 24 * 60 < history_min - 60 {
+            let snap = resource_id("Microsoft.Compute/snapshots", &format!("{}-snap-{d}", n.host));
+            b.op(-(d * 24 * 60) + 200, &backup_sp, "20.38.98.5", "MICROSOFT.COMPUTE/SNAPSHOTS/DELETE", &snap, json!({}));
+            d += 7;
+        }
+        let snap = resource_id("Microsoft.Compute/snapshots", &format!("{}-snap-0", n.host));
+        b.op(-20, &backup_sp, "20.38.98.5", "MICROSOFT.COMPUTE/SNAPSHOTS/DELETE", &snap, json!({}));
+    }
+    // An admin looks at the shadow copies now and then: the tool's name is no evidence.
+    if !spec.has(Confounder::Unmatched) && b.rng.chance(0.2) {
+        b.security_events.push(
+            json!({"TimeGenerated": b.at(-50), "Computer": perf_name, "EventID": 4688, "Activity": "4688 - A new process has been created.",
+            "Account": format!("CONTOSO\\{}", n.user), "CommandLine": "vssadmin list shadows", "NewProcessName": "C:\\Windows\\System32\\vssadmin.exe",
+            "_ResourceId": host_rid, "SourceSystem": "OMS", "Channel": "Security", "EventSourceName": "Microsoft-Windows-Security-Auditing"}),
+        );
     }
 
     // --- The story's control-plane work and vendor evidence. ---
@@ -744,6 +822,58 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
                 b.op(-28, &actor, &actor_ip, "MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE", &rg, json!({}));
             }
         }
+        Story::Ransomware => {
+            let (target, _) = ransom.unwrap_or((RansomTarget::Host, false));
+            match target {
+                RansomTarget::Host => {
+                    // The recovery the host has: shadow copies, the boot recovery, the backup catalog.
+                    if trig.shadow_copy_events {
+                        let line = *b.rng.pick(&[
+                            "vssadmin.exe Delete Shadows /All /Quiet",
+                            "wmic.exe shadowcopy delete /nointeractive",
+                            "bcdedit /set {default} recoveryenabled No",
+                            "wbadmin delete catalog -quiet",
+                            "powershell.exe -nop -c \"Get-WmiObject Win32_ShadowCopy | Remove-WmiObject\"",
+                        ]);
+                        b.security_events.push(
+                            json!({"TimeGenerated": b.at(-35), "Computer": perf_name, "EventID": 4688, "Activity": "4688 - A new process has been created.",
+                            "Account": format!("CONTOSO\\{}", n.user), "CommandLine": line, "NewProcessName": "C:\\Windows\\System32\\cmd.exe",
+                            "_ResourceId": host_rid, "SourceSystem": "OMS", "Channel": "Security", "EventSourceName": "Microsoft-Windows-Security-Auditing"}),
+                        );
+                    }
+                    if b.rng.chance(0.5) {
+                        let snap = resource_id("Microsoft.Compute/snapshots", &format!("{}-snap-0", n.host));
+                        b.op(-45, &actor, &actor_ip, "MICROSOFT.COMPUTE/SNAPSHOTS/DELETE", &snap, json!({}));
+                    }
+                }
+                RansomTarget::Database => {
+                    if b.rng.chance(0.5) {
+                        let item = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/prod/providers/Microsoft.RecoveryServices/vaults/rsv-prod/backupFabrics/Azure/protectionContainers/sql/protectedItems/{}", db_rid.rsplit('/').next().unwrap_or_default());
+                        b.op(
+                            -50,
+                            &actor,
+                            &actor_ip,
+                            "MICROSOFT.RECOVERYSERVICES/VAULTS/BACKUPFABRICS/PROTECTIONCONTAINERS/PROTECTEDITEMS/DELETE",
+                            &item,
+                            json!({}),
+                        );
+                    }
+                }
+                RansomTarget::Storage => {
+                    if b.rng.chance(0.6) {
+                        let body = json!({"requestbody": json!({"properties": {"deleteRetentionPolicy": {"enabled": false}, "containerDeleteRetentionPolicy": {"enabled": false}}}).to_string()});
+                        b.op(
+                            -50,
+                            &actor,
+                            &actor_ip,
+                            "MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE",
+                            &format!("{storage_rid}/blobServices/default"),
+                            body,
+                        );
+                    }
+                }
+            }
+        }
         Story::CredentialCompromise => {
             if b.rng.chance(0.4) {
                 b.trapeye.push(json!({"TimeGenerated": b.at(-20), "EventTime": b.at(-20), "source_ip": attacker, "reverse_lookup": "unknown", "threat_uuid": uuid_of(&format!("trap:{}", spec.seed))}));
@@ -754,7 +884,8 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
             if trig.admin_run_command {
                 b.op(10, &upn, &home_ip(0), "MICROSOFT.COMPUTE/VIRTUALMACHINES/RUNCOMMAND/ACTION", &host_rid, json!({}));
             }
-            if !spec.has(Confounder::NightlyBatch) && !spec.has(Confounder::WeeklyBatch) && !spec.has(Confounder::MonthEndBackup) {
+            let scheduled = [Confounder::NightlyBatch, Confounder::WeeklyBatch, Confounder::MonthEndBackup, Confounder::IndexRebuild];
+            if !scheduled.iter().any(|c| spec.has(*c)) {
                 // The tier scales for the load: autoscale acting on the host's own resource (the reason an analyst
                 // reads on the host), or the pipeline scaling the web tier's scale set, which no entity names.
                 if cast.is_some() || b.rng.chance(0.5) {
@@ -787,6 +918,16 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
             }
             if storage_story || spec.story == Story::Exfiltration {
                 entities.push(json!({"$id": "6", "Type": "azure-resource", "ResourceId": storage_rid}));
+            }
+            if ransom_db || spec.has(Confounder::IndexRebuild) {
+                entities.push(json!({"$id": "8", "Type": "azure-resource", "ResourceId": db_rid}));
+            }
+            if spec.has(Confounder::BackupRotation) {
+                // The backup rule maps the deleting caller and the snapshot it deleted.
+                entities.push(json!({"$id": "9", "Type": "account", "Name": "backup-vault", "AadUserId": backup_sp}));
+                entities.push(
+                    json!({"$id": "10", "Type": "azure-resource", "ResourceId": resource_id("Microsoft.Compute/snapshots", &format!("{}-snap-0", n.host))}),
+                );
             }
             entities.extend(trig.artefacts.iter().cloned());
         }
@@ -832,6 +973,7 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         ("Microsoft-SecurityIncident".to_string(), vec![incident]),
         ("Custom-NoxysEvents_CL".to_string(), b.noxys),
         ("Custom-TrapEye_Threats_CL".to_string(), b.trapeye),
+        ("Microsoft-SecurityEvent".to_string(), b.security_events),
     ];
     streams.retain(|(_, rows)| !rows.is_empty());
     Staged { streams, incident_name: incident_name.to_string() }
@@ -845,6 +987,14 @@ fn capitalise(s: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// What ransomware encrypts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RansomTarget {
+    Host,
+    Database,
+    Storage,
 }
 
 /// The automation account that starts the nightly batch.
@@ -874,6 +1024,8 @@ struct Trigger {
     /// The incident has a second alert, from the entry point's detection (Identity Protection's unfamiliar
     /// sign-in).
     entry_alert: bool,
+    /// The host's agent recorded the command that deleted its shadow copies (SecurityEvent 4688).
+    shadow_copy_events: bool,
 }
 
 impl Trigger {
@@ -899,6 +1051,7 @@ impl Trigger {
             code_on_host: false,
             admin_run_command: false,
             entry_alert: false,
+            shadow_copy_events: false,
         }
     }
 
@@ -924,6 +1077,10 @@ impl Trigger {
             "Exfiltration",
             "T1537",
         )
+    }
+
+    fn defender_ransomware() -> Trigger {
+        Trigger::new(DEFENDER, "Ransomware indicators detected", "High", "VM_RansomwareIndicators", "Impact", "T1486,T1490")
     }
 
     fn unfamiliar_sign_in(severity: &'static str) -> Trigger {
@@ -985,6 +1142,30 @@ fn trigger(spec: &CaseSpec, cast: Option<&Cast>) -> Trigger {
             // A CPU rule fires at its threshold: never on a throttled miner.
             Trigger::rule("High CPU on a production VM", "Medium", "Impact", techniques)
         }
+        Story::Ransomware if u < 0.3 => {
+            let mut t = Trigger::defender_ransomware();
+            if rng.chance(0.5) {
+                t.artefacts.push(json!({"$id": "7", "Type": "process", "ProcessId": rng.int(2000, 60000).to_string(), "CommandLine": "vssadmin.exe Delete Shadows /All /Quiet"}));
+            }
+            t
+        }
+        Story::Ransomware => {
+            let techniques = tag(&mut rng, "T1486");
+            match rng.int(0, 2) {
+                0 => Trigger::rule("High log IO on a production database", "Medium", "Impact", techniques),
+                1 => Trigger::rule("Unusual write volume on a storage account", "Medium", "Impact", techniques),
+                _ => Trigger::rule("High CPU on a production VM", "Medium", "Impact", techniques),
+            }
+        }
+        Story::BenignLoad if spec.has(Confounder::IndexRebuild) => {
+            let techniques = tag(&mut rng, "T1486");
+            Trigger::rule("High log IO on a production database", "Low", "Impact", techniques)
+        }
+        // The noisy backup rule fires on the routine rotation.
+        Story::Quiet if spec.has(Confounder::BackupRotation) => {
+            let techniques = tag(&mut rng, "T1490");
+            Trigger::rule("Snapshot or backup deleted", "Low", "Impact", techniques)
+        }
         Story::BenignLoad if spec.has(Confounder::MonthEndBackup) && u < 0.35 => Trigger::storage_data_anomaly(),
         Story::BenignLoad if spec.has(Confounder::MonthEndBackup) => {
             let techniques = tag(&mut rng, "T1048");
@@ -1031,8 +1212,14 @@ fn trigger(spec: &CaseSpec, cast: Option<&Cast>) -> Trigger {
     };
     t.code_on_host = spec.story == Story::Cryptojacking && (cast.is_some() || rng.chance(0.5));
     t.admin_run_command = spec.story == Story::BenignLoad && cast.is_none() && rng.chance(0.2);
+    // The agent records command lines on most hosts; the deletion may also have gone unrecorded.
+    t.shadow_copy_events = spec.story == Story::Ransomware && (cast.is_some() || rng.chance(0.7));
     // An entry point's own detection, sometimes in the same incident.
-    if cast.is_none() && matches!(spec.story, Story::Cryptojacking | Story::Exfiltration | Story::ConfigDrift) && spec.entry != Entry::None && rng.chance(0.3) {
+    if cast.is_none()
+        && matches!(spec.story, Story::Cryptojacking | Story::Exfiltration | Story::ConfigDrift | Story::Ransomware)
+        && spec.entry != Entry::None
+        && rng.chance(0.3)
+    {
         t.entry_alert = true;
     }
     t

@@ -339,6 +339,30 @@ pub fn standard_tables() -> Vec<TableDef> {
                 ("LinkedMeterId", String),
             ],
         ),
+        // Windows security events from the agent (azure-monitor reference, tables/securityevent); 4688 is a
+        // process created, with its command line when the audit policy records it.
+        def(
+            "SecurityEvent",
+            &[
+                ("TimeGenerated", DateTime),
+                ("Computer", String),
+                ("EventID", Int),
+                ("Activity", String),
+                ("Account", String),
+                ("AccountType", String),
+                ("CommandLine", String),
+                ("NewProcessName", String),
+                ("NewProcessId", String),
+                ("ParentProcessName", String),
+                ("Process", String),
+                ("SubjectUserName", String),
+                ("SubjectDomainName", String),
+                ("EventSourceName", String),
+                ("Channel", String),
+                ("_ResourceId", String),
+                ("SourceSystem", String),
+            ],
+        ),
         def(
             "AzureDiagnostics",
             &[

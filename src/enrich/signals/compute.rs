@@ -32,6 +32,10 @@ fn metric_signal(counter: &str) -> Option<(SignalKind, bool, bool, &'static str)
         "Bytes Sent/sec" | "Network Out Total" | "Egress" => (SignalKind::NetworkOutSpike, true, false, "outbound data spike"),
         "Bytes Received/sec" | "Network In Total" => (SignalKind::NetworkInSpike, true, false, "inbound traffic spike"),
         "Available MBytes" => (SignalKind::MemoryPressure, false, false, "free memory collapse"),
+        // Azure SQL Database's "Log IO percentage": encryption in place rewrites every page through the log.
+        "log_write_percent" => (SignalKind::DbWriteSurge, true, true, "database log-write surge"),
+        // A storage account's bytes written (mass overwrite with encrypted copies).
+        "Ingress" => (SignalKind::StorageWriteSurge, true, false, "storage write surge"),
         _ => return None,
     })
 }
@@ -216,6 +220,8 @@ fn metric_signal_title(name: SignalKind) -> &'static str {
         SignalKind::NetworkOutSpike => "outbound data spike",
         SignalKind::NetworkInSpike => "inbound traffic spike",
         SignalKind::MemoryPressure => "free memory collapse",
+        SignalKind::DbWriteSurge => "database log-write surge",
+        SignalKind::StorageWriteSurge => "storage write surge",
         _ => "metric spike",
     }
 }

@@ -13,7 +13,9 @@ use crate::model::time::format_ticks;
 
 /// The operations that matter, by the prefix of `OperationNameValue`.
 fn category(op: &str) -> Option<(SignalKind, &'static str)> {
-    Some(if op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE") || answers_load(op) {
+    Some(if destroys(op) {
+        (SignalKind::DestructiveChange, "recovery removed or data destroyed")
+    } else if op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE") || answers_load(op) {
         (SignalKind::ComputeProvisioned, "compute created or scaled")
     } else if runs_code(op) {
         (SignalKind::CodeOnHost, "Run Command or extension install")
@@ -35,6 +37,26 @@ fn category(op: &str) -> Option<(SignalKind, &'static str)> {
     } else {
         return None;
     })
+}
+
+/// What an intruder deletes before (or instead of) encrypting: the ways back (backup items, policies and vaults,
+/// snapshots, immutability policies, Key Vault vaults and keys) and the data itself (databases, disks, storage
+/// accounts, containers). A blob service change turning soft delete off is read from its request
+/// ([`exposure`]).
+fn destroys(op: &str) -> bool {
+    let recovery = (op.starts_with("MICROSOFT.RECOVERYSERVICES/VAULTS") || op.starts_with("MICROSOFT.DATAPROTECTION/BACKUPVAULTS")) && op.ends_with("/DELETE");
+    let deleted = [
+        "MICROSOFT.COMPUTE/SNAPSHOTS/DELETE",
+        "MICROSOFT.COMPUTE/DISKS/DELETE",
+        "MICROSOFT.COMPUTE/RESTOREPOINTCOLLECTIONS/DELETE",
+        "MICROSOFT.SQL/SERVERS/DATABASES/DELETE",
+        "MICROSOFT.STORAGE/STORAGEACCOUNTS/DELETE",
+        "MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/CONTAINERS/DELETE",
+        "MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/CONTAINERS/IMMUTABILITYPOLICIES/DELETE",
+        "MICROSOFT.KEYVAULT/VAULTS/DELETE",
+        "MICROSOFT.KEYVAULT/VAULTS/KEYS/DELETE",
+    ];
+    recovery || deleted.iter().any(|d| op.starts_with(d)) || op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE")
 }
 
 /// A scale set scaled (by its pipeline or by autoscale: `Microsoft.Insights/AutoscaleSettings/Scaleup/Action`,
@@ -78,6 +100,9 @@ fn exposure(op: &str, r: &OperationRow) -> Option<String> {
     if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/WRITE") && r.default_action.eq_ignore_ascii_case("allow") {
         return Some("sets the storage firewall's default action to Allow (reachable from every network)".to_string());
     }
+    if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE") && r.soft_delete.eq_ignore_ascii_case("false") {
+        return Some("turns blob soft delete off (what is deleted next cannot be recovered)".to_string());
+    }
     None
 }
 
@@ -117,8 +142,14 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
         }
     }
     let mut flagged = BTreeSet::new();
+    // The platform scaling for load (autoscale, the pipeline) during the window: the load is expected and met.
+    let mut load_answers: BTreeSet<CallerOp> = BTreeSet::new();
     for (t, caller, ip, op, resource, size, exposes) in rows.iter().filter(|r| r.0 >= window_start) {
         let Some((name, what)) = category(op) else { continue };
+        // A blob service change is destructive only when it turns soft delete off.
+        if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE") && exposes.is_none() {
+            continue;
+        }
         let short = resource.rsplit('/').next().unwrap_or_default().to_string();
         let e = Evidence {
             table: "AzureActivity".into(),
@@ -138,6 +169,7 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
         // Scaling for load from where its caller always works is routine whatever the baseline saw of it.
         if answers_load(op) && !is_gpu(size) && !from_new_ip {
             baseline.insert((caller.clone(), op.clone()));
+            load_answers.insert((caller.clone(), op.clone()));
         }
         if from_new_ip && flagged.insert((caller.clone(), ip.clone())) {
             new_ip.push(Evidence { detail: format!("{caller} acted from {ip}, an IP it never used before: {op}"), ..e.clone() });
@@ -150,9 +182,12 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
     let mut out: Vec<Signal> = window
         .into_iter()
         .map(|(name, (what, items))| {
-            // Opening a management port or a storage account to the internet is never routine, whoever does it.
+            // Opening a management port or a storage account to the internet, or turning soft delete off, is never
+            // routine, whoever does it.
             let opens = items.iter().any(|(_, _, opens)| *opens);
             let routine = !opens && items.iter().all(|(key, _, _)| baseline.contains(key));
+            // Scaling that answers the load is the strongest routine there is: the platform expected it.
+            let answers = routine && items.iter().all(|(key, _, _)| load_answers.contains(key));
             Signal {
                 name,
                 family: "control plane",
@@ -163,6 +198,8 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
                 ),
                 strength: if opens {
                     0.95
+                } else if answers {
+                    0.6
                 } else if routine {
                     0.3
                 } else {
@@ -220,6 +257,7 @@ mod tests {
             source_prefix: source.into(),
             destination_port: port.into(),
             default_action: String::new(),
+            soft_delete: String::new(),
         }
     }
 
@@ -271,5 +309,26 @@ mod tests {
             assert_eq!(category(o).map(|c| c.0), Some(SignalKind::CodeOnHost), "{o}");
         }
         assert_eq!(category("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE").map(|c| c.0), Some(SignalKind::ComputeProvisioned));
+    }
+
+    #[test]
+    fn deleting_the_ways_back_is_destructive_and_turning_soft_delete_off_is_never_routine() {
+        for o in [
+            "MICROSOFT.RECOVERYSERVICES/VAULTS/BACKUPFABRICS/PROTECTIONCONTAINERS/PROTECTEDITEMS/DELETE",
+            "MICROSOFT.COMPUTE/SNAPSHOTS/DELETE",
+            "MICROSOFT.SQL/SERVERS/DATABASES/DELETE",
+            "MICROSOFT.KEYVAULT/VAULTS/KEYS/DELETE",
+        ] {
+            assert_eq!(category(o).map(|c| c.0), Some(SignalKind::DestructiveChange), "{o}");
+        }
+        assert_eq!(category("MICROSOFT.RECOVERYSERVICES/VAULTS/BACKUPPOLICIES/WRITE").map(|c| c.0), None);
+        let blob = "MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE";
+        let mut rows: Vec<OperationRow> = (1..4).map(|w| op(&format!("2026-11-{:02}T10:00:00Z", 20 - 7 * w), blob, &format!("c{w}"), "", "")).collect();
+        rows.push(op("2026-11-20T10:00:00Z", blob, "c9", "", ""));
+        assert!(control_plane(&rows, window_start(), &KnownIps::default()).iter().all(|s| s.name != SignalKind::DestructiveChange), "soft delete left on");
+        rows.last_mut().unwrap().soft_delete = "false".into();
+        let s = control_plane(&rows, window_start(), &KnownIps::default());
+        let d = s.iter().find(|s| s.name == SignalKind::DestructiveChange).unwrap();
+        assert!(!d.routine && d.strength > 0.9 && d.evidence[0].detail.contains("soft delete off"), "{d:?}");
     }
 }

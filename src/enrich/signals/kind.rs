@@ -29,6 +29,8 @@ pub enum SignalKind {
     StorageConfigChanged,
     GpuCompute,
     CodeOnHost,
+    /// Recovery taken away or data destroyed: backups, snapshots, databases, vaults deleted; soft delete off.
+    DestructiveChange,
     // Compute telemetry.
     CpuSpike,
     CpuSustained,
@@ -36,6 +38,13 @@ pub enum SignalKind {
     NetworkOutSpike,
     NetworkInSpike,
     MemoryPressure,
+    /// A database's transaction-log writes far above its hour (SQL `log_write_percent`).
+    DbWriteSurge,
+    /// A storage account's ingress (bytes written) far above its hour.
+    StorageWriteSurge,
+    // What ran on the host (SecurityEvent).
+    /// Shadow copies or backups deleted, or recovery turned off, from the host's command line.
+    ShadowCopyDeleted,
     // Other alerts and the vendors' tables.
     RelatedAlerts,
     RelatedIdentityAlerts,
@@ -66,7 +75,7 @@ pub enum Role {
 const NO_STORY: &str = "no story of the labelled suite produces it, so no weight could be fitted";
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 34] = [
+    pub const ALL: [SignalKind; 38] = [
         SignalKind::NewLocation,
         SignalKind::ImpossibleTravel,
         SignalKind::RiskySignin,
@@ -85,12 +94,16 @@ impl SignalKind {
         SignalKind::StorageConfigChanged,
         SignalKind::GpuCompute,
         SignalKind::CodeOnHost,
+        SignalKind::DestructiveChange,
         SignalKind::CpuSpike,
         SignalKind::CpuSustained,
         SignalKind::LoadRoutine,
         SignalKind::NetworkOutSpike,
         SignalKind::NetworkInSpike,
         SignalKind::MemoryPressure,
+        SignalKind::DbWriteSurge,
+        SignalKind::StorageWriteSurge,
+        SignalKind::ShadowCopyDeleted,
         SignalKind::RelatedAlerts,
         SignalKind::RelatedIdentityAlerts,
         SignalKind::DeceptionHit,
@@ -123,12 +136,16 @@ impl SignalKind {
             SignalKind::StorageConfigChanged => "storage_config_changed",
             SignalKind::GpuCompute => "gpu_compute",
             SignalKind::CodeOnHost => "code_on_host",
+            SignalKind::DestructiveChange => "destructive_change",
             SignalKind::CpuSpike => "cpu_spike",
             SignalKind::CpuSustained => "cpu_sustained",
             SignalKind::LoadRoutine => "load_routine",
             SignalKind::NetworkOutSpike => "network_out_spike",
             SignalKind::NetworkInSpike => "network_in_spike",
             SignalKind::MemoryPressure => "memory_pressure",
+            SignalKind::DbWriteSurge => "db_write_surge",
+            SignalKind::StorageWriteSurge => "storage_write_surge",
+            SignalKind::ShadowCopyDeleted => "shadow_copy_deleted",
             SignalKind::RelatedAlerts => "related_alerts",
             SignalKind::RelatedIdentityAlerts => "related_identity_alerts",
             SignalKind::DeceptionHit => "deception_hit",
@@ -149,13 +166,12 @@ impl SignalKind {
             | SignalKind::ResourceGroupCreated
             | SignalKind::NetworkOpened
             | SignalKind::StorageKeysListed
-            | SignalKind::CodeOnHost => Role::Change,
+            | SignalKind::CodeOnHost
+            | SignalKind::DestructiveChange => Role::Change,
             SignalKind::KeyvaultAccess | SignalKind::StorageConfigChanged | SignalKind::AccessGrant => Role::ContextOnly(NO_STORY),
             // A drop in free memory comes with mining, with batch jobs and with nothing at all: no defensible
             // direction for any hypothesis, so it is shown, never weighed.
             SignalKind::MemoryPressure => Role::ContextOnly("no defensible direction: a memory drop neither supports nor rules out any hypothesis"),
-            // No hypothesis of destructive impact is scored yet: the analyst sees it with its evidence.
-            SignalKind::AlertDestruction => Role::ContextOnly("no hypothesis of destructive impact (ransomware, wiping) is scored yet"),
             SignalKind::RelatedAlerts | SignalKind::RelatedIdentityAlerts => {
                 Role::ContextOnly("the fit on the labelled suite gave it no weight: it separates no hypothesis there")
             }

@@ -2,12 +2,14 @@
 //! that support it (table, time, key), so every claim in the comment can cite its sources. One room per kind
 //! of telemetry: [`compute`] (time series of Perf and AzureMetrics against the entity's own seasonal
 //! baseline), [`identity`] (user and service principal sign-ins, with the organisation's shared egress and
-//! spray sources), [`control_plane`] (AzureActivity, routine or new for its caller), [`alerts`] (other alerts
+//! spray sources), [`control_plane`] (AzureActivity, routine or new for its caller), [`host`] (what ran on the
+//! hosts: SecurityEvent), [`alerts`] (other alerts
 //! and the vendors' tables), [`triggering`] (the incident's own alerts and entities).
 
 pub mod alerts;
 pub mod compute;
 pub mod control_plane;
+pub mod host;
 pub mod identity;
 pub mod kind;
 pub mod triggering;

@@ -2,7 +2,7 @@
 //! Sentinel's entities and alerts as JSON (read for names, and as evidence of what the alert says). Any of
 //! them gives an answer, never a panic; the alert's evidence is bounded; every name the queries will bind is
 //! lower-cased and bounded, and a frame of resolved names (as the Query API returns them) merges
-//! without panicking either.
+//! without panicking either; command lines on a host and resource ids are read as data.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -44,4 +44,17 @@ fuzz_target!(|data: &[u8]| {
     let found: Vec<ResolvedName> = rows::read(&frame).expect("the resolution frame has its row type's columns");
     let r = entities::resolve(&subjects, &mut names, Some(&found));
     let _ = entities::describe(&r, &subjects);
+    // The same strings as command lines on a host (SecurityEvent), and as resource ids business impact would
+    // put in a Resource Graph query or a URL: only a well-formed ARM id passes, and it carries no quote, space
+    // or query character.
+    let processes: Vec<rows::HostProcess> =
+        text.iter().map(|t| rows::HostProcess { time: Some(0), computer: t.clone(), account: t.clone(), command_line: t.clone() }).collect();
+    for s in sentinel_bridge::enrich::signals::host::host_processes(&processes) {
+        assert!(s.evidence.len() <= 5 && s.evidence.iter().all(|e| e.detail.chars().count() <= 3_200), "{s:?}");
+    }
+    for t in &text {
+        if let Some(id) = sentinel_bridge::azure::resources::ResourceId::parse(t) {
+            assert!(id.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b"/._()-".contains(&b)), "{id}");
+        }
+    }
 });
