@@ -10,10 +10,10 @@
 //! webhook:  functions::webhook ─▶ mapping (sources, auth, rows) ─▶ delivery::fanout ─▶ delivery::batcher ─▶ azure::logs_ingestion
 //!                                                                       │                └▶ sekoia (intake)
 //!                                                                       └▶ delivery::spill ─▶ functions::redeliver (queue trigger)
-//! enrich:   functions::enrich ─▶ enrich::trigger ─▶ enrich::gather ─▶ enrich::correlate ─▶ enrich::infer ─▶ enrich::publish
-//!             (Sentinel: incident, alerts, entities; the Window) │ (queries: one record each,  │ (hypotheses,  │ (narrative, comment,
-//!                                                                │  typed rows ─▶ signals)      │  kill chain)  │  act, tables)
-//!           over azure::sentinel, azure::logs_query, azure::logs_ingestion, azure::openai
+//! enrich:   functions::enrich ─▶ enrich::trigger ─▶ enrich::gather ─▶ enrich::correlate ─▶ enrich::impact ─▶ enrich::infer ─▶ enrich::publish
+//!             (Sentinel: incident, alerts, entities; the Window) │ (queries: one record each,  │ (watchlist,    │ (hypotheses,  │ (narrative, comment,
+//!                                                                │  typed rows ─▶ signals)      │  tags, health) │  kill chain)  │  act, tables)
+//!           over azure::sentinel, azure::logs_query, azure::resources, azure::logs_ingestion, azure::openai
 //! ```
 //!
 //! Dependencies point down; `tests/layout.rs` holds the table of which room may name which:
@@ -40,7 +40,7 @@
 //!   as data) and one token provider ([`azure::identity`], which also says which credential to use).
 //! - [`sekoia`]: the client of Sekoia.io's intake, a destination beside Azure.
 //! - [`delivery`]: batcher, fan-out, spill and replay guard: accepted events reach every destination or wait.
-//! - [`enrich`]: incident enrichment, as its four stages.
+//! - [`enrich`]: incident enrichment, as its five stages.
 //! - [`settings`]: every setting, declared once in a registry, read and checked before anything starts.
 //! - [`doctor`]: does a deployment work: settings, tokens, the DCR, roles, tables, Sentinel, the spill,
 //!   and a canary row per stream read back.

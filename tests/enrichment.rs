@@ -115,7 +115,7 @@ async fn every_scenario_leads_with_its_hypothesis() {
         let kinds: Vec<String> = audit.rows.iter().map(|r| format!("{}={}", r[0], r[1])).collect();
         assert_eq!(
             kinds,
-            ["comment=1", "inference=6".replace("6", &e["hypotheses"].as_array().unwrap().len().to_string()).as_str(), "query=17"],
+            ["comment=1", "inference=6".replace("6", &e["hypotheses"].as_array().unwrap().len().to_string()).as_str(), "query=18"],
             "{}",
             s.name()
         );

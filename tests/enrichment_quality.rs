@@ -221,6 +221,21 @@ async fn ransomware_is_read_on_every_plane_it_touches_and_its_benign_twins_are_n
     assert!(change.routine, "{change:?}");
 }
 
+/// In through the host's own logon (RDP or SSH brute force), with nothing in Azure's sign-in logs: the impact
+/// leads and names credential compromise as its entry; the internet's scanners knocking on the same port,
+/// never getting in, are no entry at all.
+#[tokio::test]
+async fn a_brute_force_on_the_host_that_got_in_is_the_entry_and_scanners_are_not() {
+    let o = run(&spec(31, Story::Cryptojacking, Entry::HostBruteForce, &[Confounder::PortScanners])).await;
+    assert_lead(&o, Cryptojacking);
+    assert_eq!(o.entry_point, Some(CredentialCompromise), "{:?} {:?}", o.confidences, signal_names(&o));
+    let names = signal_names(&o);
+    assert!(names.contains(&"host_brute_force") && !names.contains(&"new_location") && !names.contains(&"brute_force"), "{names:?}");
+    let o = run(&spec(32, Story::Quiet, Entry::None, &[Confounder::PortScanners])).await;
+    assert!(!signal_names(&o).contains(&"host_brute_force"), "{:?}", signal_names(&o));
+    assert_ne!(o.lead, CredentialCompromise, "{:?}", o.confidences);
+}
+
 #[tokio::test]
 async fn a_thin_baseline_is_capped_below_the_act_threshold_and_says_why() {
     let o = run(&spec(25, Story::Cryptojacking, Entry::None, &[Confounder::ThinHistory])).await;

@@ -196,7 +196,7 @@ pub fn direction(id: HypothesisId, f: Feature) -> Direction {
             _ => Silent,
         },
         HypothesisId::CredentialCompromise => match f {
-            Feature::Identity | Feature::Signal(K::CallerNewIp | K::DeceptionHit | K::AlertCredentialAccess) => Supports,
+            Feature::Identity | Feature::Signal(K::CallerNewIp | K::DeceptionHit | K::AlertCredentialAccess | K::HostBruteForce) => Supports,
             Feature::Signal(k) if k.is_identity_anomaly() || k == K::SprayAttempt => Supports,
             _ => Silent,
         },
@@ -505,15 +505,18 @@ mod tests {
     }
 
     /// "A sudden drop in database performance could indicate a ransomware encryption process": a database's log
-    /// writes far above its hour lead destructive impact, recovery taken away on the host raises it, an entry
-    /// point makes it a kill chain; the same surge the database's own history expects does not.
+    /// writes far above its hour make destructive impact the likeliest threat (alone, "could indicate": shown,
+    /// not led); recovery taken away as well makes it lead, an entry point makes it a kill chain; the same surge
+    /// the database's own history expects does not.
     #[test]
     fn a_database_rewritten_in_place_with_recovery_taken_away_is_ransomware() {
         let surge = signal(SignalKind::DbWriteSurge, 0.9, false);
-        let (id, _, all) = lead(std::slice::from_ref(&surge));
-        assert_eq!(id, HypothesisId::DestructiveImpact, "{all:?}");
+        let (_, _, all) = lead(std::slice::from_ref(&surge));
+        let threats: Vec<&(HypothesisId, f64)> = all.iter().filter(|h| !matches!(h.0, HypothesisId::NoFinding | HypothesisId::BenignLoad)).collect();
+        assert_eq!(threats[0].0, HypothesisId::DestructiveImpact, "{all:?}");
         let conf = |all: &[(HypothesisId, f64)]| all.iter().find(|h| h.0 == HypothesisId::DestructiveImpact).unwrap().1;
-        let (_, _, more) = lead(&[surge.clone(), signal(SignalKind::ShadowCopyDeleted, 0.9, false)]);
+        let (id, _, more) = lead(&[surge.clone(), signal(SignalKind::DestructiveChange, 0.7, false)]);
+        assert_eq!(id, HypothesisId::DestructiveImpact, "{more:?}");
         assert!(conf(&more) >= conf(&all), "{more:?}");
         let (id, entry, all) = lead(&[surge, signal(SignalKind::NewLocation, 0.7, false), signal(SignalKind::ImpossibleTravel, 0.9, false)]);
         assert_eq!((id, entry), (HypothesisId::DestructiveImpact, Some(HypothesisId::CredentialCompromise)), "{all:?}");

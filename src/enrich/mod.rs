@@ -2,11 +2,13 @@
 //! surrounding Azure Monitor telemetry through the Log Analytics Query API, infer evidence-backed hypotheses,
 //! comment on the incident, and write the findings and an audit trail to custom tables.
 //!
-//! [`Enricher::enrich`] reads as its four stages, each in its own file; the crate's map ([`crate`], "Layout")
+//! [`Enricher::enrich`] reads as its stages, each in its own file; the crate's map ([`crate`], "Layout")
 //! draws where they sit in the flow:
 //! - [`gather`]: the incident, its alerts and entities from Sentinel, and the [`Window`];
 //! - [`correlate`]: the names the entities go by ([`entities`]), then the [`queries`] concurrently, each read
 //!   into [`signals`] through its typed [`rows`]; a failure degrades the result, never fails it;
+//! - [`impact`]: what the incident's assets are worth (the High Value Assets watchlist, their tags through
+//!   Resource Graph, their health through Resource Health), which sets `act` mode's priority;
 //! - [`infer`]: the [`hypotheses`] (the model in [`weights`]), the kill chain, and what limits them;
 //! - [`publish`]: the [`narrative`], the [`comment`], `act` mode's [`outcome`]s, and the [`tables`].
 
@@ -249,7 +251,7 @@ pub struct Enricher {
 }
 
 impl Enricher {
-    /// Enriches one incident: its four stages in order.
+    /// Enriches one incident: its five stages in order.
     pub async fn enrich(&self, target: &trigger::IncidentRef) -> Result<Enrichment, EnrichError> {
         let mut gathered = gather::gather(self, target).await?;
         let from_alerts = std::mem::take(&mut gathered.alert_signals);

@@ -34,6 +34,7 @@ pub enum QueryName {
     VendorTrapeye,
     VendorApono,
     HostProcesses,
+    HostLogons,
     HighValueAssets,
 }
 
@@ -52,6 +53,7 @@ impl QueryName {
             QueryName::VendorTrapeye => "vendor_trapeye",
             QueryName::VendorApono => "vendor_apono",
             QueryName::HostProcesses => "host_processes",
+            QueryName::HostLogons => "host_logons",
             QueryName::HighValueAssets => "high_value_assets",
         }
     }
@@ -131,7 +133,7 @@ pub static HIGH_VALUE_ASSETS: CorrelationQuery = CorrelationQuery {
 };
 
 /// The correlation queries, in the order the results list them.
-pub static QUERIES: [CorrelationQuery; 11] = [
+pub static QUERIES: [CorrelationQuery; 12] = [
     CorrelationQuery {
         name: QueryName::ComputePerf,
         text: include_str!("../../queries/compute_perf.kql"),
@@ -246,6 +248,17 @@ pub static QUERIES: [CorrelationQuery; 11] = [
         columns: rows::columns_of::<rows::HostProcess>,
         read: |f, r| {
             r.signals.extend(signals::host::host_processes(&typed(f)?));
+            Ok(())
+        },
+    },
+    CorrelationQuery {
+        name: QueryName::HostLogons,
+        text: include_str!("../../queries/host_logons.kql"),
+        skip: |n, _| (n.host_names.is_empty() && n.host_shorts.is_empty() && n.resources.is_empty()).then_some("no hosts"),
+        phase: Phase::Rest,
+        columns: rows::columns_of::<rows::HostLogons>,
+        read: |f, r| {
+            r.signals.extend(signals::host::host_logons(&typed(f)?));
             Ok(())
         },
     },

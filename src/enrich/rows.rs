@@ -155,6 +155,25 @@ pub struct HostProcess {
     pub command_line: String,
 }
 
+/// `host_logons.kql`: logons to one of the incident's hosts from one source address.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HostLogons {
+    #[serde(rename = "Host", deserialize_with = "text")]
+    pub host: String,
+    #[serde(rename = "Source", deserialize_with = "text")]
+    pub source: String,
+    #[serde(rename = "Failures", deserialize_with = "number")]
+    pub failures: Option<f64>,
+    #[serde(rename = "Successes", deserialize_with = "number")]
+    pub successes: Option<f64>,
+    #[serde(rename = "First", deserialize_with = "ticks")]
+    pub first: Option<i64>,
+    #[serde(rename = "Last", deserialize_with = "ticks")]
+    pub last: Option<i64>,
+    #[serde(rename = "Users", deserialize_with = "text")]
+    pub users: String,
+}
+
 /// `resolve_entities.kql`: each name an entity goes by, where it was seen, and how often.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ResolvedName {

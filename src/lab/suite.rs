@@ -47,7 +47,8 @@ impl CaseSpec {
     }
 }
 
-const TECHNIQUES: [Entry; 5] = [Entry::StolenPassword, Entry::MfaFatigue, Entry::PasswordSpray, Entry::BruteForce, Entry::ServicePrincipal];
+const TECHNIQUES: [Entry; 6] =
+    [Entry::StolenPassword, Entry::MfaFatigue, Entry::PasswordSpray, Entry::BruteForce, Entry::ServicePrincipal, Entry::HostBruteForce];
 
 fn at(s: &str) -> i64 {
     parse_datetime_ticks(s).expect("a valid suite time")
@@ -84,7 +85,7 @@ pub fn case(seed: u64) -> CaseSpec {
         c.retain(|x| *x != Confounder::Guest);
     }
     // Day-to-day noise around any story: the VPN, a commute between two places, a mistyped password.
-    for (k, p) in [(Confounder::Vpn, 0.15), (Confounder::Alternating, 0.1), (Confounder::UsualIpFailures, 0.15)] {
+    for (k, p) in [(Confounder::Vpn, 0.15), (Confounder::Alternating, 0.1), (Confounder::UsualIpFailures, 0.15), (Confounder::PortScanners, 0.2)] {
         if r.chance(p) {
             c.push(k);
         }

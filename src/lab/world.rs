@@ -87,6 +87,9 @@ pub enum Entry {
     BruteForce,
     /// The actor is a service principal, signing in and acting from an IP it never used.
     ServicePrincipal,
+    /// Many failed RDP (or SSH) logons to the host from one IP, then one that succeeded: the intruder works on
+    /// the host with its local account, with no Azure sign-in at all.
+    HostBruteForce,
 }
 
 /// What makes a case hard: the ways real telemetry differs from a clean scenario.
@@ -132,6 +135,9 @@ pub enum Confounder {
     IndexRebuild,
     /// The backup service principal deletes the oldest snapshot of the host every week (retention).
     BackupRotation,
+    /// The internet's scanners knock on the host's RDP or SSH port: failed logons from a few addresses, never a
+    /// success.
+    PortScanners,
 }
 
 /// One labelled case.
@@ -259,6 +265,7 @@ struct Builder<'a> {
     trapeye: Vec<Value>,
     noxys: Vec<Value>,
     security_events: Vec<Value>,
+    security_events_linux: Vec<Value>,
 }
 
 impl Builder<'_> {
@@ -391,6 +398,7 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         trapeye: Vec::new(),
         noxys: Vec::new(),
         security_events: Vec::new(),
+        security_events_linux: Vec::new(),
     };
     let sp_actor = spec.entry == Entry::ServicePrincipal;
     let upn = n.logged_upn.clone();
@@ -501,6 +509,9 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     let attacker_in = spec.entry != Entry::None;
     let (actor, actor_ip) = if sp_actor {
         (n.sp_app_id.clone(), attacker.clone())
+    } else if spec.entry == Entry::HostBruteForce {
+        // In through the host's own logon: nothing of it reaches Azure's sign-in logs.
+        (upn.clone(), home_ip(0))
     } else if attacker_in {
         (upn.clone(), attacker.clone())
     } else {
@@ -546,6 +557,8 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
             b.signin(SignIn { minute: -85, upn: &upn, ip: &attacker, asn: abroad_asn, place: &abroad, result: "0", device: "", risk: "none" }, true);
         }
         Entry::ServicePrincipal => sp_sign(&mut b, -80, &attacker, &abroad, "0"),
+        // Written with the host's other events below, where its names are known.
+        Entry::HostBruteForce => {}
     }
     if spec.has(Confounder::Neighbour) {
         // The colleague whose names contain ours is the one in trouble.
@@ -742,6 +755,46 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         }
         let snap = resource_id("Microsoft.Compute/snapshots", &format!("{}-snap-0", n.host));
         b.op(-20, &backup_sp, "20.38.98.5", "MICROSOFT.COMPUTE/SNAPSHOTS/DELETE", &snap, json!({}));
+    }
+    // Logons to the host (their own draws, so the rest of the world draws what it drew before): a Windows host
+    // writes 4625/4624 to SecurityEvent, a Linux one sshd lines to Syslog.
+    let mut lr = Rng::new(spec.seed.wrapping_mul(977).wrapping_add(3));
+    let linux = lr.chance(0.4);
+    let logon = |b: &mut Builder, minute: i64, ip: &str, ok: bool, user: &str| {
+        if linux {
+            let msg = if ok {
+                format!("Accepted password for {user} from {ip} port 50022 ssh2")
+            } else {
+                format!("Failed password for invalid user {user} from {ip} port 50022 ssh2")
+            };
+            b.security_events_linux.push(json!({"TimeGenerated": b.at(minute), "Computer": n.host, "Facility": "authpriv", "SeverityLevel": "info",
+                "ProcessName": "sshd", "SyslogMessage": msg, "_ResourceId": host_rid, "SourceSystem": "Linux"}));
+        } else {
+            b.security_events.push(json!({"TimeGenerated": b.at(minute), "Computer": perf_name, "EventID": if ok { 4624 } else { 4625 }, "LogonType": 10,
+                "IpAddress": ip, "TargetUserName": user, "Activity": if ok { "4624 - An account was successfully logged on." } else { "4625 - An account failed to log on." },
+                "_ResourceId": host_rid, "SourceSystem": "OMS", "Channel": "Security", "EventSourceName": "Microsoft-Windows-Security-Auditing"}));
+        }
+    };
+    if !spec.has(Confounder::Unmatched) {
+        if spec.has(Confounder::PortScanners) {
+            for k in 0..lr.int(2, 4) {
+                let ip = format!("45.{}.{}.{}", lr.int(1, 250), lr.int(1, 250), lr.int(1, 250));
+                for j in 0..lr.int(20, 300) {
+                    logon(&mut b, -170 + k * 30 + j / 10, &ip, false, "administrator");
+                }
+            }
+        }
+        if spec.entry == Entry::HostBruteForce {
+            for j in 0..lr.int(15, 120) {
+                logon(&mut b, -140 + j / 4, &attacker, false, "administrator");
+            }
+            logon(&mut b, -100, &attacker, true, "administrator");
+        }
+        // Our user mistypes once, then logs on from home.
+        if lr.chance(0.3) {
+            logon(&mut b, -65, &home_ip(0), false, &n.user);
+            logon(&mut b, -64, &home_ip(0), true, &n.user);
+        }
     }
     // An admin looks at the shadow copies now and then: the tool's name is no evidence.
     if !spec.has(Confounder::Unmatched) && b.rng.chance(0.2) {
@@ -974,6 +1027,7 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         ("Custom-NoxysEvents_CL".to_string(), b.noxys),
         ("Custom-TrapEye_Threats_CL".to_string(), b.trapeye),
         ("Microsoft-SecurityEvent".to_string(), b.security_events),
+        ("Microsoft-Syslog".to_string(), b.security_events_linux),
     ];
     streams.retain(|(_, rows)| !rows.is_empty());
     Staged { streams, incident_name: incident_name.to_string() }

@@ -340,7 +340,8 @@ pub fn standard_tables() -> Vec<TableDef> {
             ],
         ),
         // Windows security events from the agent (azure-monitor reference, tables/securityevent); 4688 is a
-        // process created, with its command line when the audit policy records it.
+        // process created, with its command line when the audit policy records it; 4624 and 4625 a logon
+        // that succeeded or failed, with its type and source address.
         def(
             "SecurityEvent",
             &[
@@ -359,6 +360,28 @@ pub fn standard_tables() -> Vec<TableDef> {
                 ("SubjectDomainName", String),
                 ("EventSourceName", String),
                 ("Channel", String),
+                ("IpAddress", String),
+                ("LogonType", Int),
+                ("TargetUserName", String),
+                ("Status", String),
+                ("_ResourceId", String),
+                ("SourceSystem", String),
+            ],
+        ),
+        // Linux hosts' syslog from the agent (azure-monitor reference, tables/syslog).
+        def(
+            "Syslog",
+            &[
+                ("TimeGenerated", DateTime),
+                ("Computer", String),
+                ("EventTime", DateTime),
+                ("Facility", String),
+                ("HostIP", String),
+                ("HostName", String),
+                ("ProcessID", Int),
+                ("ProcessName", String),
+                ("SeverityLevel", String),
+                ("SyslogMessage", String),
                 ("_ResourceId", String),
                 ("SourceSystem", String),
             ],

@@ -45,6 +45,8 @@ pub enum SignalKind {
     // What ran on the host (SecurityEvent).
     /// Shadow copies or backups deleted, or recovery turned off, from the host's command line.
     ShadowCopyDeleted,
+    /// Many failed logons to the host from one address, then a success from it (RDP, SMB, SSH).
+    HostBruteForce,
     // Other alerts and the vendors' tables.
     RelatedAlerts,
     RelatedIdentityAlerts,
@@ -75,7 +77,7 @@ pub enum Role {
 const NO_STORY: &str = "no story of the labelled suite produces it, so no weight could be fitted";
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 38] = [
+    pub const ALL: [SignalKind; 39] = [
         SignalKind::NewLocation,
         SignalKind::ImpossibleTravel,
         SignalKind::RiskySignin,
@@ -104,6 +106,7 @@ impl SignalKind {
         SignalKind::DbWriteSurge,
         SignalKind::StorageWriteSurge,
         SignalKind::ShadowCopyDeleted,
+        SignalKind::HostBruteForce,
         SignalKind::RelatedAlerts,
         SignalKind::RelatedIdentityAlerts,
         SignalKind::DeceptionHit,
@@ -146,6 +149,7 @@ impl SignalKind {
             SignalKind::DbWriteSurge => "db_write_surge",
             SignalKind::StorageWriteSurge => "storage_write_surge",
             SignalKind::ShadowCopyDeleted => "shadow_copy_deleted",
+            SignalKind::HostBruteForce => "host_brute_force",
             SignalKind::RelatedAlerts => "related_alerts",
             SignalKind::RelatedIdentityAlerts => "related_identity_alerts",
             SignalKind::DeceptionHit => "deception_hit",
