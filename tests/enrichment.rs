@@ -73,6 +73,8 @@ async fn every_scenario_leads_with_its_hypothesis() {
         (Scenario::CredentialCompromise, "credential_compromise", 0.8),
         (Scenario::Exfiltration, "data_exfiltration", 0.7),
         (Scenario::ConfigDrift, "config_drift", 0.6),
+        // The design's database encrypted in place, entered through the host's own logon.
+        (Scenario::Ransomware, "destructive_impact", 0.7),
         (Scenario::Nothing, "no_finding", 0.7),
     ];
     for (s, lead, at_least) in expected {
@@ -84,8 +86,9 @@ async fn every_scenario_leads_with_its_hypothesis() {
         let c = e["leading"]["confidence"].as_f64().unwrap();
         assert!((at_least..=1.0).contains(&c), "{}: confidence {c}", s.name());
         // The runner-up is clearly behind (the leading hypothesis is not a coin toss), unless it is the entry
-        // point of a kill chain: the stolen sign-in that the mining needed leads nowhere on its own.
-        if s == Scenario::Cryptojacking {
+        // point of a kill chain: the stolen sign-in that the mining needed (the brute-forced logon the encryption
+        // needed) leads nowhere on its own.
+        if matches!(s, Scenario::Cryptojacking | Scenario::Ransomware) {
             assert_eq!(e["leading"]["entryPoint"], "credential_compromise", "{}", e["leading"]);
         } else {
             let second = e["hypotheses"][1]["confidence"].as_f64().unwrap();

@@ -92,7 +92,7 @@ enum Command {
     Enrich { incident: String },
     /// Stage a scenario in a fresh local workspace, enrich its incident, and print the comment. Offline.
     Demo {
-        /// cryptojacking, benign-scaling, credential-compromise, exfiltration, config-drift or nothing.
+        /// cryptojacking, benign-scaling, credential-compromise, exfiltration, config-drift, ransomware or nothing.
         #[arg(long, default_value = "cryptojacking")]
         scenario: String,
         /// Keep the workspace here (default: a new temporary directory).

@@ -14,12 +14,22 @@ pub enum Scenario {
     CredentialCompromise,
     Exfiltration,
     ConfigDrift,
+    /// The design's "sudden drop in database performance": a database encrypted in place, entered through the
+    /// host's RDP or SSH.
+    Ransomware,
     Nothing,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] =
-        [Scenario::Cryptojacking, Scenario::BenignScaling, Scenario::CredentialCompromise, Scenario::Exfiltration, Scenario::ConfigDrift, Scenario::Nothing];
+    pub const ALL: [Scenario; 7] = [
+        Scenario::Cryptojacking,
+        Scenario::BenignScaling,
+        Scenario::CredentialCompromise,
+        Scenario::Exfiltration,
+        Scenario::ConfigDrift,
+        Scenario::Ransomware,
+        Scenario::Nothing,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -28,6 +38,7 @@ impl Scenario {
             Scenario::CredentialCompromise => "credential-compromise",
             Scenario::Exfiltration => "exfiltration",
             Scenario::ConfigDrift => "config-drift",
+            Scenario::Ransomware => "ransomware",
             Scenario::Nothing => "nothing",
         }
     }
@@ -49,6 +60,7 @@ impl Scenario {
             Scenario::CredentialCompromise => (Story::CredentialCompromise, Entry::BruteForce),
             Scenario::Exfiltration => (Story::Exfiltration, Entry::None),
             Scenario::ConfigDrift => (Story::ConfigDrift, Entry::None),
+            Scenario::Ransomware => (Story::Ransomware, Entry::HostBruteForce),
             Scenario::Nothing => (Story::Quiet, Entry::None),
         };
         CaseSpec { seed: 7, story, entry, confounders: Vec::new(), t0: t0(), alert: None }

@@ -581,7 +581,10 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     let exfil_via_storage = spec.story == Story::Exfiltration && spec.has(Confounder::ViaStorage);
     // Ransomware's target (drawn only for its story, so the other stories' draws stay as they were): the host
     // itself (its files, sometimes burning CPU), a database (rewritten in place), or a storage account.
-    let ransom = if spec.story == Story::Ransomware {
+    let ransom = if spec.story == Story::Ransomware && cast.is_some() {
+        // The demo's: the design's database.
+        Some((RansomTarget::Database, false))
+    } else if spec.story == Story::Ransomware {
         let target = match b.rng.int(0, 9) {
             0..=3 => RansomTarget::Host,
             4..=6 => RansomTarget::Database,
@@ -1205,7 +1208,8 @@ fn trigger(spec: &CaseSpec, cast: Option<&Cast>) -> Trigger {
         }
         Story::Ransomware => {
             let techniques = tag(&mut rng, "T1486");
-            match rng.int(0, 2) {
+            // The demo's database: its log-IO rule.
+            match if cast.is_some() { 0 } else { rng.int(0, 2) } {
                 0 => Trigger::rule("High log IO on a production database", "Medium", "Impact", techniques),
                 1 => Trigger::rule("Unusual write volume on a storage account", "Medium", "Impact", techniques),
                 _ => Trigger::rule("High CPU on a production VM", "Medium", "Impact", techniques),
