@@ -255,6 +255,16 @@ async fn business_impact_escalates_a_critical_asset_and_never_a_sandbox() {
     assert_eq!(severity(&t, &name), "Medium");
     assert!(e["commentHtml"].as_str().unwrap().contains("<b>Business impact:</b> a sandbox: acme-web-02 (tag env=Dev). Not escalated"));
 
+    // A workspace that never had a watchlist has no Watchlist table: nothing is listed, and that is no failure.
+    let mut config = builtin_workspace_config();
+    config.absent_tables = vec!["Watchlist".into()];
+    let t = TestBridge::start_with(config, &[]).await;
+    let name = stage_scenario(&t, Scenario::Cryptojacking).await;
+    let e = enrich(&t, &name).await;
+    let run = e["queries"].as_array().unwrap().iter().find(|q| q["name"] == "high_value_assets").unwrap().clone();
+    assert!(run["status"].as_str().unwrap().starts_with("skipped: the workspace has no Watchlist table"), "{run}");
+    assert_eq!((e["degraded"].as_bool(), e["businessImpact"]["gaps"].as_array().map(Vec::len)), (Some(false), Some(0)), "{}", e["businessImpact"]);
+
     // Unknown: nothing says; acting as before (confident threat: High). Without Reader, the comment says what
     // was not read, and the asset is not taken for critical or sandbox.
     let mut config = builtin_workspace_config();

@@ -176,6 +176,14 @@ pub async fn assess(e: &Enricher, names: &Names, subjects: &Subjects, w: &Window
         }
         None => Vec::new(),
     };
+    // A workspace where no watchlist was ever created has no Watchlist table at all: the query is refused
+    // (400). That is "nothing listed", not a failure to read: said as a skip, and the result is not degraded.
+    if watchlist_run.failed() {
+        let probe = e.query.query("Watchlist | take 0", None, e.settings.query_timeout).await;
+        if let Err(crate::azure::logs_query::QueryError::Refused { status: 400, .. }) = probe {
+            watchlist_run.status = RunStatus::Skipped("the workspace has no Watchlist table: no watchlist was ever created".into());
+        }
+    }
     let mut impact = Impact { runs: vec![watchlist_run], ..Impact::default() };
     if impact.runs[0].failed() {
         impact.gaps.push(format!("the {WATCHLIST_ALIAS} watchlist ({})", impact.runs[0].status));
