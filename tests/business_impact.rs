@@ -10,12 +10,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use reqwest::Method;
 use sentinel_bridge::azure::identity::{LoopbackClientCredential, TokenSource, MONITOR_SCOPE};
-use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions};
 use sentinel_bridge::azure::resources::{ResourceId, ResourcesClient, ResourcesError};
-use sentinel_bridge::lab::scenarios::{self, Cast, Scenario};
+use sentinel_bridge::lab::scenarios::{Cast, Scenario};
 use sentinel_bridge::local_azure::arm_resources::GraphQuota;
 use sentinel_bridge::local_azure::RunningWorkspace;
-use sentinel_bridge::metrics::Metrics;
 use serde_json::{json, Value};
 
 const ARM: &str = "https://management.azure.com/.default";
@@ -188,20 +186,6 @@ async fn resource_health_and_resource_graph_need_reader() {
     assert!(e.to_string().contains("Reader"), "{e}");
 }
 
-async fn stage_scenario(t: &TestBridge, s: Scenario) -> String {
-    let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&t.ws.url(), "t", "c", "s")), MONITOR_SCOPE));
-    let client = IngestionClient::new(
-        &sentinel_bridge::local_azure::backfill_endpoint(&t.ws.url()),
-        "dcr-demo",
-        tokens,
-        IngestionOptions::default(),
-        Arc::new(Metrics::default()),
-    );
-    let staged = scenarios::build(s, &Cast::default());
-    scenarios::stage(&client, &staged).await.unwrap();
-    staged.incident_name
-}
-
 async fn enrich(t: &TestBridge, name: &str) -> Value {
     let r = t.http.post(format!("{}/api/enrich", t.url)).json(&json!({"incidentId": name})).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -222,7 +206,7 @@ async fn business_impact_escalates_a_critical_asset_and_never_a_sandbox() {
     // Critical: listed in High Value Assets, and unwell. Configuration drift, Medium on an unknown asset, is
     // High on this one (under the threshold too, without the label: `publish`'s unit tests).
     let t = TestBridge::start(&[("ENRICH_MODE", "act"), ("ENRICH_ACT_THRESHOLD", "0.7")]).await;
-    let name = stage_scenario(&t, Scenario::ConfigDrift).await;
+    let name = t.stage_scenario(Scenario::ConfigDrift, &Cast::default()).await;
     let csv = format!("Asset Type,Asset Id,Asset Name,Asset FQDN,IP Address,Tags\nAzure resource,{HOST_RID},acme-web-02,acme-web-02.contoso.com,,payments\n");
     let (status, _, _) = arm(&t.ws, Method::PUT, &format!("{WS}/watchlists/HighValueAssets"), Some(high_value_assets(&csv))).await;
     assert_eq!(status, 201);
@@ -247,7 +231,7 @@ async fn business_impact_escalates_a_critical_asset_and_never_a_sandbox() {
 
     // Sandbox: tagged dev, not listed. Labelled when confident, never raised.
     let t = TestBridge::start(&[("ENRICH_MODE", "act"), ("ENRICH_ACT_THRESHOLD", "0.7")]).await;
-    let name = stage_scenario(&t, Scenario::Cryptojacking).await;
+    let name = t.stage_scenario(Scenario::Cryptojacking, &Cast::default()).await;
     stage_resources(&t.ws, json!([{"id": HOST_RID, "tags": {"env": "Dev", "owner": "alice"}}])).await;
     let e = enrich(&t, &name).await;
     assert_eq!(e["businessImpact"]["rating"], "sandbox");
@@ -259,7 +243,7 @@ async fn business_impact_escalates_a_critical_asset_and_never_a_sandbox() {
     let mut config = builtin_workspace_config();
     config.absent_tables = vec!["Watchlist".into()];
     let t = TestBridge::start_with(config, &[]).await;
-    let name = stage_scenario(&t, Scenario::Cryptojacking).await;
+    let name = t.stage_scenario(Scenario::Cryptojacking, &Cast::default()).await;
     let e = enrich(&t, &name).await;
     let run = e["queries"].as_array().unwrap().iter().find(|q| q["name"] == "high_value_assets").unwrap().clone();
     assert!(run["status"].as_str().unwrap().starts_with("skipped: the workspace has no Watchlist table"), "{run}");
@@ -270,7 +254,7 @@ async fn business_impact_escalates_a_critical_asset_and_never_a_sandbox() {
     let mut config = builtin_workspace_config();
     config.arm_reader = false;
     let t = TestBridge::start_with(config, &[("ENRICH_MODE", "act"), ("ENRICH_ACT_THRESHOLD", "0.7")]).await;
-    let name = stage_scenario(&t, Scenario::Cryptojacking).await;
+    let name = t.stage_scenario(Scenario::Cryptojacking, &Cast::default()).await;
     let e = enrich(&t, &name).await;
     assert_eq!(e["businessImpact"]["rating"], "unknown");
     assert_eq!(actions(&e), ["applied: label sentinel-bridge:cryptojacking", "applied: severity Medium → High"], "{e}");

@@ -40,6 +40,11 @@ impl ResourceId {
         &self.0
     }
 
+    /// The same id lower-cased (ARM ids are case-insensitive; lower case is how the tables key them).
+    pub fn lowercase(&self) -> ResourceId {
+        ResourceId(self.0.to_ascii_lowercase())
+    }
+
     /// The resource's own name (the last segment).
     pub fn name(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or_default()

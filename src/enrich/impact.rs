@@ -158,7 +158,7 @@ pub async fn assess(e: &Enricher, names: &Names, subjects: &Subjects, w: &Window
     for r in subjects.resources.iter().chain(names.resources.iter()) {
         match ResourceId::parse(r) {
             Some(id) => {
-                ids.insert(ResourceId::parse(&id.as_str().to_ascii_lowercase()).unwrap_or(id));
+                ids.insert(id.lowercase());
             }
             None => refused += 1,
         }

@@ -86,16 +86,6 @@ pub struct Report {
     pub wrong: Vec<String>,
 }
 
-const HYPOTHESES: [HypothesisId; 7] = [
-    HypothesisId::Cryptojacking,
-    HypothesisId::DataExfiltration,
-    HypothesisId::ConfigDrift,
-    HypothesisId::DestructiveImpact,
-    HypothesisId::CredentialCompromise,
-    HypothesisId::BenignLoad,
-    HypothesisId::NoFinding,
-];
-
 fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 {
         0.0
@@ -105,8 +95,10 @@ fn ratio(a: usize, b: usize) -> f64 {
 }
 
 pub fn measure(outcomes: &[Outcome]) -> Report {
-    let per_hypothesis = HYPOTHESES
+    // Every hypothesis the model scores, then "no corroborated threat".
+    let per_hypothesis = SCORED
         .iter()
+        .chain([&HypothesisId::NoFinding])
         .map(|&id| {
             let support = outcomes.iter().filter(|o| o.truth.lead == id).count();
             let predicted = outcomes.iter().filter(|o| o.lead == id).count();

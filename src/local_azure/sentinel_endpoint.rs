@@ -50,7 +50,10 @@ struct Target {
     child: Option<(String, Option<String>)>,
 }
 
-fn parse_path(path: &str) -> Option<Target> {
+/// A path under the workspace's `Microsoft.SecurityInsights` provider and one of its collections
+/// (`incidents`, `watchlists`), matched case-insensitively as ARM does, with a valid workspace name: the
+/// collection's path as served, and the segments after it.
+pub(super) fn workspace_collection<'a>(path: &'a str, collection: &str) -> Option<(String, Vec<&'a str>)> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let eq = |i: usize, s: &str| segs.get(i).is_some_and(|x| x.eq_ignore_ascii_case(s));
     if !(eq(0, "subscriptions")
@@ -60,7 +63,7 @@ fn parse_path(path: &str) -> Option<Target> {
         && eq(6, "workspaces")
         && eq(8, "providers")
         && eq(9, "Microsoft.SecurityInsights")
-        && eq(10, "incidents"))
+        && eq(10, collection))
     {
         return None;
     }
@@ -70,14 +73,19 @@ fn parse_path(path: &str) -> Option<Target> {
         return None;
     }
     let base = format!(
-        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/workspaces/{}/providers/Microsoft.SecurityInsights/incidents",
-        segs[1], segs[3], ws
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/workspaces/{}/providers/Microsoft.SecurityInsights/{}",
+        segs[1], segs[3], ws, segs[10]
     );
-    let incident = segs.get(11).map(|s| s.to_string());
-    let child = segs.get(12).map(|c| (c.to_ascii_lowercase(), segs.get(13).map(|s| s.to_string())));
-    if segs.len() > 14 {
+    Some((base, segs[11..].to_vec()))
+}
+
+fn parse_path(path: &str) -> Option<Target> {
+    let (base, rest) = workspace_collection(path, "incidents")?;
+    if rest.len() > 3 {
         return None;
     }
+    let incident = rest.first().map(|s| s.to_string());
+    let child = rest.get(1).map(|c| (c.to_ascii_lowercase(), rest.get(2).map(|s| s.to_string())));
     Some(Target { base, incident, child })
 }
 

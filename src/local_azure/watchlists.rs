@@ -37,24 +37,14 @@ pub struct WatchlistPath {
 }
 
 pub fn parse(path: &str) -> Option<WatchlistPath> {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let eq = |i: usize, s: &str| segs.get(i).is_some_and(|x| x.eq_ignore_ascii_case(s));
-    let shape = eq(0, "subscriptions")
-        && eq(2, "resourceGroups")
-        && eq(4, "providers")
-        && eq(5, "Microsoft.OperationalInsights")
-        && eq(6, "workspaces")
-        && eq(8, "providers")
-        && eq(9, "Microsoft.SecurityInsights")
-        && eq(10, "watchlists");
-    if !shape || segs.len() > 14 {
+    let (base, rest) = super::sentinel_endpoint::workspace_collection(path, "watchlists")?;
+    if rest.len() > 3 {
         return None;
     }
-    let base = segs[..11].join("/");
     Some(WatchlistPath {
-        base: format!("/{base}"),
-        alias: segs.get(11).map(|s| s.to_string()),
-        child: segs.get(12).map(|c| (c.to_ascii_lowercase(), segs.get(13).map(|s| s.to_string()))),
+        base,
+        alias: rest.first().map(|s| s.to_string()),
+        child: rest.get(1).map(|c| (c.to_ascii_lowercase(), rest.get(2).map(|s| s.to_string()))),
     })
 }
 
@@ -96,9 +86,19 @@ fn items(ws: &Workspace, watchlist_id: &str) -> Vec<Map<String, Value>> {
     latest(ws).into_values().filter(|r| text(r, "_DTItemType") == "watchlist-item" && text(r, "WatchlistId") == watchlist_id && live(r)).collect()
 }
 
+/// What the watchlist row keeps of its request beyond the table's columns (`itemsSearchKey`, `description`,
+/// `sourceType`), in its `Notes`.
+fn extra(row: &Map<String, Value>) -> Value {
+    row.get("Notes").and_then(Value::as_str).and_then(|n| serde_json::from_str::<Value>(n).ok()).unwrap_or(json!({}))
+}
+
+fn search_key(row: &Map<String, Value>) -> String {
+    extra(row)["itemsSearchKey"].as_str().unwrap_or_default().to_string()
+}
+
 fn watchlist_json(base: &str, row: &Map<String, Value>) -> Value {
     let alias = text(row, "WatchlistAlias");
-    let extra = row.get("Notes").and_then(Value::as_str).and_then(|n| serde_json::from_str::<Value>(n).ok()).unwrap_or(json!({}));
+    let extra = extra(row);
     json!({
         "id": format!("{base}/{alias}"),
         "name": alias,
@@ -309,7 +309,7 @@ fn put_watchlist(ws: &Workspace, base: &str, alias: &str, body: &Value) -> Respo
 fn item_op(ws: &Workspace, base: &str, alias: &str, item: Option<&str>, method: &Method, body: &Value) -> Response {
     let Some(wl) = watchlist(ws, alias) else { return azure_error(StatusCode::NOT_FOUND, "NotFound", &format!("Watchlist '{alias}' not found")) };
     let all = items(ws, text(&wl, "WatchlistId"));
-    let key = watchlist_json(base, &wl)["properties"]["itemsSearchKey"].as_str().unwrap_or_default().to_string();
+    let key = search_key(&wl);
     match (method, item) {
         (&Method::GET, None) => Json(json!({"value": all.iter().map(|r| item_json(base, r)).collect::<Vec<_>>()})).into_response(),
         (_, Some(id)) if uuid::Uuid::parse_str(id).is_err() => bad(&format!("The watchlist item id '{id}' is not a GUID.")),
@@ -361,7 +361,7 @@ pub fn handle(ws: &Workspace, t: WatchlistPath, method: &Method, body: &Value) -
         (&Method::DELETE, Some(alias), None) => match watchlist(ws, alias) {
             None => StatusCode::NO_CONTENT.into_response(),
             Some(wl) => {
-                let key = watchlist_json(base, &wl)["properties"]["itemsSearchKey"].as_str().unwrap_or_default().to_string();
+                let key = search_key(&wl);
                 let mut rows: Vec<Map<String, Value>> = items(ws, text(&wl, "WatchlistId"))
                     .iter()
                     .map(|r| {

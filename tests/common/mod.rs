@@ -130,4 +130,22 @@ impl TestBridge {
     pub fn rows(&self, table: &str) -> Vec<Value> {
         self.ws.workspace.rows(table)
     }
+
+    /// Stages a demo scenario's history into the workspace (its backfill route keeps the rows' times); the
+    /// incident's name.
+    pub async fn stage_scenario(&self, s: sentinel_bridge::lab::scenarios::Scenario, cast: &sentinel_bridge::lab::scenarios::Cast) -> String {
+        use sentinel_bridge::azure::identity::{TokenSource, MONITOR_SCOPE};
+        use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions};
+        let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&self.ws.url(), "t", "c", "s")), MONITOR_SCOPE));
+        let client = IngestionClient::new(
+            &sentinel_bridge::local_azure::backfill_endpoint(&self.ws.url()),
+            "dcr-demo",
+            tokens,
+            IngestionOptions::default(),
+            Arc::new(sentinel_bridge::metrics::Metrics::default()),
+        );
+        let staged = sentinel_bridge::lab::scenarios::build(s, cast);
+        sentinel_bridge::lab::scenarios::stage(&client, &staged).await.unwrap();
+        staged.incident_name
+    }
 }
