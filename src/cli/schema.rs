@@ -60,16 +60,12 @@ pub fn schema_text(catalog: &Catalog) -> String {
 pub fn all_query_tables(catalog: &Catalog) -> Vec<(String, Vec<(String, String)>)> {
     let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
     let custom = crate::app::written_tables(catalog);
-    for t in crate::local_azure::tables::custom_tables(&custom)
-        .into_iter()
-        .chain(crate::local_azure::tables::standard_tables())
-        .chain(crate::local_azure::tables::service_tables())
-    {
+    for t in crate::local_azure::tables::custom_tables(&custom).into_iter().map(std::sync::Arc::new).chain(crate::local_azure::tables::standard_tables()) {
         let mut cols: Vec<(String, String)> = t.columns.iter().map(|c| (c.name.clone(), c.ktype.name().to_string())).collect();
         for (n, k) in crate::local_azure::tables::SYSTEM_COLUMNS {
             cols.push((n.to_string(), k.name().to_string()));
         }
-        out.push((t.name, cols));
+        out.push((t.name.clone(), cols));
     }
     out
 }

@@ -241,17 +241,19 @@ pub fn resolve(s: &Subjects, names: &mut Names, found: Option<&[ResolvedName]>) 
 /// differ from what the incident said, for the comment.
 pub fn describe(r: &Resolution, s: &Subjects) -> Vec<String> {
     let given: BTreeSet<String> = s.accounts.iter().chain(&s.hosts).chain(&s.resources).chain(&s.account_ids).map(|x| x.to_lowercase()).collect();
-    let mut out: Vec<String> = Vec::new();
+    // One line per name, with every table it was found in: "acme-web-02 (Heartbeat, Perf)".
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for m in &r.matches {
         if m.kind == "caller" && given.contains(&m.name) {
             continue;
         }
-        let line = format!("{} ({})", m.name, m.source);
-        if !out.contains(&line) {
-            out.push(line);
+        match out.iter_mut().find(|(name, _)| *name == m.name) {
+            Some((_, sources)) if !sources.contains(&m.source) => sources.push(m.source.clone()),
+            Some(_) => {}
+            None => out.push((m.name.clone(), vec![m.source.clone()])),
         }
     }
-    out
+    out.into_iter().map(|(name, sources)| format!("{name} ({})", sources.join(", "))).collect()
 }
 
 #[cfg(test)]

@@ -173,12 +173,14 @@ pub fn direction(id: HypothesisId, f: Feature) -> Direction {
     let routine = matches!(f, Feature::Signal(K::LoadRoutine) | Feature::Routine(_));
     match id {
         HypothesisId::Cryptojacking => match f {
-            Feature::Signal(K::CpuSpike | K::CpuSustained | K::GpuCompute | K::ComputeProvisioned | K::CodeOnHost | K::AlertMining) => Supports,
+            Feature::Signal(K::CpuSpike | K::CpuSustained | K::GpuCompute | K::ComputeProvisioned | K::CodeOnHost | K::MiningPool | K::AlertMining) => Supports,
             Feature::Signal(K::LoadRoutine) | Feature::Routine(K::ComputeProvisioned | K::CodeOnHost) => Opposes,
             _ => Silent,
         },
         HypothesisId::DataExfiltration => match f {
-            Feature::Signal(K::NetworkOutSpike | K::StorageKeysListed | K::AiPolicyViolations | K::AlertExfiltration) => Supports,
+            Feature::Signal(
+                K::NetworkOutSpike | K::StorageKeysListed | K::VaultSecretBurst | K::BlobReadsNewNetwork | K::AiPolicyViolations | K::AlertExfiltration,
+            ) => Supports,
             Feature::Signal(K::LoadRoutine) | Feature::Routine(K::StorageKeysListed) => Opposes,
             _ => Silent,
         },
@@ -196,7 +198,9 @@ pub fn direction(id: HypothesisId, f: Feature) -> Direction {
             _ => Silent,
         },
         HypothesisId::CredentialCompromise => match f {
-            Feature::Identity | Feature::Signal(K::CallerNewIp | K::DeceptionHit | K::AlertCredentialAccess | K::HostBruteForce) => Supports,
+            Feature::Identity | Feature::Signal(K::CallerNewIp | K::VaultNewNetwork | K::DeceptionHit | K::AlertCredentialAccess | K::HostBruteForce) => {
+                Supports
+            }
             Feature::Signal(k) if k.is_identity_anomaly() || k == K::SprayAttempt => Supports,
             _ => Silent,
         },

@@ -35,6 +35,10 @@ pub enum QueryName {
     VendorApono,
     HostProcesses,
     HostLogons,
+    HostConnections,
+    VaultAccess,
+    StorageReads,
+    AppRequests,
     HighValueAssets,
 }
 
@@ -54,6 +58,10 @@ impl QueryName {
             QueryName::VendorApono => "vendor_apono",
             QueryName::HostProcesses => "host_processes",
             QueryName::HostLogons => "host_logons",
+            QueryName::HostConnections => "host_connections",
+            QueryName::VaultAccess => "vault_access",
+            QueryName::StorageReads => "storage_reads",
+            QueryName::AppRequests => "app_requests",
             QueryName::HighValueAssets => "high_value_assets",
         }
     }
@@ -133,7 +141,7 @@ pub static HIGH_VALUE_ASSETS: CorrelationQuery = CorrelationQuery {
 };
 
 /// The correlation queries, in the order the results list them.
-pub static QUERIES: [CorrelationQuery; 12] = [
+pub static QUERIES: [CorrelationQuery; 16] = [
     CorrelationQuery {
         name: QueryName::ComputePerf,
         text: include_str!("../../queries/compute_perf.kql"),
@@ -263,6 +271,52 @@ pub static QUERIES: [CorrelationQuery; 12] = [
         },
     },
     CorrelationQuery {
+        name: QueryName::HostConnections,
+        text: include_str!("../../queries/host_connections.kql"),
+        skip: |n, _| (n.host_names.is_empty() && n.host_shorts.is_empty() && n.resources.is_empty() && n.ips.is_empty()).then_some("no hosts or IP addresses"),
+        phase: Phase::Rest,
+        columns: rows::columns_of::<rows::HostConnection>,
+        read: |f, r| {
+            r.signals.extend(signals::network::host_connections(&typed(f)?));
+            Ok(())
+        },
+    },
+    CorrelationQuery {
+        name: QueryName::VaultAccess,
+        text: include_str!("../../queries/vault_access.kql"),
+        skip: |n, _| (no_accounts(n) && n.resources.is_empty() && n.ips.is_empty()).then_some("no accounts, resources or IP addresses"),
+        phase: Phase::Rest,
+        columns: rows::columns_of::<rows::VaultAccess>,
+        read: |f, r| {
+            r.signals.extend(signals::vault::vault_access(&typed(f)?));
+            Ok(())
+        },
+    },
+    CorrelationQuery {
+        name: QueryName::StorageReads,
+        text: include_str!("../../queries/storage_reads.kql"),
+        skip: |n, _| (n.resources.is_empty() && n.ips.is_empty()).then_some("no resources or IP addresses"),
+        phase: Phase::Rest,
+        columns: rows::columns_of::<rows::StorageReads>,
+        read: |f, r| {
+            r.signals.extend(signals::storage::storage_reads(&typed(f)?));
+            Ok(())
+        },
+    },
+    CorrelationQuery {
+        name: QueryName::AppRequests,
+        text: include_str!("../../queries/app_requests.kql"),
+        skip: |n, _| (n.resources.is_empty() && n.host_shorts.is_empty()).then_some("no resources or hosts"),
+        phase: Phase::Rest,
+        columns: rows::columns_of::<MetricHour>,
+        read: |f, r| {
+            let scored = signals::compute::compute(&typed::<MetricHour>(f)?, "AppRequests, AppExceptions", r.window_start);
+            r.signals.extend(scored.signals);
+            r.notes.extend(scored.notes);
+            Ok(())
+        },
+    },
+    CorrelationQuery {
         name: QueryName::VendorApono,
         text: include_str!("../../queries/vendor_apono.kql"),
         skip: |n, _| no_accounts(n).then_some("no accounts"),
@@ -288,12 +342,15 @@ pub fn kql_datetime(ticks: i64) -> String {
 /// data: never spliced into the query's text.
 pub fn preamble(n: &Names, own_alert_ids: &[String], w: &Window) -> String {
     let v = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>();
+    // Each resource's own name (the last segment of its ARM id): an App Service's cloud role in App Insights.
+    let resource_names: Vec<String> =
+        n.resources.iter().filter_map(|r| r.rsplit('/').next()).filter(|s| !s.is_empty()).map(str::to_string).collect::<BTreeSet<_>>().into_iter().collect();
     let mut values: BTreeSet<String> = BTreeSet::new();
     for set in [&n.accounts, &n.account_ids, &n.host_names, &n.host_shorts, &n.computers, &n.resources, &n.ips] {
         values.extend(set.iter().cloned());
     }
     format!(
-        "let Accounts = {};\nlet GuestKeys = {};\nlet AccountIds = {};\nlet HostNames = {};\nlet HostShorts = {};\nlet Computers = {};\nlet Resources = {};\nlet Ips = {};\nlet EntityValues = {};\nlet OwnAlertIds = {};\nlet WindowStart = {};\nlet WindowEnd = {};\nlet BaselineStart = {};\n",
+        "let Accounts = {};\nlet GuestKeys = {};\nlet AccountIds = {};\nlet HostNames = {};\nlet HostShorts = {};\nlet Computers = {};\nlet Resources = {};\nlet ResourceNames = {};\nlet Ips = {};\nlet EntityValues = {};\nlet OwnAlertIds = {};\nlet WindowStart = {};\nlet WindowEnd = {};\nlet BaselineStart = {};\n",
         kql_strings(&v(&n.accounts)),
         kql_strings(&v(&n.guest_keys)),
         kql_strings(&v(&n.account_ids)),
@@ -301,6 +358,7 @@ pub fn preamble(n: &Names, own_alert_ids: &[String], w: &Window) -> String {
         kql_strings(&v(&n.host_shorts)),
         kql_strings(&v(&n.computers)),
         kql_strings(&v(&n.resources)),
+        kql_strings(&resource_names),
         kql_strings(&v(&n.ips)),
         kql_strings(&v(&values)),
         kql_strings(own_alert_ids),

@@ -118,6 +118,16 @@ fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     })
 }
 
+/// A flag: a bool, or a number or text standing for one (`1`, `"true"`); null as false.
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Bool(b) => b,
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(|v| v != 0.0),
+        serde_json::Value::String(s) => s.eq_ignore_ascii_case("true") || s == "1",
+        _ => false,
+    })
+}
+
 /// A datetime as ticks; null as none.
 fn ticks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(serde_json::Value::deserialize(d)?.as_i64())
@@ -172,6 +182,82 @@ pub struct HostLogons {
     pub last: Option<i64>,
     #[serde(rename = "Users", deserialize_with = "text")]
     pub users: String,
+}
+
+/// `host_connections.kql`: one outbound destination (address and port) of one of the incident's hosts.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HostConnection {
+    #[serde(rename = "Host", deserialize_with = "text")]
+    pub host: String,
+    #[serde(rename = "RemoteIp", deserialize_with = "text")]
+    pub remote_ip: String,
+    #[serde(rename = "DestinationPort", deserialize_with = "number")]
+    pub port: Option<f64>,
+    /// Rows before the window (the host's own history with this destination) and in it.
+    #[serde(rename = "Before", deserialize_with = "number")]
+    pub before: Option<f64>,
+    #[serde(rename = "During", deserialize_with = "number")]
+    pub during: Option<f64>,
+    #[serde(rename = "Sent", deserialize_with = "number")]
+    pub sent: Option<f64>,
+    #[serde(rename = "Links", deserialize_with = "number")]
+    pub links: Option<f64>,
+    #[serde(rename = "Last", deserialize_with = "ticks")]
+    pub last: Option<i64>,
+    /// The DNS names the host resolved the address from (VMConnection's `RemoteDnsQuestions`, as written).
+    #[serde(rename = "Names", deserialize_with = "text")]
+    pub names: String,
+    #[serde(rename = "Threat", deserialize_with = "text")]
+    pub threat: String,
+    #[serde(rename = "Process", deserialize_with = "text")]
+    pub process: String,
+}
+
+/// `vault_access.kql`: one principal's calls to one vault from one address, before the window or in it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VaultAccess {
+    #[serde(rename = "Caller", deserialize_with = "text")]
+    pub caller: String,
+    #[serde(rename = "Vault", deserialize_with = "text")]
+    pub vault: String,
+    #[serde(rename = "Ip", deserialize_with = "text")]
+    pub ip: String,
+    #[serde(rename = "During", deserialize_with = "flag")]
+    pub during: bool,
+    #[serde(rename = "Calls", deserialize_with = "number")]
+    pub calls: Option<f64>,
+    /// Distinct secrets, keys and certificates read (SecretGet, KeyDecrypt, …).
+    #[serde(rename = "Items", deserialize_with = "number")]
+    pub items: Option<f64>,
+    /// Hours of the day (UTC) the calls came at, as a JSON array.
+    #[serde(rename = "Hours", deserialize_with = "text")]
+    pub hours: String,
+    #[serde(rename = "Last", deserialize_with = "ticks")]
+    pub last: Option<i64>,
+    /// AzureDiagnostics or AZKVAuditLogs: where the vault's diagnostic setting sends its AuditEvent.
+    #[serde(rename = "Table", deserialize_with = "text")]
+    pub table: String,
+}
+
+/// `storage_reads.kql`: one caller address's blob reads from one storage account, before the window or in it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageReads {
+    #[serde(rename = "Account", deserialize_with = "text")]
+    pub account: String,
+    #[serde(rename = "Ip", deserialize_with = "text")]
+    pub ip: String,
+    #[serde(rename = "During", deserialize_with = "flag")]
+    pub during: bool,
+    #[serde(rename = "Reads", deserialize_with = "number")]
+    pub reads: Option<f64>,
+    #[serde(rename = "Bytes", deserialize_with = "number")]
+    pub bytes: Option<f64>,
+    #[serde(rename = "Days", deserialize_with = "number")]
+    pub days: Option<f64>,
+    #[serde(rename = "Auth", deserialize_with = "text")]
+    pub auth: String,
+    #[serde(rename = "Last", deserialize_with = "ticks")]
+    pub last: Option<i64>,
 }
 
 /// `resolve_entities.kql`: each name an entity goes by, where it was seen, and how often.
@@ -289,6 +375,10 @@ pub struct OperationRow {
     /// A blob service change's `deleteRetentionPolicy.enabled`, where the request has one.
     #[serde(rename = "SoftDelete", default, deserialize_with = "text")]
     pub soft_delete: String,
+    /// The switch a request turns to Disabled: a backup vault's `softDeleteFeatureState`, a database's
+    /// transparent data encryption `state`.
+    #[serde(rename = "FeatureOff", default, deserialize_with = "text")]
+    pub feature_off: String,
 }
 
 /// `related_alerts.kql`: another alert that names one of the incident's entities.

@@ -1,4 +1,4 @@
-//! The demo's six named [`Scenario`]s, fixed cases of the generator in [`super::world`], and how any case is
+//! The demo's named [`Scenario`]s, fixed cases of the generator in [`super::world`], and how any case is
 //! staged: through the ingestion API's wire protocol into `Microsoft-<Table>` and `Custom-<Table>` streams.
 
 use super::world;
@@ -18,10 +18,21 @@ pub enum Scenario {
     /// host's RDP or SSH.
     Ransomware,
     Nothing,
+    /// A miner run straight on the host, entered through its SSH: seen on the network, its pool connections
+    /// (VMConnection).
+    MiningPool,
+    /// An intruder lists a key vault and reads its secrets from a network the account never used (AuditEvent).
+    VaultSecrets,
+    /// The vault's "new IP address" rule firing on the release pipeline's run from a fresh address of its hosted
+    /// agents, at its usual hour: nothing.
+    PipelineSecrets,
+    /// A storage account's blobs downloaded in bulk with its key, by an address it never served
+    /// (StorageBlobLogs).
+    BlobExfiltration,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Cryptojacking,
         Scenario::BenignScaling,
         Scenario::CredentialCompromise,
@@ -29,6 +40,10 @@ impl Scenario {
         Scenario::ConfigDrift,
         Scenario::Ransomware,
         Scenario::Nothing,
+        Scenario::MiningPool,
+        Scenario::VaultSecrets,
+        Scenario::PipelineSecrets,
+        Scenario::BlobExfiltration,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +55,10 @@ impl Scenario {
             Scenario::ConfigDrift => "config-drift",
             Scenario::Ransomware => "ransomware",
             Scenario::Nothing => "nothing",
+            Scenario::MiningPool => "mining-pool",
+            Scenario::VaultSecrets => "vault-secrets",
+            Scenario::PipelineSecrets => "pipeline-secrets",
+            Scenario::BlobExfiltration => "blob-exfiltration",
         }
     }
 
@@ -62,8 +81,18 @@ impl Scenario {
             Scenario::ConfigDrift => (Story::ConfigDrift, Entry::None),
             Scenario::Ransomware => (Story::Ransomware, Entry::HostBruteForce),
             Scenario::Nothing => (Story::Quiet, Entry::None),
+            Scenario::MiningPool => (Story::Cryptojacking, Entry::HostBruteForce),
+            Scenario::VaultSecrets => (Story::Exfiltration, Entry::StolenPassword),
+            Scenario::PipelineSecrets => (Story::Quiet, Entry::None),
+            Scenario::BlobExfiltration => (Story::Exfiltration, Entry::StolenPassword),
         };
-        CaseSpec { seed: 7, story, entry, confounders: Vec::new(), t0: t0(), alert: None }
+        let confounders = match self {
+            Scenario::VaultSecrets => vec![Confounder::ViaVault],
+            Scenario::PipelineSecrets => vec![Confounder::PipelineSecrets],
+            Scenario::BlobExfiltration => vec![Confounder::ViaStorage],
+            _ => Vec::new(),
+        };
+        CaseSpec { seed: 7, story, entry, confounders, t0: t0(), alert: None }
     }
 }
 

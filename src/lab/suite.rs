@@ -138,6 +138,20 @@ pub fn case(seed: u64) -> CaseSpec {
     if c.contains(&Confounder::NoEntities) || c.contains(&Confounder::Unmatched) {
         c.retain(|x| !matches!(x, Confounder::Neighbour | Confounder::UpnCase | Confounder::Guest));
     }
+    // The planes added later draw from their own stream, so every case above draws what it drew before.
+    let mut p = Rng::new(seed.wrapping_mul(0x0005_17CC).wrapping_add(5));
+    if p.chance(0.15) {
+        c.push(Confounder::KnownPoolPort);
+    }
+    if story == Story::Exfiltration && !c.contains(&Confounder::ViaStorage) && p.chance(0.5) {
+        c.push(Confounder::ViaVault);
+    }
+    if story == Story::Quiet
+        && p.chance(0.3)
+        && !c.iter().any(|x| matches!(x, Confounder::NoEntities | Confounder::Unmatched | Confounder::RoutineChange | Confounder::BackupRotation))
+    {
+        c.push(Confounder::PipelineSecrets);
+    }
     CaseSpec { seed, story, entry, confounders: c, t0, alert: None }
 }
 

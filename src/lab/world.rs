@@ -138,6 +138,13 @@ pub enum Confounder {
     /// The internet's scanners knock on the host's RDP or SSH port: failed logons from a few addresses, never a
     /// success.
     PortScanners,
+    /// The host's metrics agent has always shipped to an internal collector on port 3333 (a mining pool's port).
+    KnownPoolPort,
+    /// The data taken is the key vault's: its secrets listed and read in bulk.
+    ViaVault,
+    /// The release pipeline reads its secrets at every run from a fresh address of its hosted agents' networks;
+    /// the vault's "new IP address" rule fires on it.
+    PipelineSecrets,
 }
 
 /// One labelled case.
@@ -266,6 +273,10 @@ struct Builder<'a> {
     noxys: Vec<Value>,
     security_events: Vec<Value>,
     security_events_linux: Vec<Value>,
+    vm_connections: Vec<Value>,
+    diagnostics: Vec<Value>,
+    heartbeats: Vec<Value>,
+    blob_logs: Vec<Value>,
 }
 
 impl Builder<'_> {
@@ -303,13 +314,13 @@ impl Builder<'_> {
             "ResultType": s.result, "AppDisplayName": if interactive { "Azure Portal" } else { "Microsoft Teams" }, "IsInteractive": interactive,
             "RiskLevelDuringSignIn": s.risk, "RiskState": if s.risk == "high" { "atRisk" } else { "none" }, "UserType": if s.upn.contains("#ext#") || s.upn.contains("#EXT#") { "Guest" } else { "Member" }});
         if interactive {
-            row["AutonomousSystemNumber"] = json!(s.asn);
+            row["AutonomousSystemNumber"] = json!(s.asn.to_string());
             row["LocationDetails"] = loc;
             row["DeviceDetail"] = device;
             row["Status"] = status;
             self.signins.push(row);
         } else {
-            // The non-interactive table keeps these as JSON text and the ASN as a string.
+            // The non-interactive table keeps these as JSON text (the ASN is a string in both).
             row["AutonomousSystemNumber"] = json!(s.asn.to_string());
             row["LocationDetails"] = json!(loc.to_string());
             row["DeviceDetail"] = json!(device.to_string());
@@ -399,6 +410,10 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         noxys: Vec::new(),
         security_events: Vec::new(),
         security_events_linux: Vec::new(),
+        vm_connections: Vec::new(),
+        diagnostics: Vec::new(),
+        heartbeats: Vec::new(),
+        blob_logs: Vec::new(),
     };
     let sp_actor = spec.entry == Entry::ServicePrincipal;
     let upn = n.logged_upn.clone();
@@ -579,6 +594,7 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
     let spike_level = b.rng.range(70.0, 90.0);
     let out_factor = b.rng.range(40.0, 120.0);
     let exfil_via_storage = spec.story == Story::Exfiltration && spec.has(Confounder::ViaStorage);
+    let exfil_via_vault = spec.story == Story::Exfiltration && spec.has(Confounder::ViaVault);
     // Ransomware's target (drawn only for its story, so the other stories' draws stay as they were): the host
     // itself (its files, sometimes burning CPU), a database (rewritten in place), or a storage account.
     let ransom = if spec.story == Story::Ransomware && cast.is_some() {
@@ -646,7 +662,7 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
                         cpu = spike_level + b.rng.noise(3.0);
                         free -= 1_500.0;
                     }
-                    Story::Exfiltration if !exfil_via_storage && (-60..60).contains(&m) => sent *= out_factor,
+                    Story::Exfiltration if !exfil_via_storage && !exfil_via_vault && (-60..60).contains(&m) => sent *= out_factor,
                     // Encrypting a disk's files burns CPU for as long as it runs.
                     Story::Ransomware if ransom == Some((RansomTarget::Host, true)) && (-40..60).contains(&m) => cpu = 93.0 + b.rng.noise(2.0),
                     Story::ConfigDrift if (0..60).contains(&m) && b.rng.chance(0.7) => recv *= 60.0,
@@ -808,6 +824,146 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         );
     }
 
+    // --- Where the host connects (VMConnection, where VM Insights' Dependency agent runs) and the key vault's
+    // data plane (AuditEvent to AzureDiagnostics): their own draws, so the rest of the world draws what it drew
+    // before. ---
+    let mut pr = Rng::new(spec.seed.wrapping_mul(1009).wrapping_add(11));
+    let vm_insights = !spec.has(Confounder::MetricsOnly) && !spec.has(Confounder::Unmatched) && (cast.is_some() || pr.chance(0.6));
+    if vm_insights {
+        let conn = |b: &mut Builder, minute: i64, process: &str, ip: &str, port: i64, names: &str, sent: f64, links: i64| {
+            b.vm_connections.push(
+                json!({"TimeGenerated": b.at(minute), "Computer": perf_name, "Machine": format!("m-{}", uuid_of(&n.host).get(..8).unwrap_or("0")),
+                "ProcessName": process, "Direction": "outbound", "Protocol": "tcp", "SourceIp": "10.0.1.4", "DestinationIp": ip, "RemoteIp": ip,
+                "DestinationPort": port, "RemoteDnsQuestions": names, "BytesSent": sent as i64, "BytesReceived": (sent * 1.5) as i64,
+                "LinksEstablished": links, "LinksLive": 1, "LinksTerminated": 0, "LinksFailed": 0, "_ResourceId": host_rid, "SourceSystem": "Insights"}),
+            );
+        };
+        let updates_at = if pr.chance(0.3) { Some(pr.int(-120, 0)) } else { None };
+        let mut m = -history_min;
+        while m < end {
+            conn(&mut b, m, "WaAppAgent", "168.63.129.16", 32526, "", 4_000.0 + pr.noise(300.0).abs(), 0);
+            conn(&mut b, m, "dotnet", "10.0.2.4", 5432, "[\"db.contoso.local\"]", 90_000.0 + pr.noise(9_000.0).abs(), 2);
+            if spec.has(Confounder::KnownPoolPort) {
+                conn(&mut b, m, "otelcol", "10.0.3.8", 3333, "[\"collector.contoso.local\"]", 30_000.0 + pr.noise(3_000.0).abs(), 1);
+            }
+            m += 60;
+        }
+        // Package updates from an address the host never used: new, but nothing of a pool.
+        if let Some(at) = updates_at {
+            conn(&mut b, at, "apt", &format!("13.107.{}.{}", pr.int(1, 250), pr.int(1, 250)), 443, "[\"packages.microsoft.com\"]", 40_000.0, 3);
+        }
+        if spec.story == Story::Cryptojacking {
+            // The miner reaches its pool: by a pool's name (the dropper resolved it), or straight to an address
+            // on the pool's port, or through TLS on 443 with no name, which the network alone cannot tell.
+            let pool_ip = format!("45.{}.{}.{}", pr.int(1, 250), pr.int(1, 250), pr.int(1, 250));
+            let port = *pr.pick(&[3333, 5555, 14444, 443, 443]);
+            let names = if pr.chance(0.6) {
+                format!("[\"{}\"]", pr.pick(&["pool.supportxmr.com", "xmr.2miners.com", "gulf.moneroocean.stream"]))
+            } else {
+                String::new()
+            };
+            let process = *pr.pick(&["xmrig", "kswapd0", "sysupdate", "kdevtmpfsi"]);
+            let mut m = -crypto_lead.min(60 * 4);
+            while m < end {
+                conn(&mut b, m, process, &pool_ip, port, &names, 8_000.0 + pr.noise(1_000.0).abs(), i64::from(m == -crypto_lead.min(60 * 4)));
+                m += 10;
+            }
+        }
+    }
+    // The agent's Heartbeat, every hour: the machine's name, ARM id and address.
+    if !spec.has(Confounder::MetricsOnly) && !spec.has(Confounder::Unmatched) {
+        let mut m = -history_min;
+        while m < end {
+            b.heartbeats.push(
+                json!({"TimeGenerated": b.at(m), "Computer": perf_name, "_ResourceId": host_rid, "ResourceId": host_rid, "ComputerIP": "20.40.60.80",
+                "ComputerPrivateIPs": ["10.0.1.4"], "Category": "Azure Monitor Agent", "OSType": "Linux", "ResourceProvider": "Microsoft.Compute",
+                "ResourceType": "virtualMachines", "Resource": n.host, "ResourceGroup": "prod", "SubscriptionId": SUBSCRIPTION, "SourceSystem": "OpsManager"}),
+            );
+            m += 60;
+        }
+    }
+    // The storage account's resource log (StorageBlobLogs), one row per request: its app reading a few blobs
+    // every hour from its subnet, the month-end backup reading everything from its usual address, and the
+    // intruder's bulk download. (The backup's other nights are left out: its reads are the same address.)
+    if storage_story {
+        let blob = |b: &mut Builder, minute: i64, ip: &str, op: &str, auth: &str, bytes: i64, k: i64| {
+            b.blob_logs.push(json!({"TimeGenerated": b.at(minute), "AccountName": n.storage, "_ResourceId": storage_rid.to_ascii_lowercase(),
+                "OperationName": op, "OperationVersion": "2023-11-03", "Category": "StorageRead", "StatusCode": "200", "StatusText": "Success",
+                "CallerIpAddress": format!("{ip}:{}", 40_000 + k % 20_000), "AuthenticationType": auth, "ResponseBodySize": bytes, "ServiceType": "blob",
+                "Uri": format!("https://{}.blob.core.windows.net/data/part-{k:05}.parquet", n.storage), "Protocol": "HTTPS", "SourceSystem": "Azure"}));
+        };
+        let mut m = -history_min;
+        while m < end {
+            for k in 0..2 {
+                blob(&mut b, m + k * 20, "10.0.1.4", "GetBlob", "OAuth", 150_000 + pr.int(0, 50_000), k);
+            }
+            if spec.has(Confounder::MonthEndBackup) && b.month_end(m) && (1..3).contains(&b.clock(m).0) {
+                for k in 0..40 {
+                    blob(&mut b, m + k / 4, "20.38.98.5", "GetBlob", "OAuth", 25_000_000, k);
+                }
+            }
+            m += 60;
+        }
+        if exfil_via_storage {
+            blob(&mut b, -44, &actor_ip, "ListBlobs", "AccountKey", 80_000, 0);
+            for k in 0..pr.int(150, 400) {
+                blob(&mut b, -43 + k / 6, &actor_ip, "GetBlob", "AccountKey", pr.int(2_000_000, 8_000_000), k);
+            }
+        }
+    }
+    let vault_rid = resource_id("Microsoft.KeyVault/vaults", "kv-prod");
+    let vault_story = exfil_via_vault || spec.has(Confounder::PipelineSecrets);
+    if vault_story || pr.chance(0.25) {
+        let read = |b: &mut Builder, minute: i64, who: &str, upn: Option<&str>, ip: &str, op: &str, item: &str| {
+            let mut row = json!({"TimeGenerated": b.at(minute), "_ResourceId": vault_rid.to_ascii_lowercase(), "Resource": "KV-PROD", "ResourceGroup": "PROD",
+                "SubscriptionId": SUBSCRIPTION, "ResourceProvider": "MICROSOFT.KEYVAULT", "ResourceType": "VAULTS", "Category": "AuditEvent",
+                "OperationName": op, "OperationVersion": "7.4", "ResultType": "Success", "ResultSignature": "OK", "httpStatusCode_d": 200.0,
+                "CallerIPAddress": ip, "DurationMs": 12, "clientInfo_s": "azsdk-net-Security.KeyVault.Secrets/4.6.0",
+                "id_s": if item.is_empty() { "https://kv-prod.vault.azure.net/secrets".to_string() } else { format!("https://kv-prod.vault.azure.net/secrets/{item}") },
+                "requestUri_s": format!("https://kv-prod.vault.azure.net/secrets/{item}?api-version=7.4"), "SourceSystem": "Azure"});
+            if let Some(u) = upn {
+                row["identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s"] = json!(u);
+                row["identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g"] = json!(uuid_of(u));
+            } else {
+                row["identity_claim_appid_g"] = json!(who);
+            }
+            b.diagnostics.push(row);
+        };
+        // The web app's managed identity reads its three secrets every two hours, from its subnet.
+        let web_mi = uuid_of("mi:web");
+        let mut m = -history_min + 45;
+        while m < end {
+            for item in ["db-password", "api-key", "storage-connection"] {
+                read(&mut b, m, &web_mi, None, "10.0.1.4", "SecretGet", item);
+            }
+            m += 120;
+        }
+        // The release pipeline reads its five secrets at each run (the schedule of its sign-ins), each time from
+        // a fresh address of its hosted agents' networks.
+        let mut m = -history_min + 30;
+        while m < end {
+            let ip = format!("13.107.{}.{}", pr.int(1, 250), pr.int(1, 250));
+            for item in ["deploy-key", "acr-password", "sql-admin", "smtp", "signing-cert"] {
+                read(&mut b, m + 2, &n.sp_app_id, None, &ip, "SecretGet", item);
+            }
+            m += 360;
+        }
+        // Our user looks up a secret now and then, from home.
+        let mut d = 5;
+        while d * 24 * 60 < history_min - 60 {
+            read(&mut b, -(d * 24 * 60) + 600, "", Some(&upn), &home_ip(0), "SecretGet", "break-glass-note");
+            d += 6;
+        }
+        if exfil_via_vault {
+            // The intruder lists the vault, then reads what it holds.
+            let secrets = pr.int(25, 90);
+            read(&mut b, -42, &actor, (!sp_actor).then_some(upn.as_str()), &actor_ip, "SecretList", "");
+            for k in 0..secrets {
+                read(&mut b, -40 + k / 4, &actor, (!sp_actor).then_some(upn.as_str()), &actor_ip, "SecretGet", &format!("secret-{k:03}"));
+            }
+        }
+    }
+
     // --- The story's control-plane work and vendor evidence. ---
     let gpu = json!({"requestbody": json!({"properties": {"hardwareProfile": {"vmSize": "Standard_NC24ads_A100_v4"}}}).to_string()});
     match spec.story {
@@ -840,7 +996,9 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
             }
         }
         Story::Exfiltration => {
-            b.op(-70, &actor, &actor_ip, "MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION", &storage_rid, json!({}));
+            if !exfil_via_vault {
+                b.op(-70, &actor, &actor_ip, "MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION", &storage_rid, json!({}));
+            }
             if !sp_actor && (cast.is_some() || b.rng.chance(0.5)) {
                 for k in 0..3 {
                     b.noxys.push(json!({"TimeGenerated": b.at(-40 + k * 5), "EventTime": b.at(-40 + k * 5), "EventType": "interaction.policy_violated", "UserId": upn,
@@ -972,8 +1130,11 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
             if attacker_in {
                 entities.push(json!({"$id": "4", "Type": "ip", "Address": attacker}));
             }
-            if storage_story || spec.story == Story::Exfiltration {
+            if storage_story || (spec.story == Story::Exfiltration && !exfil_via_vault) {
                 entities.push(json!({"$id": "6", "Type": "azure-resource", "ResourceId": storage_rid}));
+            }
+            if vault_story {
+                entities.push(json!({"$id": "11", "Type": "azure-resource", "ResourceId": vault_rid}));
             }
             if ransom_db || spec.has(Confounder::IndexRebuild) {
                 entities.push(json!({"$id": "8", "Type": "azure-resource", "ResourceId": db_rid}));
@@ -1031,6 +1192,10 @@ pub fn build(spec: &CaseSpec, cast: Option<&Cast>, incident_name: &str, incident
         ("Custom-TrapEye_Threats_CL".to_string(), b.trapeye),
         ("Microsoft-SecurityEvent".to_string(), b.security_events),
         ("Microsoft-Syslog".to_string(), b.security_events_linux),
+        ("Microsoft-VMConnection".to_string(), b.vm_connections),
+        ("Microsoft-AzureDiagnostics".to_string(), b.diagnostics),
+        ("Microsoft-Heartbeat".to_string(), b.heartbeats),
+        ("Microsoft-StorageBlobLogs".to_string(), b.blob_logs),
     ];
     streams.retain(|(_, rows)| !rows.is_empty());
     Staged { streams, incident_name: incident_name.to_string() }
@@ -1242,6 +1407,11 @@ fn trigger(spec: &CaseSpec, cast: Option<&Cast>) -> Trigger {
             }
             t
         }
+        // The vault's own rule, on its secrets read in bulk.
+        Story::Exfiltration if spec.has(Confounder::ViaVault) => {
+            let techniques = tag(&mut rng, "T1555.006");
+            Trigger::rule("Mass secret retrieval from a key vault", "Medium", "CredentialAccess", techniques)
+        }
         Story::Exfiltration if u < 0.35 => Trigger::storage_data_anomaly(),
         Story::Exfiltration => {
             let techniques = tag(&mut rng, "T1048");
@@ -1257,6 +1427,11 @@ fn trigger(spec: &CaseSpec, cast: Option<&Cast>) -> Trigger {
             let techniques = tag(&mut rng, "T1098,T1562");
             Trigger::rule("Network security group or role changed", "Low", "Persistence,DefenseEvasion", techniques)
         }
+        // The vault's rule fires on the pipeline's run from a fresh address of its agents.
+        Story::Quiet if spec.has(Confounder::PipelineSecrets) => {
+            let techniques = tag(&mut rng, "T1555.006");
+            Trigger::rule("Key vault accessed from a new IP address", "Low", "CredentialAccess", techniques)
+        }
         // Identity Protection's false positives: a user signing in from somewhere unusual for a good reason.
         Story::Quiet if u < 0.3 => Trigger::unfamiliar_sign_in("Low"),
         Story::Quiet => {
@@ -1268,7 +1443,8 @@ fn trigger(spec: &CaseSpec, cast: Option<&Cast>) -> Trigger {
             Trigger::rule("Network security group or role changed", "Medium", "Persistence,DefenseEvasion", techniques)
         }
     };
-    t.code_on_host = spec.story == Story::Cryptojacking && (cast.is_some() || rng.chance(0.5));
+    // The demo's miners are dropped through Run Command, except the one its intruder ran over SSH.
+    t.code_on_host = spec.story == Story::Cryptojacking && if cast.is_some() { spec.entry != Entry::HostBruteForce } else { rng.chance(0.5) };
     t.admin_run_command = spec.story == Story::BenignLoad && cast.is_none() && rng.chance(0.2);
     // The agent records command lines on most hosts; the deletion may also have gone unrecorded.
     t.shadow_copy_events = spec.story == Story::Ransomware && (cast.is_some() || rng.chance(0.7));

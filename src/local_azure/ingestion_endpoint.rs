@@ -140,7 +140,9 @@ fn ingest_inner(ws: &Workspace, dcr: &str, stream: &str, q: IngestQuery, headers
         return Err(azure_error(StatusCode::NOT_FOUND, "NotFound", &format!("Data collection rule with immutable Id '{dcr}' not found.")));
     }
     let declared = rule.is_none_or(|(_, streams)| streams.iter().any(|s| s == stream));
-    let Some(decl) = ws.streams.get(stream).filter(|_| declared) else {
+    // Only history staging may fill a table Azure writes itself (Perf, SigninLogs, …): no rule can declare a
+    // stream into one (`tables::ingestible`), so the API answers as for any stream the rule lacks.
+    let Some(decl) = ws.streams.get(stream).filter(|d| declared && (arrival == Arrival::History || super::tables::ingestible(&d.table))) else {
         return Err(azure_error(StatusCode::BAD_REQUEST, "InvalidStream", &format!("Stream '{stream}' is not declared by data collection rule '{dcr}'.")));
     };
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();

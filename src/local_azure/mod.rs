@@ -5,7 +5,8 @@
 //! over the [`crate::kql`] engine), the managed identity and Entra token endpoints (`token_endpoint`), the
 //! Sentinel REST API (`sentinel_endpoint`), Azure OpenAI chat completions ([`openai_endpoint`]), Sekoia's
 //! intake (`sekoia_intake`) and fault injection ([`faults`]). Rows are kept durably by [`store`]; tables and
-//! streams are described in [`tables`].
+//! streams are described in [`tables`], Azure Monitor's documented tables (every one, with its columns and
+//! whether the Logs Ingestion API may target it) in [`catalog`].
 //! Inspection routes under `/_local/` let tests and people see what landed.
 
 // Handlers answer Azure's error responses directly as `Err(Response)`; their size does not matter here.
@@ -13,6 +14,7 @@
 
 mod arm_dcr;
 pub mod arm_resources;
+pub mod catalog;
 pub mod faults;
 mod ingestion_endpoint;
 pub mod openai_endpoint;
@@ -232,12 +234,8 @@ impl Workspace {
     pub fn open(config: WorkspaceConfig) -> std::io::Result<Arc<Workspace>> {
         let custom = tables::custom_tables(&config.tables);
         let standard = if config.standard_tables { tables::standard_tables() } else { Vec::new() };
-        let mut defs: Vec<TableDef> = custom.clone();
+        let mut defs: Vec<Arc<TableDef>> = custom.iter().cloned().map(Arc::new).collect();
         defs.extend(standard.iter().cloned());
-        // Written by the workspace's own APIs (watchlists), never by a stream.
-        if config.standard_tables {
-            defs.extend(tables::service_tables());
-        }
         let mut streams: HashMap<String, StreamDecl> = tables::default_streams(&custom, &standard).into_iter().map(|s| (s.name.clone(), s)).collect();
         for s in &config.extra_streams {
             if !defs.iter().any(|d| d.name == s.table) {
@@ -257,6 +255,10 @@ impl Workspace {
             }
             if let Some(s) = declared.iter().find(|s| !streams.contains_key(s.as_str())) {
                 return Err(std::io::Error::other(format!("data collection rule {rule} declares {s}, which no table has")));
+            }
+            // A rule cannot send to a table the Logs Ingestion API does not take (Azure refuses the rule).
+            if let Some(s) = declared.iter().find(|s| streams.get(s.as_str()).is_some_and(|d| !tables::ingestible(&d.table))) {
+                return Err(std::io::Error::other(format!("data collection rule {rule} declares {s}, whose table the Logs Ingestion API does not take")));
             }
         }
         let tenant = config.workspace_id.clone().unwrap_or_else(|| LOCAL_WORKSPACE_ID.to_string());

@@ -26,40 +26,40 @@ struct Table {
 pub struct Store {
     dir: Option<PathBuf>,
     tenant: Arc<str>,
+    read_only: bool,
     tables: RwLock<HashMap<String, Table>>,
 }
 
 impl Store {
-    /// Opens the store for the given tables; with a directory, loads what is there and appends to it.
-    /// `read_only` opens files without ever writing (for a second process reading a live workspace).
-    pub fn open(dir: Option<&Path>, defs: &[TableDef], tenant: &str, read_only: bool) -> std::io::Result<Store> {
+    /// Opens the store for the given tables; with a directory, loads what is there and appends to it. A
+    /// table's file is created on its first row, not at open: the workspace knows Azure Monitor's ~700
+    /// tables, and a run touches a handful. `read_only` opens files without ever writing (for a second
+    /// process reading a live workspace).
+    pub fn open(dir: Option<&Path>, defs: &[Arc<TableDef>], tenant: &str, read_only: bool) -> std::io::Result<Store> {
         let tdir = dir.map(|d| d.join("tables"));
         if let (Some(d), false) = (&tdir, read_only) {
             std::fs::create_dir_all(d)?;
         }
         let tenant: Arc<str> = Arc::from(tenant);
-        let mut tables = HashMap::new();
-        for def in defs {
-            let def = Arc::new(def.clone());
-            let mut t = Table { def: def.clone(), rows: Vec::new(), file: None };
-            if let Some(d) = &tdir {
-                let path = d.join(format!("{}.jsonl", def.name));
-                if path.exists() {
-                    let records = load_file(&path, read_only)?;
-                    t.rows = records.iter().map(|r| typed_row(&def, r, &tenant)).collect();
-                }
-                if !read_only {
-                    let mut options = OpenOptions::new();
-                    options.create(true).append(true);
-                    // Rows are vendors' events: the owner's alone.
-                    #[cfg(unix)]
-                    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                    t.file = Some(options.open(&path)?);
-                }
+        let mut tables: HashMap<String, Table> = defs.iter().map(|d| (d.name.clone(), Table { def: d.clone(), rows: Vec::new(), file: None })).collect();
+        if let Some(d) = &tdir {
+            let entries = match std::fs::read_dir(d) {
+                Ok(e) => e.collect::<Result<Vec<_>, _>>()?,
+                Err(e) if read_only && e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let path = entry.path();
+                let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".jsonl")) else { continue };
+                let Some(t) = tables.get_mut(name) else {
+                    tracing::warn!(file = %path.display(), "a table file for a table this workspace does not define is left alone");
+                    continue;
+                };
+                let records = load_file(&path, read_only)?;
+                t.rows = records.iter().map(|r| typed_row(&t.def, r, &tenant)).collect();
             }
-            tables.insert(def.name.clone(), t);
         }
-        Ok(Store { dir: tdir, tenant, tables: RwLock::new(tables) })
+        Ok(Store { dir: tdir, tenant, read_only, tables: RwLock::new(tables) })
     }
 
     pub fn def(&self, table: &str) -> Option<Arc<TableDef>> {
@@ -70,6 +70,14 @@ impl Store {
     pub fn append(&self, table: &str, records: &[Record]) -> std::io::Result<()> {
         let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
         let t = tables.get_mut(table).ok_or_else(|| std::io::Error::other(format!("no table {table}")))?;
+        if let (Some(dir), false, None) = (&self.dir, self.read_only, &t.file) {
+            let mut options = OpenOptions::new();
+            options.create(true).append(true);
+            // Rows are vendors' events: the owner's alone.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            t.file = Some(options.open(dir.join(format!("{table}.jsonl")))?);
+        }
         if let Some(f) = t.file.as_mut() {
             let mut buf = Vec::new();
             for r in records {
@@ -196,7 +204,7 @@ mod tests {
     fn rows_survive_reopen_and_a_torn_tail_is_cut() {
         let dir = std::env::temp_dir().join(format!("sb-store-{}", uuid::Uuid::new_v4()));
         {
-            let s = Store::open(Some(&dir), &[def()], "ws", false).unwrap();
+            let s = Store::open(Some(&dir), &[Arc::new(def())], "ws", false).unwrap();
             s.append("T_CL", &[rec(json!({"a": 1})), rec(json!({"a": 2}))]).unwrap();
         }
         // A crash mid-write leaves half a line.
@@ -204,14 +212,14 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"a\": 3, \"b\"").unwrap();
         drop(f);
-        let ro = Store::open(Some(&dir), &[def()], "ws", true).unwrap();
+        let ro = Store::open(Some(&dir), &[Arc::new(def())], "ws", true).unwrap();
         assert_eq!(ro.row_count("T_CL"), 2);
         assert!(std::fs::read_to_string(&path).unwrap().ends_with("\"b\""), "read-only never writes");
-        let s = Store::open(Some(&dir), &[def()], "ws", false).unwrap();
+        let s = Store::open(Some(&dir), &[Arc::new(def())], "ws", false).unwrap();
         assert_eq!(s.row_count("T_CL"), 2);
         s.append("T_CL", &[rec(json!({"a": 4}))]).unwrap();
         drop(s);
-        let s = Store::open(Some(&dir), &[def()], "ws", false).unwrap();
+        let s = Store::open(Some(&dir), &[Arc::new(def())], "ws", false).unwrap();
         let got: Vec<_> = s.rows_json("T_CL").iter().map(|r| r["a"].clone()).collect();
         assert_eq!(got, [json!(1), json!(2), json!(4)]);
         let f = s.frame("T_CL").unwrap();
@@ -223,19 +231,19 @@ mod tests {
     fn a_damaged_line_in_the_middle_is_skipped_and_the_rest_kept() {
         let dir = std::env::temp_dir().join(format!("sb-store-{}", uuid::Uuid::new_v4()));
         {
-            let s = Store::open(Some(&dir), &[def()], "ws", false).unwrap();
+            let s = Store::open(Some(&dir), &[Arc::new(def())], "ws", false).unwrap();
             s.append("T_CL", &[rec(json!({"a": 1}))]).unwrap();
         }
         let path = dir.join("tables/T_CL.jsonl");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"\x00\x00 bit rot \xff\n{\"a\": 2}\n{\"a\": 3}\n").unwrap();
         drop(f);
-        let s = Store::open(Some(&dir), &[def()], "ws", false).unwrap();
+        let s = Store::open(Some(&dir), &[Arc::new(def())], "ws", false).unwrap();
         let got: Vec<_> = s.rows_json("T_CL").iter().map(|r| r["a"].clone()).collect();
         assert_eq!(got, [json!(1), json!(2), json!(3)], "nothing after the damage is lost");
         s.append("T_CL", &[rec(json!({"a": 4}))]).unwrap();
         drop(s);
-        let s = Store::open(Some(&dir), &[def()], "ws", false).unwrap();
+        let s = Store::open(Some(&dir), &[Arc::new(def())], "ws", false).unwrap();
         assert_eq!(s.row_count("T_CL"), 4);
         std::fs::remove_dir_all(&dir).unwrap();
     }

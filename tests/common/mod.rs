@@ -134,6 +134,13 @@ impl TestBridge {
     /// Stages a demo scenario's history into the workspace (its backfill route keeps the rows' times); the
     /// incident's name.
     pub async fn stage_scenario(&self, s: sentinel_bridge::lab::scenarios::Scenario, cast: &sentinel_bridge::lab::scenarios::Cast) -> String {
+        let staged = sentinel_bridge::lab::scenarios::build(s, cast);
+        self.stage(&staged).await;
+        staged.incident_name
+    }
+
+    /// Stages rows built (and perhaps altered) by the generator.
+    pub async fn stage(&self, staged: &sentinel_bridge::lab::scenarios::Staged) {
         use sentinel_bridge::azure::identity::{TokenSource, MONITOR_SCOPE};
         use sentinel_bridge::azure::logs_ingestion::{IngestionClient, IngestionOptions};
         let tokens = Arc::new(TokenSource::new(Arc::new(LoopbackClientCredential::new(&self.ws.url(), "t", "c", "s")), MONITOR_SCOPE));
@@ -144,8 +151,6 @@ impl TestBridge {
             IngestionOptions::default(),
             Arc::new(sentinel_bridge::metrics::Metrics::default()),
         );
-        let staged = sentinel_bridge::lab::scenarios::build(s, cast);
-        sentinel_bridge::lab::scenarios::stage(&client, &staged).await.unwrap();
-        staged.incident_name
+        sentinel_bridge::lab::scenarios::stage(&client, staged).await.unwrap();
     }
 }

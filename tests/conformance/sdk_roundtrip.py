@@ -49,9 +49,14 @@ rows = [
     for i, (platform, score) in enumerate([("chatgpt", 0.95), ("deepseek", 0.5), ("chatgpt", 0.25)])
 ]
 ingest.upload(rule_id="dcr-sdkconformance", stream_name="Custom-NoxysEvents_CL", logs=rows, enforce_https=False)
-ingest.upload(rule_id="dcr-sdkconformance", stream_name="Microsoft-SigninLogs", enforce_https=False, logs=[
-    {"TimeGenerated": now.isoformat(), "UserPrincipalName": "alice@acme.fr", "IPAddress": "203.0.113.9",
-     "AutonomousSystemNumber": 3215, "IsInteractive": True, "LocationDetails": {"countryOrRegion": "FR"}}])
+# A standard table the Logs Ingestion API may target (SecurityEvent); SigninLogs is written by Entra ID alone.
+ingest.upload(rule_id="dcr-sdkconformance", stream_name="Microsoft-SecurityEvent", enforce_https=False, logs=[
+    {"TimeGenerated": now.isoformat(), "Computer": "web-01", "EventID": 4625, "LogonType": 10, "IpAddress": "203.0.113.9",
+     "TargetUserName": "administrator"}])
+refused = []
+ingest.upload(rule_id="dcr-sdkconformance", stream_name="Microsoft-SigninLogs", enforce_https=False,
+              logs=[{"TimeGenerated": now.isoformat(), "UserPrincipalName": "alice@acme.fr"}], on_error=lambda e: refused.append(e))
+check(len(refused) == 1 and "InvalidStream" in str(refused[0].error), "a table the API may not target is refused as Azure refuses it")
 
 # The SDK's chunking: many rows in several ≤1 MiB calls.
 many = [{"TimeGenerated": now.isoformat(), "EventType": "interaction.created", "EventId": f"bulk-{i}", "PlatformId": "x" * 500}
@@ -84,10 +89,10 @@ res = query.query_workspace(WORKSPACE_ID, "NoxysEvents_CL | summarize n = count(
 counts = {r["PlatformId"]: r["n"] for r in res.tables[0].rows}
 check(counts.get("x" * 500) == 3000 and counts.get("chatgpt") == 2, f"summarize by platform {dict(list(counts.items())[:3])}")
 
-res = query.query_workspace(WORKSPACE_ID, "SigninLogs | project UserPrincipalName, AutonomousSystemNumber, IsInteractive, Country = tostring(LocationDetails.countryOrRegion)",
+res = query.query_workspace(WORKSPACE_ID, "SecurityEvent | project Computer, EventID, LogonType, IpAddress",
                             timespan=datetime.timedelta(hours=1), enforce_https=False)
 row = res.tables[0].rows[0]
-check(row["AutonomousSystemNumber"] == 3215 and row["IsInteractive"] is True and row["Country"] == "FR", "standard table values and types")
+check(row["EventID"] == 4625 and row["LogonType"] == 10 and row["IpAddress"] == "203.0.113.9", "standard table values and types")
 
 try:
     query.query_workspace(WORKSPACE_ID, "NoxysEvents_CL | evaluate bag_unpack(Classifications)", timespan=None, enforce_https=False)

@@ -36,6 +36,13 @@ fn metric_signal(counter: &str) -> Option<(SignalKind, bool, bool, &'static str)
         "log_write_percent" => (SignalKind::DbWriteSurge, true, true, "database log-write surge"),
         // A storage account's bytes written (mass overwrite with encrypted copies).
         "Ingress" => (SignalKind::StorageWriteSurge, true, false, "storage write surge"),
+        // A service working worse than at its own hours: Azure SQL's CPU, DTU and deadlocks, App Service's
+        // server errors and response time (its metrics reference), and workspace-based Application Insights'
+        // failed requests, 95th-percentile duration and exceptions (`app_requests.kql`).
+        "cpu_percent" | "dtu_consumption_percent" => (SignalKind::ServiceDegraded, true, true, "service degradation"),
+        "deadlock" | "Http5xx" | "AverageResponseTime" | "HttpResponseTime" | "FailedRequests" | "DurationP95" | "Exceptions" => {
+            (SignalKind::ServiceDegraded, true, false, "service degradation")
+        }
         _ => return None,
     })
 }
@@ -169,7 +176,11 @@ pub fn compute(hours: &[MetricHour], table: &str, window_start: i64) -> Scored {
                 }
             }
         }
-        // Load that is high in itself, yet what this entity does at that hour (or did a month ago).
+        // Load that is high in itself, yet what this entity does at that hour (or did a month ago). Errors and
+        // latency are not load: an app that fails every night is not evidence that tonight's load is expected.
+        if signal == SignalKind::ServiceDegraded {
+            continue;
+        }
         let high = |p: &Point| if percent { p.v >= 60.0 } else { rise && p.v >= 5.0 * overall.abs().max(1.0) };
         if let Some(&(z, r, p)) = scored.iter().filter(|(z, r, p)| high(p) && (*z < 3.0 || *r)).max_by(|a, b| a.2.v.total_cmp(&b.2.v)) {
             let why = if r { "as it did at the same hour a month ago".to_string() } else { format!("the usual {:.1} for that hour (z = {z:.1})", expect(p.t)) };
@@ -222,6 +233,7 @@ fn metric_signal_title(name: SignalKind) -> &'static str {
         SignalKind::MemoryPressure => "free memory collapse",
         SignalKind::DbWriteSurge => "database log-write surge",
         SignalKind::StorageWriteSurge => "storage write surge",
+        SignalKind::ServiceDegraded => "service degradation",
         _ => "metric spike",
     }
 }

@@ -11,10 +11,20 @@ use crate::enrich::rows::OperationRow;
 use crate::model::text::count;
 use crate::model::time::format_ticks;
 
-/// The operations that matter, by the prefix of `OperationNameValue`.
-fn category(op: &str) -> Option<(SignalKind, &'static str)> {
-    Some(if destroys(op) {
+/// The operations that matter, by the prefix of `OperationNameValue`, and by what the request asked for where
+/// the operation alone says nothing: a blob service or backup vault change is destructive only when it turns
+/// soft delete off, a storage account or vault write opens the network only when its firewall's default action
+/// becomes Allow ([`exposure`] says which).
+fn category(op: &str, exposes: bool) -> Option<(SignalKind, &'static str)> {
+    let recovery_switch =
+        op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE") || op.starts_with("MICROSOFT.RECOVERYSERVICES/VAULTS/BACKUPCONFIG/WRITE");
+    let firewall = op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/WRITE") || op.starts_with("MICROSOFT.KEYVAULT/VAULTS/WRITE");
+    Some(if destroys(op) || (recovery_switch && exposes) {
         (SignalKind::DestructiveChange, "recovery removed or data destroyed")
+    } else if recovery_switch {
+        return None;
+    } else if firewall && exposes {
+        (SignalKind::NetworkOpened, "network security rule or firewall change")
     } else if op.starts_with("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE") || answers_load(op) {
         (SignalKind::ComputeProvisioned, "compute created or scaled")
     } else if runs_code(op) {
@@ -28,21 +38,35 @@ fn category(op: &str) -> Option<(SignalKind, &'static str)> {
         || op.starts_with("MICROSOFT.NETWORK/FIREWALLPOLICIES")
     {
         (SignalKind::NetworkOpened, "network security rule or firewall change")
+    } else if op.starts_with("MICROSOFT.SQL/SERVERS/DATABASES/TRANSPARENTDATAENCRYPTION/WRITE") {
+        if !exposes {
+            return None;
+        }
+        (SignalKind::ProtectionDisabled, "encryption at rest turned off")
     } else if op.starts_with("MICROSOFT.KEYVAULT/") {
         (SignalKind::KeyvaultAccess, "Key Vault access or policy change")
     } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS") || op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/REGENERATEKEY") {
         (SignalKind::StorageKeysListed, "storage account keys listed")
     } else if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/WRITE") {
         (SignalKind::StorageConfigChanged, "storage account (firewall) change")
+    } else if app_service_secrets(op) {
+        (SignalKind::AppServiceConfig, "App Service settings or publish profile read or changed")
     } else {
         return None;
     })
 }
 
+/// An App Service's settings written or listed (its connection strings and keys live there), or its publish
+/// profile (deployment credentials) downloaded: what a stolen deploy identity does first.
+fn app_service_secrets(op: &str) -> bool {
+    op.starts_with("MICROSOFT.WEB/SITES/")
+        && (op.contains("/CONFIG/WRITE") || op.contains("/CONFIG/LIST/ACTION") || op.contains("/PUBLISHXML/ACTION") || op.contains("/CONFIG/APPSETTINGS/"))
+}
+
 /// What an intruder deletes before (or instead of) encrypting: the ways back (backup items, policies and vaults,
 /// snapshots, immutability policies, Key Vault vaults and keys) and the data itself (databases, disks, storage
-/// accounts, containers). A blob service change turning soft delete off is read from its request
-/// ([`exposure`]).
+/// accounts, containers). A blob service or backup vault change turning soft delete off is read from its
+/// request ([`exposure`]).
 fn destroys(op: &str) -> bool {
     let recovery = (op.starts_with("MICROSOFT.RECOVERYSERVICES/VAULTS") || op.starts_with("MICROSOFT.DATAPROTECTION/BACKUPVAULTS")) && op.ends_with("/DELETE");
     let deleted = [
@@ -56,7 +80,7 @@ fn destroys(op: &str) -> bool {
         "MICROSOFT.KEYVAULT/VAULTS/DELETE",
         "MICROSOFT.KEYVAULT/VAULTS/KEYS/DELETE",
     ];
-    recovery || deleted.iter().any(|d| op.starts_with(d)) || op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE")
+    recovery || deleted.iter().any(|d| op.starts_with(d))
 }
 
 /// A scale set scaled (by its pipeline or by autoscale: `Microsoft.Insights/AutoscaleSettings/Scaleup/Action`,
@@ -103,6 +127,15 @@ fn exposure(op: &str, r: &OperationRow) -> Option<String> {
     if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE") && r.soft_delete.eq_ignore_ascii_case("false") {
         return Some("turns blob soft delete off (what is deleted next cannot be recovered)".to_string());
     }
+    if op.starts_with("MICROSOFT.KEYVAULT/VAULTS/WRITE") && r.default_action.eq_ignore_ascii_case("allow") {
+        return Some("sets the vault's firewall default action to Allow (reachable from every network)".to_string());
+    }
+    if op.starts_with("MICROSOFT.RECOVERYSERVICES/VAULTS/BACKUPCONFIG/WRITE") && r.feature_off.eq_ignore_ascii_case("softDeleteFeatureState") {
+        return Some("turns the backup vault's soft delete off (deleted backups are gone at once)".to_string());
+    }
+    if op.starts_with("MICROSOFT.SQL/SERVERS/DATABASES/TRANSPARENTDATAENCRYPTION/WRITE") && r.feature_off.eq_ignore_ascii_case("state") {
+        return Some("turns transparent data encryption off".to_string());
+    }
     None
 }
 
@@ -135,9 +168,9 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
         })
         .collect();
     rows.sort_by_key(|r| r.0);
-    for (_, caller, ip, op, _, _, _) in rows.iter().filter(|r| r.0 < window_start) {
+    for (_, caller, ip, op, _, _, exposes) in rows.iter().filter(|r| r.0 < window_start) {
         caller_ips.entry(caller.clone()).or_default().insert(ip.clone());
-        if category(op).is_some() {
+        if category(op, exposes.is_some()).is_some() {
             baseline.insert((caller.clone(), op.clone()));
         }
     }
@@ -145,11 +178,7 @@ pub fn control_plane(operations: &[OperationRow], window_start: i64, known: &Kno
     // The platform scaling for load (autoscale, the pipeline) during the window: the load is expected and met.
     let mut load_answers: BTreeSet<CallerOp> = BTreeSet::new();
     for (t, caller, ip, op, resource, size, exposes) in rows.iter().filter(|r| r.0 >= window_start) {
-        let Some((name, what)) = category(op) else { continue };
-        // A blob service change is destructive only when it turns soft delete off.
-        if op.starts_with("MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE") && exposes.is_none() {
-            continue;
-        }
+        let Some((name, what)) = category(op, exposes.is_some()) else { continue };
         let short = resource.rsplit('/').next().unwrap_or_default().to_string();
         let e = Evidence {
             table: "AzureActivity".into(),
@@ -258,6 +287,7 @@ mod tests {
             destination_port: port.into(),
             default_action: String::new(),
             soft_delete: String::new(),
+            feature_off: String::new(),
         }
     }
 
@@ -306,9 +336,9 @@ mod tests {
             "MICROSOFT.COMPUTE/VIRTUALMACHINES/EXTENSIONS/WRITE",
             "MICROSOFT.HYBRIDCOMPUTE/MACHINES/RUNCOMMANDS/WRITE",
         ] {
-            assert_eq!(category(o).map(|c| c.0), Some(SignalKind::CodeOnHost), "{o}");
+            assert_eq!(category(o, false).map(|c| c.0), Some(SignalKind::CodeOnHost), "{o}");
         }
-        assert_eq!(category("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE").map(|c| c.0), Some(SignalKind::ComputeProvisioned));
+        assert_eq!(category("MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE", false).map(|c| c.0), Some(SignalKind::ComputeProvisioned));
     }
 
     #[test]
@@ -319,9 +349,9 @@ mod tests {
             "MICROSOFT.SQL/SERVERS/DATABASES/DELETE",
             "MICROSOFT.KEYVAULT/VAULTS/KEYS/DELETE",
         ] {
-            assert_eq!(category(o).map(|c| c.0), Some(SignalKind::DestructiveChange), "{o}");
+            assert_eq!(category(o, false).map(|c| c.0), Some(SignalKind::DestructiveChange), "{o}");
         }
-        assert_eq!(category("MICROSOFT.RECOVERYSERVICES/VAULTS/BACKUPPOLICIES/WRITE").map(|c| c.0), None);
+        assert_eq!(category("MICROSOFT.RECOVERYSERVICES/VAULTS/BACKUPPOLICIES/WRITE", false).map(|c| c.0), None);
         let blob = "MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE";
         let mut rows: Vec<OperationRow> = (1..4).map(|w| op(&format!("2026-11-{:02}T10:00:00Z", 20 - 7 * w), blob, &format!("c{w}"), "", "")).collect();
         rows.push(op("2026-11-20T10:00:00Z", blob, "c9", "", ""));
@@ -330,5 +360,28 @@ mod tests {
         let s = control_plane(&rows, window_start(), &KnownIps::default());
         let d = s.iter().find(|s| s.name == SignalKind::DestructiveChange).unwrap();
         assert!(!d.routine && d.strength > 0.9 && d.evidence[0].detail.contains("soft delete off"), "{d:?}");
+    }
+
+    #[test]
+    fn what_a_request_turns_off_or_opens_is_read_from_it() {
+        let one = |operation: &str, set: &dyn Fn(&mut OperationRow)| {
+            let mut r = op("2026-11-20T10:00:00Z", operation, "c1", "", "");
+            set(&mut r);
+            control_plane(&[r], window_start(), &KnownIps::default())
+        };
+        let vault = one("MICROSOFT.KEYVAULT/VAULTS/WRITE", &|r| r.default_action = "Allow".into());
+        assert!(
+            vault.iter().any(|s| s.name == SignalKind::NetworkOpened && s.strength > 0.9 && s.evidence[0].detail.contains("vault's firewall")),
+            "{vault:?}"
+        );
+        let backup = one("MICROSOFT.RECOVERYSERVICES/VAULTS/BACKUPCONFIG/WRITE", &|r| r.feature_off = "softDeleteFeatureState".into());
+        assert!(backup.iter().any(|s| s.name == SignalKind::DestructiveChange), "{backup:?}");
+        assert!(one("MICROSOFT.RECOVERYSERVICES/VAULTS/BACKUPCONFIG/WRITE", &|_| {}).iter().all(|s| s.name != SignalKind::DestructiveChange));
+        let tde = one("MICROSOFT.SQL/SERVERS/DATABASES/TRANSPARENTDATAENCRYPTION/WRITE", &|r| r.feature_off = "state".into());
+        assert!(tde.iter().any(|s| s.name == SignalKind::ProtectionDisabled), "{tde:?}");
+        assert!(one("MICROSOFT.SQL/SERVERS/DATABASES/TRANSPARENTDATAENCRYPTION/WRITE", &|_| {}).iter().all(|s| s.name != SignalKind::ProtectionDisabled));
+        for o in ["MICROSOFT.WEB/SITES/CONFIG/WRITE", "MICROSOFT.WEB/SITES/PUBLISHXML/ACTION", "MICROSOFT.WEB/SITES/CONFIG/LIST/ACTION"] {
+            assert!(one(o, &|_| {}).iter().any(|s| s.name == SignalKind::AppServiceConfig), "{o}");
+        }
     }
 }

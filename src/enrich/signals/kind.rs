@@ -31,6 +31,10 @@ pub enum SignalKind {
     CodeOnHost,
     /// Recovery taken away or data destroyed: backups, snapshots, databases, vaults deleted; soft delete off.
     DestructiveChange,
+    /// Encryption at rest turned off (a database's TDE).
+    ProtectionDisabled,
+    /// An App Service's settings read or written, or its publish profile downloaded.
+    AppServiceConfig,
     // Compute telemetry.
     CpuSpike,
     CpuSustained,
@@ -42,11 +46,25 @@ pub enum SignalKind {
     DbWriteSurge,
     /// A storage account's ingress (bytes written) far above its hour.
     StorageWriteSurge,
+    /// A service's errors, latency or load far above its own hours: SQL CPU, DTU, deadlocks; App Service 5xx
+    /// and response time; Application Insights failed requests, duration, exceptions.
+    ServiceDegraded,
     // What ran on the host (SecurityEvent).
     /// Shadow copies or backups deleted, or recovery turned off, from the host's command line.
     ShadowCopyDeleted,
     /// Many failed logons to the host from one address, then a success from it (RDP, SMB, SSH).
     HostBruteForce,
+    // Where the hosts connect (VMConnection).
+    /// A new destination named like a mining pool, on a pool's port, or classed as mining.
+    MiningPool,
+    // Key Vault's data plane (AuditEvent).
+    /// A principal reading far more distinct secrets, keys or certificates than it ever did.
+    VaultSecretBurst,
+    /// A principal calling a vault from a network it never used for it (and not one it roams within).
+    VaultNewNetwork,
+    // A storage account's data plane (StorageBlobLogs).
+    /// Blobs read in bulk by an address the account never served.
+    BlobReadsNewNetwork,
     // Other alerts and the vendors' tables.
     RelatedAlerts,
     RelatedIdentityAlerts,
@@ -77,7 +95,7 @@ pub enum Role {
 const NO_STORY: &str = "no story of the labelled suite produces it, so no weight could be fitted";
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 39] = [
+    pub const ALL: [SignalKind; 46] = [
         SignalKind::NewLocation,
         SignalKind::ImpossibleTravel,
         SignalKind::RiskySignin,
@@ -97,6 +115,8 @@ impl SignalKind {
         SignalKind::GpuCompute,
         SignalKind::CodeOnHost,
         SignalKind::DestructiveChange,
+        SignalKind::ProtectionDisabled,
+        SignalKind::AppServiceConfig,
         SignalKind::CpuSpike,
         SignalKind::CpuSustained,
         SignalKind::LoadRoutine,
@@ -105,8 +125,13 @@ impl SignalKind {
         SignalKind::MemoryPressure,
         SignalKind::DbWriteSurge,
         SignalKind::StorageWriteSurge,
+        SignalKind::ServiceDegraded,
         SignalKind::ShadowCopyDeleted,
         SignalKind::HostBruteForce,
+        SignalKind::MiningPool,
+        SignalKind::VaultSecretBurst,
+        SignalKind::VaultNewNetwork,
+        SignalKind::BlobReadsNewNetwork,
         SignalKind::RelatedAlerts,
         SignalKind::RelatedIdentityAlerts,
         SignalKind::DeceptionHit,
@@ -140,6 +165,8 @@ impl SignalKind {
             SignalKind::GpuCompute => "gpu_compute",
             SignalKind::CodeOnHost => "code_on_host",
             SignalKind::DestructiveChange => "destructive_change",
+            SignalKind::ProtectionDisabled => "protection_disabled",
+            SignalKind::AppServiceConfig => "app_service_config",
             SignalKind::CpuSpike => "cpu_spike",
             SignalKind::CpuSustained => "cpu_sustained",
             SignalKind::LoadRoutine => "load_routine",
@@ -148,8 +175,13 @@ impl SignalKind {
             SignalKind::MemoryPressure => "memory_pressure",
             SignalKind::DbWriteSurge => "db_write_surge",
             SignalKind::StorageWriteSurge => "storage_write_surge",
+            SignalKind::ServiceDegraded => "service_degraded",
             SignalKind::ShadowCopyDeleted => "shadow_copy_deleted",
             SignalKind::HostBruteForce => "host_brute_force",
+            SignalKind::MiningPool => "mining_pool",
+            SignalKind::VaultSecretBurst => "vault_secret_burst",
+            SignalKind::VaultNewNetwork => "vault_new_network",
+            SignalKind::BlobReadsNewNetwork => "blob_reads_new_network",
             SignalKind::RelatedAlerts => "related_alerts",
             SignalKind::RelatedIdentityAlerts => "related_identity_alerts",
             SignalKind::DeceptionHit => "deception_hit",
@@ -172,10 +204,17 @@ impl SignalKind {
             | SignalKind::StorageKeysListed
             | SignalKind::CodeOnHost
             | SignalKind::DestructiveChange => Role::Change,
-            SignalKind::KeyvaultAccess | SignalKind::StorageConfigChanged | SignalKind::AccessGrant => Role::ContextOnly(NO_STORY),
+            SignalKind::KeyvaultAccess
+            | SignalKind::StorageConfigChanged
+            | SignalKind::AccessGrant
+            | SignalKind::ProtectionDisabled
+            | SignalKind::AppServiceConfig => Role::ContextOnly(NO_STORY),
             // A drop in free memory comes with mining, with batch jobs and with nothing at all: no defensible
             // direction for any hypothesis, so it is shown, never weighed.
             SignalKind::MemoryPressure => Role::ContextOnly("no defensible direction: a memory drop neither supports nor rules out any hypothesis"),
+            // A bad release, load and tampering all make a service fail or slow down: what it coincides with (a
+            // settings change, a new caller) is what is weighed; the comment shows it beside them.
+            SignalKind::ServiceDegraded => Role::ContextOnly("no defensible direction on its own: a bad release, load and tampering all degrade a service"),
             SignalKind::RelatedAlerts | SignalKind::RelatedIdentityAlerts => {
                 Role::ContextOnly("the fit on the labelled suite gave it no weight: it separates no hypothesis there")
             }

@@ -3,7 +3,8 @@
 //! of telemetry: [`compute`] (time series of Perf and AzureMetrics against the entity's own seasonal
 //! baseline), [`identity`] (user and service principal sign-ins, with the organisation's shared egress and
 //! spray sources), [`control_plane`] (AzureActivity, routine or new for its caller), [`host`] (what ran on the
-//! hosts: SecurityEvent), [`alerts`] (other alerts
+//! hosts: SecurityEvent), [`network`] (where the hosts connect: VMConnection), [`vault`] (Key Vault's data
+//! plane: AuditEvent), [`storage`] (a storage account's data plane: StorageBlobLogs), [`alerts`] (other alerts
 //! and the vendors' tables), [`triggering`] (the incident's own alerts and entities).
 
 pub mod alerts;
@@ -12,7 +13,10 @@ pub mod control_plane;
 pub mod host;
 pub mod identity;
 pub mod kind;
+pub mod network;
+pub mod storage;
 pub mod triggering;
+pub mod vault;
 
 use serde::Serialize;
 

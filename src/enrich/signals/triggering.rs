@@ -192,6 +192,12 @@ const VOCABULARIES: &[Vocabulary] = &[
     },
 ];
 
+/// The mining tool, pool protocol or public pool a lower-cased text names, if any (the crypto-mining
+/// vocabulary's artefacts): also how a host's connections are read ([`super::network`]).
+pub fn mining_artefact(lower: &str) -> Option<&'static str> {
+    VOCABULARIES.iter().find(|v| v.kind == SignalKind::AlertMining).and_then(|v| v.artefacts.iter().copied().find(|a| lower.contains(a)))
+}
+
 /// The fields of an alert that are read, each as text whatever type the source gave it.
 struct AlertFacts {
     id: String,

@@ -2,7 +2,8 @@
 //! Sentinel's entities and alerts as JSON (read for names, and as evidence of what the alert says). Any of
 //! them gives an answer, never a panic; the alert's evidence is bounded; every name the queries will bind is
 //! lower-cased and bounded, and a frame of resolved names (as the Query API returns them) merges
-//! without panicking either; command lines on a host and resource ids are read as data.
+//! without panicking either; command lines on a host and resource ids are read as data, and so are the
+//! new planes' fields (VMConnection's resolved names, Key Vault callers and hours, blob readers' addresses).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -51,6 +52,62 @@ fuzz_target!(|data: &[u8]| {
         text.iter().map(|t| rows::HostProcess { time: Some(0), computer: t.clone(), account: t.clone(), command_line: t.clone() }).collect();
     for s in sentinel_bridge::enrich::signals::host::host_processes(&processes) {
         assert!(s.evidence.len() <= 5 && s.evidence.iter().all(|e| e.detail.chars().count() <= 3_200), "{s:?}");
+    }
+    // The same strings as a host's destinations, a vault's callers and a storage account's readers.
+    let connections: Vec<rows::HostConnection> = text
+        .iter()
+        .enumerate()
+        .map(|(i, t)| rows::HostConnection {
+            host: t.clone(),
+            remote_ip: t.clone(),
+            port: Some((i * 1111) as f64),
+            before: Some((i % 2) as f64),
+            during: Some(1.0),
+            sent: Some(1.0),
+            links: Some(1.0),
+            last: Some(0),
+            names: t.clone(),
+            threat: t.clone(),
+            process: t.clone(),
+        })
+        .collect();
+    for s in sentinel_bridge::enrich::signals::network::host_connections(&connections) {
+        assert!((0.0..=1.0).contains(&s.strength) && s.evidence.len() <= 5, "{s:?}");
+    }
+    let vault: Vec<rows::VaultAccess> = text
+        .iter()
+        .enumerate()
+        .map(|(i, t)| rows::VaultAccess {
+            caller: t.clone(),
+            vault: t.clone(),
+            ip: t.clone(),
+            during: i % 2 == 0,
+            calls: Some(i as f64),
+            items: Some((i * 7) as f64),
+            hours: t.clone(),
+            last: Some(0),
+            table: t.clone(),
+        })
+        .collect();
+    for s in sentinel_bridge::enrich::signals::vault::vault_access(&vault) {
+        assert!((0.0..=1.0).contains(&s.strength) && s.evidence.len() <= 5, "{s:?}");
+    }
+    let reads: Vec<rows::StorageReads> = text
+        .iter()
+        .enumerate()
+        .map(|(i, t)| rows::StorageReads {
+            account: t.clone(),
+            ip: t.clone(),
+            during: i % 2 == 1,
+            reads: Some((i * 100) as f64),
+            bytes: Some((i as f64) * 1e8),
+            days: Some(0.0),
+            auth: t.clone(),
+            last: Some(0),
+        })
+        .collect();
+    for s in sentinel_bridge::enrich::signals::storage::storage_reads(&reads) {
+        assert!((0.0..=1.0).contains(&s.strength) && s.evidence.len() <= 5, "{s:?}");
     }
     for t in &text {
         if let Some(id) = sentinel_bridge::azure::resources::ResourceId::parse(t) {
