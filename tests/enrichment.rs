@@ -68,6 +68,7 @@ async fn every_scenario_leads_with_its_hypothesis() {
         (Scenario::VaultSecrets, "data_exfiltration", 0.7),
         (Scenario::PipelineSecrets, "no_finding", 0.5),
         (Scenario::BlobExfiltration, "data_exfiltration", 0.7),
+        (Scenario::AppSettings, "config_drift", 0.6),
     ];
     for (s, lead, at_least) in expected {
         let t = TestBridge::start(&[]).await;

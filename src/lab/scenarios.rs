@@ -29,10 +29,13 @@ pub enum Scenario {
     /// A storage account's blobs downloaded in bulk with its key, by an address it never served
     /// (StorageBlobLogs).
     BlobExfiltration,
+    /// The drift scenario, where the stolen account also rewrote an App Service's settings and the app began
+    /// failing: Application Insights' requests and exceptions, and the site's `Http5xx`.
+    AppSettings,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Cryptojacking,
         Scenario::BenignScaling,
         Scenario::CredentialCompromise,
@@ -44,6 +47,7 @@ impl Scenario {
         Scenario::VaultSecrets,
         Scenario::PipelineSecrets,
         Scenario::BlobExfiltration,
+        Scenario::AppSettings,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +63,7 @@ impl Scenario {
             Scenario::VaultSecrets => "vault-secrets",
             Scenario::PipelineSecrets => "pipeline-secrets",
             Scenario::BlobExfiltration => "blob-exfiltration",
+            Scenario::AppSettings => "app-settings",
         }
     }
 
@@ -85,6 +90,7 @@ impl Scenario {
             Scenario::VaultSecrets => (Story::Exfiltration, Entry::StolenPassword),
             Scenario::PipelineSecrets => (Story::Quiet, Entry::None),
             Scenario::BlobExfiltration => (Story::Exfiltration, Entry::StolenPassword),
+            Scenario::AppSettings => (Story::ConfigDrift, Entry::None),
         };
         let confounders = match self {
             Scenario::VaultSecrets => vec![Confounder::ViaVault],
@@ -105,7 +111,63 @@ fn t0() -> i64 {
 
 pub fn build(s: Scenario, cast: &Cast) -> Staged {
     let number = 100 + Scenario::ALL.iter().position(|x| *x == s).unwrap_or(0) as i64;
-    world::build(&s.spec(), Some(cast), &s.incident_name(), number)
+    let mut staged = world::build(&s.spec(), Some(cast), &s.incident_name(), number);
+    if s == Scenario::AppSettings {
+        app_settings_plane(&mut staged, cast);
+    }
+    staged
+}
+
+/// The App Service the app-settings scenario's account rewrote.
+pub const APP_SITE: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/prod/providers/Microsoft.Web/sites/acme-shop";
+
+/// Adds to a staged drift case what an App Service and its workspace-based Application Insights write: a
+/// month of requests to `acme-shop` (twelve 5-minute slots an hour, ~110 ms, all succeeding), the hour before
+/// the alert two in three failing with a 500 in 2.4 s with their SqlExceptions, the site's hourly `Http5xx`;
+/// the account's `Microsoft.Web/sites/config/write` on the site's app settings, from the address it drifted
+/// from; and the site among the alert's entities.
+fn app_settings_plane(staged: &mut Staged, cast: &Cast) {
+    use crate::model::time::{format_ticks, TICKS_PER_SEC};
+    use serde_json::{json, Value};
+    let at = |minutes: i64| format_ticks(t0() + minutes * 60 * TICKS_PER_SEC);
+    let component = "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/prod/providers/microsoft.insights/components/acme-shop-ai";
+    let (mut requests, mut exceptions, mut metrics) = (Vec::new(), Vec::new(), Vec::new());
+    for hour in -36 * 24..1 {
+        let broken = hour >= -1;
+        for slot in 0..12 {
+            let m = hour * 60 + slot * 5;
+            let fails = broken && slot % 3 != 0;
+            requests.push(json!({"TimeGenerated": at(m), "AppRoleName": "acme-shop", "Name": "GET /checkout", "Success": !fails,
+                "ResultCode": if fails { "500" } else { "200" }, "DurationMs": if fails { 2400.0 } else { 110.0 + (slot * 7 % 30) as f64 },
+                "_ResourceId": component}));
+            if fails {
+                exceptions.push(json!({"TimeGenerated": at(m), "AppRoleName": "acme-shop", "ExceptionType": "System.Data.SqlClient.SqlException",
+                    "OuterMessage": "Login failed for user 'app'.", "_ResourceId": component}));
+            }
+        }
+        metrics.push(json!({"TimeGenerated": at(hour * 60), "ResourceId": APP_SITE.to_ascii_uppercase(), "_ResourceId": APP_SITE.to_ascii_lowercase(),
+            "ResourceProvider": "MICROSOFT.WEB", "MetricName": "Http5xx", "Total": if broken { 480.0 } else { hour.rem_euclid(3) as f64 }, "Count": 60.0,
+            "Average": 0.0, "TimeGrain": "PT1M", "UnitName": "Count"}));
+    }
+    let upn = cast.upn();
+    for (stream, rows) in staged.streams.iter_mut() {
+        match stream.as_str() {
+            "Microsoft-AzureActivity" => rows.push(json!({"TimeGenerated": at(-80), "Caller": upn, "CallerIpAddress": "203.0.113.10",
+                "OperationNameValue": "MICROSOFT.WEB/SITES/CONFIG/WRITE", "ActivityStatusValue": "Success", "_ResourceId": format!("{APP_SITE}/config/appsettings"),
+                "ResourceGroup": "prod", "CorrelationId": "c-appsettings", "Properties": "{}", "SubscriptionId": world::SUBSCRIPTION})),
+            "Microsoft-SecurityAlert" => {
+                for alert in rows.iter_mut() {
+                    let mut entities: Vec<Value> = alert["Entities"].as_str().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default();
+                    entities.push(json!({"$id": "20", "Type": "azure-resource", "ResourceId": APP_SITE}));
+                    alert["Entities"] = json!(Value::Array(entities).to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    staged.streams.push(("Microsoft-AppRequests".into(), requests));
+    staged.streams.push(("Microsoft-AppExceptions".into(), exceptions));
+    staged.streams.push(("Microsoft-AzureMetrics".into(), metrics));
 }
 
 /// Stages a scenario through a Logs Ingestion endpoint (the local workspace's backfill route, which keeps the

@@ -126,7 +126,9 @@ pub fn compute(hours: &[MetricHour], table: &str, window_start: i64) -> Scored {
         // in-sample deviations would understate the noise.
         let mut residuals: Vec<f64> = base.iter().map(|p| (p.v - hourly.get(&slot(p.t).0).copied().unwrap_or(overall)).abs()).collect();
         let mad = median(&mut residuals) * 1.4826;
-        let spread = mad.max(overall.abs() * 0.05).max(if percent { 1.0 } else { f64::MIN_POSITIVE });
+        // At least one unit (a point of percentage, one byte, one failed request): a series that was flat at zero
+        // all month is not infinitely surprised by its first event.
+        let spread = mad.max(overall.abs() * 0.05).max(1.0);
         let z_of = |p: &Point| {
             let z = (p.v - expect(p.t)) / spread;
             if rise {

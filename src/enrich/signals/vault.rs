@@ -2,9 +2,9 @@
 //! certificates, from where. Two things an analyst looks for:
 //! - a burst: a principal reading far more distinct items than it ever did (listing a vault and reading what
 //!   it holds), which is the data an intruder came for;
-//! - a principal calling a vault from a network it never used for it. A principal that by nature comes from a
-//!   fresh address every time (a release pipeline's hosted agents) is not "new" when the address is of the
-//!   networks it always came from, at its usual hours.
+//! - a principal calling a vault it never called, or from a network it never used for it. A principal that by
+//!   nature comes from a fresh address every time (a release pipeline's hosted agents) is not "new" when the
+//!   address is of the networks it always came from, at its usual hours.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -68,17 +68,39 @@ pub fn vault_access(rows: &[VaultAccess]) -> Vec<Signal> {
         h.hours.extend(hours(&r.hours));
         h.items = h.items.max(r.items.unwrap_or(0.0));
     }
+    // How many principals each vault served in the baseline: a vault with a history of its own callers.
+    let mut principals: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, vault) in history.keys() {
+        *principals.entry(vault).or_default() += 1;
+    }
     // The window's reads per principal and vault, and its calls from addresses new for the pair.
     let mut window: BTreeMap<(&str, &str), Window> = BTreeMap::new();
     let mut new_network = Vec::new();
+    let mut first_calls = BTreeSet::new();
     for r in rows.iter().filter(|r| r.during && !r.caller.is_empty()) {
         let w = window.entry((r.caller.as_str(), r.vault.as_str())).or_default();
         w.items = w.items.max(r.items.unwrap_or(0.0));
         w.last = w.last.max(r.last);
         w.ips.push(r.ip.as_str());
         w.table = r.table.as_str();
-        let h = history.get(&(r.caller.as_str(), r.vault.as_str()));
-        let Some(h) = h else { continue }; // a principal new to the vault: the burst rule judges it
+        let Some(h) = history.get(&(r.caller.as_str(), r.vault.as_str())) else {
+            // A principal the vault never served, while it served others all month.
+            let known = principals.get(r.vault.as_str()).copied().unwrap_or(0);
+            if known > 0 && first_calls.insert((r.caller.as_str(), r.vault.as_str())) {
+                new_network.push(Evidence {
+                    table: printable(&r.table, 40),
+                    time: r.last.map(format_ticks).unwrap_or_default(),
+                    key: vault_name(&r.vault),
+                    detail: format!(
+                        "{} called the vault from {}, its first call to it in the baseline (which saw {})",
+                        printable(&r.caller, 120),
+                        printable(&r.ip, 64),
+                        crate::model::text::count(known, "other principal", "other principals")
+                    ),
+                });
+            }
+            continue;
+        };
         if h.ips.contains(r.ip.as_str()) || r.ip.is_empty() {
             continue;
         }
@@ -136,7 +158,7 @@ pub fn vault_access(rows: &[VaultAccess]) -> Vec<Signal> {
         out.push(Signal {
             name: SignalKind::VaultNewNetwork,
             family: "key vault",
-            summary: "a vault's principal calling from a network it never used".into(),
+            summary: "a principal new to a vault, or calling it from a network it never used".into(),
             strength: 0.8,
             routine: false,
             thin_baseline_days: None,
@@ -183,6 +205,16 @@ mod tests {
         // The same pipeline from another provider's block at 03:00 is new.
         rows.push(row("app-pipeline", "45.9.20.1", true, 5.0, "[3]"));
         assert_eq!(vault_access(&rows).iter().map(|s| s.name).collect::<Vec<_>>(), [SignalKind::VaultNewNetwork]);
+    }
+
+    #[test]
+    fn a_principal_the_vault_never_served_is_new_to_it() {
+        let rows = [row("mi-web", "10.0.1.4", false, 3.0, "[1]"), row("mallory@contoso.com", "10.0.1.9", true, 2.0, "[4]")];
+        let s = vault_access(&rows);
+        assert_eq!(s.iter().map(|s| s.name).collect::<Vec<_>>(), [SignalKind::VaultNewNetwork]);
+        assert!(s[0].evidence[0].detail.contains("its first call to it"), "{:?}", s[0].evidence);
+        // A vault with no history at all (its logs just switched on) says nothing of who is new.
+        assert!(vault_access(&rows[1..]).is_empty());
     }
 
     #[test]
