@@ -70,6 +70,10 @@ impl Store {
     pub fn append(&self, table: &str, records: &[Record]) -> std::io::Result<()> {
         let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
         let t = tables.get_mut(table).ok_or_else(|| std::io::Error::other(format!("no table {table}")))?;
+        // Nothing to keep (every record of a call dropped): no file for a table that has no rows.
+        if records.is_empty() {
+            return Ok(());
+        }
         if let (Some(dir), false, None) = (&self.dir, self.read_only, &t.file) {
             let mut options = OpenOptions::new();
             options.create(true).append(true);
@@ -225,6 +229,19 @@ mod tests {
         let f = s.frame("T_CL").unwrap();
         assert_eq!(f.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "TenantId", "Type"]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_table_s_file_is_made_by_its_first_row_not_by_opening_the_store() {
+        let dir = std::env::temp_dir().join(format!("sb-store-lazy-{}", uuid::Uuid::new_v4()));
+        let s = Store::open(Some(&dir), &[Arc::new(def())], "ws", false).unwrap();
+        let path = dir.join("tables/T_CL.jsonl");
+        assert!(!path.exists());
+        s.append("T_CL", &[]).unwrap();
+        assert!(!path.exists(), "no rows, no file");
+        s.append("T_CL", &[rec(json!({"a": 1}))]).unwrap();
+        assert!(path.exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
