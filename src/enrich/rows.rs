@@ -200,6 +200,9 @@ pub struct HostConnection {
     pub during: Option<f64>,
     #[serde(rename = "Sent", deserialize_with = "number")]
     pub sent: Option<f64>,
+    /// Bytes sent to it before the window.
+    #[serde(rename = "SentBefore", deserialize_with = "number")]
+    pub sent_before: Option<f64>,
     #[serde(rename = "Links", deserialize_with = "number")]
     pub links: Option<f64>,
     #[serde(rename = "Last", deserialize_with = "ticks")]

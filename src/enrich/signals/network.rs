@@ -1,7 +1,9 @@
 //! Where the hosts connect (VM Insights' VMConnection): a miner must reach its pool, so a destination the host
 //! never talked to before, named like a public pool, spoken to on a pool's port, or classed as mining by VM
 //! Insights' threat intelligence, is what a miner leaves on the network whatever it calls its process. A
-//! destination the host already used in its baseline is its own routine, whatever its port.
+//! destination the host already used in its baseline is its own routine, whatever its port. And data leaves
+//! through a process: one sending far more per interval than it ever did (or a process never seen sending)
+//! is an outbound spike, named by its process, where Perf only sees the host's total.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -66,18 +68,84 @@ pub fn host_connections(rows: &[HostConnection]) -> Vec<Signal> {
             },
         ));
     }
+    let mut out = outbound_by_process(rows);
+    if evidence.is_empty() {
+        return out;
+    }
+    evidence.sort_by(|a, b| b.0.total_cmp(&a.0));
+    out.insert(
+        0,
+        Signal {
+            name: SignalKind::MiningPool,
+            family: "network",
+            summary: format!("connections to a mining pool: {}", count(evidence.len(), "new destination", "new destinations")),
+            strength,
+            routine: false,
+            thin_baseline_days: None,
+            evidence: evidence.into_iter().map(|(_, e)| e).take(5).collect(),
+        },
+    );
+    out
+}
+
+/// Bytes a process sent in the window, at least, to count as a bulk transfer (50 MB), and as a multiple of what
+/// it sent per interval before.
+pub const BULK_SENT: f64 = 50e6;
+pub const SENT_FACTOR: f64 = 10.0;
+
+/// Outbound volume by process: per host and process, bytes per reported interval in the window against before.
+fn outbound_by_process(rows: &[HostConnection]) -> Vec<Signal> {
+    // (host, process) → (bytes before, intervals before, bytes in the window, intervals in it, last, top destination)
+    type Volume<'a> = (f64, f64, f64, f64, Option<i64>, (&'a str, f64));
+    let mut by_process: BTreeMap<(&str, &str), Volume> = BTreeMap::new();
+    for r in rows {
+        let v = by_process.entry((r.host.as_str(), r.process.as_str())).or_insert((0.0, 0.0, 0.0, 0.0, None, ("", 0.0)));
+        v.0 += r.sent_before.unwrap_or(0.0);
+        v.1 += r.before.unwrap_or(0.0);
+        let sent = r.sent.unwrap_or(0.0);
+        v.2 += sent;
+        v.3 += r.during.unwrap_or(0.0);
+        v.4 = v.4.max(r.last);
+        if sent > v.5 .1 {
+            v.5 = (r.remote_ip.as_str(), sent);
+        }
+    }
+    let mut evidence = Vec::new();
+    let mut strength: f64 = 0.0;
+    for ((host, process), (before, intervals_before, during, intervals, last, (top, _))) in by_process {
+        if during < BULK_SENT || intervals <= 0.0 {
+            continue;
+        }
+        let rate = during / intervals;
+        let usual = if intervals_before > 0.0 { before / intervals_before } else { 0.0 };
+        if usual > 0.0 && rate < SENT_FACTOR * usual {
+            continue;
+        }
+        strength = strength.max(if usual > 0.0 { 0.8 } else { 0.7 });
+        evidence.push(Evidence {
+            table: "VMConnection".into(),
+            time: last.map(format_ticks).unwrap_or_default(),
+            key: host.to_string(),
+            detail: format!(
+                "{} sent {} in the window, most to {}; {}",
+                if process.is_empty() { "a process".to_string() } else { format!("'{}'", printable(process, 60)) },
+                bytes(during),
+                printable(top, 64),
+                if usual > 0.0 { format!("{:.0}× its usual per interval", rate / usual) } else { "a process never seen sending before".to_string() }
+            ),
+        });
+    }
     if evidence.is_empty() {
         return Vec::new();
     }
-    evidence.sort_by(|a, b| b.0.total_cmp(&a.0));
     vec![Signal {
-        name: SignalKind::MiningPool,
+        name: SignalKind::NetworkOutSpike,
         family: "network",
-        summary: format!("connections to a mining pool: {}", count(evidence.len(), "new destination", "new destinations")),
+        summary: format!("outbound volume by process: {}", count(evidence.len(), "process", "processes")),
         strength,
         routine: false,
         thin_baseline_days: None,
-        evidence: evidence.into_iter().map(|(_, e)| e).take(5).collect(),
+        evidence: evidence.into_iter().take(5).collect(),
     }]
 }
 
@@ -113,6 +181,7 @@ mod tests {
             before: Some(before),
             during: Some(during),
             sent: Some(20_000.0),
+            sent_before: Some(before * 20_000.0),
             links: Some(1.0),
             last: Some(0),
             names: names.into(),
@@ -139,6 +208,22 @@ mod tests {
         // A new address of a name the host always resolved.
         let rows = [conn("10.0.9.9", 5555.0, 30.0, 0.0, "[\"collector.contoso.local\"]"), conn("10.0.9.10", 5555.0, 0.0, 3.0, "[\"collector.contoso.local\"]")];
         assert!(host_connections(&rows).is_empty());
+    }
+
+    #[test]
+    fn a_process_sending_far_more_than_it_ever_did_is_an_outbound_spike() {
+        let mut upload = conn("203.0.113.200", 443.0, 0.0, 30.0, "[\"files.example\"]");
+        upload.process = "rclone".into();
+        upload.sent = Some(3e9);
+        let mut db = conn("10.0.2.4", 5432.0, 800.0, 30.0, "");
+        db.process = "dotnet".into();
+        let s = host_connections(&[db.clone(), upload]);
+        let spike = s.iter().find(|s| s.name == SignalKind::NetworkOutSpike).unwrap();
+        assert!(spike.evidence[0].detail.contains("'rclone' sent 3000.0 MB"), "{:?}", spike.evidence);
+        // The app's own steady traffic, however large in total, is not.
+        db.sent = Some(30.0 * 20_000.0);
+        db.sent_before = Some(800.0 * 20_000.0);
+        assert!(host_connections(&[db]).is_empty());
     }
 
     #[test]
