@@ -186,12 +186,6 @@ async fn resource_health_and_resource_graph_need_reader() {
     assert!(e.to_string().contains("Reader"), "{e}");
 }
 
-async fn enrich(t: &TestBridge, name: &str) -> Value {
-    let r = t.http.post(format!("{}/api/enrich", t.url)).json(&json!({"incidentId": name})).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
-}
-
 fn severity(t: &TestBridge, name: &str) -> String {
     let f = t.ws.workspace.query(&format!("SecurityIncident | where IncidentName == '{name}' | summarize arg_max(TimeGenerated, Severity)")).unwrap();
     f.rows[0][1].to_text()
@@ -212,7 +206,7 @@ async fn business_impact_escalates_a_critical_asset_and_never_a_sandbox() {
     assert_eq!(status, 201);
     stage_resources(&t.ws, json!([{"id": HOST_RID, "tags": {"Environment": "dev"}, "health": {"availabilityState": "Degraded", "summary": "CPU saturated"}}]))
         .await;
-    let e = enrich(&t, &name).await;
+    let e = t.enrich_incident(&name).await;
     assert_eq!(e["leading"]["id"], "config_drift");
     assert_eq!(e["businessImpact"]["rating"], "critical", "a watchlist entry outweighs a dev tag: {}", e["businessImpact"]);
     assert_eq!(actions(&e), ["applied: label sentinel-bridge:config_drift", "applied: severity Medium → High"], "{e}");
@@ -233,7 +227,7 @@ async fn business_impact_escalates_a_critical_asset_and_never_a_sandbox() {
     let t = TestBridge::start(&[("ENRICH_MODE", "act"), ("ENRICH_ACT_THRESHOLD", "0.7")]).await;
     let name = t.stage_scenario(Scenario::Cryptojacking, &Cast::default()).await;
     stage_resources(&t.ws, json!([{"id": HOST_RID, "tags": {"env": "Dev", "owner": "alice"}}])).await;
-    let e = enrich(&t, &name).await;
+    let e = t.enrich_incident(&name).await;
     assert_eq!(e["businessImpact"]["rating"], "sandbox");
     assert_eq!(actions(&e), ["applied: label sentinel-bridge:cryptojacking", "severity not raised: a sandbox: acme-web-02 (tag env=Dev)"], "{e}");
     assert_eq!(severity(&t, &name), "Medium");
@@ -244,7 +238,7 @@ async fn business_impact_escalates_a_critical_asset_and_never_a_sandbox() {
     config.absent_tables = vec!["Watchlist".into()];
     let t = TestBridge::start_with(config, &[]).await;
     let name = t.stage_scenario(Scenario::Cryptojacking, &Cast::default()).await;
-    let e = enrich(&t, &name).await;
+    let e = t.enrich_incident(&name).await;
     let run = e["queries"].as_array().unwrap().iter().find(|q| q["name"] == "high_value_assets").unwrap().clone();
     assert!(run["status"].as_str().unwrap().starts_with("skipped: the workspace has no Watchlist table"), "{run}");
     assert_eq!((e["degraded"].as_bool(), e["businessImpact"]["gaps"].as_array().map(Vec::len)), (Some(false), Some(0)), "{}", e["businessImpact"]);
@@ -255,7 +249,7 @@ async fn business_impact_escalates_a_critical_asset_and_never_a_sandbox() {
     config.arm_reader = false;
     let t = TestBridge::start_with(config, &[("ENRICH_MODE", "act"), ("ENRICH_ACT_THRESHOLD", "0.7")]).await;
     let name = t.stage_scenario(Scenario::Cryptojacking, &Cast::default()).await;
-    let e = enrich(&t, &name).await;
+    let e = t.enrich_incident(&name).await;
     assert_eq!(e["businessImpact"]["rating"], "unknown");
     assert_eq!(actions(&e), ["applied: label sentinel-bridge:cryptojacking", "applied: severity Medium → High"], "{e}");
     let html = e["commentHtml"].as_str().unwrap();

@@ -11,12 +11,6 @@ use serde_json::{json, Value};
 
 const HOST_RID: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/prod/providers/Microsoft.Compute/virtualMachines/acme-web-02";
 
-async fn enrich(t: &TestBridge, name: &str) -> Value {
-    let r = t.http.post(format!("{}/api/enrich", t.url)).json(&json!({"incidentId": name})).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
-}
-
 fn signal<'a>(e: &'a Value, name: &str) -> Option<&'a Value> {
     e["signals"].as_array().unwrap().iter().find(|s| s["name"] == name)
 }
@@ -29,7 +23,7 @@ fn query_status(e: &Value, name: &str) -> String {
 async fn a_miner_is_seen_on_the_network_by_its_pool_connections() {
     let t = TestBridge::start(&[]).await;
     let name = t.stage_scenario(Scenario::MiningPool, &Cast::default()).await;
-    let e = enrich(&t, &name).await;
+    let e = t.enrich_incident(&name).await;
     assert_eq!(query_status(&e, "host_connections"), "ok");
     assert_eq!(e["leading"]["id"], "cryptojacking", "{}", e["hypotheses"]);
     let pool = signal(&e, "mining_pool").unwrap_or_else(|| panic!("no mining_pool: {}", e["signals"]));
@@ -47,7 +41,7 @@ async fn a_miner_is_seen_on_the_network_by_its_pool_connections() {
 async fn secrets_read_in_bulk_are_taken_data_and_a_pipeline_s_fresh_addresses_are_not_new() {
     let t = TestBridge::start(&[]).await;
     let name = t.stage_scenario(Scenario::VaultSecrets, &Cast::default()).await;
-    let e = enrich(&t, &name).await;
+    let e = t.enrich_incident(&name).await;
     assert_eq!(query_status(&e, "vault_access"), "ok");
     assert_eq!(e["leading"]["id"], "data_exfiltration", "{}", e["hypotheses"]);
     let burst = signal(&e, "vault_secret_burst").unwrap_or_else(|| panic!("no burst: {}", e["signals"]));
@@ -56,7 +50,7 @@ async fn secrets_read_in_bulk_are_taken_data_and_a_pipeline_s_fresh_addresses_ar
 
     let t = TestBridge::start(&[]).await;
     let name = t.stage_scenario(Scenario::PipelineSecrets, &Cast::default()).await;
-    let e = enrich(&t, &name).await;
+    let e = t.enrich_incident(&name).await;
     assert_eq!(query_status(&e, "vault_access"), "ok");
     assert!(signal(&e, "vault_new_network").is_none() && signal(&e, "vault_secret_burst").is_none(), "{}", e["signals"]);
     assert_eq!(e["leading"]["id"], "no_finding", "{}", e["hypotheses"]);
@@ -79,7 +73,7 @@ async fn a_host_named_only_by_its_azure_id_is_found_in_every_table_that_has_it()
         a["CompromisedEntity"] = json!("renamed-vm-01");
     }
     t.stage(&staged).await;
-    let e = enrich(&t, &staged.incident_name).await;
+    let e = t.enrich_incident(&staged.incident_name).await;
     let pool = signal(&e, "mining_pool").unwrap_or_else(|| panic!("VMConnection not found by _ResourceId: {}", e["signals"]));
     assert_eq!(pool["evidence"][0]["key"], "acme-web-02", "Heartbeat named the machine");
     assert!(signal(&e, "host_brute_force").is_some(), "SecurityEvent or Syslog found by _ResourceId: {}", e["signals"]);
@@ -94,7 +88,7 @@ async fn a_host_named_only_by_its_azure_id_is_found_in_every_table_that_has_it()
 async fn an_app_failing_after_its_settings_changed_is_read_from_app_insights_and_its_metrics() {
     let t = TestBridge::start(&[]).await;
     let name = t.stage_scenario(Scenario::AppSettings, &Cast::default()).await;
-    let e = enrich(&t, &name).await;
+    let e = t.enrich_incident(&name).await;
     assert_eq!(query_status(&e, "app_requests"), "ok");
     let degraded = signal(&e, "service_degraded").unwrap_or_else(|| panic!("no service_degraded: {}", e["signals"]));
     let tables: Vec<&str> = degraded["evidence"].as_array().unwrap().iter().map(|ev| ev["table"].as_str().unwrap()).collect();

@@ -117,6 +117,11 @@ fn no_accounts(n: &Names) -> bool {
     n.accounts.is_empty() && n.account_ids.is_empty()
 }
 
+/// No host to read on: no name, short name or ARM id (the host tables match `_ResourceId` too).
+fn no_hosts(n: &Names) -> bool {
+    n.host_names.is_empty() && n.host_shorts.is_empty() && n.resources.is_empty()
+}
+
 /// Resolution: every name each entity goes by in the telemetry (run first; read by `entities::resolve`).
 pub static RESOLVE: CorrelationQuery = CorrelationQuery {
     name: QueryName::ResolveEntities,
@@ -132,9 +137,7 @@ pub static RESOLVE: CorrelationQuery = CorrelationQuery {
 pub static HIGH_VALUE_ASSETS: CorrelationQuery = CorrelationQuery {
     name: QueryName::HighValueAssets,
     text: include_str!("../../queries/high_value_assets.kql"),
-    skip: |n, _| {
-        (n.resources.is_empty() && n.host_names.is_empty() && n.host_shorts.is_empty() && n.ips.is_empty()).then_some("no hosts, resources or IP addresses")
-    },
+    skip: |n, _| (no_hosts(n) && n.ips.is_empty()).then_some("no hosts, resources or IP addresses"),
     phase: Phase::Rest,
     columns: rows::columns_of::<rows::HighValueAsset>,
     read: |_, _| Ok(()),
@@ -251,7 +254,7 @@ pub static QUERIES: [CorrelationQuery; 16] = [
     CorrelationQuery {
         name: QueryName::HostProcesses,
         text: include_str!("../../queries/host_processes.kql"),
-        skip: |n, _| (n.host_names.is_empty() && n.host_shorts.is_empty() && n.resources.is_empty()).then_some("no hosts"),
+        skip: |n, _| no_hosts(n).then_some("no hosts"),
         phase: Phase::Rest,
         columns: rows::columns_of::<rows::HostProcess>,
         read: |f, r| {
@@ -262,7 +265,7 @@ pub static QUERIES: [CorrelationQuery; 16] = [
     CorrelationQuery {
         name: QueryName::HostLogons,
         text: include_str!("../../queries/host_logons.kql"),
-        skip: |n, _| (n.host_names.is_empty() && n.host_shorts.is_empty() && n.resources.is_empty()).then_some("no hosts"),
+        skip: |n, _| no_hosts(n).then_some("no hosts"),
         phase: Phase::Rest,
         columns: rows::columns_of::<rows::HostLogons>,
         read: |f, r| {
@@ -273,7 +276,7 @@ pub static QUERIES: [CorrelationQuery; 16] = [
     CorrelationQuery {
         name: QueryName::HostConnections,
         text: include_str!("../../queries/host_connections.kql"),
-        skip: |n, _| (n.host_names.is_empty() && n.host_shorts.is_empty() && n.resources.is_empty() && n.ips.is_empty()).then_some("no hosts or IP addresses"),
+        skip: |n, _| (no_hosts(n) && n.ips.is_empty()).then_some("no hosts or IP addresses"),
         phase: Phase::Rest,
         columns: rows::columns_of::<rows::HostConnection>,
         read: |f, r| {

@@ -139,6 +139,13 @@ impl TestBridge {
         staged.incident_name
     }
 
+    /// Enriches an incident through the playbook's route by its name; the 200 answer's JSON.
+    pub async fn enrich_incident(&self, name: &str) -> Value {
+        let r = self.http.post(format!("{}/api/enrich", self.url)).json(&serde_json::json!({"incidentId": name})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
     /// Stages rows built (and perhaps altered) by the generator.
     pub async fn stage(&self, staged: &sentinel_bridge::lab::scenarios::Staged) {
         use sentinel_bridge::azure::identity::{TokenSource, MONITOR_SCOPE};

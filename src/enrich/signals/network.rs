@@ -93,31 +93,41 @@ pub fn host_connections(rows: &[HostConnection]) -> Vec<Signal> {
 pub const BULK_SENT: f64 = 50e6;
 pub const SENT_FACTOR: f64 = 10.0;
 
+/// What one process on one host sent: before the window and in it, in bytes and reported intervals.
+#[derive(Default)]
+struct Volume<'a> {
+    sent_before: f64,
+    intervals_before: f64,
+    sent: f64,
+    intervals: f64,
+    last: Option<i64>,
+    /// The destination it sent the most to in the window, and how much.
+    top: (&'a str, f64),
+}
+
 /// Outbound volume by process: per host and process, bytes per reported interval in the window against before.
 fn outbound_by_process(rows: &[HostConnection]) -> Vec<Signal> {
-    // (host, process) → (bytes before, intervals before, bytes in the window, intervals in it, last, top destination)
-    type Volume<'a> = (f64, f64, f64, f64, Option<i64>, (&'a str, f64));
     let mut by_process: BTreeMap<(&str, &str), Volume> = BTreeMap::new();
     for r in rows {
-        let v = by_process.entry((r.host.as_str(), r.process.as_str())).or_insert((0.0, 0.0, 0.0, 0.0, None, ("", 0.0)));
-        v.0 += r.sent_before.unwrap_or(0.0);
-        v.1 += r.before.unwrap_or(0.0);
+        let v = by_process.entry((r.host.as_str(), r.process.as_str())).or_default();
+        v.sent_before += r.sent_before.unwrap_or(0.0);
+        v.intervals_before += r.before.unwrap_or(0.0);
         let sent = r.sent.unwrap_or(0.0);
-        v.2 += sent;
-        v.3 += r.during.unwrap_or(0.0);
-        v.4 = v.4.max(r.last);
-        if sent > v.5 .1 {
-            v.5 = (r.remote_ip.as_str(), sent);
+        v.sent += sent;
+        v.intervals += r.during.unwrap_or(0.0);
+        v.last = v.last.max(r.last);
+        if sent > v.top.1 {
+            v.top = (r.remote_ip.as_str(), sent);
         }
     }
     let mut evidence = Vec::new();
     let mut strength: f64 = 0.0;
-    for ((host, process), (before, intervals_before, during, intervals, last, (top, _))) in by_process {
+    for ((host, process), Volume { sent_before, intervals_before, sent: during, intervals, last, top: (top, _) }) in by_process {
         if during < BULK_SENT || intervals <= 0.0 {
             continue;
         }
         let rate = during / intervals;
-        let usual = if intervals_before > 0.0 { before / intervals_before } else { 0.0 };
+        let usual = if intervals_before > 0.0 { sent_before / intervals_before } else { 0.0 };
         if usual > 0.0 && rate < SENT_FACTOR * usual {
             continue;
         }

@@ -50,6 +50,16 @@ fn network(ip: &str) -> String {
     ip.split(':').take(3).collect::<Vec<_>>().join(":")
 }
 
+/// "`caller` called the vault from `ip`, `what`": a call new to the vault or to its principal, cited by its row.
+fn called_from(r: &VaultAccess, what: &str) -> Evidence {
+    Evidence {
+        table: printable(&r.table, 40),
+        time: r.last.map(format_ticks).unwrap_or_default(),
+        key: vault_name(&r.vault),
+        detail: format!("{} called the vault from {}, {what}", printable(&r.caller, 120), printable(&r.ip, 64)),
+    }
+}
+
 /// A vault's name, the last segment of its ARM id: the key an analyst recognises.
 fn vault_name(id: &str) -> String {
     printable(id.rsplit('/').next().unwrap_or_default(), 100)
@@ -87,17 +97,9 @@ pub fn vault_access(rows: &[VaultAccess]) -> Vec<Signal> {
             // A principal the vault never served, while it served others all month.
             let known = principals.get(r.vault.as_str()).copied().unwrap_or(0);
             if known > 0 && first_calls.insert((r.caller.as_str(), r.vault.as_str())) {
-                new_network.push(Evidence {
-                    table: printable(&r.table, 40),
-                    time: r.last.map(format_ticks).unwrap_or_default(),
-                    key: vault_name(&r.vault),
-                    detail: format!(
-                        "{} called the vault from {}, its first call to it in the baseline (which saw {})",
-                        printable(&r.caller, 120),
-                        printable(&r.ip, 64),
-                        crate::model::text::count(known, "other principal", "other principals")
-                    ),
-                });
+                let what =
+                    format!("its first call to it in the baseline (which saw {})", crate::model::text::count(known, "other principal", "other principals"));
+                new_network.push(called_from(r, &what));
             }
             continue;
         };
@@ -109,28 +111,19 @@ pub fn vault_access(rows: &[VaultAccess]) -> Vec<Signal> {
         if roams && usual {
             continue;
         }
-        new_network.push(Evidence {
-            table: printable(&r.table, 40),
-            time: r.last.map(format_ticks).unwrap_or_default(),
-            key: vault_name(&r.vault),
-            detail: format!(
-                "{} called the vault from {}, an address it never used for it ({} known{})",
-                printable(&r.caller, 120),
-                printable(&r.ip, 64),
-                h.ips.len(),
-                if roams { ", but not of its usual networks and hours" } else { "" }
-            ),
-        });
+        let what = format!("an address it never used for it ({} known{})", h.ips.len(), if roams { ", but not of its usual networks and hours" } else { "" });
+        new_network.push(called_from(r, &what));
     }
     let mut out = Vec::new();
     let mut bursts = Vec::new();
     let mut burst_strength: f64 = 0.0;
     for ((caller, vault), Window { items, last, ips, table }) in &window {
-        let before = history.get(&(*caller, *vault)).map_or(0.0, |h| h.items);
+        let known = history.get(&(*caller, *vault));
+        let before = known.map_or(0.0, |h| h.items);
         if *items < BURST_ITEMS || *items <= BURST_FACTOR * before {
             continue;
         }
-        let from_new = ips.iter().any(|ip| history.get(&(*caller, *vault)).is_none_or(|h| !h.ips.contains(ip)));
+        let from_new = ips.iter().any(|ip| known.is_none_or(|h| !h.ips.contains(ip)));
         burst_strength = burst_strength.max(if from_new { 0.9 } else { 0.7 });
         bursts.push(Evidence {
             table: printable(table, 40),
